@@ -1,0 +1,44 @@
+"""Tahoe's base32: RFC 4648 alphabet in lower case, no padding (spec/tahoe-immutable.md 2.1)."""
+
+import base64
+import re
+
+ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
+
+# Characters whose low bits are zero, by how many low bits are padding.
+_CANONICAL_LAST = {
+    0: ALPHABET,
+    1: ALPHABET[::2],
+    2: ALPHABET[::4],
+    3: ALPHABET[::8],
+    4: ALPHABET[::16],
+}
+# chars mod 8 -> padding bits in the last character; 1, 3 and 6 are impossible.
+_PAD_BITS = {0: 0, 2: 2, 4: 4, 5: 1, 7: 3}
+
+
+def b2a(data: bytes) -> str:
+    return base64.b32encode(data).decode("ascii").rstrip("=").lower()
+
+
+def is_canonical(text: str) -> bool:
+    """True if `text` is exactly what `b2a` produces for some byte string."""
+    if not re.fullmatch(f"[{ALPHABET}]*", text):
+        return False
+    rem = len(text) % 8
+    if rem not in _PAD_BITS:
+        return False
+    return not text or text[-1] in _CANONICAL_LAST[_PAD_BITS[rem]]
+
+
+def a2b(text: str) -> bytes:
+    """Decode canonical Tahoe base32; raises ValueError for anything else."""
+    if not is_canonical(text):
+        raise ValueError(f"not canonical base32: {text!r}")
+    padded = text.upper() + "=" * (-len(text) % 8)
+    return base64.b32decode(padded)
+
+
+def b2a_len(num_bytes: int) -> int:
+    """Number of base32 characters for `num_bytes` bytes."""
+    return (num_bytes * 8 + 4) // 5
