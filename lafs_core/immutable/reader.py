@@ -1,0 +1,305 @@
+"""CHK download: fetch, check and decrypt only the segments a range touches.
+
+Every byte is checked before it is returned: a share's UEB against the
+cap's UEB hash, its block-tree root against the share hash tree, each block
+against its block tree, each decoded segment against the crypttext tree.
+A share that fails a check is set aside (and reported in `corrupt_shares`)
+and another share takes its place; with fewer than k good shares the read
+fails with NotEnoughSharesError, never with wrong bytes.
+
+Shares are reached through `ShareSource` objects, so the same reader serves
+local files, memory and storage servers.
+"""
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..codec import Codec
+from ..crypto import aes_ctr
+from ..errors import CorruptShareError, NotEnoughSharesError
+from ..hashes import BLOCK_TAG, CRYPTTEXT_SEGMENT_TAG, tagged_hash
+from ..hashtree import BadHashError, IncompleteHashTree, leaf_node
+from ..uri import CHKReadCap
+from .layout import (
+    HEADER_READ_SIZE,
+    MAX_UEB_SIZE,
+    UEB,
+    ShareLayout,
+    check_layout,
+    decode_ueb,
+    parse_chain,
+    parse_header,
+    parse_tree,
+    ueb_hash,
+)
+from .params import FileGeometry
+
+
+class ShareSource(Protocol):
+    """One share of a file, wherever it lives."""
+
+    sharenum: int
+
+    async def read(self, offset: int, length: int) -> bytes:
+        """Up to `length` bytes at `offset` (fewer only at the end of the share)."""
+        ...
+
+
+@dataclass
+class _OpenShare:
+    source: ShareSource
+    layout: ShareLayout
+    block_tree: IncompleteHashTree
+    block_tree_nodes: "asyncio.Future[list[bytes]] | None" = None
+
+
+@dataclass
+class ReadStats:
+    """What a read cost, for upload/download results and benchmarks."""
+
+    bytes_fetched: int = 0
+    segments: int = 0
+    shares_used: set[int] = field(default_factory=set)
+
+
+class CHKReader:
+    def __init__(
+        self,
+        cap: CHKReadCap,
+        sources: Sequence[ShareSource],
+        pool: Executor | None = None,
+        depth: int = 4,
+    ) -> None:
+        self.cap = cap
+        self.pool = pool
+        self.depth = depth
+        self.stats = ReadStats()
+        self.corrupt_shares: dict[int, str] = {}
+        self.unavailable_shares: dict[int, str] = {}
+        self._candidates = sorted(sources, key=lambda s: s.sharenum)
+        self._open: dict[int, _OpenShare] = {}
+        self._ueb: UEB | None = None
+        self._geometry: FileGeometry | None = None
+        self._share_tree: IncompleteHashTree | None = None
+        self._crypttext_tree: IncompleteHashTree | None = None
+        self._crypttext_nodes: dict[int, asyncio.Future[list[bytes]]] = {}
+        self._codec = Codec(cap.k, cap.n)
+        self._lock = asyncio.Lock()
+
+    # -- public API ---------------------------------------------------------
+
+    async def read(self, offset: int = 0, size: int | None = None) -> bytes:
+        return b"".join([chunk async for chunk in self.iter_range(offset, size)])
+
+    async def iter_range(self, offset: int = 0, size: int | None = None) -> AsyncIterator[bytes]:
+        """Yield the plaintext of [offset, offset+size), one segment at a time, prefetching."""
+        end = self.cap.size if size is None else min(self.cap.size, offset + size)
+        if offset < 0 or (size is not None and size < 0):
+            raise ValueError("offset and size must not be negative")
+        if offset >= end:
+            return
+        await self._ensure_open()
+        geometry = self._geometry
+        assert geometry is not None
+        first = offset // geometry.segment_size
+        last = (end - 1) // geometry.segment_size
+        pending: deque[tuple[int, asyncio.Task[bytes]]] = deque()
+        next_index = first
+        try:
+            while next_index <= last or pending:
+                while next_index <= last and len(pending) < self.depth:
+                    task = asyncio.ensure_future(self._segment(next_index))
+                    pending.append((next_index, task))
+                    next_index += 1
+                index, task = pending.popleft()
+                plaintext = await task
+                start, _ = geometry.segment_span(index)
+                yield plaintext[max(offset - start, 0) : end - start]
+        finally:
+            for _, task in pending:
+                task.cancel()
+
+    # -- opening shares ----------------------------------------------------
+
+    async def _ensure_open(self, wanted: int | None = None) -> None:
+        """Open (fetch and check the hashes of) shares until `wanted` are good."""
+        wanted = self.cap.k if wanted is None else wanted
+        async with self._lock:
+            while len(self._open) < wanted:
+                untried = [
+                    s
+                    for s in self._candidates
+                    if s.sharenum not in self._open
+                    and s.sharenum not in self.corrupt_shares
+                    and s.sharenum not in self.unavailable_shares
+                ]
+                if not untried:
+                    raise NotEnoughSharesError(self._shortage_message())
+                batch = untried[: wanted - len(self._open)]
+                await asyncio.gather(*(self._open_share(s) for s in batch))
+
+    def _shortage_message(self) -> str:
+        parts = [f"found {len(self._open)} good shares of the {self.cap.k} needed"]
+        if self.corrupt_shares:
+            parts.append(f"corrupt: {sorted(self.corrupt_shares)}")
+        if self.unavailable_shares:
+            parts.append(f"unreachable: {sorted(self.unavailable_shares)}")
+        return "; ".join(parts)
+
+    async def _open_share(self, source: ShareSource) -> None:
+        try:
+            share = await self._check_share(source)
+        except CorruptShareError as exc:
+            self._mark_corrupt(source.sharenum, str(exc))
+        except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
+            self.unavailable_shares[source.sharenum] = str(exc) or type(exc).__name__
+        else:
+            self._open[source.sharenum] = share
+
+    async def _fetch(self, source: ShareSource, offset: int, length: int) -> bytes:
+        data = await source.read(offset, length)
+        self.stats.bytes_fetched += len(data)
+        return data
+
+    async def _check_share(self, source: ShareSource) -> _OpenShare:
+        sharenum = source.sharenum
+        if not 0 <= sharenum < self.cap.n:
+            raise CorruptShareError(f"share number {sharenum} is out of range", sharenum)
+        layout = parse_header(await self._fetch(source, 0, HEADER_READ_SIZE))
+        tail_length = layout.chain_size + layout.ueb_length_size + MAX_UEB_SIZE
+        if not 0 < layout.chain_size <= 9 * 34 or layout.share_chain < layout.data:
+            raise CorruptShareError("share header has impossible offsets", sharenum)
+        tail = await self._fetch(source, layout.share_chain, tail_length)
+        chain_raw = tail[: layout.chain_size]
+        length_field = tail[layout.chain_size : layout.chain_size + layout.ueb_length_size]
+        ueb_size = int.from_bytes(length_field, "big")
+        ueb_start = layout.chain_size + layout.ueb_length_size
+        ueb_raw = tail[ueb_start : ueb_start + ueb_size]
+        if len(length_field) != layout.ueb_length_size or ueb_size > MAX_UEB_SIZE:
+            raise CorruptShareError("share has a malformed URI extension block length", sharenum)
+        if len(ueb_raw) != ueb_size or ueb_hash(ueb_raw) != self.cap.ueb_hash:
+            raise CorruptShareError("URI extension block does not match the cap", sharenum)
+        if self._ueb is None:
+            self._adopt_ueb(decode_ueb(ueb_raw))
+        assert self._geometry is not None and self._share_tree is not None
+        try:
+            check_layout(layout, self._geometry)
+        except CorruptShareError as exc:
+            raise CorruptShareError(str(exc), sharenum) from exc
+        chain = parse_chain(chain_raw)
+        leaf = leaf_node(self.cap.n, sharenum)
+        if leaf not in chain:
+            raise CorruptShareError("share hash chain lacks the share's own leaf", sharenum)
+        try:
+            self._share_tree.add(chain)
+        except BadHashError as exc:
+            raise CorruptShareError(f"share hash chain is wrong: {exc}", sharenum) from exc
+        block_root = self._share_tree.known[leaf]
+        block_tree = IncompleteHashTree(self._geometry.num_segments, block_root)
+        return _OpenShare(source, layout, block_tree)
+
+    def _adopt_ueb(self, ueb: UEB) -> None:
+        cap = self.cap
+        if (ueb.k, ueb.n, ueb.size) != (cap.k, cap.n, cap.size):
+            raise CorruptShareError("URI extension block disagrees with the cap")
+        geometry = FileGeometry(cap.size, cap.k, cap.n, ueb.segment_size)
+        if ueb.num_segments != geometry.num_segments or ueb.segment_size % cap.k:
+            raise CorruptShareError("URI extension block has an impossible segment size")
+        self._ueb = ueb
+        self._geometry = geometry
+        self._share_tree = IncompleteHashTree(cap.n, ueb.share_root_hash)
+        self._crypttext_tree = IncompleteHashTree(geometry.num_segments, ueb.crypttext_root_hash)
+
+    def _mark_corrupt(self, sharenum: int, reason: str) -> None:
+        self.corrupt_shares[sharenum] = reason
+        self._open.pop(sharenum, None)
+
+    # -- segments -------------------------------------------------------------
+
+    async def _segment(self, index: int) -> bytes:
+        geometry = self._geometry
+        assert geometry is not None
+        while True:
+            await self._ensure_open()
+            chosen = sorted(self._open)[: self.cap.k]
+            results = await asyncio.gather(
+                *(self._checked_block(self._open[n], index) for n in chosen)
+            )
+            blocks = {n: b for n, b in zip(chosen, results) if b is not None}
+            if len(blocks) == self.cap.k:
+                break
+        plaintext, segment_hash = await self._run(self._decode, index, blocks)
+        await self._check_segment(index, segment_hash)
+        self.stats.segments += 1
+        self.stats.shares_used.update(blocks)
+        return plaintext
+
+    async def _checked_block(self, share: _OpenShare, index: int) -> bytes | None:
+        """The share's block for a segment, or None (and the share set aside) if it fails."""
+        geometry = self._geometry
+        assert geometry is not None
+        sharenum = share.source.sharenum
+        offset, length = geometry.block_span(index)
+        try:
+            if share.block_tree_nodes is None:
+                area = (share.layout.block_tree, share.layout.tree_size)
+                share.block_tree_nodes = asyncio.ensure_future(self._tree_area(share, *area))
+            block = await self._fetch(share.source, share.layout.data + offset, length)
+            if len(block) != length:
+                raise CorruptShareError("share data is truncated", sharenum)
+            block_hash = await self._run(tagged_hash, BLOCK_TAG, block)
+            tree = share.block_tree
+            nodes = await asyncio.shield(share.block_tree_nodes)
+            share.block_tree.add(
+                {node: nodes[node] for node in tree.needed_for_leaf(index)}, {index: block_hash}
+            )
+            return block
+        except (CorruptShareError, BadHashError) as exc:
+            self._mark_corrupt(sharenum, f"segment {index}: {exc}")
+        except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
+            self.unavailable_shares[sharenum] = str(exc) or type(exc).__name__
+            self._open.pop(sharenum, None)
+        return None
+
+    def _decode(self, index: int, blocks: dict[int, bytes]) -> tuple[bytes, bytes]:
+        assert self._geometry is not None
+        offset, length = self._geometry.segment_span(index)
+        ciphertext = self._codec.decode(blocks)[:length]
+        segment_hash = tagged_hash(CRYPTTEXT_SEGMENT_TAG, ciphertext)
+        return aes_ctr(self.cap.key, ciphertext, offset), segment_hash
+
+    async def _check_segment(self, index: int, segment_hash: bytes) -> None:
+        """Check a decoded segment against the crypttext tree, whose nodes any share carries."""
+        tree = self._crypttext_tree
+        assert tree is not None
+        for sharenum in sorted(self._open):
+            needed = tree.needed_for_leaf(index)
+            try:
+                nodes = await self._crypttext_nodes_of(sharenum) if needed else []
+                tree.add({node: nodes[node] for node in needed}, {index: segment_hash})
+                return
+            except (CorruptShareError, BadHashError, IndexError) as exc:
+                self._mark_corrupt(sharenum, f"crypttext hash tree: {exc}")
+        raise NotEnoughSharesError(f"no share could prove segment {index}: {self._shortage_message()}")
+
+    async def _crypttext_nodes_of(self, sharenum: int) -> list[bytes]:
+        if sharenum not in self._crypttext_nodes:
+            share = self._open[sharenum]
+            area = (share.layout.crypttext_tree, share.layout.tree_size)
+            self._crypttext_nodes[sharenum] = asyncio.ensure_future(self._tree_area(share, *area))
+        return await asyncio.shield(self._crypttext_nodes[sharenum])
+
+    async def _tree_area(self, share: _OpenShare, offset: int, length: int) -> list[bytes]:
+        raw = await self._fetch(share.source, offset, length)
+        if len(raw) != length:
+            raise CorruptShareError("hash tree area is truncated", share.source.sharenum)
+        return parse_tree(raw)
+
+    async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
+        if self.pool is None:
+            return fn(*args)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
