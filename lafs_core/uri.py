@@ -15,7 +15,9 @@ from .errors import CapabilityError
 from .hashes import storage_index_from_key
 
 _B32 = "[a-z2-7]"
-_B32_16 = f"{_B32}{{25}}[aeimquy3]"  # 16 bytes: last char carries 3 data bits
+# 16 bytes: the last char carries 3 data bits. Tahoe accepts "aeimquy4"
+# (spec/tahoe-immutable.md 2.1 and 9.5 say "3"; the real parser disagrees).
+_B32_16 = f"{_B32}{{25}}[aeimquy4]"
 _B32_32 = f"{_B32}{{51}}[aq]"  # 32 bytes: last char carries 1 data bit
 _NUMS = r"(\d+):(\d+):(\d+)"
 _CHK_READ = re.compile(f"URI:CHK:({_B32_16}):({_B32_32}):{_NUMS}")

@@ -23,7 +23,7 @@ from ..crypto import aes_ctr
 from ..errors import CorruptShareError, NotEnoughSharesError
 from ..hashes import BLOCK_TAG, CRYPTTEXT_SEGMENT_TAG, tagged_hash
 from ..hashtree import BadHashError, IncompleteHashTree, leaf_node
-from ..uri import CHKReadCap
+from ..uri import CHKReadCap, CHKVerifyCap
 from .layout import (
     HEADER_READ_SIZE,
     MAX_UEB_SIZE,
@@ -50,7 +50,7 @@ class ShareSource(Protocol):
 
 
 @dataclass
-class _OpenShare:
+class OpenShare:
     source: ShareSource
     layout: ShareLayout
     block_tree: IncompleteHashTree
@@ -69,7 +69,7 @@ class ReadStats:
 class CHKReader:
     def __init__(
         self,
-        cap: CHKReadCap,
+        cap: CHKReadCap | CHKVerifyCap,
         sources: Sequence[ShareSource],
         pool: Executor | None = None,
         depth: int = 4,
@@ -81,7 +81,7 @@ class CHKReader:
         self.corrupt_shares: dict[int, str] = {}
         self.unavailable_shares: dict[int, str] = {}
         self._candidates = sorted(sources, key=lambda s: s.sharenum)
-        self._open: dict[int, _OpenShare] = {}
+        self._open: dict[int, OpenShare] = {}
         self._ueb: UEB | None = None
         self._geometry: FileGeometry | None = None
         self._share_tree: IncompleteHashTree | None = None
@@ -123,6 +123,34 @@ class CHKReader:
             for _, task in pending:
                 task.cancel()
 
+    async def open_all(self) -> dict[int, "OpenShare"]:
+        """Open and check every share offered (not just k); returns the good ones."""
+        untried = [
+            s
+            for s in self._candidates
+            if s.sharenum not in self._open
+            and s.sharenum not in self.corrupt_shares
+            and s.sharenum not in self.unavailable_shares
+        ]
+        await asyncio.gather(*(self._open_share(s) for s in untried))
+        return dict(self._open)
+
+    @property
+    def geometry(self) -> FileGeometry:
+        if self._geometry is None:
+            raise RuntimeError("no share has been opened yet")
+        return self._geometry
+
+    @property
+    def ueb(self) -> UEB:
+        if self._ueb is None:
+            raise RuntimeError("no share has been opened yet")
+        return self._ueb
+
+    def mark_corrupt(self, sharenum: int, reason: str) -> None:
+        self.corrupt_shares[sharenum] = reason
+        self._open.pop(sharenum, None)
+
     # -- opening shares ----------------------------------------------------
 
     async def _ensure_open(self, wanted: int | None = None) -> None:
@@ -154,7 +182,7 @@ class CHKReader:
         try:
             share = await self._check_share(source)
         except CorruptShareError as exc:
-            self._mark_corrupt(source.sharenum, str(exc))
+            self.mark_corrupt(source.sharenum, str(exc))
         except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
             self.unavailable_shares[source.sharenum] = str(exc) or type(exc).__name__
         else:
@@ -165,7 +193,7 @@ class CHKReader:
         self.stats.bytes_fetched += len(data)
         return data
 
-    async def _check_share(self, source: ShareSource) -> _OpenShare:
+    async def _check_share(self, source: ShareSource) -> OpenShare:
         sharenum = source.sharenum
         if not 0 <= sharenum < self.cap.n:
             raise CorruptShareError(f"share number {sharenum} is out of range", sharenum)
@@ -200,7 +228,7 @@ class CHKReader:
             raise CorruptShareError(f"share hash chain is wrong: {exc}", sharenum) from exc
         block_root = self._share_tree.known[leaf]
         block_tree = IncompleteHashTree(self._geometry.num_segments, block_root)
-        return _OpenShare(source, layout, block_tree)
+        return OpenShare(source, layout, block_tree)
 
     def _adopt_ueb(self, ueb: UEB) -> None:
         cap = self.cap
@@ -213,10 +241,6 @@ class CHKReader:
         self._geometry = geometry
         self._share_tree = IncompleteHashTree(cap.n, ueb.share_root_hash)
         self._crypttext_tree = IncompleteHashTree(geometry.num_segments, ueb.crypttext_root_hash)
-
-    def _mark_corrupt(self, sharenum: int, reason: str) -> None:
-        self.corrupt_shares[sharenum] = reason
-        self._open.pop(sharenum, None)
 
     # -- segments -------------------------------------------------------------
 
@@ -238,7 +262,7 @@ class CHKReader:
         self.stats.shares_used.update(blocks)
         return plaintext
 
-    async def _checked_block(self, share: _OpenShare, index: int) -> bytes | None:
+    async def _checked_block(self, share: OpenShare, index: int) -> bytes | None:
         """The share's block for a segment, or None (and the share set aside) if it fails."""
         geometry = self._geometry
         assert geometry is not None
@@ -259,7 +283,7 @@ class CHKReader:
             )
             return block
         except (CorruptShareError, BadHashError) as exc:
-            self._mark_corrupt(sharenum, f"segment {index}: {exc}")
+            self.mark_corrupt(sharenum, f"segment {index}: {exc}")
         except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
             self.unavailable_shares[sharenum] = str(exc) or type(exc).__name__
             self._open.pop(sharenum, None)
@@ -270,6 +294,8 @@ class CHKReader:
         offset, length = self._geometry.segment_span(index)
         ciphertext = self._codec.decode(blocks)[:length]
         segment_hash = tagged_hash(CRYPTTEXT_SEGMENT_TAG, ciphertext)
+        if isinstance(self.cap, CHKVerifyCap):
+            return ciphertext, segment_hash  # a verify-cap checks but cannot decrypt
         return aes_ctr(self.cap.key, ciphertext, offset), segment_hash
 
     async def _check_segment(self, index: int, segment_hash: bytes) -> None:
@@ -283,7 +309,7 @@ class CHKReader:
                 tree.add({node: nodes[node] for node in needed}, {index: segment_hash})
                 return
             except (CorruptShareError, BadHashError, IndexError) as exc:
-                self._mark_corrupt(sharenum, f"crypttext hash tree: {exc}")
+                self.mark_corrupt(sharenum, f"crypttext hash tree: {exc}")
         raise NotEnoughSharesError(f"no share could prove segment {index}: {self._shortage_message()}")
 
     async def _crypttext_nodes_of(self, sharenum: int) -> list[bytes]:
@@ -293,7 +319,7 @@ class CHKReader:
             self._crypttext_nodes[sharenum] = asyncio.ensure_future(self._tree_area(share, *area))
         return await asyncio.shield(self._crypttext_nodes[sharenum])
 
-    async def _tree_area(self, share: _OpenShare, offset: int, length: int) -> list[bytes]:
+    async def _tree_area(self, share: OpenShare, offset: int, length: int) -> list[bytes]:
         raw = await self._fetch(share.source, offset, length)
         if len(raw) != length:
             raise CorruptShareError("hash tree area is truncated", share.source.sharenum)

@@ -1,0 +1,415 @@
+"""Async client of the Tahoe-LAFS HTTP storage protocol, one per storage server.
+
+Per spec/tahoe-storage-http.md 4-9. TLS skips the web PKI and pins the SPKI
+hash from the server's NURL instead: every new connection is checked right
+after its handshake, before any request (and so the swissnum) is sent on it.
+Messages are built and checked by `storage_protocol`.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import httpcore
+import httpx
+
+from . import storage_protocol as sp
+from .errors import (
+    ServerIdentityError,
+    ShareConflictError,
+    ShareNotFoundError,
+    StorageConnectionError,
+    StorageHTTPError,
+    StorageProtocolError,
+    StorageUnauthorizedError,
+)
+from .nurl import NURL, parse_nurl, pins_equal, spki_hash_of_cert
+from .storage_protocol import (
+    AllocateResult,
+    ReadTestWriteResult,
+    ReadVector,
+    TestWriteVectors,
+    VersionInfo,
+)
+
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=15.0)
+DEFAULT_MAX_CONNECTIONS = 10
+_UPLOAD_PIECE = 1 << 20
+_STATUS_ERRORS: dict[int, type[StorageHTTPError]] = {
+    401: StorageUnauthorizedError,
+    404: ShareNotFoundError,
+    409: ShareConflictError,
+}
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """Answer to a chunk upload: `finished` once the whole share is written."""
+
+    finished: bool
+    required: list[tuple[int, int]]  # half-open ranges still missing
+
+
+# -- SPKI pinning at the transport level --------------------------------------
+
+
+class _PinnedStream(httpcore.AsyncNetworkStream):
+    def __init__(self, inner: httpcore.AsyncNetworkStream, pin: str) -> None:
+        self._inner = inner
+        self._pin = pin
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        tls = await self._inner.start_tls(ssl_context, server_hostname, timeout)
+        ssl_object = tls.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        if der is None or not pins_equal(spki_hash_of_cert(der), self._pin):
+            await tls.aclose()
+            raise ServerIdentityError("server certificate does not match the NURL's SPKI hash")
+        return tls
+
+
+class _PinningBackend(httpcore.AsyncNetworkBackend):
+    def __init__(self, pin: str) -> None:
+        self._inner = httpcore.AnyIOBackend()
+        self._pin = pin
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _PinnedStream(stream, self._pin)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def _unverified_tls_context() -> ssl.SSLContext:
+    # No CA, hostname or validity checks: the SPKI pin is the only authentication.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _pinned_transport(pin: str, max_connections: int) -> httpx.AsyncHTTPTransport:
+    ctx = _unverified_tls_context()
+    transport = httpx.AsyncHTTPTransport(verify=ctx)
+    # httpx takes no network backend, so swap in a pool whose TCP streams check the pin.
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=ctx,
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=60.0,
+        network_backend=_PinningBackend(pin),
+    )
+    return transport
+
+
+# -- the client ----------------------------------------------------------------
+
+
+class StorageClient:
+    """Talks to one storage server; keeps a pool of pinned TLS connections.
+
+    Use as `async with StorageClient(nurl) as c:` or call `aclose()`. Errors:
+    `StorageHTTPError` (and its 401/404/409 leaves) for refusals,
+    `StorageConnectionError` for network trouble, `ServerIdentityError` for a
+    wrong certificate, `StorageProtocolError` for a malformed answer.
+    """
+
+    def __init__(
+        self,
+        nurl: NURL | str,
+        *,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.nurl = parse_nurl(nurl) if isinstance(nurl, str) else nurl
+        self._http = httpx.AsyncClient(
+            base_url=self.nurl.base_url,
+            transport=_pinned_transport(self.nurl.spki_hash, max_connections),
+            headers={
+                "Authorization": sp.authorization_value(self.nurl.swissnum),
+                "Accept": sp.CBOR_MIME,
+            },
+            timeout=timeout,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> StorageClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- plumbing ------------------------------------------------------------
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        expected: tuple[int, ...],
+        secrets: Mapping[str, bytes] | None = None,
+        content: bytes | AsyncIterator[bytes] | None = None,
+        headers: Sequence[tuple[str, str]] = (),
+        max_body: int = sp.MAX_CLIENT_CBOR_RESPONSE,
+    ) -> _Reply:
+        """Send a request; return the answer with its body read (at most `max_body`)."""
+        header_list = list(headers)
+        if secrets:
+            header_list += [(sp.SECRET_HEADER, v) for v in sp.secret_header_values(secrets)]
+        try:
+            async with self._http.stream(
+                method, path, content=content, headers=header_list
+            ) as response:
+                if response.status_code not in expected:
+                    text = await _read_limited(response, sp.MAX_CLIENT_ERROR_BODY, truncate=True)
+                    cls = _STATUS_ERRORS.get(response.status_code, StorageHTTPError)
+                    message = text.decode("utf-8", "replace").strip()[:200]
+                    raise cls(
+                        f"{method} {path}: HTTP {response.status_code} {message}".rstrip(),
+                        response.status_code,
+                    )
+                body = await _read_limited(response, max_body)
+                return _Reply(response.status_code, response.headers, body)
+        except httpx.TransportError as exc:
+            raise StorageConnectionError(f"{method} {path}: {exc!r}") from exc
+
+    async def _cbor_request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        *,
+        expected: tuple[int, ...] = (200,),
+        secrets: Mapping[str, bytes] | None = None,
+    ) -> _Reply:
+        headers = [("Content-Type", sp.CBOR_MIME)] if body is not None else []
+        return await self._request(
+            method, path, expected=expected, secrets=secrets, content=body, headers=headers
+        )
+
+    # -- general -------------------------------------------------------------
+
+    async def get_version(self) -> VersionInfo:
+        response = await self._cbor_request("GET", sp.version_path())
+        return sp.decode_version(response.body)
+
+    async def add_or_renew_lease(
+        self, storage_index: bytes, renew_secret: bytes, cancel_secret: bytes
+    ) -> bool:
+        """Add or renew a lease on every share of the SI; False if the server has none."""
+        secrets = {sp.LEASE_RENEW: renew_secret, sp.LEASE_CANCEL: cancel_secret}
+        try:
+            await self._request(
+                "PUT", sp.lease_path(storage_index), expected=(204,), secrets=secrets
+            )
+        except ShareNotFoundError:
+            return False
+        return True
+
+    # -- immutable -----------------------------------------------------------
+
+    async def allocate_buckets(
+        self,
+        storage_index: bytes,
+        renew_secret: bytes,
+        cancel_secret: bytes,
+        upload_secret: bytes,
+        share_numbers: Iterable[int],
+        allocated_size: int,
+    ) -> AllocateResult:
+        body = sp.encode_allocate_request(
+            sp.AllocateRequest(frozenset(share_numbers), allocated_size)
+        )
+        secrets = {
+            sp.LEASE_RENEW: renew_secret,
+            sp.LEASE_CANCEL: cancel_secret,
+            sp.UPLOAD: upload_secret,
+        }
+        response = await self._cbor_request(
+            "POST", sp.immutable_path(storage_index), body, secrets=secrets
+        )
+        return sp.decode_allocate_result(response.body)
+
+    async def write_share_chunk(
+        self,
+        storage_index: bytes,
+        share_number: int,
+        upload_secret: bytes,
+        offset: int,
+        data: bytes | bytearray | memoryview,
+    ) -> WriteResult:
+        """Upload `data` at `offset` of an allocated share (one PATCH, streamed)."""
+        if not data:
+            raise ValueError("cannot write an empty chunk")
+        length = len(data) if not isinstance(data, memoryview) else data.nbytes
+        content: bytes | AsyncIterator[bytes]
+        content = data if isinstance(data, bytes) else _pieces(memoryview(data).cast("B"))
+        headers = [
+            ("Content-Range", f"bytes {offset}-{offset + length - 1}/*"),
+            ("Content-Length", str(length)),
+            ("Content-Type", sp.OCTET_STREAM_MIME),
+        ]
+        response = await self._request(
+            "PATCH",
+            sp.immutable_share_path(storage_index, share_number),
+            expected=(200, 201),
+            secrets={sp.UPLOAD: upload_secret},
+            content=content,
+            headers=headers,
+        )
+        required = sp.decode_required_ranges(response.body)
+        return WriteResult(response.status == 201, required)
+
+    async def abort_upload(
+        self, storage_index: bytes, share_number: int, upload_secret: bytes
+    ) -> None:
+        await self._request(
+            "PUT",
+            sp.immutable_abort_path(storage_index, share_number),
+            expected=(200,),
+            secrets={sp.UPLOAD: upload_secret},
+        )
+
+    async def list_shares(self, storage_index: bytes) -> frozenset[int]:
+        response = await self._cbor_request("GET", sp.immutable_shares_path(storage_index))
+        return sp.decode_share_set(response.body)
+
+    async def read_share_chunk(
+        self, storage_index: bytes, share_number: int, offset: int, length: int
+    ) -> bytes:
+        """Up to `length` bytes at `offset` (fewer at the end of the share)."""
+        return await self._read(sp.immutable_share_path(storage_index, share_number), offset, length)
+
+    async def advise_corrupt_share(
+        self, storage_index: bytes, share_number: int, reason: str
+    ) -> None:
+        await self._advise(sp.immutable_corrupt_path(storage_index, share_number), reason)
+
+    # -- mutable -------------------------------------------------------------
+
+    async def read_test_write(
+        self,
+        storage_index: bytes,
+        write_enabler: bytes,
+        renew_secret: bytes,
+        cancel_secret: bytes,
+        tw_vectors: Mapping[int, TestWriteVectors],
+        r_vector: Sequence[ReadVector] = (),
+    ) -> ReadTestWriteResult:
+        body = sp.encode_rtw_request(sp.ReadTestWriteRequest(tw_vectors, tuple(r_vector)))
+        secrets = {
+            sp.WRITE_ENABLER: write_enabler,
+            sp.LEASE_RENEW: renew_secret,
+            sp.LEASE_CANCEL: cancel_secret,
+        }
+        response = await self._cbor_request(
+            "POST", sp.mutable_rtw_path(storage_index), body, secrets=secrets
+        )
+        return sp.decode_rtw_result(response.body)
+
+    async def list_mutable_shares(self, storage_index: bytes) -> frozenset[int]:
+        response = await self._cbor_request("GET", sp.mutable_shares_path(storage_index))
+        return sp.decode_share_set(response.body)
+
+    async def read_mutable_share_chunk(
+        self, storage_index: bytes, share_number: int, offset: int, length: int
+    ) -> bytes:
+        return await self._read(sp.mutable_share_path(storage_index, share_number), offset, length)
+
+    async def advise_corrupt_mutable_share(
+        self, storage_index: bytes, share_number: int, reason: str
+    ) -> None:
+        await self._advise(sp.mutable_corrupt_path(storage_index, share_number), reason)
+
+    # -- shared parts --------------------------------------------------------
+
+    async def _read(self, path: str, offset: int, length: int) -> bytes:
+        if length == 0:
+            return b""
+        response = await self._request(
+            "GET",
+            path,
+            expected=(204, 206),
+            headers=[("Range", sp.format_range(offset, length))],
+            max_body=length,
+        )
+        if response.status == 204:
+            return b""
+        if response.headers.get("content-type", "").split(";")[0] != sp.OCTET_STREAM_MIME:
+            raise StorageProtocolError("share data not labelled application/octet-stream")
+        first, last = sp.parse_content_range(response.headers.get("content-range", ""))
+        body = response.body
+        if first != offset or last >= offset + length or len(body) != last - first + 1:
+            raise StorageProtocolError("share read returned a range other than the one asked")
+        return body
+
+    async def _advise(self, path: str, reason: str) -> None:
+        body = sp.encode_corrupt_request(reason)
+        try:
+            await self._cbor_request("POST", path, body)
+        except ShareNotFoundError:
+            pass  # as the 1.20 client: the share is gone anyway
+
+
+async def _read_limited(response: httpx.Response, limit: int, truncate: bool = False) -> bytes:
+    declared = response.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit and not truncate:
+        raise StorageProtocolError(f"response body larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in response.aiter_raw():
+        size += len(chunk)
+        if size > limit:
+            if truncate:
+                chunks.append(chunk[: limit - size + len(chunk)])
+                break
+            raise StorageProtocolError(f"response body larger than {limit} bytes")
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _pieces(view: memoryview) -> AsyncIterator[bytes]:
+    for pos in range(0, len(view), _UPLOAD_PIECE):
+        yield bytes(view[pos : pos + _UPLOAD_PIECE])

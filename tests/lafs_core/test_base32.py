@@ -1,0 +1,34 @@
+import base64
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lafs_core import base32
+
+
+@given(st.binary(max_size=200))
+def test_round_trip(data: bytes) -> None:
+    text = base32.b2a(data)
+    assert len(text) == base32.b2a_len(len(data))
+    assert base32.is_canonical(text)
+    assert base32.a2b(text) == data
+
+
+@given(st.binary(max_size=200))
+def test_matches_rfc4648_lowercase_unpadded(data: bytes) -> None:
+    assert base32.b2a(data) == base64.b32encode(data).decode().rstrip("=").lower()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["A", "ab", "abc", "abcdef", "MFRA", "mf=a", "mfrb", "yzxcoagbetwet65ltjpbqyli3n", "a1"],
+)
+def test_rejects_non_canonical(text: str) -> None:
+    with pytest.raises(ValueError):
+        base32.a2b(text)
+
+
+def test_known_values() -> None:
+    assert base32.b2a(b"") == ""
+    assert base32.b2a(bytes.fromhex("c66e2700c124ec49fbab9a5e186168db")) == "yzxcoagbetwet65ltjpbqyli3m"

@@ -1,0 +1,104 @@
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lafs_core.errors import CapabilityError
+from lafs_core.uri import CHKReadCap, CHKVerifyCap, LiteralCap, parse_cap
+
+READ = "URI:CHK:e6uhixvbm3g5amrzdzd3mnmsqm:4n5aafrb64sqpfnhcdpdfrk5gh2qznprjky6q6jybuuqy2q6z6mq:2:3:131073"
+VERIFY = (
+    "URI:CHK-Verifier:ztcn4ian46lek3nhd3phlzhmhm:"
+    "4n5aafrb64sqpfnhcdpdfrk5gh2qznprjky6q6jybuuqy2q6z6mq:2:3:131073"
+)
+
+
+def test_read_cap_to_verify_cap() -> None:
+    cap = parse_cap(READ)
+    assert isinstance(cap, CHKReadCap)
+    assert (cap.k, cap.n, cap.size) == (2, 3, 131073)
+    assert cap.verify_cap().to_string() == VERIFY
+    assert parse_cap(VERIFY) == cap.verify_cap()
+
+
+def test_lit_examples() -> None:
+    assert parse_cap("URI:LIT:") == LiteralCap(b"")
+    assert LiteralCap(b"a" * 55).to_string() == "URI:LIT:" + "mfqwcylb" * 11
+
+
+def test_tahoe_tolerances() -> None:
+    assert parse_cap(READ + "\n") == parse_cap(READ)
+    assert parse_cap("ro." + READ) == parse_cap(READ)
+    assert parse_cap("imm." + READ) == parse_cap(READ)
+    zeros = READ.replace(":2:3:", ":02:003:")
+    assert parse_cap(zeros).to_string() == READ
+
+
+keys16 = st.binary(min_size=16, max_size=16)
+hashes32 = st.binary(min_size=32, max_size=32)
+kn = st.integers(1, 256).flatmap(lambda n: st.tuples(st.integers(1, n), st.just(n)))
+
+
+@given(keys16, hashes32, kn, st.integers(56, 2**64))
+def test_chk_round_trips(key: bytes, h: bytes, k_n: tuple[int, int], size: int) -> None:
+    cap = CHKReadCap(key, h, k_n[0], k_n[1], size)
+    assert parse_cap(cap.to_string()) == cap
+    verify = cap.verify_cap()
+    assert parse_cap(verify.to_string()) == verify
+    assert isinstance(verify, CHKVerifyCap)
+
+
+@given(st.binary(max_size=55))
+def test_lit_round_trips(data: bytes) -> None:
+    assert parse_cap(LiteralCap(data).to_string()) == LiteralCap(data)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "URI",
+        "URI:",
+        "http://example.com",
+        "URI:CHK:",
+        READ + "x",
+        READ + ":7",
+        READ.replace("e6uhix", "E6UHIX"),
+        READ.replace("mnmsqm", "mnmsqn"),  # non-zero padding bits in the key
+        READ.replace("z6mq:", "z6mr:"),  # non-zero padding bits in the UEB hash
+        READ.replace(":2:3:", ":0:3:"),
+        READ.replace(":2:3:", ":4:3:"),
+        READ.replace(":2:3:", ":2:300:"),
+        READ.replace(":2:3:", ":-2:3:"),
+        VERIFY + "trailing",
+        "URI:LIT:a",
+        "URI:LIT:mfqwcylbm",
+        "URI:LIT:b",
+        "URI:SSK-Whatever:abc",
+        "URI:CHK:yzxcoagbetwet65ltjpbqyli3m:6b7inuiha2xdtgqzd55i6aeggutnxzr6qfwpv2ep5xlln6pgef7a:1:1",
+    ],
+)
+def test_malformed_caps_are_refused_clearly(text: str) -> None:
+    with pytest.raises(CapabilityError) as info:
+        parse_cap(text)
+    assert str(info.value)
+
+
+@given(st.text(max_size=120))
+def test_arbitrary_text_never_crashes(text: str) -> None:
+    try:
+        cap = parse_cap(text)
+    except CapabilityError:
+        return
+    assert parse_cap(cap.to_string()) == cap
+
+
+@given(st.data())
+def test_mutated_caps_parse_or_fail_cleanly(data: st.DataObject) -> None:
+    pos = data.draw(st.integers(0, len(READ) - 1))
+    char = data.draw(st.characters(codec="ascii"))
+    text = READ[:pos] + char + READ[pos + 1 :]
+    try:
+        cap = parse_cap(text)
+    except CapabilityError:
+        return
+    assert isinstance(cap, CHKReadCap)
