@@ -69,10 +69,29 @@ class CHKEncoder:
         self.layout: ShareLayout = layout_for(self.geometry)
         self.header = pack_header(self.layout)
         self.storage_index = storage_index_from_key(key)
+        self.share_size = self.layout.share_size(len(self._ueb_for(bytes(32), bytes(32), bytes(32))))
         self._codec = Codec(params.k, params.n)
         self._crypttext_hasher = TaggedHasher(CRYPTTEXT_TAG)
         self._segment_hashes: list[bytes] = []
         self._block_hashes: list[list[bytes]] = [[] for _ in range(params.n)]
+
+    def _ueb_for(self, crypttext_hash: bytes, crypttext_root: bytes, share_root: bytes) -> bytes:
+        g = self.geometry
+        return pack_ueb(
+            {
+                "codec_name": b"crs",
+                "codec_params": f"{g.segment_size}-{g.k}-{g.n}",
+                "crypttext_hash": crypttext_hash,
+                "crypttext_root_hash": crypttext_root,
+                "needed_shares": g.k,
+                "num_segments": g.num_segments,
+                "segment_size": g.segment_size,
+                "share_root_hash": share_root,
+                "size": g.size,
+                "tail_codec_params": f"{g.padded_tail_size}-{g.k}-{g.n}",
+                "total_shares": g.n,
+            }
+        )
 
     def block_offset(self, segment: int) -> int:
         """Where a segment's block sits in every share."""
@@ -111,21 +130,7 @@ class CHKEncoder:
         crypttext_tree = build_tree(self._segment_hashes)
         block_trees = [build_tree(hashes) for hashes in self._block_hashes]
         share_tree = build_tree([tree[0] for tree in block_trees])
-        ueb = pack_ueb(
-            {
-                "codec_name": b"crs",
-                "codec_params": f"{g.segment_size}-{g.k}-{g.n}",
-                "crypttext_hash": self._crypttext_hasher.digest(),
-                "crypttext_root_hash": crypttext_tree[0],
-                "needed_shares": g.k,
-                "num_segments": g.num_segments,
-                "segment_size": g.segment_size,
-                "share_root_hash": share_tree[0],
-                "size": g.size,
-                "tail_codec_params": f"{g.padded_tail_size}-{g.k}-{g.n}",
-                "total_shares": g.n,
-            }
-        )
+        ueb = self._ueb_for(self._crypttext_hasher.digest(), crypttext_tree[0], share_tree[0])
         plaintext_area = bytes(self.layout.tree_size)
         crypttext_area = b"".join(crypttext_tree)
         ueb_length = len(ueb).to_bytes(self.layout.ueb_length_size, "big")

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from ..codec import Codec
 from ..crypto import aes_ctr
-from ..errors import CorruptShareError, NotEnoughSharesError
+from ..errors import CorruptShareError, NotEnoughSharesError, StorageError
 from ..hashes import BLOCK_TAG, CRYPTTEXT_SEGMENT_TAG, tagged_hash
 from ..hashtree import BadHashError, IncompleteHashTree, leaf_node
 from ..uri import CHKReadCap, CHKVerifyCap
@@ -37,6 +37,10 @@ from .layout import (
     ueb_hash,
 )
 from .params import FileGeometry
+
+
+# What a ShareSource raises when its share cannot be reached (not corrupt).
+UNAVAILABLE = (OSError, ConnectionError, asyncio.TimeoutError, StorageError)
 
 
 class ShareSource(Protocol):
@@ -183,7 +187,7 @@ class CHKReader:
             share = await self._check_share(source)
         except CorruptShareError as exc:
             self.mark_corrupt(source.sharenum, str(exc))
-        except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
+        except UNAVAILABLE as exc:
             self.unavailable_shares[source.sharenum] = str(exc) or type(exc).__name__
         else:
             self._open[source.sharenum] = share
@@ -284,7 +288,7 @@ class CHKReader:
             return block
         except (CorruptShareError, BadHashError) as exc:
             self.mark_corrupt(sharenum, f"segment {index}: {exc}")
-        except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
+        except UNAVAILABLE as exc:
             self.unavailable_shares[sharenum] = str(exc) or type(exc).__name__
             self._open.pop(sharenum, None)
         return None

@@ -16,7 +16,7 @@ from ..hashes import BLOCK_TAG, tagged_hash
 from ..hashtree import build_tree
 from ..uri import CHKReadCap, CHKVerifyCap
 from .layout import parse_tree
-from .reader import CHKReader, OpenShare, ShareSource
+from .reader import UNAVAILABLE, CHKReader, OpenShare, ShareSource
 
 
 @dataclass
@@ -70,7 +70,7 @@ async def verify(
                 await _verify_share(reader, share, pool)
             except CorruptShareError as exc:
                 reader.mark_corrupt(sharenum, str(exc))
-            except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
+            except UNAVAILABLE as exc:
                 reader.unavailable_shares[sharenum] = str(exc) or type(exc).__name__
             else:
                 result.good.add(sharenum)

@@ -247,7 +247,40 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+# Every Tahoe node also opens a Foolscap "log port" on an ephemeral port bound
+# to all interfaces, with no option to change that. To keep everything on the
+# loopback interface, nodes are started through this launcher, which runs the
+# unmodified `tahoe run` after pinning that one listener to 127.0.0.1.
+LOOPBACK_LAUNCHER = """
+import socket, sys
+from allmydata.util import iputil
+def _listen_on_unused_loopback(tub, portnum=None):
+    if portnum is None:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        portnum = s.getsockname()[1]
+        s.close()
+    tub.listenOn("tcp:%d:interface=127.0.0.1" % portnum)
+    tub.setLocation("127.0.0.1:%d" % portnum)
+    return portnum
+iputil.listenOnUnused = _listen_on_unused_loopback
+from allmydata.scripts.runner import run
+sys.exit(run(argv=["tahoe"] + sys.argv[1:]))
+"""
+
+
+def tahoe_python(tahoe: str) -> str:
+    """The interpreter named in the `tahoe` script's #! line."""
+    with open(tahoe, "rb") as f:
+        first = f.readline().decode("utf-8", "replace").strip()
+    if first.startswith("#!") and len(first.split()) == 1:
+        return first[2:]
+    return str(Path(tahoe).with_name("python"))
+
+
 class Node:
+    plain_run = False  # True: plain `tahoe run` (log port on all interfaces)
+
     def __init__(self, tahoe: str, basedir: Path):
         self.tahoe = tahoe
         self.basedir = basedir
@@ -255,8 +288,12 @@ class Node:
 
     def start(self) -> None:
         logf = open(self.basedir.with_suffix(".log"), "ab")
+        if self.plain_run:
+            cmd = [self.tahoe]
+        else:
+            cmd = [tahoe_python(self.tahoe), "-c", LOOPBACK_LAUNCHER]
         self.proc = subprocess.Popen(
-            [self.tahoe, "run", "--allow-stdin-close", str(self.basedir)],
+            cmd + ["run", "--allow-stdin-close", str(self.basedir)],
             stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
         )
         logf.close()
@@ -433,7 +470,7 @@ class Grid:
             return False
         servers = status.get("servers", [])
         connected = [s for s in servers
-                     if str(s.get("connection_status", "")).startswith("Connected")]
+                     if str(s.get("connection_status", "")).lower().startswith("connected")]
         return len(connected) == self.num_storage
 
     # -- upload and collect -------------------------------------------------
@@ -617,11 +654,15 @@ def main(argv=None) -> int:
                     help="number of storage nodes to run (default 10)")
     ap.add_argument("--workdir", default=None,
                     help="parent directory for the scratch grid (default: system temp)")
+    ap.add_argument("--plain-run", action="store_true",
+                    help="start nodes with plain `tahoe run` (its log port then listens "
+                         "on all interfaces)")
     ap.add_argument("--keep", action="store_true", help="keep the scratch grid")
     ap.add_argument("--only", action="append",
                     help="only cases whose name contains this text (debugging; repeatable)")
     args = ap.parse_args(argv)
     check_tahoe_version(args.tahoe)
+    Node.plain_run = args.plain_run
     return run(args)
 
 

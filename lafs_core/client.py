@@ -1,0 +1,121 @@
+"""`Client`: the grid client library, the one object applications hold.
+
+Built from a `GridConfig`; owns the storage broker (connection pools to
+every server) and the worker threads that run zfec, AES and SHA-256.
+"""
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
+from types import TracebackType
+
+from .errors import StorageError
+from .grid import StorageBroker
+from .grid_config import GridConfig
+from .immutable.downloader import Download
+from .immutable.encoder import file_reader
+from .immutable.params import EncodingParams
+from .immutable.uploader import UploadResult, upload
+from .uri import CHKReadCap, CHKVerifyCap, LiteralCap
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    nickname: str
+    nurl: str
+    reachable: bool
+    version: str = ""
+    available_space: int | None = None
+    error: str = ""
+
+
+class Client:
+    def __init__(
+        self,
+        config: GridConfig,
+        pool: Executor | None = None,
+        depth: int = 4,
+    ) -> None:
+        self.config = config
+        self.broker = StorageBroker(config)
+        self._own_pool = pool is None
+        self.pool = pool or ThreadPoolExecutor(max_workers=os.cpu_count() or 2)
+        self.depth = depth
+
+    async def aclose(self) -> None:
+        await self.broker.aclose()
+        if self._own_pool:
+            self.pool.shutdown(wait=False)
+
+    async def __aenter__(self) -> "Client":
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def upload_path(
+        self, path: str | os.PathLike[str], params: EncodingParams | None = None
+    ) -> UploadResult:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            return await self._upload(file_reader(fd), size, params)
+        finally:
+            os.close(fd)
+
+    async def upload_bytes(self, data: bytes, params: EncodingParams | None = None) -> UploadResult:
+        def read_at(offset: int, length: int) -> bytes:
+            return data[offset : offset + length]
+
+        return await self._upload(read_at, len(data), params)
+
+    async def _upload(self, read_at, size: int, params: EncodingParams | None) -> UploadResult:  # type: ignore[no-untyped-def]
+        return await upload(
+            self.broker,
+            read_at,
+            size,
+            params or self.config.encoding,
+            self.config.convergence_secret,
+            self.config.lease_secret,
+            self.pool,
+            self.depth,
+        )
+
+    def download(self, cap: CHKReadCap | CHKVerifyCap) -> Download:
+        return Download(self.broker, cap, self.pool, self.depth)
+
+    async def read(
+        self, cap: LiteralCap | CHKReadCap, offset: int = 0, size: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """The plaintext of [offset, offset+size) of a file, in chunks."""
+        if isinstance(cap, LiteralCap):
+            end = len(cap.data) if size is None else offset + size
+            if cap.data[offset:end]:
+                yield cap.data[offset:end]
+            return
+        async for chunk in self.download(cap).chunks(offset, size):
+            yield chunk
+
+    async def read_bytes(self, cap: LiteralCap | CHKReadCap) -> bytes:
+        return b"".join([chunk async for chunk in self.read(cap)])
+
+    async def grid_status(self) -> list[ServerStatus]:
+        async def one(server) -> ServerStatus:  # type: ignore[no-untyped-def]
+            nurl = str(server.config.nurl)
+            try:
+                version = await asyncio.wait_for(server.client.get_version(), 10)
+            except (StorageError, asyncio.TimeoutError) as exc:
+                return ServerStatus(server.nickname, nurl, False, error=str(exc) or "timed out")
+            return ServerStatus(
+                server.nickname,
+                nurl,
+                True,
+                version.application_version.decode("utf-8", "replace"),
+                version.available_space,
+            )
+
+        return list(await asyncio.gather(*(one(s) for s in self.broker.servers)))

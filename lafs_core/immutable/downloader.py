@@ -1,0 +1,124 @@
+"""CHK download from the grid: find the shares, then let `CHKReader` fetch and check them.
+
+Every server is asked which shares it holds (concurrently); each share is
+read from the first server in ring order that has it, and shares that fail
+their hashes are reported to their server with a corruption advisory.
+"""
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+from ..errors import StorageError
+from ..grid import Server, StorageBroker
+from ..uri import CHKReadCap, CHKVerifyCap
+from .reader import CHKReader
+
+DISCOVERY_TIMEOUT = 15.0
+
+
+@dataclass
+class GridShare:
+    """A share on one storage server, as a `ShareSource`."""
+
+    server: Server
+    storage_index: bytes
+    sharenum: int
+
+    async def read(self, offset: int, length: int) -> bytes:
+        return await self.server.client.read_share_chunk(self.storage_index, self.sharenum, offset, length)
+
+
+@dataclass
+class DownloadResult:
+    file_size: int
+    servermap: dict[str, set[int]] = field(default_factory=dict)  # server -> shares it holds
+    servers_used: dict[int, str] = field(default_factory=dict)  # share read -> server
+    corrupt_shares: dict[int, str] = field(default_factory=dict)
+    unreachable_servers: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    bytes_fetched: int = 0
+
+    @property
+    def rate(self) -> float:
+        total = self.timings.get("total", 0.0)
+        return self.file_size / total if total else 0.0
+
+
+async def locate_shares(
+    broker: StorageBroker, storage_index: bytes, result: DownloadResult
+) -> list[GridShare]:
+    """Ask every server for its shares; one source per share number, in ring order."""
+    servers = broker.permuted(storage_index)
+
+    async def ask(server: Server) -> frozenset[int]:
+        try:
+            return await asyncio.wait_for(server.client.list_shares(storage_index), DISCOVERY_TIMEOUT)
+        except (StorageError, asyncio.TimeoutError) as exc:
+            result.unreachable_servers[server.nickname] = str(exc) or type(exc).__name__
+            return frozenset()
+
+    answers = await asyncio.gather(*(ask(s) for s in servers))
+    sources: dict[int, GridShare] = {}
+    for server, shares in zip(servers, answers):
+        if shares:
+            result.servermap[server.nickname] = set(shares)
+        for sharenum in sorted(shares):
+            sources.setdefault(sharenum, GridShare(server, storage_index, sharenum))
+    return list(sources.values())
+
+
+class Download:
+    """One download: iterate `chunks()`, then read `result`."""
+
+    def __init__(
+        self,
+        broker: StorageBroker,
+        cap: CHKReadCap | CHKVerifyCap,
+        pool: Executor | None = None,
+        depth: int = 4,
+    ) -> None:
+        self.broker = broker
+        self.cap = cap
+        self.pool = pool
+        self.depth = depth
+        self.result = DownloadResult(cap.size)
+
+    async def chunks(self, offset: int = 0, size: int | None = None) -> AsyncIterator[bytes]:
+        started = time.perf_counter()
+        storage_index = self.cap.storage_index
+        sources = await locate_shares(self.broker, storage_index, self.result)
+        self.result.timings["peer_selection"] = time.perf_counter() - started
+        reader = CHKReader(self.cap, sources, self.pool, self.depth)
+        by_number = {s.sharenum: s for s in sources}
+        try:
+            async for chunk in reader.iter_range(offset, size):
+                yield chunk
+        finally:
+            self.result.corrupt_shares = dict(reader.corrupt_shares)
+            self.result.bytes_fetched = reader.stats.bytes_fetched
+            self.result.servers_used = {
+                n: by_number[n].server.nickname for n in sorted(reader.stats.shares_used)
+            }
+            await self._advise(by_number, reader.corrupt_shares)
+            self.result.timings["total"] = time.perf_counter() - started
+
+    async def _advise(self, sources: dict[int, GridShare], corrupt: dict[int, str]) -> None:
+        async def one(share: GridShare, reason: str) -> None:
+            try:
+                await share.server.client.advise_corrupt_share(share.storage_index, share.sharenum, reason)
+            except StorageError:
+                pass  # the advisory is a courtesy; the download already worked around the share
+
+        await asyncio.gather(*(one(sources[n], why) for n, why in corrupt.items() if n in sources))
+
+
+def servers_holding(servermap: dict[str, set[int]]) -> dict[int, set[str]]:
+    sharemap: dict[int, set[str]] = defaultdict(set)
+    for server, shares in servermap.items():
+        for sharenum in shares:
+            sharemap[sharenum].add(server)
+    return dict(sharemap)

@@ -1,0 +1,278 @@
+"""CHK upload to the grid: server selection, servers of happiness, pipelined pushes.
+
+The plaintext is read twice: once for the convergent key, once to encode.
+Segments are encoded in worker threads `depth` ahead while earlier segments'
+blocks are in flight to all servers at once, so memory is about `depth`
+segments whatever the file size. Nothing is visible on a server until its
+share is written in full; an upload that cannot stay happy aborts every
+share it allocated.
+"""
+
+import asyncio
+import os
+import time
+from collections import defaultdict
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import LafsError, StorageError
+from ..grid import Server, StorageBroker
+from ..placement import happiness, place_shares
+from ..secrets import lease_secrets
+from ..uri import LIT_MAX_SIZE, CHKReadCap, LiteralCap
+from .encoder import CHKEncoder, EncodedSegment, ReadAt, convergent_key, read_chunks
+from .params import EncodingParams
+
+DISCOVERY_TIMEOUT = 15.0
+
+
+class UploadUnhappinessError(LafsError):
+    """Too few servers could take shares for the happiness the grid requires."""
+
+
+@dataclass
+class UploadResult:
+    cap: LiteralCap | CHKReadCap
+    file_size: int
+    preexisting_shares: int = 0
+    pushed_shares: int = 0
+    sharemap: dict[int, set[str]] = field(default_factory=dict)  # share -> server nicknames
+    servermap: dict[str, set[int]] = field(default_factory=dict)  # server -> shares
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
+    happiness: int = 0
+
+    @property
+    def rate(self) -> float:
+        """Bytes per second over the whole upload."""
+        total = self.timings.get("total", 0.0)
+        return self.file_size / total if total else 0.0
+
+
+def unhappiness_message(happy_now: int, k: int, happy: int) -> str:
+    return (
+        f"shares could be placed on only {happy_now} server(s) such that any {k} of them "
+        f"have enough shares to recover the file, but we were asked to place shares "
+        f"on at least {happy} such servers"
+    )
+
+
+@dataclass
+class _Bucket:
+    server: Server
+    sharenum: int
+    upload_secret: bytes
+
+
+class _Upload:
+    def __init__(
+        self,
+        broker: StorageBroker,
+        encoder: CHKEncoder,
+        params: EncodingParams,
+        lease_secret: bytes,
+        pool: Executor | None,
+        depth: int,
+    ) -> None:
+        self.broker = broker
+        self.encoder = encoder
+        self.params = params
+        self.lease_secret = lease_secret
+        self.pool = pool
+        self.depth = depth
+        self.si = encoder.storage_index
+        self.buckets: dict[int, _Bucket] = {}  # shares we are writing
+        self.held: dict[Server, set[int]] = defaultdict(set)  # shares already on servers
+        self.failed: dict[str, str] = {}
+        self.cap: CHKReadCap | None = None
+
+    def sharemap(self) -> dict[Server, set[int]]:
+        result: dict[Server, set[int]] = defaultdict(set)
+        for server, shares in self.held.items():
+            result[server] |= shares
+        for bucket in self.buckets.values():
+            result[bucket.server].add(bucket.sharenum)
+        return result
+
+    def check_happy(self) -> None:
+        happy_now = happiness(self.sharemap())
+        if happy_now < self.params.happy:
+            raise UploadUnhappinessError(
+                unhappiness_message(happy_now, self.params.k, self.params.happy)
+                + self._failure_suffix()
+            )
+
+    def _failure_suffix(self) -> str:
+        if not self.failed:
+            return ""
+        details = "; ".join(f"{name}: {why}" for name, why in sorted(self.failed.items()))
+        return f" (unusable servers: {details})"
+
+    async def select_servers(self) -> None:
+        candidates = self.broker.permuted(self.si)[: 2 * self.params.n]
+
+        async def discover(server: Server) -> frozenset[int] | None:
+            try:
+                return await asyncio.wait_for(server.client.list_shares(self.si), DISCOVERY_TIMEOUT)
+            except (StorageError, asyncio.TimeoutError) as exc:
+                self.failed[server.nickname] = str(exc) or type(exc).__name__
+                return None
+
+        found = await asyncio.gather(*(discover(s) for s in candidates))
+        writable = [s for s, shares in zip(candidates, found) if shares is not None]
+        existing = {s: set(shares) for s, shares in zip(candidates, found) if shares}
+        placement = place_shares(writable, [], self.params.n, existing)
+        wanted: dict[Server, set[int]] = defaultdict(set)
+        for sharenum, server in placement.items():
+            wanted[server].add(sharenum)
+        await asyncio.gather(*(self._allocate(s, wanted.get(s, set())) for s in writable))
+        self.check_happy()
+
+    async def _allocate(self, server: Server, shares: set[int]) -> None:
+        secrets = lease_secrets(self.lease_secret, self.si, server.config.lease_seed)
+        upload_secret = os.urandom(32)
+        try:
+            result = await server.client.allocate_buckets(
+                self.si, secrets.renew, secrets.cancel, upload_secret, shares,
+                self.encoder.share_size,
+            )
+        except StorageError as exc:
+            self.failed[server.nickname] = str(exc)
+            return
+        self.held[server] |= set(result.already_have)
+        for sharenum in result.allocated:
+            if sharenum not in self.buckets:
+                self.buckets[sharenum] = _Bucket(server, sharenum, upload_secret)
+
+    async def drop_server(self, server: Server, reason: str) -> None:
+        """A server failed mid-upload: forget its shares, fail if no longer happy."""
+        self.failed[server.nickname] = reason
+        lost = [n for n, b in self.buckets.items() if b.server is server]
+        for sharenum in lost:
+            del self.buckets[sharenum]
+        self.held.pop(server, None)
+        self.check_happy()
+
+    async def write(
+        self, bucket: _Bucket, offset: int, data: bytes | memoryview, last: bool = False
+    ) -> None:
+        """Write part of a share; `last` writes must complete it."""
+        if self.buckets.get(bucket.sharenum) is not bucket:
+            return  # its server was dropped
+        try:
+            result = await bucket.server.client.write_share_chunk(
+                self.si, bucket.sharenum, bucket.upload_secret, offset, data
+            )
+            if last and not result.finished:
+                raise StorageError(f"share {bucket.sharenum} still misses {result.required}")
+        except StorageError as exc:
+            if self.buckets.get(bucket.sharenum) is bucket:
+                await self.drop_server(bucket.server, str(exc))
+
+    async def push_segment(self, segment: EncodedSegment) -> None:
+        offset = self.encoder.block_offset(segment.index)
+        writes = []
+        for sharenum, bucket in list(self.buckets.items()):
+            block = segment.blocks[sharenum]
+            if segment.index == 0:  # the header and block 0 are contiguous
+                writes.append(self.write(bucket, 0, self.encoder.header + bytes(block)))
+            else:
+                writes.append(self.write(bucket, offset, block))
+        await asyncio.gather(*writes)
+
+    async def abort(self) -> None:
+        async def one(bucket: _Bucket) -> None:
+            try:
+                await bucket.server.client.abort_upload(self.si, bucket.sharenum, bucket.upload_secret)
+            except StorageError:
+                pass
+
+        await asyncio.gather(*(one(b) for b in self.buckets.values()))
+
+
+async def _run(pool: Executor | None, fn: Any, *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+
+async def upload(
+    broker: StorageBroker,
+    read_at: ReadAt,
+    size: int,
+    params: EncodingParams,
+    convergence_secret: bytes | None,
+    lease_secret: bytes,
+    pool: Executor | None = None,
+    depth: int = 4,
+) -> UploadResult:
+    """Upload `size` bytes read through `read_at` (thread-safe); return the cap and what happened."""
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    if size <= LIT_MAX_SIZE:
+        data = await _run(pool, read_at, 0, size) if size else b""
+        timings["total"] = time.perf_counter() - started
+        return UploadResult(LiteralCap(data), size, timings=timings)
+    if convergence_secret is None:
+        key = os.urandom(16)
+    else:
+        key = await _run(pool, lambda: convergent_key(convergence_secret, params, size, read_chunks(read_at, size)))
+    timings["cumulative_hashing"] = time.perf_counter() - started
+    encoder = CHKEncoder(key, size, params)
+    job = _Upload(broker, encoder, params, lease_secret, pool, depth)
+    mark = time.perf_counter()
+    try:
+        await job.select_servers()
+        timings["peer_selection"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        await _encode_and_push(job, read_at, pool, depth)
+        timings["encode_and_push"] = time.perf_counter() - mark
+    except BaseException:
+        await asyncio.shield(job.abort())
+        raise
+    timings["total"] = time.perf_counter() - started
+    sharemap: dict[int, set[str]] = defaultdict(set)
+    servermap: dict[str, set[int]] = defaultdict(set)
+    for server, shares in job.sharemap().items():
+        for sharenum in shares:
+            sharemap[sharenum].add(server.nickname)
+            servermap[server.nickname].add(sharenum)
+    assert job.cap is not None
+    return UploadResult(
+        cap=job.cap,
+        file_size=size,
+        preexisting_shares=sum(len(s) for s in job.held.values()),
+        pushed_shares=len(job.buckets),
+        sharemap=dict(sharemap),
+        servermap=dict(servermap),
+        timings=timings,
+        happiness=happiness(job.sharemap()),
+    )
+
+
+async def _encode_and_push(job: _Upload, read_at: ReadAt, pool: Executor | None, depth: int) -> None:
+    encoder = job.encoder
+    total = encoder.geometry.num_segments
+
+    def encode(index: int) -> EncodedSegment:
+        offset, length = encoder.geometry.segment_span(index)
+        return encoder.encode_segment(index, read_at(offset, length))
+
+    loop = asyncio.get_running_loop()
+    encoding: dict[int, asyncio.Future[EncodedSegment]] = {}
+    pushing: list[asyncio.Task[None]] = []
+    for index in range(total):
+        for ahead in range(index, min(index + depth, total)):
+            if ahead not in encoding:
+                encoding[ahead] = loop.run_in_executor(pool, encode, ahead)
+        segment = await encoding.pop(index)
+        encoder.absorb(segment)
+        pushing.append(asyncio.ensure_future(job.push_segment(segment)))
+        if len(pushing) >= depth:
+            await pushing.pop(0)
+    await asyncio.gather(*pushing)
+    result = encoder.finish()
+    trailer_writes = [
+        job.write(bucket, encoder.layout.plaintext_tree, result.trailers[sharenum], last=True)
+        for sharenum, bucket in list(job.buckets.items())
+    ]
+    await asyncio.gather(*trailer_writes)
+    job.cap = result.cap

@@ -1,0 +1,635 @@
+"""Shares on disk in Tahoe 1.20's layout (spec/tahoe-disk-and-leases.md 3-10).
+
+`Backend` is the storage backend contract the server and the crawler use:
+
+* every method blocks on disk I/O: call it from a worker thread;
+* it is thread-safe: one lock serialises changes to containers and to the
+  upload table; chunk writes of one upload go through `write_piece`, which the
+  caller serialises per upload (the server holds `Upload.lock`);
+* immutable uploads live in `shares/incoming/` until every byte is written,
+  then are fsynced and renamed atomically into `shares/<pp>/<si>/<n>`;
+  `incoming/` is wiped at start-up, so a crash leaves no partial share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lafs_core import base32
+from lafs_core.storage_protocol import (
+    MAX_MUTABLE_SHARE_SIZE,
+    AllocateResult,
+    ReadTestWriteRequest,
+    ReadTestWriteResult,
+    VersionInfo,
+)
+
+from . import container as c
+from .advisories import Advisory, advisory_name, format_advisory, parse_advisory
+from .errors import (
+    NoSuchShareError,
+    OutOfSpaceError,
+    UploadCompleteError,
+    WriteConflictError,
+    WriteError,
+    WrongSecretError,
+)
+from .ranges import RangeSet
+
+APPLICATION_VERSION = b"lafs-s3gw-storage-node/0.1.0"
+UNKNOWN_SPACE = 2**64
+_SHNUM_RE = re.compile(r"[0-9]+")
+Clock = Callable[[], float]
+
+
+@dataclass(eq=False)
+class Upload:
+    """An immutable share being written into `incoming/`."""
+
+    si: bytes
+    shnum: int
+    secret: bytes
+    allocated_size: int
+    path: Path
+    fd: int
+    last_activity: float
+    written: RangeSet = field(default_factory=RangeSet)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+@dataclass(frozen=True)
+class ShareLeases:
+    """What the crawler needs to know of one share file."""
+
+    kind: c.ShareKind
+    expirations: list[int]  # per lease slot; None-free, empty slots left out
+    slots: list[int]  # slot index of each entry in `expirations`
+
+
+class Backend:
+    def __init__(
+        self,
+        storage_dir: Path,
+        nodeid: bytes,
+        reserved_space: int = 0,
+        clock: Clock = time.time,
+    ) -> None:
+        self.storage_dir = storage_dir
+        self.shares_dir = storage_dir / "shares"
+        self.incoming_dir = self.shares_dir / "incoming"
+        self.advisories_dir = storage_dir / "corruption-advisories"
+        self.nodeid = nodeid
+        self.reserved_space = reserved_space
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._uploads: dict[tuple[bytes, int], Upload] = {}
+        self.shares_dir.mkdir(parents=True, exist_ok=True)
+        # Partial uploads of a previous run are unusable: nobody knows their secret.
+        shutil.rmtree(self.incoming_dir, ignore_errors=True)
+        self.incoming_dir.mkdir()
+        self.advisories_dir.mkdir(exist_ok=True)
+
+    # -- paths ---------------------------------------------------------------
+
+    def bucket_dir(self, si: bytes) -> Path:
+        text = base32.b2a(si)
+        return self.shares_dir / text[:2] / text
+
+    def share_path(self, si: bytes, shnum: int) -> Path:
+        return self.bucket_dir(si) / str(shnum)
+
+    def _incoming_path(self, si: bytes, shnum: int) -> Path:
+        text = base32.b2a(si)
+        return self.incoming_dir / text[:2] / text / str(shnum)
+
+    def _share_numbers(self, si: bytes) -> list[int]:
+        try:
+            names = os.listdir(self.bucket_dir(si))
+        except FileNotFoundError:
+            return []
+        return sorted(int(n) for n in names if _SHNUM_RE.fullmatch(n))
+
+    # -- space ---------------------------------------------------------------
+
+    def available_space(self) -> int:
+        try:
+            st = os.statvfs(self.shares_dir)
+        except (OSError, AttributeError):
+            return UNKNOWN_SPACE
+        return max(0, st.f_bavail * st.f_frsize - self.reserved_space)
+
+    def version(self) -> VersionInfo:
+        space = self.available_space()
+        return VersionInfo(space, MAX_MUTABLE_SHARE_SIZE, space, APPLICATION_VERSION)
+
+    # -- immutable: allocate, write, abort -----------------------------------
+
+    def allocate(
+        self,
+        si: bytes,
+        renew: bytes,
+        cancel: bytes,
+        upload_secret: bytes,
+        share_numbers: frozenset[int],
+        allocated_size: int,
+    ) -> AllocateResult:
+        with self._lock:
+            now = self.clock()
+            existing = set(self._share_numbers(si))
+            for shnum in existing:
+                self._add_or_renew(self.share_path(si, shnum), renew, cancel, 0, now)
+            remaining = self.available_space() - sum(
+                u.allocated_size for u in self._uploads.values()
+            )
+            allocated = set()
+            for shnum in sorted(share_numbers):
+                if shnum in existing or (si, shnum) in self._uploads:
+                    continue
+                if remaining < allocated_size:
+                    continue
+                self._uploads[(si, shnum)] = self._create_incoming(
+                    si, shnum, renew, cancel, upload_secret, allocated_size, now
+                )
+                remaining -= allocated_size
+                allocated.add(shnum)
+            if allocated:
+                self.bucket_dir(si).mkdir(parents=True, exist_ok=True)
+            return AllocateResult(frozenset(existing), frozenset(allocated))
+
+    def _create_incoming(
+        self,
+        si: bytes,
+        shnum: int,
+        renew: bytes,
+        cancel: bytes,
+        secret: bytes,
+        size: int,
+        now: float,
+    ) -> Upload:
+        path = self._incoming_path(si, shnum)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            lease = c.ImmutableLease(
+                0, c.hash_lease_secret(renew), c.hash_lease_secret(cancel), c.expiration_after(now)
+            )
+            os.pwrite(fd, c.pack_immutable_header(c.ImmutableHeader(2, size, 1)), 0)
+            os.pwrite(fd, c.pack_immutable_lease(lease), c.IMMUTABLE_HEADER_SIZE + size)
+        except BaseException:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        return Upload(si, shnum, secret, size, path, fd, now)
+
+    def get_upload(self, si: bytes, shnum: int, secret: bytes) -> Upload:
+        """The in-progress upload of (si, shnum); 404 if none, 401 on a wrong secret."""
+        with self._lock:
+            upload = self._uploads.get((si, shnum))
+            if upload is None:
+                raise NoSuchShareError("no upload in progress for this share")
+            if not hmac.compare_digest(upload.secret, secret):
+                raise WrongSecretError("wrong upload secret")
+            return upload
+
+    def check_write_range(self, upload: Upload, first: int, last: int) -> None:
+        if last >= upload.allocated_size:
+            raise WriteError("write past the allocated size")
+
+    def write_piece(self, upload: Upload, offset: int, data: bytes) -> None:
+        """Write bytes of one request; overlaps with written bytes must be identical.
+
+        Bytes are recorded as written only by `commit`, so a request refused
+        halfway (409) leaves nothing that counts as written.
+        """
+        if self._uploads.get((upload.si, upload.shnum)) is not upload:
+            raise NoSuchShareError("the upload was aborted")
+        end = offset + len(data)
+        if end > upload.allocated_size:
+            raise WriteError("write past the allocated size")
+        base = c.IMMUTABLE_HEADER_SIZE
+        for lo, hi in upload.written.overlaps(offset, end):
+            if os.pread(upload.fd, hi - lo, base + lo) != data[lo - offset : hi - offset]:
+                raise WriteConflictError("overlapping write with different data")
+        view = memoryview(data)
+        while view:
+            n = os.pwrite(upload.fd, view, base + offset)
+            view, offset = view[n:], offset + n
+        upload.last_activity = self.clock()
+
+    def commit(self, upload: Upload, begin: int, end: int) -> list[tuple[int, int]]:
+        """Mark [begin, end) written; on completion publish the share. Returns what is missing."""
+        upload.written.add(begin, end)
+        upload.last_activity = self.clock()
+        missing = upload.written.missing(upload.allocated_size)
+        if not missing:
+            self._complete(upload)
+        return missing
+
+    def _complete(self, upload: Upload) -> None:
+        os.fsync(upload.fd)
+        os.close(upload.fd)
+        final = self.share_path(upload.si, upload.shnum)
+        with self._lock:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(upload.path, final)
+            del self._uploads[(upload.si, upload.shnum)]
+            self._remove_empty_incoming_dirs(upload.path)
+        _fsync_dir(final.parent)
+
+    def abort(self, si: bytes, shnum: int, secret: bytes) -> None:
+        with self._lock:
+            if (si, shnum) not in self._uploads:
+                if self.share_path(si, shnum).exists():
+                    raise UploadCompleteError("the share is already complete")
+                raise NoSuchShareError("no upload in progress for this share")
+            self._discard(self.get_upload(si, shnum, secret))
+
+    def _discard(self, upload: Upload) -> None:
+        with self._lock:
+            self._uploads.pop((upload.si, upload.shnum), None)
+            try:
+                os.close(upload.fd)
+            except OSError:
+                pass
+            upload.path.unlink(missing_ok=True)
+            self._remove_empty_incoming_dirs(upload.path)
+
+    def _remove_empty_incoming_dirs(self, path: Path) -> None:
+        for d in (path.parent, path.parent.parent):
+            try:
+                d.rmdir()
+            except OSError:
+                break
+
+    def abort_idle_uploads(self, idle_timeout: float) -> int:
+        now = self.clock()
+        with self._lock:
+            idle = [
+                u
+                for u in self._uploads.values()
+                if now - u.last_activity > idle_timeout and not u.lock.locked()
+            ]
+            for upload in idle:
+                self._discard(upload)
+        return len(idle)
+
+    def abort_all_uploads(self) -> None:
+        with self._lock:
+            for upload in list(self._uploads.values()):
+                self._discard(upload)
+
+    def uploads_in_progress(self) -> int:
+        return len(self._uploads)
+
+    # -- immutable: read and list --------------------------------------------
+
+    def list_immutable(self, si: bytes) -> frozenset[int]:
+        found = set()
+        for shnum in self._share_numbers(si):
+            try:
+                with open(self.share_path(si, shnum), "rb") as f:
+                    if c.share_kind(f.read(32)) == "immutable":
+                        found.add(shnum)
+            except (OSError, c.CorruptContainerError):
+                continue
+        return frozenset(found)
+
+    def open_immutable(self, si: bytes, shnum: int) -> tuple[int, int, int]:
+        """Open a complete immutable share: (fd, data offset, data length). Caller closes fd."""
+        try:
+            fd = os.open(self.share_path(si, shnum), os.O_RDONLY)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+            raise NoSuchShareError("no such share") from exc
+        try:
+            head = os.pread(fd, 32, 0)
+            if c.share_kind(head) != "immutable":
+                raise NoSuchShareError("not an immutable share")
+            header = c.parse_immutable_header(head)
+            size = os.fstat(fd).st_size
+            return fd, c.IMMUTABLE_HEADER_SIZE, c.immutable_data_length(size, header.lease_count)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    # -- mutable -------------------------------------------------------------
+
+    def list_mutable(self, si: bytes) -> frozenset[int]:
+        return frozenset(self._share_numbers(si))
+
+    def open_mutable(self, si: bytes, shnum: int) -> tuple[int, int, int]:
+        """Open a mutable share: (fd, data offset, data length). Caller closes fd."""
+        try:
+            fd = os.open(self.share_path(si, shnum), os.O_RDONLY)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+            raise NoSuchShareError("no such share") from exc
+        try:
+            header = c.parse_mutable_header(os.pread(fd, c.MUTABLE_HEADER_SIZE, 0))
+            return fd, c.MUTABLE_DATA_OFFSET, header.data_length
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def read_test_write(
+        self, si: bytes, write_enabler: bytes, renew: bytes, cancel: bytes,
+        request: ReadTestWriteRequest,
+    ) -> ReadTestWriteResult:
+        with self._lock:
+            shares = {n: self.share_path(si, n) for n in self._share_numbers(si)}
+            headers = {}
+            for n, path in shares.items():
+                with open(path, "rb") as f:
+                    headers[n] = c.parse_mutable_header(f.read(c.MUTABLE_HEADER_SIZE))
+                if not c.write_enabler_matches(headers[n].write_enabler, write_enabler):
+                    raise WrongSecretError("wrong write enabler")
+            success = all(
+                _read_mutable(shares[n], headers[n], t.offset, t.size) == t.specimen
+                if n in shares
+                else t.specimen == b""
+                for n, vectors in request.test_write_vectors.items()
+                for t in vectors.test
+            )
+            data = {
+                n: [_read_mutable(path, headers[n], r.offset, r.size) for r in request.read_vector]
+                for n, path in shares.items()
+            }
+            if not success:
+                return ReadTestWriteResult(False, data)
+            now = self.clock()
+            for n, vectors in request.test_write_vectors.items():
+                path = self.share_path(si, n)
+                if vectors.new_length == 0:
+                    if n in shares:
+                        path.unlink()
+                        _rmdir_quietly(path.parent)
+                    continue
+                if n not in shares:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    with open(path, "xb") as f:
+                        f.write(c.new_mutable_container(self.nodeid, write_enabler))
+                _write_mutable(path, vectors.write, vectors.new_length)
+                self._add_or_renew(path, renew, cancel, 1, now)
+            return ReadTestWriteResult(True, data)
+
+    # -- leases --------------------------------------------------------------
+
+    def add_or_renew_lease(self, si: bytes, renew: bytes, cancel: bytes) -> None:
+        with self._lock:
+            numbers = self._share_numbers(si)
+            if not numbers:
+                raise NoSuchShareError("no shares for this storage index")
+            now = self.clock()
+            for shnum in numbers:
+                try:
+                    self._add_or_renew(self.share_path(si, shnum), renew, cancel, 1, now)
+                except c.CorruptContainerError:
+                    continue
+
+    def _add_or_renew(self, path: Path, renew: bytes, cancel: bytes, owner: int, now: float) -> None:
+        expiration = c.expiration_after(now)
+        with open(path, "r+b") as f:
+            head = f.read(c.MUTABLE_HEADER_SIZE)
+            if c.share_kind(head) == "mutable":
+                _mutable_add_or_renew(f, head, renew, cancel, owner, expiration, self)
+            else:
+                _immutable_add_or_renew(f, head, renew, cancel, owner, expiration, self)
+
+    def share_leases(self, path: Path) -> ShareLeases:
+        """The leases of one share file (for the crawler); raises CorruptContainerError."""
+        with open(path, "rb") as f:
+            head = f.read(c.MUTABLE_HEADER_SIZE)
+            kind = c.share_kind(head)
+            if kind == "immutable":
+                leases = _immutable_leases(f, head)
+                return ShareLeases(kind, [lease.expiration for lease in leases],
+                                   list(range(len(leases))))
+            slots = _mutable_leases(f, c.parse_mutable_header(head))
+            live = [(i, lease) for i, lease in enumerate(slots) if not lease.empty]
+            return ShareLeases(kind, [lease.expiration for _, lease in live], [i for i, _ in live])
+
+    def remove_leases(self, path: Path, slots: list[int]) -> int:
+        """Cancel the given lease slots; deletes the share when none is left. Returns bytes freed."""
+        with self._lock, open(path, "r+b") as f:
+            head = f.read(c.MUTABLE_HEADER_SIZE)
+            size = os.fstat(f.fileno()).st_size
+            if c.share_kind(head) == "immutable":
+                leases = _immutable_leases(f, head)
+                keep = [lease for i, lease in enumerate(leases) if i not in slots]
+                if not keep:
+                    path.unlink()
+                    return size
+                header = c.parse_immutable_header(head)
+                data_end = size - c.IMMUTABLE_LEASE_SIZE * header.lease_count
+                f.seek(data_end)
+                f.write(b"".join(c.pack_immutable_lease(lease) for lease in keep))
+                f.truncate()
+                f.seek(8)
+                f.write(c.pack_count(len(keep)))
+                return size - f.seek(0, os.SEEK_END)
+            header = c.parse_mutable_header(head)
+            leases = _mutable_leases(f, header)
+            if all(lease.empty or i in slots for i, lease in enumerate(leases)):
+                path.unlink()
+                return size
+            for i in slots:
+                f.seek(c.mutable_lease_slot_offset(i, header.extra_lease_offset))
+                f.write(c.EMPTY_MUTABLE_LEASE)
+            return 0
+
+    def iter_share_files(self) -> Iterator[Path]:
+        """Every share file in the final store, prefixes and buckets in sorted order."""
+        for prefix in sorted(os.listdir(self.shares_dir)):
+            if prefix == "incoming" or len(prefix) != 2:
+                continue
+            pdir = self.shares_dir / prefix
+            for bucket in sorted(_listdir(pdir)):
+                for name in sorted(_listdir(pdir / bucket), key=lambda s: (len(s), s)):
+                    if _SHNUM_RE.fullmatch(name):
+                        yield pdir / bucket / name
+
+    # -- corruption advisories -----------------------------------------------
+
+    def advise_corrupt(self, kind: str, si: bytes, shnum: int, reason: str) -> None:
+        if kind == "immutable":
+            fd, _, _ = self.open_immutable(si, shnum)
+            os.close(fd)
+        elif not self.share_path(si, shnum).is_file():
+            raise NoSuchShareError("no such share")
+        si_text = base32.b2a(si)
+        report = format_advisory(kind, si_text, shnum, reason)
+        if len(report) > self.available_space():
+            raise OutOfSpaceError("no space left for a corruption advisory")
+        name = advisory_name(self.clock(), si_text, shnum)
+        (self.advisories_dir / name).write_bytes(report)
+
+
+def list_advisories(storage_dir: Path) -> list[Advisory]:
+    """The corruption advisories stored under `storage_dir`, oldest first."""
+    out = []
+    for name in sorted(_listdir(storage_dir / "corruption-advisories")):
+        try:
+            out.append(parse_advisory(name, (storage_dir / "corruption-advisories" / name).read_bytes()))
+        except (ValueError, OSError):
+            continue
+    return out
+
+
+# -- container helpers (file-level) ------------------------------------------
+
+
+def _listdir(path: Path) -> list[str]:
+    try:
+        return os.listdir(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _rmdir_quietly(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _immutable_leases(f, head: bytes) -> list[c.ImmutableLease]:  # type: ignore[no-untyped-def]
+    header = c.parse_immutable_header(head)
+    size = os.fstat(f.fileno()).st_size
+    data_len = c.immutable_data_length(size, header.lease_count)
+    f.seek(c.IMMUTABLE_HEADER_SIZE + data_len)
+    return c.parse_immutable_leases(f.read(), header.lease_count)
+
+
+def _immutable_add_or_renew(f, head, renew, cancel, owner, expiration, backend) -> None:  # type: ignore[no-untyped-def]
+    header = c.parse_immutable_header(head)
+    size = os.fstat(f.fileno()).st_size
+    data_len = c.immutable_data_length(size, header.lease_count)
+    for i, lease in enumerate(_immutable_leases(f, head)):
+        if c.secret_matches(lease.renew_secret, renew, header.version):
+            if expiration > lease.expiration:
+                pos = c.IMMUTABLE_HEADER_SIZE + data_len + i * c.IMMUTABLE_LEASE_SIZE + 68
+                f.seek(pos)
+                f.write(expiration.to_bytes(4, "big"))
+            return
+    if backend.available_space() < c.IMMUTABLE_LEASE_SIZE:
+        raise OutOfSpaceError("no space left for a new lease")
+    lease = c.ImmutableLease(
+        owner, c.stored_secret(renew, header.version), c.stored_secret(cancel, header.version),
+        expiration,
+    )
+    f.seek(size)
+    f.write(c.pack_immutable_lease(lease))
+    f.seek(8)
+    f.write(c.pack_count(header.lease_count + 1))
+
+
+def _mutable_leases(f, header: c.MutableHeader) -> list[c.MutableLease]:  # type: ignore[no-untyped-def]
+    f.seek(c.MUTABLE_HEADER_SIZE)
+    slots = [
+        c.parse_mutable_lease(f.read(c.MUTABLE_LEASE_SIZE)) for _ in range(c.MUTABLE_LEASE_SLOTS)
+    ]
+    f.seek(header.extra_lease_offset)
+    count = c.parse_count(f.read(4))
+    raw = f.read(count * c.MUTABLE_LEASE_SIZE)
+    if len(raw) != count * c.MUTABLE_LEASE_SIZE:
+        raise c.CorruptContainerError("truncated extra leases")
+    for i in range(count):
+        slots.append(c.parse_mutable_lease(raw[i * 92 : (i + 1) * 92]))
+    return slots
+
+
+def _mutable_add_or_renew(f, head, renew, cancel, owner, expiration, backend) -> None:  # type: ignore[no-untyped-def]
+    header = c.parse_mutable_header(head)
+    slots = _mutable_leases(f, header)
+    for i, lease in enumerate(slots):
+        if not lease.empty and c.secret_matches(lease.renew_secret, renew, header.version):
+            if expiration > lease.expiration:
+                f.seek(c.mutable_lease_slot_offset(i, header.extra_lease_offset) + 4)
+                f.write(expiration.to_bytes(4, "big"))
+            return
+    new = c.pack_mutable_lease(
+        c.MutableLease(
+            owner or 1, expiration, c.stored_secret(renew, header.version),
+            c.stored_secret(cancel, header.version), backend.nodeid,
+        )
+    )
+    for i, lease in enumerate(slots):
+        if lease.empty:
+            f.seek(c.mutable_lease_slot_offset(i, header.extra_lease_offset))
+            f.write(new)
+            return
+    if backend.available_space() < c.MUTABLE_LEASE_SIZE:
+        raise OutOfSpaceError("no space left for a new lease")
+    extra = len(slots) - c.MUTABLE_LEASE_SLOTS
+    f.seek(c.mutable_lease_slot_offset(len(slots), header.extra_lease_offset))
+    f.write(new)
+    f.seek(header.extra_lease_offset)
+    f.write(c.pack_count(extra + 1))
+
+
+def _read_mutable(path: Path, header: c.MutableHeader, offset: int, size: int) -> bytes:
+    end = min(offset + size, header.data_length)
+    if offset >= end:
+        return b""
+    with open(path, "rb") as f:
+        f.seek(c.MUTABLE_DATA_OFFSET + offset)
+        return f.read(end - offset)
+
+
+def _write_zeros(f, pos: int, count: int) -> None:  # type: ignore[no-untyped-def]
+    f.seek(pos)
+    while count > 0:
+        n = min(count, 1 << 20)
+        f.write(bytes(n))
+        count -= n
+
+
+def _write_mutable(path: Path, writes, new_length: int | None) -> None:  # type: ignore[no-untyped-def]
+    with open(path, "r+b") as f:
+        header = c.parse_mutable_header(f.read(c.MUTABLE_HEADER_SIZE))
+        length, extra = header.data_length, header.extra_lease_offset
+        for w in writes:
+            end = w.offset + len(w.data)
+            if end > MAX_MUTABLE_SHARE_SIZE:
+                raise WriteError("mutable share would exceed the maximum size")
+            if end >= length:
+                if c.MUTABLE_DATA_OFFSET + end > extra:
+                    f.seek(extra)
+                    count = c.parse_count(f.read(4))
+                    block = c.pack_count(count) + f.read(count * c.MUTABLE_LEASE_SIZE)
+                    new_extra = c.MUTABLE_DATA_OFFSET + end
+                    f.seek(new_extra)
+                    f.write(block)
+                    f.seek(extra)
+                    f.write(bytes(min(len(block), new_extra - extra)))
+                    extra = new_extra
+                if w.offset > length:
+                    _write_zeros(f, c.MUTABLE_DATA_OFFSET + length, w.offset - length)
+                length = end
+            f.seek(c.MUTABLE_DATA_OFFSET + w.offset)
+            f.write(w.data)
+        if new_length is not None and new_length < length:
+            length = new_length
+        f.seek(0)
+        f.write(
+            c.pack_mutable_header(
+                c.MutableHeader(header.version, header.nodeid, header.write_enabler, length, extra)
+            )
+        )
+        f.flush()
+        os.fsync(f.fileno())

@@ -1,0 +1,394 @@
+"""The storage protocol as a Starlette app: one endpoint per operation.
+
+Per spec/tahoe-storage-http.md 5-8. Checks run in the spec's order (route,
+`Authorization`, `X-Tahoe-Authorization`, body, operation) in `_operation`;
+errors become responses in one place, `_error_response`. Disk work runs in
+worker threads through the `Backend`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from lafs_core import storage_protocol as sp
+from lafs_core.errors import StorageProtocolError
+
+from .backend import Backend
+from .config import NodeConfig
+from .crawler import LeaseCrawler, run_periodically
+from .errors import StorageNodeError, WriteError
+
+WRITE_PIECE = 1 << 20  # bytes of a PATCH body buffered before each disk write
+READ_PIECE = 1 << 20  # bytes per disk read when streaming a share
+IDLE_CHECK_INTERVAL = 60.0
+
+
+class _StorageIndexConvertor(Convertor[str]):
+    regex = sp.SI_PATTERN
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+class _ShareNumberConvertor(Convertor[int]):
+    regex = "[0-9]{1,10}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+register_url_convertor("si", _StorageIndexConvertor())
+register_url_convertor("shnum", _ShareNumberConvertor())
+
+
+@dataclass
+class Call:
+    """One authorized request, its decoded path parameters and secrets."""
+
+    request: Request
+    si: bytes
+    shnum: int
+    secrets: dict[str, bytes]
+
+
+Handler = Callable[["StorageServer", Call], Awaitable[Response]]
+
+
+def _operation(required: frozenset[str]) -> Callable[[Handler], Handler]:
+    """Mark a handler with the secrets it requires (checked by `StorageServer._endpoint`)."""
+
+    def mark(fn: Handler) -> Handler:
+        fn.required_secrets = required  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+def _cbor(data: bytes, status: int = 200) -> Response:
+    return Response(data, status_code=status, media_type=sp.CBOR_MIME)
+
+
+def _error_response(request: Request, exc: Exception) -> Response:
+    """The one place errors become responses (StorageNodeError and StorageProtocolError)."""
+    status = getattr(exc, "status", None) or 500
+    if status >= 500:
+        return PlainTextResponse("Internal Server Error", status_code=500)
+    if status in (406, 413, 415, 416):
+        return Response(status_code=status)
+    return PlainTextResponse(str(exc)[:500], status_code=status)
+
+
+class StorageServer:
+    """Wires a `Backend` to HTTP. `app` is the ASGI application."""
+
+    def __init__(self, config: NodeConfig, backend: Backend) -> None:
+        self.config = config
+        self.backend = backend
+        self.crawler = LeaseCrawler(backend, config.expiry)
+        self._auth = sp.authorization_value(config.swissnum).encode("ascii")
+        p = sp.PREFIX
+        routes = [
+            (f"{p}/version", ["GET"], StorageServer.version),
+            (f"{p}/lease/{{si:si}}", ["PUT"], StorageServer.add_or_renew_lease),
+            (f"{p}/immutable/{{si:si}}", ["POST"], StorageServer.allocate),
+            (f"{p}/immutable/{{si:si}}/shares", ["GET"], StorageServer.list_immutable),
+            (f"{p}/immutable/{{si:si}}/{{shnum:shnum}}", ["PATCH"], StorageServer.write),
+            (f"{p}/immutable/{{si:si}}/{{shnum:shnum}}", ["GET"], StorageServer.read_immutable),
+            (f"{p}/immutable/{{si:si}}/{{shnum:shnum}}/abort", ["PUT"], StorageServer.abort),
+            (
+                f"{p}/immutable/{{si:si}}/{{shnum:shnum}}/corrupt",
+                ["POST"],
+                StorageServer.advise_corrupt_immutable,
+            ),
+            (f"{p}/mutable/{{si:si}}/read-test-write", ["POST"], StorageServer.read_test_write),
+            (f"{p}/mutable/{{si:si}}/shares", ["GET"], StorageServer.list_mutable),
+            (f"{p}/mutable/{{si:si}}/{{shnum:shnum}}", ["GET"], StorageServer.read_mutable),
+            (
+                f"{p}/mutable/{{si:si}}/{{shnum:shnum}}/corrupt",
+                ["POST"],
+                StorageServer.advise_corrupt_mutable,
+            ),
+        ]
+        self.app = Starlette(
+            routes=[Route(path, self._endpoint(h), methods=m) for path, m, h in routes],
+            exception_handlers={
+                StorageNodeError: _error_response,
+                StorageProtocolError: _error_response,
+            },
+            lifespan=self._lifespan,
+        )
+
+    # -- plumbing ------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        tasks = [
+            asyncio.create_task(
+                run_periodically(
+                    self.crawler, self.config.crawl_interval, self.config.crawl_first_delay
+                )
+            ),
+            asyncio.create_task(self._abort_idle_uploads()),
+        ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            # A clean stop discards every upload in progress (spec disk 10).
+            await asyncio.to_thread(self.backend.abort_all_uploads)
+
+    async def _abort_idle_uploads(self) -> None:
+        while True:
+            await asyncio.sleep(IDLE_CHECK_INTERVAL)
+            await asyncio.to_thread(
+                self.backend.abort_idle_uploads, self.config.upload_idle_timeout
+            )
+
+    def _endpoint(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        required: frozenset[str] = handler.required_secrets  # type: ignore[attr-defined]
+
+        async def endpoint(request: Request) -> Response:
+            params = request.path_params
+            si = sp.si_from_text(params["si"]) if "si" in params else b""
+            auth = _raw_header(request, b"authorization")
+            if auth is not None:
+                try:
+                    auth.decode("utf-8")
+                except UnicodeDecodeError:
+                    return PlainTextResponse("Authorization is not UTF-8", status_code=400)
+            if not sp.authorization_matches(auth, self._auth.decode("ascii")):
+                return PlainTextResponse("Wrong Authorization header", status_code=401)
+            secrets = sp.parse_secret_headers(
+                request.headers.getlist(sp.SECRET_HEADER), required
+            )
+            call = Call(request, si, params.get("shnum", -1), secrets)
+            return await handler(self, call)
+
+        return endpoint
+
+    # -- endpoints -----------------------------------------------------------
+
+    @_operation(sp.NO_SECRETS)
+    async def version(self, call: Call) -> Response:
+        _require_accept_cbor(call.request)
+        info = await asyncio.to_thread(self.backend.version)
+        return _cbor(sp.encode_version(info))
+
+    @_operation(sp.LEASE_SECRETS)
+    async def add_or_renew_lease(self, call: Call) -> Response:
+        await asyncio.to_thread(
+            self.backend.add_or_renew_lease,
+            call.si,
+            call.secrets[sp.LEASE_RENEW],
+            call.secrets[sp.LEASE_CANCEL],
+        )
+        return Response(status_code=204)
+
+    @_operation(sp.ALLOCATE_SECRETS)
+    async def allocate(self, call: Call) -> Response:
+        _require_accept_cbor(call.request)
+        body = await _read_cbor_body(call.request, sp.MAX_ALLOCATE_BODY)
+        req = sp.decode_allocate_request(body)
+        result = await asyncio.to_thread(
+            self.backend.allocate,
+            call.si,
+            call.secrets[sp.LEASE_RENEW],
+            call.secrets[sp.LEASE_CANCEL],
+            call.secrets[sp.UPLOAD],
+            req.share_numbers,
+            req.allocated_size,
+        )
+        return _cbor(sp.encode_allocate_result(result))
+
+    @_operation(sp.UPLOAD_SECRETS)
+    async def write(self, call: Call) -> Response:
+        header = call.request.headers.get("content-range")
+        if header is None:
+            raise StorageProtocolError("Content-Range is required", 416)
+        first, last = sp.parse_content_range(header)
+        _require_accept_cbor(call.request)
+        backend = self.backend
+        upload = backend.get_upload(call.si, call.shnum, call.secrets[sp.UPLOAD])
+        if last >= upload.allocated_size:
+            raise WriteError("write past the allocated size")
+        expected = last - first + 1
+        async with upload.lock:
+            pos, buf = first, bytearray()
+            async for chunk in call.request.stream():
+                if pos - first + len(buf) + len(chunk) > expected:
+                    raise WriteError("body longer than its Content-Range")
+                buf += chunk
+                if len(buf) >= WRITE_PIECE:
+                    await asyncio.to_thread(backend.write_piece, upload, pos, bytes(buf))
+                    pos += len(buf)
+                    buf.clear()
+            if buf:
+                await asyncio.to_thread(backend.write_piece, upload, pos, bytes(buf))
+                pos += len(buf)
+            if pos - first != expected:
+                # As 1.20 does: the bytes that arrived stay written, the request fails.
+                await asyncio.to_thread(backend.commit, upload, first, pos)
+                raise WriteError("body shorter than its Content-Range")
+            missing = await asyncio.to_thread(backend.commit, upload, first, last + 1)
+        return _cbor(sp.encode_required_ranges(missing), 200 if missing else 201)
+
+    @_operation(sp.UPLOAD_SECRETS)
+    async def abort(self, call: Call) -> Response:
+        await asyncio.to_thread(
+            self.backend.abort, call.si, call.shnum, call.secrets[sp.UPLOAD]
+        )
+        return Response(status_code=200)
+
+    @_operation(sp.NO_SECRETS)
+    async def list_immutable(self, call: Call) -> Response:
+        _require_accept_cbor(call.request)
+        shares = await asyncio.to_thread(self.backend.list_immutable, call.si)
+        return _cbor(sp.encode_share_set(shares))
+
+    @_operation(sp.NO_SECRETS)
+    async def read_immutable(self, call: Call) -> Response:
+        return await self._read(call, self.backend.open_immutable)
+
+    @_operation(sp.NO_SECRETS)
+    async def advise_corrupt_immutable(self, call: Call) -> Response:
+        return await self._advise_corrupt(call, "immutable")
+
+    @_operation(sp.RTW_SECRETS)
+    async def read_test_write(self, call: Call) -> Response:
+        _require_accept_cbor(call.request)
+        body = await _read_cbor_body(call.request, self.config.max_mutable_write_body)
+        req = sp.decode_rtw_request(body)
+        del body
+        result = await asyncio.to_thread(
+            self.backend.read_test_write,
+            call.si,
+            call.secrets[sp.WRITE_ENABLER],
+            call.secrets[sp.LEASE_RENEW],
+            call.secrets[sp.LEASE_CANCEL],
+            req,
+        )
+        return _cbor(sp.encode_rtw_result(result))
+
+    @_operation(sp.NO_SECRETS)
+    async def list_mutable(self, call: Call) -> Response:
+        _require_accept_cbor(call.request)
+        shares = await asyncio.to_thread(self.backend.list_mutable, call.si)
+        return _cbor(sp.encode_share_set(shares))
+
+    @_operation(sp.NO_SECRETS)
+    async def read_mutable(self, call: Call) -> Response:
+        return await self._read(call, self.backend.open_mutable)
+
+    @_operation(sp.NO_SECRETS)
+    async def advise_corrupt_mutable(self, call: Call) -> Response:
+        return await self._advise_corrupt(call, "mutable")
+
+    # -- shared parts --------------------------------------------------------
+
+    async def _read(
+        self, call: Call, opener: Callable[[bytes, int], tuple[int, int, int]]
+    ) -> Response:
+        range_header = call.request.headers.get("range")
+        wanted = sp.parse_range(range_header) if range_header is not None else None
+        fd, base, length = await asyncio.to_thread(opener, call.si, call.shnum)
+        streaming = False
+        try:
+            headers: dict[str, str] = {}
+            if wanted is None:
+                first, end, status = 0, length, 200
+            else:
+                first, end, status = wanted[0], min(wanted[1] + 1, length), 206
+                if first >= end:
+                    return Response(status_code=204)
+                headers["content-range"] = sp.format_content_range(first, end - 1)
+            if end - first <= READ_PIECE:
+                data = await asyncio.to_thread(os.pread, fd, end - first, base + first)
+                return Response(data, status, headers, media_type=sp.OCTET_STREAM_MIME)
+            headers["content-length"] = str(end - first)
+            response = StreamingResponse(
+                _stream_file(fd, base + first, end - first),
+                status,
+                headers,
+                media_type=sp.OCTET_STREAM_MIME,
+            )
+            streaming = True  # the stream closes fd
+            return response
+        finally:
+            if not streaming:
+                os.close(fd)
+
+    async def _advise_corrupt(self, call: Call, kind: str) -> Response:
+        backend = self.backend
+        opener = backend.open_immutable if kind == "immutable" else backend.open_mutable
+        fd, _, _ = await asyncio.to_thread(opener, call.si, call.shnum)
+        os.close(fd)
+        body = await _read_cbor_body(call.request, sp.MAX_CORRUPT_BODY)
+        reason = sp.decode_corrupt_request(body)
+        await asyncio.to_thread(backend.advise_corrupt, kind, call.si, call.shnum, reason)
+        return Response(status_code=200)
+
+
+async def _stream_file(fd: int, pos: int, remaining: int) -> AsyncIterator[bytes]:
+    try:
+        while remaining > 0:
+            data = await asyncio.to_thread(os.pread, fd, min(remaining, READ_PIECE), pos)
+            if not data:
+                return
+            yield data
+            pos += len(data)
+            remaining -= len(data)
+    finally:
+        os.close(fd)
+
+
+def _raw_header(request: Request, name: bytes) -> bytes | None:
+    for key, value in request.scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _require_accept_cbor(request: Request) -> None:
+    accept = _raw_header(request, b"accept")
+    if not sp.accepts_cbor(accept.decode("latin-1") if accept is not None else None):
+        raise StorageProtocolError("responses are CBOR only", 406)
+
+
+async def _read_cbor_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 415 unless CBOR and 413 past `limit`."""
+    if not sp.content_type_is_cbor(request.headers.get("content-type")):
+        raise StorageProtocolError("request bodies must be CBOR", 415)
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise StorageProtocolError("request body too large", 413)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise StorageProtocolError("request body too large", 413)
+    return bytes(body)
+
+
+def create_app(config: NodeConfig, backend: Backend | None = None) -> Starlette:
+    """The ASGI app of a node; builds its Backend from `config` unless given one."""
+    if backend is None:
+        backend = Backend(config.storage_dir, config.nodeid, config.reserved_space)
+    return StorageServer(config, backend).app

@@ -1,0 +1,180 @@
+"""Shared fixtures that start the real things.
+
+Storage nodes (owner: storage_node):
+
+* `storage_node_factory` (session): `factory.create(**options)` makes and
+  starts one real `storage-node` process on 127.0.0.1 with an OS-chosen port
+  and a fresh directory; `factory.create_many(n)` makes n. Every process is
+  stopped at the end of the session. Options: `reserved_space="1G"`,
+  `storage_options={"expire.enabled": "true"}`, `start=False`.
+* `storage_nodes` (session): three running nodes, shared: tests must use
+  fresh random storage indexes and must not stop them.
+* `storage_node`: the first of `storage_nodes`.
+* `anyio_backend`: async tests run on asyncio (`@pytest.mark.anyio`).
+
+A `StorageNodeProcess` has `node_dir`, `nurl`, `storage_dir`, `start()`,
+`stop()` (SIGTERM, clean), `kill()` (SIGKILL), `restart()` and `client()`
+(a `StorageClient`; use it as `async with node.client() as c:`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from lafs_core.nurl import parse_nurl
+from lafs_core.storage_client import StorageClient
+from lafs_core.storage_protocol import CBOR_MIME, authorization_value, version_path
+
+STARTUP_TIMEOUT = 30.0
+
+
+def storage_node_command() -> list[str]:
+    exe = shutil.which("storage-node")
+    return [exe] if exe else [sys.executable, "-m", "storage_node"]
+
+
+class StorageNodeProcess:
+    """One real `storage-node run` process and its node directory."""
+
+    def __init__(self, node_dir: Path, nurl: str) -> None:
+        self.node_dir = node_dir
+        self.nurl = nurl
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = node_dir / "node.log"
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.node_dir / "storage"
+
+    def client(self) -> StorageClient:
+        return StorageClient(self.nurl)
+
+    def start(self) -> None:
+        assert self.process is None or self.process.poll() is not None, "already running"
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [*storage_node_command(), "run", str(self.node_dir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Poll `GET version` (synchronously, so async tests may call it too)."""
+        nurl = parse_nurl(self.nurl)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        headers = {"Authorization": authorization_value(nurl.swissnum), "Accept": CBOR_MIME}
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        with httpx.Client(verify=ctx, timeout=5.0) as http:
+            while True:
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    raise RuntimeError(
+                        f"storage node exited ({self.process.returncode}): "
+                        + self.log_path.read_text(errors="replace")[-2000:]
+                    )
+                try:
+                    response = http.get(f"{nurl.base_url}{version_path()}", headers=headers)
+                    if response.status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"storage node in {self.node_dir} did not start")
+                time.sleep(0.05)
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM and wait: a clean shutdown. Returns the exit code."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+
+    def kill(self) -> None:
+        """SIGKILL: a crash."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+class StorageNodeFactory:
+    def __init__(self, base: Path) -> None:
+        self._base = base
+        self._nodes: list[StorageNodeProcess] = []
+
+    def create(
+        self,
+        *,
+        reserved_space: str = "0",
+        storage_options: dict[str, str] | None = None,
+        start: bool = True,
+    ) -> StorageNodeProcess:
+        node_dir = self._base / f"node{len(self._nodes)}"
+        cmd = [*storage_node_command(), "create", str(node_dir), "--host", "127.0.0.1"]
+        cmd += ["--reserved-space", reserved_space]
+        for key, value in (storage_options or {}).items():
+            cmd += ["--storage-option", f"{key}={value}"]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        node = StorageNodeProcess(node_dir, out.strip().splitlines()[-1])
+        self._nodes.append(node)
+        if start:
+            node.start()
+        return node
+
+    def create_many(self, count: int, **options: object) -> list[StorageNodeProcess]:
+        return [self.create(**options) for _ in range(count)]  # type: ignore[arg-type]
+
+    def stop_all(self) -> None:
+        for node in self._nodes:
+            try:
+                node.stop()
+            except (subprocess.TimeoutExpired, OSError):
+                node.kill()
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def storage_node_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageNodeFactory]:
+    factory = StorageNodeFactory(tmp_path_factory.mktemp("storage-nodes"))
+    try:
+        yield factory
+    finally:
+        factory.stop_all()
+
+
+@pytest.fixture(scope="session")
+def storage_nodes(storage_node_factory: StorageNodeFactory) -> list[StorageNodeProcess]:
+    return storage_node_factory.create_many(3)
+
+
+@pytest.fixture
+def storage_node(storage_nodes: list[StorageNodeProcess]) -> StorageNodeProcess:
+    return storage_nodes[0]
+

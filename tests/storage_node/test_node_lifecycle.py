@@ -1,0 +1,139 @@
+"""Node processes: crash and restart, clean stop, reserved space, advisories on the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import subprocess
+
+import pytest
+
+from lafs_core import base32
+from lafs_core import storage_protocol as sp
+from lafs_core.errors import ShareNotFoundError
+
+from ..conftest import StorageNodeFactory, storage_node_command
+from .helpers import RawClient, random_si
+
+
+def _incoming_files(node_dir: os.PathLike[str]) -> list[str]:
+    incoming = os.path.join(node_dir, "storage", "shares", "incoming")
+    return [os.path.join(d, f) for d, _, files in os.walk(incoming) for f in files]
+
+
+@pytest.mark.anyio
+async def test_kill_mid_upload_discards_partial_share(
+    storage_node_factory: StorageNodeFactory,
+) -> None:
+    node = storage_node_factory.create()
+    si = random_si()
+    renew, cancel, upload = os.urandom(32), os.urandom(32), os.urandom(20)
+    size = 4 * 1024 * 1024
+    async with node.client() as client:
+        await client.allocate_buckets(si, renew, cancel, upload, [0, 1], size)
+        await client.write_share_chunk(si, 0, upload, 0, os.urandom(size // 2))
+    # Start a PATCH whose body never finishes, then crash the node under it.
+    async with RawClient(node.nurl) as raw:
+        _, writer = await raw.open_tls()
+        secret = sp.secret_header_values({sp.UPLOAD: upload})[0]
+        head = (
+            f"PATCH {sp.immutable_share_path(si, 0)} HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: {raw.auth}\r\n{sp.SECRET_HEADER}: {secret}\r\n"
+            f"Content-Range: bytes {size // 2}-{size - 1}/*\r\n"
+            f"Content-Length: {size // 2}\r\n\r\n"
+        )
+        writer.write(head.encode() + os.urandom(size // 4))
+        await writer.drain()
+        await asyncio.sleep(0.5)
+        assert len(_incoming_files(node.node_dir)) == 2
+        node.kill()
+        writer.close()
+    assert len(_incoming_files(node.node_dir)) == 2  # the crash left them behind
+    node.start()
+    assert _incoming_files(node.node_dir) == []
+    incoming = node.storage_dir / "shares" / "incoming"
+    assert incoming.is_dir() and not any(incoming.iterdir())
+    async with node.client() as client:
+        assert await client.list_shares(si) == frozenset()
+        # The upload is forgotten: writing is 404, and the shares can be allocated anew.
+        with pytest.raises(ShareNotFoundError):
+            await client.write_share_chunk(si, 0, upload, size // 2, b"x")
+        again = await client.allocate_buckets(si, renew, cancel, os.urandom(20), [0, 1], size)
+        assert again.allocated == {0, 1}
+    node.stop()
+
+
+def test_clean_stop_discards_uploads_in_progress(storage_node_factory: StorageNodeFactory) -> None:
+    node = storage_node_factory.create()
+
+    async def allocate() -> None:
+        async with node.client() as client:
+            await client.allocate_buckets(random_si(), os.urandom(32), os.urandom(32),
+                                          os.urandom(20), [0], 100)
+
+    asyncio.run(allocate())
+    assert len(_incoming_files(node.node_dir)) == 1
+    assert node.stop() == 0
+    assert _incoming_files(node.node_dir) == []
+
+
+@pytest.mark.anyio
+async def test_reserved_space_refuses_allocation(storage_node_factory: StorageNodeFactory) -> None:
+    node = storage_node_factory.create(reserved_space="1000P")
+    si = random_si()
+    async with node.client() as client:
+        version = await client.get_version()
+        assert version.available_space == 0 == version.maximum_immutable_share_size
+        result = await client.allocate_buckets(si, os.urandom(32), os.urandom(32),
+                                               os.urandom(20), [0, 1, 2], 1000)
+        assert result.allocated == frozenset() and result.already_have == frozenset()
+    assert _incoming_files(node.node_dir) == []
+    si_text = base32.b2a(si)
+    assert not (node.storage_dir / "shares" / si_text[:2] / si_text).exists()
+    node.stop()
+
+
+@pytest.mark.anyio
+async def test_corruption_advisories_listed_by_cli(
+    storage_node_factory: StorageNodeFactory,
+) -> None:
+    node = storage_node_factory.create()
+    si, msi = random_si(), random_si()
+    renew, cancel, upload = os.urandom(32), os.urandom(32), os.urandom(20)
+    async with node.client() as client:
+        await client.allocate_buckets(si, renew, cancel, upload, [2], 3)
+        await client.write_share_chunk(si, 2, upload, 0, b"abc")
+        await client.advise_corrupt_share(si, 2, "block hash\nmismatch")
+        await client.read_test_write(msi, os.urandom(32), renew, cancel,
+                                     {0: sp.TestWriteVectors(write=(sp.WriteVector(0, b"x"),))})
+        await client.advise_corrupt_mutable_share(msi, 0, "bad signature")
+    out = subprocess.run([*storage_node_command(), "corruption", str(node.node_dir)],
+                         check=True, capture_output=True, text=True).stdout
+    lines = out.strip().splitlines()
+    assert len(lines) == 2
+    fields = sorted(line.split("\t")[1:] for line in lines)
+    assert fields == [
+        ["immutable", base32.b2a(si), "2", "block hash\\nmismatch"],
+        ["mutable", base32.b2a(msi), "0", "bad signature"],
+    ]
+    files = sorted((node.storage_dir / "corruption-advisories").iterdir())
+    texts = sorted(f.read_text() for f in files)
+    assert (f"report: Share Corruption\ntype: immutable\nstorage_index: {base32.b2a(si)}\n"
+            "share_number: 2\n\nblock hash\nmismatch\n\n") in texts
+    node.stop()
+
+
+def test_create_makes_private_files_and_prints_nurl(tmp_path: os.PathLike[str]) -> None:
+    node_dir = os.path.join(tmp_path, "n")
+    out = subprocess.run([*storage_node_command(), "create", node_dir, "--port", "4567",
+                          "--reserved-space", "10MiB"],
+                         check=True, capture_output=True, text=True).stdout
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("pb://") and last.endswith(":4567/" + last.rsplit("/", 1)[1])
+    for name in ("private/node.pem", "private/swissnum"):
+        assert os.stat(os.path.join(node_dir, name)).st_mode & 0o777 == 0o600
+    assert os.path.isdir(os.path.join(node_dir, "storage", "shares"))
+    again = subprocess.run([*storage_node_command(), "create", node_dir],
+                           capture_output=True, text=True)
+    assert again.returncode != 0

@@ -1,0 +1,413 @@
+"""Every endpoint of a real `storage-node` process, through the real client and raw HTTP.
+
+Status codes follow spec/tahoe-storage-http.md 5-8 and 11.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import struct
+
+import cbor2
+import pytest
+
+from lafs_core import base32
+from lafs_core import storage_protocol as sp
+from lafs_core.errors import (
+    ShareConflictError,
+    ShareNotFoundError,
+    StorageHTTPError,
+    StorageUnauthorizedError,
+)
+from lafs_core.storage_protocol import ReadVector, TestVector, TestWriteVectors, WriteVector
+from storage_node import container as c
+
+from ..conftest import StorageNodeProcess
+from .helpers import RawClient, lease_secrets, random_si, snapshot
+
+pytestmark = pytest.mark.anyio
+
+
+def upload_secrets(upload: bytes | None = None) -> dict[str, bytes]:
+    return {**lease_secrets(), sp.UPLOAD: upload or os.urandom(20)}
+
+
+async def allocate(raw: RawClient, si: bytes, shares: set[int], size: int,
+                   secrets: dict[str, bytes]) -> dict[str, object]:
+    body = sp.encode_allocate_request(sp.AllocateRequest(frozenset(shares), size))
+    r = await raw.request("POST", sp.immutable_path(si), secrets=secrets, body=body)
+    assert r.status_code == 200, r.text
+    return cbor2.loads(r.content)
+
+
+async def patch(raw: RawClient, si: bytes, n: int, upload: bytes, first: int, data: bytes,
+                content_range: str | None = "default") -> object:
+    headers = []
+    if content_range == "default":
+        headers.append(("Content-Range", f"bytes {first}-{first + len(data) - 1}/*"))
+    elif content_range is not None:
+        headers.append(("Content-Range", content_range))
+    return await raw.request("PATCH", sp.immutable_share_path(si, n),
+                             secrets={sp.UPLOAD: upload}, body=data, headers=headers)
+
+
+# -- version and authorization -----------------------------------------------
+
+
+async def test_version(storage_node: StorageNodeProcess) -> None:
+    async with storage_node.client() as client:
+        v = await client.get_version()
+    assert v.maximum_mutable_share_size == 69105 * 10**12
+    assert v.available_space == v.maximum_immutable_share_size > 0
+    assert v.application_version
+
+
+async def test_authorization_failures(storage_node: StorageNodeProcess) -> None:
+    async with RawClient(storage_node.nurl) as raw:
+        path = sp.version_path()
+        assert (await raw.request("GET", path)).status_code == 200
+        assert (await raw.request("GET", path, accept=None)).status_code == 200
+        for auth in [None, "Tahoe-LAFS " + base64.b64encode(b"wrong").decode(),
+                     raw.auth.replace("Tahoe-LAFS", "tahoe-lafs"),
+                     raw.auth.replace(" ", "  "), raw.auth.rstrip("=")]:
+            r = await raw.request("GET", path, auth=auth)
+            assert r.status_code == 401
+            assert r.text == "Wrong Authorization header"
+        for accept in ["*/*", "application/*", "application/json"]:
+            assert (await raw.request("GET", path, accept=accept)).status_code == 406
+        # No secrets are allowed on version.
+        r = await raw.request("GET", path, secrets={sp.UPLOAD: b"x"})
+        assert r.status_code == 400
+
+
+async def test_wrong_swissnum_through_client(storage_node: StorageNodeProcess) -> None:
+    from lafs_core.nurl import parse_nurl
+    from lafs_core.storage_client import StorageClient
+
+    n = parse_nurl(storage_node.nurl)
+    bad = n.__class__(n.spki_hash, n.host, n.port, "x" * 32)
+    async with StorageClient(bad) as client:
+        with pytest.raises(StorageUnauthorizedError) as e:
+            await client.get_version()
+    assert e.value.status == 401
+
+
+# -- routing, traversal and malformed input: refused, nothing written ---------
+
+
+async def test_bad_paths_are_404_and_write_nothing(storage_node: StorageNodeProcess) -> None:
+    before = snapshot(storage_node.storage_dir)
+    si = base32.b2a(random_si())
+    secrets = upload_secrets()
+    body = sp.encode_allocate_request(sp.AllocateRequest(frozenset({0}), 10))
+    async with RawClient(storage_node.nurl) as raw:
+        for bad in [si.upper(), si[:-1], si + "a", si[:-1] + "1", si[:-1] + "b",
+                    "..", "%2e%2e%2f" + si[9:], si[:20] + "..%2f.."]:
+            r = await raw.request("POST", f"/storage/v1/immutable/{bad}", secrets=secrets,
+                                  body=body)
+            assert r.status_code == 404, bad
+            r = await raw.request("GET", f"/storage/v1/immutable/{bad}/shares")
+            assert r.status_code == 404, bad
+        # Verbatim traversal attempts, not normalised by a client library.
+        auth = raw.auth.encode()
+        for target in [b"/storage/v1/immutable/../../../../etc/shares",
+                       b"/storage/v1/../storage/v1/immutable/" + si.encode() + b"/../x/0",
+                       b"/storage/v1/mutable/" + si.encode() + b"/..%2f..%2f0",
+                       b"/storage/v1/immutable/" + si.encode() + b"/-1",
+                       b"/storage/v1/immutable/" + si.encode() + b"/0x1"]:
+            status = await raw.raw_status(
+                b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nAuthorization: " + auth
+                + b"\r\nConnection: close\r\n\r\n")
+            assert status in (400, 404), target
+        # A known path with the wrong method.
+        assert (await raw.request("DELETE", sp.version_path())).status_code == 405
+    assert snapshot(storage_node.storage_dir) == before
+
+
+@pytest.mark.parametrize("case", [
+    "missing-secret", "extra-secret", "short-lease-secret", "untagged", "extra-key",
+    "too-many-shares", "not-cbor", "json", "oversized", "negative-size",
+])
+async def test_malformed_allocate_refused(storage_node: StorageNodeProcess, case: str) -> None:
+    si = random_si()
+    secrets = upload_secrets()
+    body = sp.encode_allocate_request(sp.AllocateRequest(frozenset({0, 1}), 100))
+    headers: list[tuple[str, str]] = []
+    expected = 400
+    if case == "missing-secret":
+        del secrets[sp.UPLOAD]
+    elif case == "extra-secret":
+        secrets[sp.WRITE_ENABLER] = b"w" * 32
+    elif case == "short-lease-secret":
+        secrets[sp.LEASE_RENEW] = b"r" * 31
+    elif case == "untagged":
+        body = cbor2.dumps({"share-numbers": [0, 1], "allocated-size": 100})
+    elif case == "extra-key":
+        body = cbor2.dumps({"share-numbers": {0}, "allocated-size": 100, "x": 1})
+    elif case == "too-many-shares":
+        body = cbor2.dumps({"share-numbers": set(range(300)), "allocated-size": 100})
+    elif case == "not-cbor":
+        body = b"\xff\x00garbage"
+    elif case == "json":
+        body, expected = b'{"share-numbers": [0], "allocated-size": 1}', 415
+        headers = [("Content-Type", "application/json")]
+    elif case == "oversized":
+        body, expected = cbor2.dumps({"share-numbers": {0}, "allocated-size": 1,
+                                      "pad": b"x" * 9000}), 413
+    elif case == "negative-size":
+        body = cbor2.dumps({"share-numbers": {0}, "allocated-size": -1})
+    before = snapshot(storage_node.storage_dir)
+    async with RawClient(storage_node.nurl) as raw:
+        r = await raw.request("POST", sp.immutable_path(si), secrets=secrets, body=body,
+                              headers=headers)
+    assert r.status_code == expected, r.text
+    assert snapshot(storage_node.storage_dir) == before
+
+
+async def test_oversized_body_without_content_length(storage_node: StorageNodeProcess) -> None:
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(10):
+            yield b"\xa0" * 1000
+
+    before = snapshot(storage_node.storage_dir)
+    async with RawClient(storage_node.nurl) as raw:
+        hdrs = [("Authorization", raw.auth)] + [
+            (sp.SECRET_HEADER, v) for v in sp.secret_header_values(upload_secrets())]
+        r = await raw.http.post(sp.immutable_path(random_si()), content=chunks(), headers=hdrs)
+    assert r.status_code == 413
+    assert snapshot(storage_node.storage_dir) == before
+
+
+# -- immutable ---------------------------------------------------------------
+
+
+async def test_immutable_upload_statuses(storage_node: StorageNodeProcess) -> None:
+    si = random_si()
+    secrets = upload_secrets()
+    up = secrets[sp.UPLOAD]
+    async with RawClient(storage_node.nurl) as raw:
+        assert await allocate(raw, si, {0, 1}, 48, secrets) == {
+            "already-have": set(), "allocated": {0, 1}}
+        # In-progress shares are in neither set.
+        assert await allocate(raw, si, {0, 1, 2}, 48, upload_secrets()) == {
+            "already-have": set(), "allocated": {2}}
+        r = await patch(raw, si, 0, up, 0, b"a" * 16)
+        assert (r.status_code, cbor2.loads(r.content)) == (200, {"required": [
+            {"begin": 16, "end": 48}]})
+        r = await patch(raw, si, 0, up, 32, b"c" * 16)
+        assert cbor2.loads(r.content) == {"required": [{"begin": 16, "end": 32}]}
+        assert (await patch(raw, si, 0, up, 8, b"a" * 7 + b"X")).status_code == 409
+        assert (await patch(raw, si, 0, os.urandom(20), 16, b"b")).status_code == 401
+        assert (await patch(raw, si, 0, up, 16, b"b", content_range=None)).status_code == 416
+        for bad in ["bytes 16-15/*", "bytes */48", "items 16-16/*", "bytes 16-/*"]:
+            assert (await patch(raw, si, 0, up, 16, b"b", content_range=bad)).status_code == 416
+        assert (await patch(raw, si, 0, up, 40, b"x" * 9)).status_code == 500  # past the end
+        # Overlap with identical bytes is fine; completion is 201.
+        r = await patch(raw, si, 0, up, 8, b"a" * 8 + b"b" * 16)
+        assert (r.status_code, cbor2.loads(r.content)) == (201, {"required": []})
+        assert (await patch(raw, si, 0, up, 0, b"a")).status_code == 404  # complete
+        assert (await patch(raw, random_si(), 0, up, 0, b"a")).status_code == 404
+        # Abort: wrong secret 401, then 200, then 404; a complete share gives 405.
+        abort1 = sp.immutable_abort_path(si, 1)
+        assert (await raw.request("PUT", abort1, secrets={sp.UPLOAD: b"z"})).status_code == 401
+        assert (await raw.request("PUT", abort1, secrets={sp.UPLOAD: up})).status_code == 200
+        assert (await raw.request("PUT", abort1, secrets={sp.UPLOAD: up})).status_code == 404
+        r = await raw.request("PUT", sp.immutable_abort_path(si, 0), secrets={sp.UPLOAD: up})
+        assert r.status_code == 405
+        # After an abort the number can be allocated again; share 0 is already there.
+        assert await allocate(raw, si, {0, 1}, 48, secrets) == {
+            "already-have": {0}, "allocated": {1}}
+        r = await raw.request("GET", sp.immutable_shares_path(si))
+        assert r.content == sp.encode_share_set({0})
+        r = await raw.request("GET", sp.immutable_shares_path(random_si()))
+        assert cbor2.loads(r.content) == set()
+
+        # Reads.
+        share = b"a" * 16 + b"b" * 16 + b"c" * 16
+        path = sp.immutable_share_path(si, 0)
+        r = await raw.request("GET", path)
+        assert (r.status_code, r.content) == (200, share)
+        assert r.headers["content-type"] == "application/octet-stream"
+        r = await raw.request("GET", path, headers=[("Range", "bytes=40-99")])
+        assert (r.status_code, r.headers["content-range"], r.content) == (
+            206, "bytes 40-47/*", b"c" * 8)
+        r = await raw.request("GET", path, headers=[("Range", "bytes=48-60")])
+        assert (r.status_code, r.content) == (204, b"")
+        for bad in ["bytes=5-", "bytes=-5", "bytes=0-1,3-4", "lines=0-1", "bytes=5-1"]:
+            r = await raw.request("GET", path, headers=[("Range", bad)])
+            assert r.status_code == 416, bad
+        assert (await raw.request("GET", sp.immutable_share_path(si, 1))).status_code == 404
+        assert (await raw.request("GET", sp.immutable_share_path(si, 7))).status_code == 404
+
+    # On disk: Tahoe's layout and container.
+    si_text = base32.b2a(si)
+    final = storage_node.storage_dir / "shares" / si_text[:2] / si_text / "0"
+    raw_file = final.read_bytes()
+    assert struct.unpack(">LLL", raw_file[:12]) == (2, 48, 1)
+    assert raw_file[12:60] == share
+    lease = c.parse_immutable_leases(raw_file[60:], 1)[0]
+    assert lease.owner == 0
+    assert lease.renew_secret == c.hash_lease_secret(secrets[sp.LEASE_RENEW])
+
+
+async def test_client_upload_and_read_large_share(storage_node: StorageNodeProcess) -> None:
+    si = random_si()
+    secrets = upload_secrets()
+    data = os.urandom(5 * 1024 * 1024 + 123)
+    chunk = 2 * 1024 * 1024
+    async with storage_node.client() as client:
+        result = await client.allocate_buckets(
+            si, secrets[sp.LEASE_RENEW], secrets[sp.LEASE_CANCEL], secrets[sp.UPLOAD], [3],
+            len(data))
+        assert result.allocated == {3}
+        view = memoryview(data)
+        for offset in range(0, len(data), chunk):
+            w = await client.write_share_chunk(si, 3, secrets[sp.UPLOAD], offset,
+                                               view[offset:offset + chunk])
+        assert w.finished and w.required == []
+        assert await client.list_shares(si) == {3}
+        assert await client.read_share_chunk(si, 3, 0, len(data) + 10) == data
+        assert await client.read_share_chunk(si, 3, 1_000_000, 7) == data[1_000_000:1_000_007]
+        assert await client.read_share_chunk(si, 3, len(data), 5) == b""
+        with pytest.raises(ShareNotFoundError):
+            await client.read_share_chunk(si, 4, 0, 5)
+
+
+async def test_client_errors_are_typed(storage_node: StorageNodeProcess) -> None:
+    si = random_si()
+    s = upload_secrets()
+    async with storage_node.client() as client:
+        await client.allocate_buckets(si, s[sp.LEASE_RENEW], s[sp.LEASE_CANCEL], s[sp.UPLOAD],
+                                      [0], 10)
+        await client.write_share_chunk(si, 0, s[sp.UPLOAD], 0, b"0123")
+        with pytest.raises(ShareConflictError):
+            await client.write_share_chunk(si, 0, s[sp.UPLOAD], 2, b"XX")
+        with pytest.raises(StorageUnauthorizedError):
+            await client.write_share_chunk(si, 0, b"wrong", 4, b"45")
+        with pytest.raises(StorageHTTPError) as e:
+            await client.write_share_chunk(si, 0, s[sp.UPLOAD], 8, b"89A")
+        assert e.value.status == 500
+        await client.abort_upload(si, 0, s[sp.UPLOAD])
+        with pytest.raises(ShareNotFoundError):
+            await client.abort_upload(si, 0, s[sp.UPLOAD])
+
+
+# -- leases ------------------------------------------------------------------
+
+
+async def test_lease_add_and_renew(storage_node: StorageNodeProcess) -> None:
+    si = random_si()
+    s = upload_secrets()
+    async with storage_node.client() as client:
+        assert not await client.add_or_renew_lease(si, s[sp.LEASE_RENEW], s[sp.LEASE_CANCEL])
+        await client.allocate_buckets(si, s[sp.LEASE_RENEW], s[sp.LEASE_CANCEL], s[sp.UPLOAD],
+                                      [0], 4)
+        await client.write_share_chunk(si, 0, s[sp.UPLOAD], 0, b"data")
+        assert await client.add_or_renew_lease(si, s[sp.LEASE_RENEW], s[sp.LEASE_CANCEL])
+        other = lease_secrets()
+        assert await client.add_or_renew_lease(si, other[sp.LEASE_RENEW], other[sp.LEASE_CANCEL])
+    async with RawClient(storage_node.nurl) as raw:
+        r = await raw.request("PUT", sp.lease_path(si), secrets={**other, sp.UPLOAD: b"u"})
+        assert r.status_code == 400
+        r = await raw.request("PUT", sp.lease_path(random_si()), secrets=other)
+        assert r.status_code == 404
+    si_text = base32.b2a(si)
+    raw_file = (storage_node.storage_dir / "shares" / si_text[:2] / si_text / "0").read_bytes()
+    header = c.parse_immutable_header(raw_file)
+    assert header.lease_count == 2
+    leases = c.parse_immutable_leases(raw_file[16:], 2)
+    assert [lease.owner for lease in leases] == [0, 1]
+    assert leases[1].cancel_secret == c.hash_lease_secret(other[sp.LEASE_CANCEL])
+
+
+# -- corruption advisories ---------------------------------------------------
+
+
+async def test_corruption_advisory_statuses(storage_node: StorageNodeProcess) -> None:
+    si = random_si()
+    s = upload_secrets()
+    async with storage_node.client() as client:
+        await client.allocate_buckets(si, s[sp.LEASE_RENEW], s[sp.LEASE_CANCEL], s[sp.UPLOAD],
+                                      [0], 4)
+        await client.write_share_chunk(si, 0, s[sp.UPLOAD], 0, b"data")
+        await client.advise_corrupt_share(si, 0, "hash mismatch")
+        await client.advise_corrupt_share(si, 5, "ignored 404")  # the client ignores 404
+    async with RawClient(storage_node.nurl) as raw:
+        path = sp.immutable_corrupt_path(si, 0)
+        r = await raw.request("POST", path, body=sp.encode_corrupt_request(""))
+        assert r.status_code == 400
+        r = await raw.request("POST", path, body=cbor2.dumps({"reason": "x" * 40000}))
+        assert r.status_code == 413
+        r = await raw.request("POST", sp.immutable_corrupt_path(si, 5),
+                              body=sp.encode_corrupt_request("x"))
+        assert r.status_code == 404
+    names = [p.name for p in (storage_node.storage_dir / "corruption-advisories").iterdir()]
+    assert sum(name.endswith(f"--{base32.b2a(si)}-0") for name in names) == 1
+
+
+# -- mutable -----------------------------------------------------------------
+
+
+async def test_mutable_sequence(storage_node: StorageNodeProcess) -> None:
+    si = random_si()
+    we = os.urandom(32)
+    ls = lease_secrets()
+    renew, cancel = ls[sp.LEASE_RENEW], ls[sp.LEASE_CANCEL]
+    create_only = (TestVector(0, 1, b""),)
+    async with storage_node.client() as client:
+        r = await client.read_test_write(
+            si, we, renew, cancel, {3: TestWriteVectors(create_only, (WriteVector(0, b"0123456789"),))})
+        assert (r.success, r.data) == (True, {})
+        r = await client.read_test_write(
+            si, we, renew, cancel,
+            {3: TestWriteVectors(create_only, (WriteVector(0, b"zzz"),))}, [ReadVector(0, 4)])
+        assert (r.success, r.data) == (False, {3: [b"0123"]})
+        await client.read_test_write(si, we, renew, cancel, {3: TestWriteVectors(new_length=6)})
+        assert await client.read_mutable_share_chunk(si, 3, 0, 100) == b"012345"
+        await client.read_test_write(si, we, renew, cancel, {3: TestWriteVectors(new_length=20)})
+        assert await client.read_mutable_share_chunk(si, 3, 0, 100) == b"012345"
+        await client.read_test_write(
+            si, we, renew, cancel, {3: TestWriteVectors(write=(WriteVector(10, b"G"),))})
+        assert await client.read_mutable_share_chunk(si, 3, 0, 100) == b"012345\0\0\0\0G"
+        assert await client.read_mutable_share_chunk(si, 3, 2, 3) == b"234"
+        assert await client.read_mutable_share_chunk(si, 3, 11, 3) == b""
+        # Empty share creation, listing, wrong write enabler, deletion.
+        r = await client.read_test_write(si, we, renew, cancel, {5: TestWriteVectors()},
+                                         [ReadVector(0, 2)])
+        assert r.data == {3: [b"01"]}
+        assert await client.list_mutable_shares(si) == {3, 5}
+        with pytest.raises(StorageUnauthorizedError):
+            await client.read_test_write(si, os.urandom(32), renew, cancel, {}, [ReadVector(0, 1)])
+        await client.read_test_write(si, we, renew, cancel, {5: TestWriteVectors(new_length=0)})
+        assert await client.list_mutable_shares(si) == {3}
+        await client.advise_corrupt_mutable_share(si, 3, "bad signature")
+        with pytest.raises(ShareNotFoundError):
+            await client.read_mutable_share_chunk(si, 5, 0, 1)
+        assert await client.list_mutable_shares(random_si()) == frozenset()
+    async with RawClient(storage_node.nurl) as raw:
+        path = sp.mutable_share_path(si, 3)
+        r = await raw.request("GET", path)
+        assert (r.status_code, r.content) == (200, b"012345\0\0\0\0G")
+        r = await raw.request("GET", path, headers=[("Range", "bytes=5-")])
+        assert r.status_code == 416
+        r = await raw.request("POST", sp.mutable_corrupt_path(si, 9),
+                              body=sp.encode_corrupt_request("x"))
+        assert r.status_code == 404
+        body = sp.encode_rtw_request(sp.ReadTestWriteRequest(
+            {0: TestWriteVectors(tuple(TestVector(0, 1, b"") for _ in range(31)))}))
+        r = await raw.request("POST", sp.mutable_rtw_path(si),
+                              secrets={**ls, sp.WRITE_ENABLER: we}, body=body)
+        assert r.status_code == 400
+        r = await raw.request("POST", sp.mutable_rtw_path(si), secrets=ls, body=body)
+        assert r.status_code == 400
+    # On disk: the v2 container with the server's node id and the write enabler in clear.
+    si_text = base32.b2a(si)
+    raw_file = (storage_node.storage_dir / "shares" / si_text[:2] / si_text / "3").read_bytes()
+    h = c.parse_mutable_header(raw_file)
+    assert raw_file[:32] == c.MUTABLE_MAGIC_V2
+    assert (h.write_enabler, h.data_length, h.extra_lease_offset) == (we, 11, 468 + 11)
+    assert raw_file[468:479] == b"012345\0\0\0\0G"
+    lease = c.parse_mutable_lease(raw_file[100:192])
+    assert lease.owner == 1 and lease.nodeid == h.nodeid
+    assert lease.renew_secret == c.hash_lease_secret(renew)
