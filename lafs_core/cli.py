@@ -5,15 +5,24 @@ failure the user can cause ends in one line on stderr and exit status 1.
 """
 
 import argparse
+import asyncio
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from . import base32
+from .client import Client
 from .errors import LafsError
+from .grid_config import GridConfig, load_grid
+from .immutable.downloader import DownloadResult
 from .immutable.local import encode_path
 from .immutable.params import DEFAULT_MAX_SEGMENT_SIZE, EncodingParams
+from .immutable.uploader import UploadResult
+from .uri import CHKReadCap, LiteralCap, parse_cap
 
 
 class UsageError(Exception):
@@ -66,9 +75,130 @@ def _input_file(path: str) -> Path:
 
 
 def _convergence(args: argparse.Namespace) -> bytes:
-    if args.convergence_secret is None:
-        raise UsageError("a convergence secret is needed: pass --convergence-secret")
-    return parse_convergence_secret(args.convergence_secret)
+    if args.convergence_secret is not None:
+        return parse_convergence_secret(args.convergence_secret)
+    if args.grid:
+        return _grid(args).convergence_secret
+    raise UsageError("a convergence secret is needed: pass --convergence-secret or --grid")
+
+
+def _grid(args: argparse.Namespace) -> GridConfig:
+    if not args.grid:
+        raise UsageError("no grid: pass --grid FILE or set LAFS_GRID")
+    return load_grid(args.grid)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""
+
+
+def _print_upload(result: UploadResult) -> None:
+    err = sys.stderr
+    print(f"file size: {result.file_size} bytes", file=err)
+    print(f"pre-existing shares: {result.preexisting_shares}", file=err)
+    print(f"pushed shares: {result.pushed_shares}", file=err)
+    print(f"happiness: {result.happiness}", file=err)
+    for sharenum in sorted(result.sharemap):
+        print(f"  share {sharenum}: {', '.join(sorted(result.sharemap[sharenum]))}", file=err)
+    for server in sorted(result.servermap):
+        shares = " ".join(str(n) for n in sorted(result.servermap[server]))
+        print(f"  server {server}: shares {shares}", file=err)
+    for phase, seconds in result.timings.items():
+        print(f"time {phase}: {seconds:.3f} s", file=err)
+    print(f"rate: {_size(result.rate)}/s", file=err)
+
+
+def _print_download(result: DownloadResult) -> None:
+    err = sys.stderr
+    print(f"file size: {result.file_size} bytes", file=err)
+    for server in sorted(result.servermap):
+        shares = " ".join(str(n) for n in sorted(result.servermap[server]))
+        print(f"  server {server}: holds shares {shares}", file=err)
+    for sharenum, server in sorted(result.servers_used.items()):
+        print(f"  read share {sharenum} from {server}", file=err)
+    for sharenum, reason in sorted(result.corrupt_shares.items()):
+        print(f"  corrupt share {sharenum}: {reason}", file=err)
+    for server, reason in sorted(result.unreachable_servers.items()):
+        print(f"  unreachable {server}: {reason}", file=err)
+    print(f"bytes fetched: {result.bytes_fetched}", file=err)
+    for phase, seconds in result.timings.items():
+        print(f"time {phase}: {seconds:.3f} s", file=err)
+    print(f"rate: {_size(result.rate)}/s", file=err)
+
+
+def cmd_put(args: argparse.Namespace) -> None:
+    config = _grid(args)
+    if args.path in (None, "-"):
+        # Convergent encryption reads the data twice: spool standard input first.
+        with tempfile.NamedTemporaryFile(prefix="lafs-put-") as spool:
+            shutil.copyfileobj(sys.stdin.buffer, spool, 1 << 20)
+            spool.flush()
+            result = asyncio.run(_upload(config, spool.name))
+    else:
+        result = asyncio.run(_upload(config, _input_file(args.path)))
+    if args.verbose:
+        _print_upload(result)
+    print(result.cap.to_string())
+
+
+async def _upload(config: GridConfig, path: str | Path) -> UploadResult:
+    async with Client(config) as client:
+        return await client.upload_path(path)
+
+
+def cmd_get(args: argparse.Namespace) -> None:
+    config = _grid(args)
+    cap = parse_cap(args.cap)
+    if not isinstance(cap, (LiteralCap, CHKReadCap)):
+        raise UsageError("lafs get needs a read-cap (URI:CHK: or URI:LIT:), not a verify-cap")
+    if args.output:
+        target = Path(args.output)
+        fd, tmp = tempfile.mkstemp(prefix=".lafs-get-", dir=target.parent or ".")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                result = asyncio.run(_download(config, cap, out))
+            os.replace(tmp, target)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    else:
+        result = asyncio.run(_download(config, cap, sys.stdout.buffer))
+        sys.stdout.flush()
+    if args.verbose and result is not None:
+        _print_download(result)
+
+
+async def _download(config: GridConfig, cap: LiteralCap | CHKReadCap, out) -> DownloadResult | None:  # type: ignore[no-untyped-def]
+    async with Client(config) as client:
+        if isinstance(cap, LiteralCap):
+            out.write(cap.data)
+            return DownloadResult(cap.size)
+        download = client.download(cap)
+        async for chunk in download.chunks():
+            out.write(chunk)
+        return download.result
+
+
+def cmd_grid_status(args: argparse.Namespace) -> None:
+    config = _grid(args)
+
+    async def status():  # type: ignore[no-untyped-def]
+        async with Client(config) as client:
+            return await client.grid_status()
+
+    rows = asyncio.run(status())
+    for row in rows:
+        if row.reachable:
+            space = _size(row.available_space or 0)
+            print(f"{row.nickname}: reachable, version {row.version}, free space {space}")
+        else:
+            print(f"{row.nickname}: UNREACHABLE ({row.error})")
+    up = sum(r.reachable for r in rows)
+    print(f"{up} of {len(rows)} storage nodes reachable")
 
 
 def cmd_cap(args: argparse.Namespace) -> None:
@@ -92,7 +222,27 @@ def cmd_debug_encode(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="lafs", description="Client of a Tahoe-LAFS style grid")
+    parser.add_argument(
+        "--grid", default=os.environ.get("LAFS_GRID"), metavar="FILE",
+        help="the grid file (TOML); default: $LAFS_GRID",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
+
+    put = commands.add_parser("put", help="upload a file (or standard input) and print its cap")
+    put.add_argument("path", nargs="?", help="file to upload; '-' or nothing for standard input")
+    put.add_argument("-v", "--verbose", action="store_true", help="print what the upload did")
+    put.set_defaults(func=cmd_put)
+
+    get = commands.add_parser("get", help="download a file by its cap")
+    get.add_argument("cap")
+    get.add_argument("-o", "--output", metavar="PATH", help="default: standard output")
+    get.add_argument("-v", "--verbose", action="store_true", help="print what the download did")
+    get.set_defaults(func=cmd_get)
+
+    grid = commands.add_parser("grid", help="the grid's storage nodes")
+    grid_commands = grid.add_subparsers(dest="grid_command", required=True)
+    grid_status = grid_commands.add_parser("status", help="reachability, version, free space")
+    grid_status.set_defaults(func=cmd_grid_status)
 
     cap = commands.add_parser("cap", help="print the read-cap that uploading FILE would produce")
     _add_encoding_options(cap)

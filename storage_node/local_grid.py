@@ -1,0 +1,124 @@
+"""A whole grid on one machine: N storage nodes as child processes under one directory.
+
+For a first try, tests and benchmarks, and the gateway's embedded grid. The
+directory holds `node1` ... `nodeN` and a `grid.toml` that names them all;
+running again reuses them (same keys, same shares).
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lafs_core.grid_config import format_grid
+from lafs_core.immutable.params import EncodingParams
+
+from .cli import create_node
+from .config import NURL_FILE
+
+GRID_FILE = "grid.toml"
+
+
+def storage_node_command() -> list[str]:
+    exe = shutil.which("storage-node")
+    return [exe] if exe else [sys.executable, "-m", "storage_node"]
+
+
+class LocalGrid:
+    def __init__(self, directory: Path, nodes: int = 10, encoding: EncodingParams | None = None) -> None:
+        self.directory = directory
+        self.count = nodes
+        self.encoding = encoding or EncodingParams(happy=min(7, nodes))
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def grid_file(self) -> Path:
+        return self.directory / GRID_FILE
+
+    def node_dirs(self) -> list[Path]:
+        return [self.directory / f"node{i + 1}" for i in range(self.count)]
+
+    def create(self) -> Path:
+        """Make the nodes that do not exist yet and (re)write the grid file."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        servers = []
+        for node_dir in self.node_dirs():
+            if not (node_dir / NURL_FILE).exists():
+                create_node(node_dir)
+            servers.append((node_dir.name, (node_dir / NURL_FILE).read_text().strip()))
+        if not self.grid_file.exists():
+            self.grid_file.write_text(format_grid(self.encoding, servers))
+        return self.grid_file
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.create()
+        for node_dir in self.node_dirs():
+            log = open(node_dir / "node.log", "ab")
+            self.processes.append(
+                subprocess.Popen(
+                    [*storage_node_command(), "run", str(node_dir)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
+            )
+            log.close()
+        self.wait_until_listening(timeout)
+
+    def wait_until_listening(self, timeout: float) -> None:
+        import socket
+
+        from lafs_core.nurl import parse_nurl
+
+        deadline = time.monotonic() + timeout
+        for node_dir, process in zip(self.node_dirs(), self.processes):
+            nurl = parse_nurl((node_dir / NURL_FILE).read_text().strip())
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"storage node {node_dir} exited; see {node_dir}/node.log")
+                try:
+                    socket.create_connection((nurl.host, nurl.port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"storage node {node_dir} did not start") from None
+                    time.sleep(0.05)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes = []
+
+    def run_forever(self) -> None:
+        """Start, print where the grid file is, and stop cleanly on SIGINT or SIGTERM."""
+        self.start()
+        print(f"{self.count} storage nodes running under {self.directory}", flush=True)
+        print(f"use it with: lafs --grid {self.grid_file} put FILE", flush=True)
+        stopping = False
+
+        def stop(signum: int, frame: object) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while not stopping:
+                for node_dir, process in zip(self.node_dirs(), self.processes):
+                    if process.poll() is not None:
+                        print(f"storage node {node_dir.name} exited with {process.returncode}", file=sys.stderr)
+                        stopping = True
+                time.sleep(0.2)
+        finally:
+            self.stop()
