@@ -12,7 +12,7 @@ import ssl
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import httpcore
 import httpx
@@ -171,7 +171,7 @@ class StorageClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def __aenter__(self) -> StorageClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -321,7 +321,9 @@ class StorageClient:
         self, storage_index: bytes, share_number: int, offset: int, length: int
     ) -> bytes:
         """Up to `length` bytes at `offset` (fewer at the end of the share)."""
-        return await self._read(sp.immutable_share_path(storage_index, share_number), offset, length)
+        return await self._read(
+            sp.immutable_share_path(storage_index, share_number), offset, length
+        )
 
     async def advise_corrupt_share(
         self, storage_index: bytes, share_number: int, reason: str

@@ -315,9 +315,7 @@ class AllocateRequest:
 
 
 def encode_allocate_request(r: AllocateRequest) -> bytes:
-    return cbor_dumps(
-        {"share-numbers": set(r.share_numbers), "allocated-size": r.allocated_size}
-    )
+    return cbor_dumps({"share-numbers": set(r.share_numbers), "allocated-size": r.allocated_size})
 
 
 def decode_allocate_request(data: bytes) -> AllocateRequest:
@@ -427,8 +425,7 @@ def encode_rtw_request(r: ReadTestWriteRequest) -> bytes:
             "test-write-vectors": {
                 n: {
                     "test": [
-                        {"offset": t.offset, "size": t.size, "specimen": t.specimen}
-                        for t in v.test
+                        {"offset": t.offset, "size": t.size, "specimen": t.specimen} for t in v.test
                     ],
                     "write": [{"offset": w.offset, "data": w.data} for w in v.write],
                     "new-length": v.new_length,

@@ -19,7 +19,7 @@ class Advisory:
 
 
 def advisory_name(now: float, si_text: str, shnum: int) -> str:
-    when = datetime.datetime.fromtimestamp(now, datetime.timezone.utc)
+    when = datetime.datetime.fromtimestamp(now, datetime.UTC)
     return f"{when.strftime('%Y-%m-%dT%H%M%S.%f')}--{si_text}-{shnum}"
 
 

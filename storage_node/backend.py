@@ -20,9 +20,10 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from lafs_core import base32
 from lafs_core.storage_protocol import (
@@ -31,11 +32,13 @@ from lafs_core.storage_protocol import (
     ReadTestWriteRequest,
     ReadTestWriteResult,
     VersionInfo,
+    WriteVector,
 )
 
 from . import container as c
 from .advisories import Advisory, advisory_name, format_advisory, parse_advisory
 from .errors import (
+    CorruptContainerError,
     NoSuchShareError,
     OutOfSpaceError,
     UploadCompleteError,
@@ -63,7 +66,11 @@ class Upload:
     fd: int
     last_activity: float
     written: RangeSet = field(default_factory=RangeSet)
+    closed: bool = False
+    # `lock` serialises requests on this upload (held by the server across a PATCH);
+    # `io_lock` guards the file descriptor between writer threads and abort.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    io_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass(frozen=True)
@@ -191,18 +198,16 @@ class Backend:
         return Upload(si, shnum, secret, size, path, fd, now)
 
     def get_upload(self, si: bytes, shnum: int, secret: bytes) -> Upload:
-        """The in-progress upload of (si, shnum); 404 if none, 401 on a wrong secret."""
-        with self._lock:
-            upload = self._uploads.get((si, shnum))
-            if upload is None:
-                raise NoSuchShareError("no upload in progress for this share")
-            if not hmac.compare_digest(upload.secret, secret):
-                raise WrongSecretError("wrong upload secret")
-            return upload
+        """The in-progress upload of (si, shnum); 404 if none, 401 on a wrong secret.
 
-    def check_write_range(self, upload: Upload, first: int, last: int) -> None:
-        if last >= upload.allocated_size:
-            raise WriteError("write past the allocated size")
+        Takes no lock (a dict read), so the event loop may call it directly.
+        """
+        upload = self._uploads.get((si, shnum))
+        if upload is None:
+            raise NoSuchShareError("no upload in progress for this share")
+        if not hmac.compare_digest(upload.secret, secret):
+            raise WrongSecretError("wrong upload secret")
+        return upload
 
     def write_piece(self, upload: Upload, offset: int, data: bytes) -> None:
         """Write bytes of one request; overlaps with written bytes must be identical.
@@ -210,40 +215,44 @@ class Backend:
         Bytes are recorded as written only by `commit`, so a request refused
         halfway (409) leaves nothing that counts as written.
         """
-        if self._uploads.get((upload.si, upload.shnum)) is not upload:
-            raise NoSuchShareError("the upload was aborted")
         end = offset + len(data)
         if end > upload.allocated_size:
             raise WriteError("write past the allocated size")
         base = c.IMMUTABLE_HEADER_SIZE
-        for lo, hi in upload.written.overlaps(offset, end):
-            if os.pread(upload.fd, hi - lo, base + lo) != data[lo - offset : hi - offset]:
-                raise WriteConflictError("overlapping write with different data")
-        view = memoryview(data)
-        while view:
-            n = os.pwrite(upload.fd, view, base + offset)
-            view, offset = view[n:], offset + n
-        upload.last_activity = self.clock()
+        with upload.io_lock:
+            if upload.closed:
+                raise NoSuchShareError("the upload was aborted")
+            for lo, hi in upload.written.overlaps(offset, end):
+                if os.pread(upload.fd, hi - lo, base + lo) != data[lo - offset : hi - offset]:
+                    raise WriteConflictError("overlapping write with different data")
+            view = memoryview(data)
+            while view:
+                n = os.pwrite(upload.fd, view, base + offset)
+                view, offset = view[n:], offset + n
+            upload.last_activity = self.clock()
 
     def commit(self, upload: Upload, begin: int, end: int) -> list[tuple[int, int]]:
         """Mark [begin, end) written; on completion publish the share. Returns what is missing."""
-        upload.written.add(begin, end)
-        upload.last_activity = self.clock()
-        missing = upload.written.missing(upload.allocated_size)
-        if not missing:
-            self._complete(upload)
-        return missing
-
-    def _complete(self, upload: Upload) -> None:
-        os.fsync(upload.fd)
-        os.close(upload.fd)
-        final = self.share_path(upload.si, upload.shnum)
-        with self._lock:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(upload.path, final)
-            del self._uploads[(upload.si, upload.shnum)]
-            self._remove_empty_incoming_dirs(upload.path)
+        with upload.io_lock:
+            if upload.closed:
+                raise NoSuchShareError("the upload was aborted")
+            upload.written.add(begin, end)
+            upload.last_activity = self.clock()
+            missing = upload.written.missing(upload.allocated_size)
+            if missing:
+                return missing
+            # Complete: make the bytes durable, then publish with one atomic rename.
+            os.fsync(upload.fd)
+            os.close(upload.fd)
+            upload.closed = True
+            final = self.share_path(upload.si, upload.shnum)
+            with self._lock:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(upload.path, final)
+                self._uploads.pop((upload.si, upload.shnum), None)
+                self._remove_empty_incoming_dirs(upload.path)
         _fsync_dir(final.parent)
+        return []
 
     def abort(self, si: bytes, shnum: int, secret: bytes) -> None:
         with self._lock:
@@ -251,16 +260,20 @@ class Backend:
                 if self.share_path(si, shnum).exists():
                     raise UploadCompleteError("the share is already complete")
                 raise NoSuchShareError("no upload in progress for this share")
-            self._discard(self.get_upload(si, shnum, secret))
+            upload = self.get_upload(si, shnum, secret)
+            del self._uploads[(si, shnum)]
+        self._discard(upload)
 
     def _discard(self, upload: Upload) -> None:
-        with self._lock:
-            self._uploads.pop((upload.si, upload.shnum), None)
-            try:
-                os.close(upload.fd)
-            except OSError:
-                pass
+        """Delete an upload's file; it must already be out of the upload table."""
+        # io_lock waits for a chunk being written, so its fd is never reused under it.
+        with upload.io_lock:
+            if upload.closed:
+                return
+            upload.closed = True
+            os.close(upload.fd)
             upload.path.unlink(missing_ok=True)
+        with self._lock:
             self._remove_empty_incoming_dirs(upload.path)
 
     def _remove_empty_incoming_dirs(self, path: Path) -> None:
@@ -279,13 +292,17 @@ class Backend:
                 if now - u.last_activity > idle_timeout and not u.lock.locked()
             ]
             for upload in idle:
-                self._discard(upload)
+                del self._uploads[(upload.si, upload.shnum)]
+        for upload in idle:
+            self._discard(upload)
         return len(idle)
 
     def abort_all_uploads(self) -> None:
         with self._lock:
-            for upload in list(self._uploads.values()):
-                self._discard(upload)
+            uploads = list(self._uploads.values())
+            self._uploads.clear()
+        for upload in uploads:
+            self._discard(upload)
 
     def uploads_in_progress(self) -> int:
         return len(self._uploads)
@@ -299,7 +316,7 @@ class Backend:
                 with open(self.share_path(si, shnum), "rb") as f:
                     if c.share_kind(f.read(32)) == "immutable":
                         found.add(shnum)
-            except (OSError, c.CorruptContainerError):
+            except (OSError, CorruptContainerError):
                 continue
         return frozenset(found)
 
@@ -339,7 +356,11 @@ class Backend:
             raise
 
     def read_test_write(
-        self, si: bytes, write_enabler: bytes, renew: bytes, cancel: bytes,
+        self,
+        si: bytes,
+        write_enabler: bytes,
+        renew: bytes,
+        cancel: bytes,
         request: ReadTestWriteRequest,
     ) -> ReadTestWriteResult:
         with self._lock:
@@ -390,10 +411,12 @@ class Backend:
             for shnum in numbers:
                 try:
                     self._add_or_renew(self.share_path(si, shnum), renew, cancel, 1, now)
-                except c.CorruptContainerError:
+                except CorruptContainerError:
                     continue
 
-    def _add_or_renew(self, path: Path, renew: bytes, cancel: bytes, owner: int, now: float) -> None:
+    def _add_or_renew(
+        self, path: Path, renew: bytes, cancel: bytes, owner: int, now: float
+    ) -> None:
         expiration = c.expiration_after(now)
         with open(path, "r+b") as f:
             head = f.read(c.MUTABLE_HEADER_SIZE)
@@ -409,8 +432,9 @@ class Backend:
             kind = c.share_kind(head)
             if kind == "immutable":
                 leases = _immutable_leases(f, head)
-                return ShareLeases(kind, [lease.expiration for lease in leases],
-                                   list(range(len(leases))))
+                return ShareLeases(
+                    kind, [lease.expiration for lease in leases], list(range(len(leases)))
+                )
             slots = _mutable_leases(f, c.parse_mutable_header(head))
             live = [(i, lease) for i, lease in enumerate(slots) if not lease.empty]
             return ShareLeases(kind, [lease.expiration for _, lease in live], [i for i, _ in live])
@@ -434,13 +458,13 @@ class Backend:
                 f.seek(8)
                 f.write(c.pack_count(len(keep)))
                 return size - f.seek(0, os.SEEK_END)
-            header = c.parse_mutable_header(head)
-            leases = _mutable_leases(f, header)
-            if all(lease.empty or i in slots for i, lease in enumerate(leases)):
+            mheader = c.parse_mutable_header(head)
+            mleases = _mutable_leases(f, mheader)
+            if all(lease.empty or i in slots for i, lease in enumerate(mleases)):
                 path.unlink()
                 return size
             for i in slots:
-                f.seek(c.mutable_lease_slot_offset(i, header.extra_lease_offset))
+                f.seek(c.mutable_lease_slot_offset(i, mheader.extra_lease_offset))
                 f.write(c.EMPTY_MUTABLE_LEASE)
             return 0
 
@@ -476,7 +500,9 @@ def list_advisories(storage_dir: Path) -> list[Advisory]:
     out = []
     for name in sorted(_listdir(storage_dir / "corruption-advisories")):
         try:
-            out.append(parse_advisory(name, (storage_dir / "corruption-advisories" / name).read_bytes()))
+            out.append(
+                parse_advisory(name, (storage_dir / "corruption-advisories" / name).read_bytes())
+            )
         except (ValueError, OSError):
             continue
     return out
@@ -507,7 +533,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _immutable_leases(f, head: bytes) -> list[c.ImmutableLease]:  # type: ignore[no-untyped-def]
+def _immutable_leases(f: BinaryIO, head: bytes) -> list[c.ImmutableLease]:
     header = c.parse_immutable_header(head)
     size = os.fstat(f.fileno()).st_size
     data_len = c.immutable_data_length(size, header.lease_count)
@@ -515,7 +541,15 @@ def _immutable_leases(f, head: bytes) -> list[c.ImmutableLease]:  # type: ignore
     return c.parse_immutable_leases(f.read(), header.lease_count)
 
 
-def _immutable_add_or_renew(f, head, renew, cancel, owner, expiration, backend) -> None:  # type: ignore[no-untyped-def]
+def _immutable_add_or_renew(
+    f: BinaryIO,
+    head: bytes,
+    renew: bytes,
+    cancel: bytes,
+    owner: int,
+    expiration: int,
+    backend: Backend,
+) -> None:
     header = c.parse_immutable_header(head)
     size = os.fstat(f.fileno()).st_size
     data_len = c.immutable_data_length(size, header.lease_count)
@@ -529,7 +563,9 @@ def _immutable_add_or_renew(f, head, renew, cancel, owner, expiration, backend) 
     if backend.available_space() < c.IMMUTABLE_LEASE_SIZE:
         raise OutOfSpaceError("no space left for a new lease")
     lease = c.ImmutableLease(
-        owner, c.stored_secret(renew, header.version), c.stored_secret(cancel, header.version),
+        owner,
+        c.stored_secret(renew, header.version),
+        c.stored_secret(cancel, header.version),
         expiration,
     )
     f.seek(size)
@@ -538,7 +574,7 @@ def _immutable_add_or_renew(f, head, renew, cancel, owner, expiration, backend) 
     f.write(c.pack_count(header.lease_count + 1))
 
 
-def _mutable_leases(f, header: c.MutableHeader) -> list[c.MutableLease]:  # type: ignore[no-untyped-def]
+def _mutable_leases(f: BinaryIO, header: c.MutableHeader) -> list[c.MutableLease]:
     f.seek(c.MUTABLE_HEADER_SIZE)
     slots = [
         c.parse_mutable_lease(f.read(c.MUTABLE_LEASE_SIZE)) for _ in range(c.MUTABLE_LEASE_SLOTS)
@@ -547,13 +583,21 @@ def _mutable_leases(f, header: c.MutableHeader) -> list[c.MutableLease]:  # type
     count = c.parse_count(f.read(4))
     raw = f.read(count * c.MUTABLE_LEASE_SIZE)
     if len(raw) != count * c.MUTABLE_LEASE_SIZE:
-        raise c.CorruptContainerError("truncated extra leases")
+        raise CorruptContainerError("truncated extra leases")
     for i in range(count):
         slots.append(c.parse_mutable_lease(raw[i * 92 : (i + 1) * 92]))
     return slots
 
 
-def _mutable_add_or_renew(f, head, renew, cancel, owner, expiration, backend) -> None:  # type: ignore[no-untyped-def]
+def _mutable_add_or_renew(
+    f: BinaryIO,
+    head: bytes,
+    renew: bytes,
+    cancel: bytes,
+    owner: int,
+    expiration: int,
+    backend: Backend,
+) -> None:
     header = c.parse_mutable_header(head)
     slots = _mutable_leases(f, header)
     for i, lease in enumerate(slots):
@@ -564,8 +608,11 @@ def _mutable_add_or_renew(f, head, renew, cancel, owner, expiration, backend) ->
             return
     new = c.pack_mutable_lease(
         c.MutableLease(
-            owner or 1, expiration, c.stored_secret(renew, header.version),
-            c.stored_secret(cancel, header.version), backend.nodeid,
+            owner or 1,
+            expiration,
+            c.stored_secret(renew, header.version),
+            c.stored_secret(cancel, header.version),
+            backend.nodeid,
         )
     )
     for i, lease in enumerate(slots):
@@ -591,7 +638,7 @@ def _read_mutable(path: Path, header: c.MutableHeader, offset: int, size: int) -
         return f.read(end - offset)
 
 
-def _write_zeros(f, pos: int, count: int) -> None:  # type: ignore[no-untyped-def]
+def _write_zeros(f: BinaryIO, pos: int, count: int) -> None:
     f.seek(pos)
     while count > 0:
         n = min(count, 1 << 20)
@@ -599,7 +646,7 @@ def _write_zeros(f, pos: int, count: int) -> None:  # type: ignore[no-untyped-de
         count -= n
 
 
-def _write_mutable(path: Path, writes, new_length: int | None) -> None:  # type: ignore[no-untyped-def]
+def _write_mutable(path: Path, writes: Sequence[WriteVector], new_length: int | None) -> None:
     with open(path, "r+b") as f:
         header = c.parse_mutable_header(f.read(c.MUTABLE_HEADER_SIZE))
         length, extra = header.data_length, header.extra_lease_offset

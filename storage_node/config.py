@@ -61,10 +61,16 @@ class NodeConfig:
         return self.storage_dir / "shares"
 
 
-_SIZE_RE = re.compile(r"([0-9]+)\s*([kmgtpe]?)(i?)b?", re.I)
-_DURATION_RE = re.compile(r"([0-9]+)\s*(s|seconds?|days?|mo|months?|years?)?", re.I)
-_UNIT_SECONDS = {"s": 1, "second": 1, "day": 86400, "mo": 31 * 86400, "month": 31 * 86400,
-                 "year": 365 * 86400}
+_SIZE_RE = re.compile(r"([0-9]+)\s*([kmgtpe]?)(i?)b?", re.IGNORECASE)
+_DURATION_RE = re.compile(r"([0-9]+)\s*(s|seconds?|days?|mo|months?|years?)?", re.IGNORECASE)
+_UNIT_SECONDS = {
+    "s": 1,
+    "second": 1,
+    "day": 86400,
+    "mo": 31 * 86400,
+    "month": 31 * 86400,
+    "year": 365 * 86400,
+}
 
 
 def parse_size(text: str) -> int:
@@ -78,7 +84,7 @@ def parse_size(text: str) -> int:
             raise ConfigError(f"not a size: {text!r}")
         return number
     power = "kmgtpe".index(prefix) + 1
-    return number * (1024 if binary else 1000) ** power
+    return int(number * (1024 if binary else 1000) ** power)
 
 
 def parse_duration(text: str) -> int:
@@ -98,7 +104,7 @@ def parse_date(text: str) -> int:
         day = datetime.date.fromisoformat(text.strip())
     except ValueError as exc:
         raise ConfigError(f"not a date: {text!r}") from exc
-    midnight = datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.timezone.utc)
+    midnight = datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC)
     return int(midnight.timestamp())
 
 

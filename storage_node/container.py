@@ -135,9 +135,9 @@ def parse_mutable_lease(raw: bytes) -> MutableLease:
 _MAGIC_PREFIX_V1 = b"Tahoe mutable container v1\n"
 _MAGIC_PREFIX_V2 = b"Tahoe mutable container v2\n"
 MUTABLE_MAGIC_V1 = _MAGIC_PREFIX_V1 + bytes.fromhex("750944038e")
-MUTABLE_MAGIC_V2 = _MAGIC_PREFIX_V2 + tagged_hash(
-    b"allmydata_mutable_container_header", _MAGIC_PREFIX_V2
-)[:5]
+MUTABLE_MAGIC_V2 = (
+    _MAGIC_PREFIX_V2 + tagged_hash(b"allmydata_mutable_container_header", _MAGIC_PREFIX_V2)[:5]
+)
 _MAGICS = {MUTABLE_MAGIC_V1: 1, MUTABLE_MAGIC_V2: 2}
 
 _MUT_HEADER = struct.Struct(">32s20s32sQQ")
@@ -159,9 +159,7 @@ class MutableHeader:
 
 def pack_mutable_header(h: MutableHeader) -> bytes:
     magic = MUTABLE_MAGIC_V1 if h.version == 1 else MUTABLE_MAGIC_V2
-    return _MUT_HEADER.pack(
-        magic, h.nodeid, h.write_enabler, h.data_length, h.extra_lease_offset
-    )
+    return _MUT_HEADER.pack(magic, h.nodeid, h.write_enabler, h.data_length, h.extra_lease_offset)
 
 
 def parse_mutable_header(raw: bytes) -> MutableHeader:
@@ -181,11 +179,7 @@ def new_mutable_container(nodeid: bytes, write_enabler: bytes) -> bytes:
     if len(nodeid) != NODEID_SIZE:
         raise ValueError("node id must be 20 bytes")
     header = MutableHeader(2, nodeid, write_enabler_field(write_enabler), 0, MUTABLE_DATA_OFFSET)
-    return (
-        pack_mutable_header(header)
-        + EMPTY_MUTABLE_LEASE * MUTABLE_LEASE_SLOTS
-        + pack_count(0)
-    )
+    return pack_mutable_header(header) + EMPTY_MUTABLE_LEASE * MUTABLE_LEASE_SLOTS + pack_count(0)
 
 
 def write_enabler_field(write_enabler: bytes) -> bytes:
@@ -205,7 +199,7 @@ def parse_count(raw: bytes) -> int:
     if len(raw) != 4:
         raise CorruptContainerError("truncated lease count")
     (n,) = _COUNT.unpack(raw)
-    return n
+    return int(n)
 
 
 def mutable_lease_slot_offset(index: int, extra_lease_offset: int) -> int:

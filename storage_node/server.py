@@ -1,7 +1,7 @@
 """The storage protocol as a Starlette app: one endpoint per operation.
 
 Per spec/tahoe-storage-http.md 5-8. Checks run in the spec's order (route,
-`Authorization`, `X-Tahoe-Authorization`, body, operation) in `_operation`;
+`Authorization`, `X-Tahoe-Authorization`, body, operation) in `StorageServer._endpoint`;
 errors become responses in one place, `_error_response`. Disk work runs in
 worker threads through the `Backend`.
 """
@@ -70,16 +70,6 @@ class Call:
 Handler = Callable[["StorageServer", Call], Awaitable[Response]]
 
 
-def _operation(required: frozenset[str]) -> Callable[[Handler], Handler]:
-    """Mark a handler with the secrets it requires (checked by `StorageServer._endpoint`)."""
-
-    def mark(fn: Handler) -> Handler:
-        fn.required_secrets = required  # type: ignore[attr-defined]
-        return fn
-
-    return mark
-
-
 def _cbor(data: bytes, status: int = 200) -> Response:
     return Response(data, status_code=status, media_type=sp.CBOR_MIME)
 
@@ -102,31 +92,29 @@ class StorageServer:
         self.backend = backend
         self.crawler = LeaseCrawler(backend, config.expiry)
         self._auth = sp.authorization_value(config.swissnum).encode("ascii")
-        p = sp.PREFIX
-        routes = [
-            (f"{p}/version", ["GET"], StorageServer.version),
-            (f"{p}/lease/{{si:si}}", ["PUT"], StorageServer.add_or_renew_lease),
-            (f"{p}/immutable/{{si:si}}", ["POST"], StorageServer.allocate),
-            (f"{p}/immutable/{{si:si}}/shares", ["GET"], StorageServer.list_immutable),
-            (f"{p}/immutable/{{si:si}}/{{shnum:shnum}}", ["PATCH"], StorageServer.write),
-            (f"{p}/immutable/{{si:si}}/{{shnum:shnum}}", ["GET"], StorageServer.read_immutable),
-            (f"{p}/immutable/{{si:si}}/{{shnum:shnum}}/abort", ["PUT"], StorageServer.abort),
-            (
-                f"{p}/immutable/{{si:si}}/{{shnum:shnum}}/corrupt",
-                ["POST"],
-                StorageServer.advise_corrupt_immutable,
-            ),
-            (f"{p}/mutable/{{si:si}}/read-test-write", ["POST"], StorageServer.read_test_write),
-            (f"{p}/mutable/{{si:si}}/shares", ["GET"], StorageServer.list_mutable),
-            (f"{p}/mutable/{{si:si}}/{{shnum:shnum}}", ["GET"], StorageServer.read_mutable),
-            (
-                f"{p}/mutable/{{si:si}}/{{shnum:shnum}}/corrupt",
-                ["POST"],
-                StorageServer.advise_corrupt_mutable,
-            ),
+        p, si, n = sp.PREFIX, "{si:si}", "{shnum:shnum}"
+        imm, mut = f"{p}/immutable/{si}", f"{p}/mutable/{si}"
+        S = StorageServer
+        # (path, method, handler, the X-Tahoe-Authorization secrets it requires)
+        routes: list[tuple[str, str, Handler, frozenset[str]]] = [
+            (f"{p}/version", "GET", S.version, sp.NO_SECRETS),
+            (f"{p}/lease/{si}", "PUT", S.add_or_renew_lease, sp.LEASE_SECRETS),
+            (imm, "POST", S.allocate, sp.ALLOCATE_SECRETS),
+            (f"{imm}/shares", "GET", S.list_immutable, sp.NO_SECRETS),
+            (f"{imm}/{n}", "PATCH", S.write, sp.UPLOAD_SECRETS),
+            (f"{imm}/{n}", "GET", S.read_immutable, sp.NO_SECRETS),
+            (f"{imm}/{n}/abort", "PUT", S.abort, sp.UPLOAD_SECRETS),
+            (f"{imm}/{n}/corrupt", "POST", S.advise_corrupt_immutable, sp.NO_SECRETS),
+            (f"{mut}/read-test-write", "POST", S.read_test_write, sp.RTW_SECRETS),
+            (f"{mut}/shares", "GET", S.list_mutable, sp.NO_SECRETS),
+            (f"{mut}/{n}", "GET", S.read_mutable, sp.NO_SECRETS),
+            (f"{mut}/{n}/corrupt", "POST", S.advise_corrupt_mutable, sp.NO_SECRETS),
         ]
         self.app = Starlette(
-            routes=[Route(path, self._endpoint(h), methods=m) for path, m, h in routes],
+            routes=[
+                Route(path, self._endpoint(handler, secrets), methods=[method])
+                for path, method, handler, secrets in routes
+            ],
             exception_handlers={
                 StorageNodeError: _error_response,
                 StorageProtocolError: _error_response,
@@ -162,9 +150,9 @@ class StorageServer:
                 self.backend.abort_idle_uploads, self.config.upload_idle_timeout
             )
 
-    def _endpoint(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-        required: frozenset[str] = handler.required_secrets  # type: ignore[attr-defined]
-
+    def _endpoint(
+        self, handler: Handler, required: frozenset[str]
+    ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             params = request.path_params
             si = sp.si_from_text(params["si"]) if "si" in params else b""
@@ -176,9 +164,7 @@ class StorageServer:
                     return PlainTextResponse("Authorization is not UTF-8", status_code=400)
             if not sp.authorization_matches(auth, self._auth.decode("ascii")):
                 return PlainTextResponse("Wrong Authorization header", status_code=401)
-            secrets = sp.parse_secret_headers(
-                request.headers.getlist(sp.SECRET_HEADER), required
-            )
+            secrets = sp.parse_secret_headers(request.headers.getlist(sp.SECRET_HEADER), required)
             call = Call(request, si, params.get("shnum", -1), secrets)
             return await handler(self, call)
 
@@ -186,13 +172,11 @@ class StorageServer:
 
     # -- endpoints -----------------------------------------------------------
 
-    @_operation(sp.NO_SECRETS)
     async def version(self, call: Call) -> Response:
         _require_accept_cbor(call.request)
         info = await asyncio.to_thread(self.backend.version)
         return _cbor(sp.encode_version(info))
 
-    @_operation(sp.LEASE_SECRETS)
     async def add_or_renew_lease(self, call: Call) -> Response:
         await asyncio.to_thread(
             self.backend.add_or_renew_lease,
@@ -202,7 +186,6 @@ class StorageServer:
         )
         return Response(status_code=204)
 
-    @_operation(sp.ALLOCATE_SECRETS)
     async def allocate(self, call: Call) -> Response:
         _require_accept_cbor(call.request)
         body = await _read_cbor_body(call.request, sp.MAX_ALLOCATE_BODY)
@@ -218,7 +201,6 @@ class StorageServer:
         )
         return _cbor(sp.encode_allocate_result(result))
 
-    @_operation(sp.UPLOAD_SECRETS)
     async def write(self, call: Call) -> Response:
         header = call.request.headers.get("content-range")
         if header is None:
@@ -250,28 +232,21 @@ class StorageServer:
             missing = await asyncio.to_thread(backend.commit, upload, first, last + 1)
         return _cbor(sp.encode_required_ranges(missing), 200 if missing else 201)
 
-    @_operation(sp.UPLOAD_SECRETS)
     async def abort(self, call: Call) -> Response:
-        await asyncio.to_thread(
-            self.backend.abort, call.si, call.shnum, call.secrets[sp.UPLOAD]
-        )
+        await asyncio.to_thread(self.backend.abort, call.si, call.shnum, call.secrets[sp.UPLOAD])
         return Response(status_code=200)
 
-    @_operation(sp.NO_SECRETS)
     async def list_immutable(self, call: Call) -> Response:
         _require_accept_cbor(call.request)
         shares = await asyncio.to_thread(self.backend.list_immutable, call.si)
         return _cbor(sp.encode_share_set(shares))
 
-    @_operation(sp.NO_SECRETS)
     async def read_immutable(self, call: Call) -> Response:
         return await self._read(call, self.backend.open_immutable)
 
-    @_operation(sp.NO_SECRETS)
     async def advise_corrupt_immutable(self, call: Call) -> Response:
         return await self._advise_corrupt(call, "immutable")
 
-    @_operation(sp.RTW_SECRETS)
     async def read_test_write(self, call: Call) -> Response:
         _require_accept_cbor(call.request)
         body = await _read_cbor_body(call.request, self.config.max_mutable_write_body)
@@ -287,17 +262,14 @@ class StorageServer:
         )
         return _cbor(sp.encode_rtw_result(result))
 
-    @_operation(sp.NO_SECRETS)
     async def list_mutable(self, call: Call) -> Response:
         _require_accept_cbor(call.request)
         shares = await asyncio.to_thread(self.backend.list_mutable, call.si)
         return _cbor(sp.encode_share_set(shares))
 
-    @_operation(sp.NO_SECRETS)
     async def read_mutable(self, call: Call) -> Response:
         return await self._read(call, self.backend.open_mutable)
 
-    @_operation(sp.NO_SECRETS)
     async def advise_corrupt_mutable(self, call: Call) -> Response:
         return await self._advise_corrupt(call, "mutable")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-_CERT_RE = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+_CERT_RE = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
 
 
 def write_private_file(path: Path, data: bytes) -> None:
@@ -34,7 +34,7 @@ def create_identity(pem_path: Path, now: datetime.datetime | None = None) -> Non
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.UTC)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lafs-storage-node")])
     cert = (

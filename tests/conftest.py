@@ -31,6 +31,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lafs_core.grid_config import GridConfig, format_grid, load_grid
+from lafs_core.immutable.params import EncodingParams
 from lafs_core.nurl import parse_nurl
 from lafs_core.storage_client import StorageClient
 from lafs_core.storage_protocol import CBOR_MIME, authorization_value, version_path
@@ -61,14 +63,13 @@ class StorageNodeProcess:
 
     def start(self) -> None:
         assert self.process is None or self.process.poll() is not None, "already running"
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [*storage_node_command(), "run", str(self.node_dir)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        log.close()
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [*storage_node_command(), "run", str(self.node_dir)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         self.wait_ready()
 
     def wait_ready(self) -> None:
@@ -178,3 +179,42 @@ def storage_nodes(storage_node_factory: StorageNodeFactory) -> list[StorageNodeP
 def storage_node(storage_nodes: list[StorageNodeProcess]) -> StorageNodeProcess:
     return storage_nodes[0]
 
+
+
+# -- grids (owner: lafs_core) -------------------------------------------------
+
+
+class Grid:
+    """Real storage nodes plus a grid file naming them (k=3, happy=7, n=10 by default)."""
+
+    def __init__(self, nodes: list[StorageNodeProcess], grid_file: Path) -> None:
+        self.nodes = nodes
+        self.grid_file = grid_file
+
+    def config(self) -> "GridConfig":
+        return load_grid(self.grid_file)
+
+    def restart_stopped(self) -> None:
+        for node in self.nodes:
+            if node.process is None or node.process.poll() is not None:
+                node.start()
+
+
+@pytest.fixture(scope="session")
+def grid(storage_node_factory: StorageNodeFactory, tmp_path_factory: pytest.TempPathFactory) -> Grid:
+    """Ten running nodes shared by the session; tests that stop nodes restart them."""
+    nodes = storage_node_factory.create_many(10)
+    grid_file = tmp_path_factory.mktemp("grid") / "grid.toml"
+    servers = [(f"node{i}", node.nurl) for i, node in enumerate(nodes)]
+    grid_file.write_text(format_grid(EncodingParams(3, 7, 10), servers))
+    return Grid(nodes, grid_file)
+
+
+@pytest.fixture
+def healthy_grid(grid: Grid) -> Iterator[Grid]:
+    """The shared grid, with every node running before and after the test."""
+    grid.restart_stopped()
+    try:
+        yield grid
+    finally:
+        grid.restart_stopped()

@@ -103,8 +103,9 @@ def test_malformed(text: str) -> None:
 
 
 @given(
-    pin=st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", min_size=43,
-                max_size=43),
+    pin=st.text(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", min_size=43, max_size=43
+    ),
     host=st.from_regex(r"[a-z0-9][a-z0-9.-]{0,30}", fullmatch=True),
     port=st.integers(1, 65535),
     swissnum=st.text("abcdefghijklmnopqrstuvwxyz234567", min_size=1, max_size=40),

@@ -56,9 +56,11 @@ async def test_typed_results(storage_node: StorageNodeProcess) -> None:
         result = await client.allocate_buckets(si, renew, cancel, upload, range(4), 6)
         assert result == AllocateResult(frozenset(), frozenset(range(4)))
         assert await client.write_share_chunk(si, 0, upload, 0, b"abc") == WriteResult(
-            False, [(3, 6)])
+            False, [(3, 6)]
+        )
         assert await client.write_share_chunk(si, 0, upload, 3, bytearray(b"def")) == (
-            WriteResult(True, []))
+            WriteResult(True, [])
+        )
         assert await client.read_share_chunk(si, 0, 1, 4) == b"bcde"
         assert await client.read_share_chunk(si, 0, 0, 0) == b""
         for n in (1, 2, 3):
@@ -92,6 +94,7 @@ async def test_concurrent_uploads_to_several_servers(
     shares = {n: os.urandom(share_size) for n in range(6)}
     clients = [StorageClient(node.nurl) for node in storage_nodes]
     try:
+
         async def upload(n: int) -> None:
             client = clients[n % len(clients)]
             renew, cancel, up = secrets()
@@ -100,7 +103,8 @@ async def test_concurrent_uploads_to_several_servers(
             view = memoryview(shares[n])
             pieces = [(o, view[o : o + 256 * 1024]) for o in range(0, share_size, 256 * 1024)]
             results = await asyncio.gather(
-                *(client.write_share_chunk(si, n, up, o, p) for o, p in pieces))
+                *(client.write_share_chunk(si, n, up, o, p) for o, p in pieces)
+            )
             assert sum(r.finished for r in results) == 1
 
         async with asyncio.TaskGroup() as tg:
@@ -109,8 +113,9 @@ async def test_concurrent_uploads_to_several_servers(
         for n, data in shares.items():
             client = clients[n % len(clients)]
             assert n in await client.list_shares(si)
-            got = await asyncio.gather(*(client.read_share_chunk(si, n, o, 100_000)
-                                         for o in range(0, share_size, 100_000)))
+            got = await asyncio.gather(
+                *(client.read_share_chunk(si, n, o, 100_000) for o in range(0, share_size, 100_000))
+            )
             assert b"".join(got) == data
     finally:
         for c in clients:

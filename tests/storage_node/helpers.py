@@ -8,6 +8,7 @@ import os
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -37,11 +38,10 @@ class RawClient:
         n = parse_nurl(nurl)
         self.nurl = n
         self.auth = sp.authorization_value(n.swissnum)
-        self.http = httpx.AsyncClient(base_url=n.base_url, verify=_insecure_context(),
-                                      timeout=30.0)
+        self.http = httpx.AsyncClient(base_url=n.base_url, verify=_insecure_context(), timeout=30.0)
         del self.http.headers["accept"]  # httpx's default `*/*` would get a 406
 
-    async def __aenter__(self) -> RawClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

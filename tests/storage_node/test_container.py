@@ -48,8 +48,9 @@ def test_immutable_data_length() -> None:
 
 
 @given(version=st.sampled_from([1, 2]), nodeid=b20, we=b32, length=u32, slack=u32)
-def test_mutable_header_round_trip(version: int, nodeid: bytes, we: bytes, length: int,
-                                   slack: int) -> None:
+def test_mutable_header_round_trip(
+    version: int, nodeid: bytes, we: bytes, length: int, slack: int
+) -> None:
     h = c.MutableHeader(version, nodeid, we, length, c.MUTABLE_DATA_OFFSET + length + slack)
     raw = c.pack_mutable_header(h)
     assert len(raw) == 100
@@ -63,7 +64,12 @@ def test_mutable_magic_and_new_container() -> None:
     assert len(raw) == 472
     h = c.parse_mutable_header(raw)
     assert (h.version, h.nodeid, h.write_enabler, h.data_length, h.extra_lease_offset) == (
-        2, b"N" * 20, b"W" * 32, 0, 468)
+        2,
+        b"N" * 20,
+        b"W" * 32,
+        0,
+        468,
+    )
     assert raw[100:468] == bytes(368) and raw[468:] == bytes(4)
     assert c.write_enabler_matches(h.write_enabler, b"W" * 32)
     assert not c.write_enabler_matches(h.write_enabler, b"X" * 32)
@@ -82,7 +88,8 @@ def test_lease_secret_hash_vector() -> None:
     # spec/tahoe-disk-and-leases.md 7.3: BLAKE2b-256 of a known renew secret.
     renew = base32.a2b("osd6wmc5vz4g3ukg64sitmzlfiaaordutrez7oxdp5kkze7zp5zq")
     assert c.hash_lease_secret(renew).hex() == (
-        "845cdf942c6fe4c59e731c2a5f1de0f1f63164ad23e06cefddb40785f3a20c8b")
+        "845cdf942c6fe4c59e731c2a5f1de0f1f63164ad23e06cefddb40785f3a20c8b"
+    )
     assert c.secret_matches(c.stored_secret(renew, 2), renew, 2)
     assert c.secret_matches(renew, renew, 1)
     assert not c.secret_matches(c.stored_secret(renew, 2), bytes(32), 2)
@@ -124,15 +131,23 @@ def test_any_bytes_parse_or_raise_cleanly(raw: bytes) -> None:
         assert len(raw) != 92
 
 
-@given(reason=st.text(min_size=1, max_size=200).filter(lambda s: s.strip() == s),
-       now=st.floats(0, 4e9), shnum=st.integers(0, 300), si=st.binary(min_size=16, max_size=16),
-       kind=st.sampled_from(["immutable", "mutable"]))
+@given(
+    reason=st.text(min_size=1, max_size=200).filter(lambda s: s.strip() == s),
+    now=st.floats(0, 4e9),
+    shnum=st.integers(0, 300),
+    si=st.binary(min_size=16, max_size=16),
+    kind=st.sampled_from(["immutable", "mutable"]),
+)
 def test_advisory_round_trip(reason: str, now: float, shnum: int, si: bytes, kind: str) -> None:
     si_text = base32.b2a(si)
     name = advisory_name(now, si_text, shnum)
     adv = parse_advisory(name, format_advisory(kind, si_text, shnum, reason))
     assert (adv.kind, adv.storage_index, adv.share_number, adv.reason) == (
-        kind, si_text, shnum, reason)
+        kind,
+        si_text,
+        shnum,
+        reason,
+    )
 
 
 def test_advisory_format_matches_tahoe() -> None:
@@ -140,16 +155,20 @@ def test_advisory_format_matches_tahoe() -> None:
     assert name == "2026-11-25T055449.120577--su7v4bo66xvmxej3eglqloqzyu-0"
     assert format_advisory("immutable", "su7v4bo66xvmxej3eglqloqzyu", 0, "bad hash") == (
         b"report: Share Corruption\ntype: immutable\nstorage_index: su7v4bo66xvmxej3eglqloqzyu\n"
-        b"share_number: 0\n\nbad hash\n\n")
+        b"share_number: 0\n\nbad hash\n\n"
+    )
 
 
-@given(size=st.integers(1, 200),
-       writes=st.lists(st.tuples(st.integers(0, 200), st.integers(0, 50)), max_size=10))
+@given(
+    size=st.integers(1, 200),
+    writes=st.lists(st.tuples(st.integers(0, 200), st.integers(0, 50)), max_size=10),
+)
 def test_range_set_matches_a_model(size: int, writes: list[tuple[int, int]]) -> None:
     rs, model = RangeSet(), set()
     for begin, length in writes:
         assert {i for lo, hi in rs.overlaps(begin, begin + length) for i in range(lo, hi)} == (
-            model & set(range(begin, begin + length)))
+            model & set(range(begin, begin + length))
+        )
         rs.add(begin, begin + length)
         model |= set(range(begin, begin + length))
     missing = rs.missing(size)

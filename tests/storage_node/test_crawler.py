@@ -112,8 +112,9 @@ def test_cutoff_mode_respects_share_types(tmp_path: Path) -> None:
     backend = Backend(tmp_path / "storage", b"N" * 20, clock=clock)
     imm = _immutable_share(backend, os.urandom(16), os.urandom(32), b"x" * 10)
     mut = _mutable_share(backend, os.urandom(16), os.urandom(32))
-    policy = ExpiryPolicy(enabled=True, mode="cutoff-date", cutoff_date=int(T0 + DAY),
-                          immutable=False)
+    policy = ExpiryPolicy(
+        enabled=True, mode="cutoff-date", cutoff_date=int(T0 + DAY), immutable=False
+    )
     report = LeaseCrawler(backend, policy, clock).run_cycle()
     assert report.shares_deleted == 1
     assert imm.exists() and not mut.exists()
@@ -121,13 +122,15 @@ def test_cutoff_mode_respects_share_types(tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_node_crawler_runs_periodically(storage_node_factory: StorageNodeFactory) -> None:
-    node = storage_node_factory.create(storage_options={
-        "expire.enabled": "true",
-        "expire.mode": "age",
-        "expire.override_lease_duration": "1s",
-        "crawler.first_delay": "0.5",
-        "crawler.interval": "0.5",
-    })
+    node = storage_node_factory.create(
+        storage_options={
+            "expire.enabled": "true",
+            "expire.mode": "age",
+            "expire.override_lease_duration": "1s",
+            "crawler.first_delay": "0.5",
+            "crawler.interval": "0.5",
+        }
+    )
     si = os.urandom(16)
     renew, cancel, upload = os.urandom(32), os.urandom(32), os.urandom(20)
     async with node.client() as client:

@@ -37,17 +37,24 @@ def _free_port() -> int:
 
 
 def _tahoe(*args: str, timeout: float = 120) -> str:
-    return subprocess.run([str(TAHOE), *args], check=True, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL).stdout
+    return subprocess.run(
+        [str(TAHOE), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    ).stdout
 
 
 def _start(node_dir: Path) -> subprocess.Popen[bytes]:
-    log = open(node_dir.parent / f"{node_dir.name}.log", "wb")
-    try:
-        return subprocess.Popen([str(TAHOE), "run", "--allow-stdin-close", str(node_dir)],
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    finally:
-        log.close()
+    with open(node_dir.parent / f"{node_dir.name}.log", "wb") as log:
+        return subprocess.Popen(
+            [str(TAHOE), "run", "--allow-stdin-close", str(node_dir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -71,7 +78,7 @@ def _wait_for(path: Path, timeout: float = 60) -> None:
 def _nurl_for(node_dir: Path) -> tuple[str, str]:
     pem = (node_dir / "private" / "node.pem").read_text()
     cert = pem[: pem.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")]
-    pin = spki_hash_of_cert(cert[cert.index("-----BEGIN CERTIFICATE-----"):])
+    pin = spki_hash_of_cert(cert[cert.index("-----BEGIN CERTIFICATE-----") :])
     furl = (node_dir / "private" / "storage.furl").read_text().strip()
     cfg = configparser.ConfigParser()
     cfg.read(node_dir / "tahoe.cfg")
@@ -96,8 +103,14 @@ def tahoe_storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("tahoe")
     port = _free_port()
     s1, c0 = base / "s1", base / "c0"
-    _tahoe("create-node", "--nickname=s1", f"--port=tcp:{port}:interface=127.0.0.1",
-           f"--location=tcp:127.0.0.1:{port}", "--webport=none", str(s1))
+    _tahoe(
+        "create-node",
+        "--nickname=s1",
+        f"--port=tcp:{port}:interface=127.0.0.1",
+        f"--location=tcp:127.0.0.1:{port}",
+        "--webport=none",
+        str(s1),
+    )
     server = _start(s1)
     client = None
     try:
@@ -105,15 +118,23 @@ def tahoe_storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
         nurl, furl = _nurl_for(s1)
         pubkey = (s1 / "node.pubkey").read_text().strip().removeprefix("pub-v0-")
         web = _free_port()
-        _tahoe("create-client", "--nickname=c0", f"--webport=tcp:{web}:interface=127.0.0.1",
-               "--shares-needed=1", "--shares-happy=1", "--shares-total=1", str(c0))
+        _tahoe(
+            "create-client",
+            "--nickname=c0",
+            f"--webport=tcp:{web}:interface=127.0.0.1",
+            "--shares-needed=1",
+            "--shares-happy=1",
+            "--shares-total=1",
+            str(c0),
+        )
         (c0 / "private" / "servers.yaml").write_text(
             "storage:\n"
             f"  v0-{pubkey}:\n"
             "    ann:\n"
             f"      anonymous-storage-FURL: {furl}\n"
             f"      anonymous-storage-NURLs: ['{nurl}']\n"
-            f"      nickname: s1\n")
+            f"      nickname: s1\n"
+        )
         client = _start(c0)
         src = base / "file.bin"
         src.write_bytes(os.urandom(200_000))
@@ -162,8 +183,9 @@ async def test_serve_real_tahoe_storage(
                 assert got == expected
                 # Lease renewal on Tahoe's containers keeps the data intact.
                 renew = hashlib.sha256(b"renew" + si).digest()
-                assert await client.add_or_renew_lease(si, renew, base64.b64decode(
-                    base64.b64encode(os.urandom(32))))
+                assert await client.add_or_renew_lease(
+                    si, renew, base64.b64decode(base64.b64encode(os.urandom(32)))
+                )
                 assert _share_data(path.read_bytes()) == expected
     finally:
         node.stop()
@@ -183,14 +205,22 @@ def test_real_tahoe_client_uses_our_node(
     furl = f"pb://{tubid}@tcp:127.0.0.1:1/{config.swissnum}"
     c1 = tmp_path / "c1"
     web = _free_port()
-    _tahoe("create-client", "--nickname=c1", f"--webport=tcp:{web}:interface=127.0.0.1",
-           "--shares-needed=1", "--shares-happy=1", "--shares-total=2", str(c1))
+    _tahoe(
+        "create-client",
+        "--nickname=c1",
+        f"--webport=tcp:{web}:interface=127.0.0.1",
+        "--shares-needed=1",
+        "--shares-happy=1",
+        "--shares-total=2",
+        str(c1),
+    )
     (c1 / "private" / "servers.yaml").write_text(
         "storage:\n"
         "  our-node:\n"
         "    ann:\n"
         f"      anonymous-storage-FURL: {furl}\n"
-        f"      anonymous-storage-NURLs: ['{node.nurl}']\n")
+        f"      anonymous-storage-NURLs: ['{node.nurl}']\n"
+    )
     client = _start(c1)
     try:
         src = tmp_path / "in.bin"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import ssl
 import subprocess
 
 import pytest
@@ -69,8 +68,9 @@ def test_clean_stop_discards_uploads_in_progress(storage_node_factory: StorageNo
 
     async def allocate() -> None:
         async with node.client() as client:
-            await client.allocate_buckets(random_si(), os.urandom(32), os.urandom(32),
-                                          os.urandom(20), [0], 100)
+            await client.allocate_buckets(
+                random_si(), os.urandom(32), os.urandom(32), os.urandom(20), [0], 100
+            )
 
     asyncio.run(allocate())
     assert len(_incoming_files(node.node_dir)) == 1
@@ -85,8 +85,9 @@ async def test_reserved_space_refuses_allocation(storage_node_factory: StorageNo
     async with node.client() as client:
         version = await client.get_version()
         assert version.available_space == 0 == version.maximum_immutable_share_size
-        result = await client.allocate_buckets(si, os.urandom(32), os.urandom(32),
-                                               os.urandom(20), [0, 1, 2], 1000)
+        result = await client.allocate_buckets(
+            si, os.urandom(32), os.urandom(32), os.urandom(20), [0, 1, 2], 1000
+        )
         assert result.allocated == frozenset() and result.already_have == frozenset()
     assert _incoming_files(node.node_dir) == []
     si_text = base32.b2a(si)
@@ -105,11 +106,22 @@ async def test_corruption_advisories_listed_by_cli(
         await client.allocate_buckets(si, renew, cancel, upload, [2], 3)
         await client.write_share_chunk(si, 2, upload, 0, b"abc")
         await client.advise_corrupt_share(si, 2, "block hash\nmismatch")
-        await client.read_test_write(msi, os.urandom(32), renew, cancel,
-                                     {0: sp.TestWriteVectors(write=(sp.WriteVector(0, b"x"),))})
+        await client.read_test_write(
+            msi,
+            os.urandom(32),
+            renew,
+            cancel,
+            {0: sp.TestWriteVectors(write=(sp.WriteVector(0, b"x"),))},
+        )
         await client.advise_corrupt_mutable_share(msi, 0, "bad signature")
-    out = subprocess.run([*storage_node_command(), "corruption", str(node.node_dir)],
-                         check=True, capture_output=True, text=True).stdout
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [*storage_node_command(), "corruption", str(node.node_dir)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    out = done.stdout
     lines = out.strip().splitlines()
     assert len(lines) == 2
     fields = sorted(line.split("\t")[1:] for line in lines)
@@ -119,21 +131,35 @@ async def test_corruption_advisories_listed_by_cli(
     ]
     files = sorted((node.storage_dir / "corruption-advisories").iterdir())
     texts = sorted(f.read_text() for f in files)
-    assert (f"report: Share Corruption\ntype: immutable\nstorage_index: {base32.b2a(si)}\n"
-            "share_number: 2\n\nblock hash\nmismatch\n\n") in texts
+    assert (
+        f"report: Share Corruption\ntype: immutable\nstorage_index: {base32.b2a(si)}\n"
+        "share_number: 2\n\nblock hash\nmismatch\n\n"
+    ) in texts
     node.stop()
 
 
 def test_create_makes_private_files_and_prints_nurl(tmp_path: os.PathLike[str]) -> None:
     node_dir = os.path.join(tmp_path, "n")
-    out = subprocess.run([*storage_node_command(), "create", node_dir, "--port", "4567",
-                          "--reserved-space", "10MiB"],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [
+            *storage_node_command(),
+            "create",
+            node_dir,
+            "--port",
+            "4567",
+            "--reserved-space",
+            "10MiB",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     last = out.strip().splitlines()[-1]
     assert last.startswith("pb://") and last.endswith(":4567/" + last.rsplit("/", 1)[1])
     for name in ("private/node.pem", "private/swissnum"):
         assert os.stat(os.path.join(node_dir, name)).st_mode & 0o777 == 0o600
     assert os.path.isdir(os.path.join(node_dir, "storage", "shares"))
-    again = subprocess.run([*storage_node_command(), "create", node_dir],
-                           capture_output=True, text=True)
+    again = subprocess.run(
+        [*storage_node_command(), "create", node_dir], check=False, capture_output=True, text=True
+    )
     assert again.returncode != 0

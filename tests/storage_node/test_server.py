@@ -33,23 +33,36 @@ def upload_secrets(upload: bytes | None = None) -> dict[str, bytes]:
     return {**lease_secrets(), sp.UPLOAD: upload or os.urandom(20)}
 
 
-async def allocate(raw: RawClient, si: bytes, shares: set[int], size: int,
-                   secrets: dict[str, bytes]) -> dict[str, object]:
+async def allocate(
+    raw: RawClient, si: bytes, shares: set[int], size: int, secrets: dict[str, bytes]
+) -> dict[str, object]:
     body = sp.encode_allocate_request(sp.AllocateRequest(frozenset(shares), size))
     r = await raw.request("POST", sp.immutable_path(si), secrets=secrets, body=body)
     assert r.status_code == 200, r.text
     return cbor2.loads(r.content)
 
 
-async def patch(raw: RawClient, si: bytes, n: int, upload: bytes, first: int, data: bytes,
-                content_range: str | None = "default") -> object:
+async def patch(
+    raw: RawClient,
+    si: bytes,
+    n: int,
+    upload: bytes,
+    first: int,
+    data: bytes,
+    content_range: str | None = "default",
+) -> object:
     headers = []
     if content_range == "default":
         headers.append(("Content-Range", f"bytes {first}-{first + len(data) - 1}/*"))
     elif content_range is not None:
         headers.append(("Content-Range", content_range))
-    return await raw.request("PATCH", sp.immutable_share_path(si, n),
-                             secrets={sp.UPLOAD: upload}, body=data, headers=headers)
+    return await raw.request(
+        "PATCH",
+        sp.immutable_share_path(si, n),
+        secrets={sp.UPLOAD: upload},
+        body=data,
+        headers=headers,
+    )
 
 
 # -- version and authorization -----------------------------------------------
@@ -68,9 +81,13 @@ async def test_authorization_failures(storage_node: StorageNodeProcess) -> None:
         path = sp.version_path()
         assert (await raw.request("GET", path)).status_code == 200
         assert (await raw.request("GET", path, accept=None)).status_code == 200
-        for auth in [None, "Tahoe-LAFS " + base64.b64encode(b"wrong").decode(),
-                     raw.auth.replace("Tahoe-LAFS", "tahoe-lafs"),
-                     raw.auth.replace(" ", "  "), raw.auth.rstrip("=")]:
+        for auth in [
+            None,
+            "Tahoe-LAFS " + base64.b64encode(b"wrong").decode(),
+            raw.auth.replace("Tahoe-LAFS", "tahoe-lafs"),
+            raw.auth.replace(" ", "  "),
+            raw.auth.rstrip("="),
+        ]:
             r = await raw.request("GET", path, auth=auth)
             assert r.status_code == 401
             assert r.text == "Wrong Authorization header"
@@ -102,33 +119,59 @@ async def test_bad_paths_are_404_and_write_nothing(storage_node: StorageNodeProc
     secrets = upload_secrets()
     body = sp.encode_allocate_request(sp.AllocateRequest(frozenset({0}), 10))
     async with RawClient(storage_node.nurl) as raw:
-        for bad in [si.upper(), si[:-1], si + "a", si[:-1] + "1", si[:-1] + "b",
-                    "..", "%2e%2e%2f" + si[9:], si[:20] + "..%2f.."]:
-            r = await raw.request("POST", f"/storage/v1/immutable/{bad}", secrets=secrets,
-                                  body=body)
+        for bad in [
+            si.upper(),
+            si[:-1],
+            si + "a",
+            si[:-1] + "1",
+            si[:-1] + "b",
+            "..",
+            "%2e%2e%2f" + si[9:],
+            si[:20] + "..%2f..",
+        ]:
+            r = await raw.request(
+                "POST", f"/storage/v1/immutable/{bad}", secrets=secrets, body=body
+            )
             assert r.status_code == 404, bad
             r = await raw.request("GET", f"/storage/v1/immutable/{bad}/shares")
             assert r.status_code == 404, bad
         # Verbatim traversal attempts, not normalised by a client library.
         auth = raw.auth.encode()
-        for target in [b"/storage/v1/immutable/../../../../etc/shares",
-                       b"/storage/v1/../storage/v1/immutable/" + si.encode() + b"/../x/0",
-                       b"/storage/v1/mutable/" + si.encode() + b"/..%2f..%2f0",
-                       b"/storage/v1/immutable/" + si.encode() + b"/-1",
-                       b"/storage/v1/immutable/" + si.encode() + b"/0x1"]:
+        for target in [
+            b"/storage/v1/immutable/../../../../etc/shares",
+            b"/storage/v1/../storage/v1/immutable/" + si.encode() + b"/../x/0",
+            b"/storage/v1/mutable/" + si.encode() + b"/..%2f..%2f0",
+            b"/storage/v1/immutable/" + si.encode() + b"/-1",
+            b"/storage/v1/immutable/" + si.encode() + b"/0x1",
+        ]:
             status = await raw.raw_status(
-                b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nAuthorization: " + auth
-                + b"\r\nConnection: close\r\n\r\n")
+                b"GET "
+                + target
+                + b" HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                + auth
+                + b"\r\nConnection: close\r\n\r\n"
+            )
             assert status in (400, 404), target
         # A known path with the wrong method.
         assert (await raw.request("DELETE", sp.version_path())).status_code == 405
     assert snapshot(storage_node.storage_dir) == before
 
 
-@pytest.mark.parametrize("case", [
-    "missing-secret", "extra-secret", "short-lease-secret", "untagged", "extra-key",
-    "too-many-shares", "not-cbor", "json", "oversized", "negative-size",
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing-secret",
+        "extra-secret",
+        "short-lease-secret",
+        "untagged",
+        "extra-key",
+        "too-many-shares",
+        "not-cbor",
+        "json",
+        "oversized",
+        "negative-size",
+    ],
+)
 async def test_malformed_allocate_refused(storage_node: StorageNodeProcess, case: str) -> None:
     si = random_si()
     secrets = upload_secrets()
@@ -153,14 +196,17 @@ async def test_malformed_allocate_refused(storage_node: StorageNodeProcess, case
         body, expected = b'{"share-numbers": [0], "allocated-size": 1}', 415
         headers = [("Content-Type", "application/json")]
     elif case == "oversized":
-        body, expected = cbor2.dumps({"share-numbers": {0}, "allocated-size": 1,
-                                      "pad": b"x" * 9000}), 413
+        body, expected = (
+            cbor2.dumps({"share-numbers": {0}, "allocated-size": 1, "pad": b"x" * 9000}),
+            413,
+        )
     elif case == "negative-size":
         body = cbor2.dumps({"share-numbers": {0}, "allocated-size": -1})
     before = snapshot(storage_node.storage_dir)
     async with RawClient(storage_node.nurl) as raw:
-        r = await raw.request("POST", sp.immutable_path(si), secrets=secrets, body=body,
-                              headers=headers)
+        r = await raw.request(
+            "POST", sp.immutable_path(si), secrets=secrets, body=body, headers=headers
+        )
     assert r.status_code == expected, r.text
     assert snapshot(storage_node.storage_dir) == before
 
@@ -173,7 +219,8 @@ async def test_oversized_body_without_content_length(storage_node: StorageNodePr
     before = snapshot(storage_node.storage_dir)
     async with RawClient(storage_node.nurl) as raw:
         hdrs = [("Authorization", raw.auth)] + [
-            (sp.SECRET_HEADER, v) for v in sp.secret_header_values(upload_secrets())]
+            (sp.SECRET_HEADER, v) for v in sp.secret_header_values(upload_secrets())
+        ]
         r = await raw.http.post(sp.immutable_path(random_si()), content=chunks(), headers=hdrs)
     assert r.status_code == 413
     assert snapshot(storage_node.storage_dir) == before
@@ -188,13 +235,19 @@ async def test_immutable_upload_statuses(storage_node: StorageNodeProcess) -> No
     up = secrets[sp.UPLOAD]
     async with RawClient(storage_node.nurl) as raw:
         assert await allocate(raw, si, {0, 1}, 48, secrets) == {
-            "already-have": set(), "allocated": {0, 1}}
+            "already-have": set(),
+            "allocated": {0, 1},
+        }
         # In-progress shares are in neither set.
         assert await allocate(raw, si, {0, 1, 2}, 48, upload_secrets()) == {
-            "already-have": set(), "allocated": {2}}
+            "already-have": set(),
+            "allocated": {2},
+        }
         r = await patch(raw, si, 0, up, 0, b"a" * 16)
-        assert (r.status_code, cbor2.loads(r.content)) == (200, {"required": [
-            {"begin": 16, "end": 48}]})
+        assert (r.status_code, cbor2.loads(r.content)) == (
+            200,
+            {"required": [{"begin": 16, "end": 48}]},
+        )
         r = await patch(raw, si, 0, up, 32, b"c" * 16)
         assert cbor2.loads(r.content) == {"required": [{"begin": 16, "end": 32}]}
         assert (await patch(raw, si, 0, up, 8, b"a" * 7 + b"X")).status_code == 409
@@ -217,7 +270,9 @@ async def test_immutable_upload_statuses(storage_node: StorageNodeProcess) -> No
         assert r.status_code == 405
         # After an abort the number can be allocated again; share 0 is already there.
         assert await allocate(raw, si, {0, 1}, 48, secrets) == {
-            "already-have": {0}, "allocated": {1}}
+            "already-have": {0},
+            "allocated": {1},
+        }
         r = await raw.request("GET", sp.immutable_shares_path(si))
         assert r.content == sp.encode_share_set({0})
         r = await raw.request("GET", sp.immutable_shares_path(random_si()))
@@ -231,7 +286,10 @@ async def test_immutable_upload_statuses(storage_node: StorageNodeProcess) -> No
         assert r.headers["content-type"] == "application/octet-stream"
         r = await raw.request("GET", path, headers=[("Range", "bytes=40-99")])
         assert (r.status_code, r.headers["content-range"], r.content) == (
-            206, "bytes 40-47/*", b"c" * 8)
+            206,
+            "bytes 40-47/*",
+            b"c" * 8,
+        )
         r = await raw.request("GET", path, headers=[("Range", "bytes=48-60")])
         assert (r.status_code, r.content) == (204, b"")
         for bad in ["bytes=5-", "bytes=-5", "bytes=0-1,3-4", "lines=0-1", "bytes=5-1"]:
@@ -258,13 +316,19 @@ async def test_client_upload_and_read_large_share(storage_node: StorageNodeProce
     chunk = 2 * 1024 * 1024
     async with storage_node.client() as client:
         result = await client.allocate_buckets(
-            si, secrets[sp.LEASE_RENEW], secrets[sp.LEASE_CANCEL], secrets[sp.UPLOAD], [3],
-            len(data))
+            si,
+            secrets[sp.LEASE_RENEW],
+            secrets[sp.LEASE_CANCEL],
+            secrets[sp.UPLOAD],
+            [3],
+            len(data),
+        )
         assert result.allocated == {3}
         view = memoryview(data)
         for offset in range(0, len(data), chunk):
-            w = await client.write_share_chunk(si, 3, secrets[sp.UPLOAD], offset,
-                                               view[offset:offset + chunk])
+            w = await client.write_share_chunk(
+                si, 3, secrets[sp.UPLOAD], offset, view[offset : offset + chunk]
+            )
         assert w.finished and w.required == []
         assert await client.list_shares(si) == {3}
         assert await client.read_share_chunk(si, 3, 0, len(data) + 10) == data
@@ -278,8 +342,9 @@ async def test_client_errors_are_typed(storage_node: StorageNodeProcess) -> None
     si = random_si()
     s = upload_secrets()
     async with storage_node.client() as client:
-        await client.allocate_buckets(si, s[sp.LEASE_RENEW], s[sp.LEASE_CANCEL], s[sp.UPLOAD],
-                                      [0], 10)
+        await client.allocate_buckets(
+            si, s[sp.LEASE_RENEW], s[sp.LEASE_CANCEL], s[sp.UPLOAD], [0], 10
+        )
         await client.write_share_chunk(si, 0, s[sp.UPLOAD], 0, b"0123")
         with pytest.raises(ShareConflictError):
             await client.write_share_chunk(si, 0, s[sp.UPLOAD], 2, b"XX")
@@ -301,8 +366,9 @@ async def test_lease_add_and_renew(storage_node: StorageNodeProcess) -> None:
     s = upload_secrets()
     async with storage_node.client() as client:
         assert not await client.add_or_renew_lease(si, s[sp.LEASE_RENEW], s[sp.LEASE_CANCEL])
-        await client.allocate_buckets(si, s[sp.LEASE_RENEW], s[sp.LEASE_CANCEL], s[sp.UPLOAD],
-                                      [0], 4)
+        await client.allocate_buckets(
+            si, s[sp.LEASE_RENEW], s[sp.LEASE_CANCEL], s[sp.UPLOAD], [0], 4
+        )
         await client.write_share_chunk(si, 0, s[sp.UPLOAD], 0, b"data")
         assert await client.add_or_renew_lease(si, s[sp.LEASE_RENEW], s[sp.LEASE_CANCEL])
         other = lease_secrets()
@@ -328,8 +394,9 @@ async def test_corruption_advisory_statuses(storage_node: StorageNodeProcess) ->
     si = random_si()
     s = upload_secrets()
     async with storage_node.client() as client:
-        await client.allocate_buckets(si, s[sp.LEASE_RENEW], s[sp.LEASE_CANCEL], s[sp.UPLOAD],
-                                      [0], 4)
+        await client.allocate_buckets(
+            si, s[sp.LEASE_RENEW], s[sp.LEASE_CANCEL], s[sp.UPLOAD], [0], 4
+        )
         await client.write_share_chunk(si, 0, s[sp.UPLOAD], 0, b"data")
         await client.advise_corrupt_share(si, 0, "hash mismatch")
         await client.advise_corrupt_share(si, 5, "ignored 404")  # the client ignores 404
@@ -339,8 +406,9 @@ async def test_corruption_advisory_statuses(storage_node: StorageNodeProcess) ->
         assert r.status_code == 400
         r = await raw.request("POST", path, body=cbor2.dumps({"reason": "x" * 40000}))
         assert r.status_code == 413
-        r = await raw.request("POST", sp.immutable_corrupt_path(si, 5),
-                              body=sp.encode_corrupt_request("x"))
+        r = await raw.request(
+            "POST", sp.immutable_corrupt_path(si, 5), body=sp.encode_corrupt_request("x")
+        )
         assert r.status_code == 404
     names = [p.name for p in (storage_node.storage_dir / "corruption-advisories").iterdir()]
     assert sum(name.endswith(f"--{base32.b2a(si)}-0") for name in names) == 1
@@ -357,24 +425,36 @@ async def test_mutable_sequence(storage_node: StorageNodeProcess) -> None:
     create_only = (TestVector(0, 1, b""),)
     async with storage_node.client() as client:
         r = await client.read_test_write(
-            si, we, renew, cancel, {3: TestWriteVectors(create_only, (WriteVector(0, b"0123456789"),))})
+            si,
+            we,
+            renew,
+            cancel,
+            {3: TestWriteVectors(create_only, (WriteVector(0, b"0123456789"),))},
+        )
         assert (r.success, r.data) == (True, {})
         r = await client.read_test_write(
-            si, we, renew, cancel,
-            {3: TestWriteVectors(create_only, (WriteVector(0, b"zzz"),))}, [ReadVector(0, 4)])
+            si,
+            we,
+            renew,
+            cancel,
+            {3: TestWriteVectors(create_only, (WriteVector(0, b"zzz"),))},
+            [ReadVector(0, 4)],
+        )
         assert (r.success, r.data) == (False, {3: [b"0123"]})
         await client.read_test_write(si, we, renew, cancel, {3: TestWriteVectors(new_length=6)})
         assert await client.read_mutable_share_chunk(si, 3, 0, 100) == b"012345"
         await client.read_test_write(si, we, renew, cancel, {3: TestWriteVectors(new_length=20)})
         assert await client.read_mutable_share_chunk(si, 3, 0, 100) == b"012345"
         await client.read_test_write(
-            si, we, renew, cancel, {3: TestWriteVectors(write=(WriteVector(10, b"G"),))})
+            si, we, renew, cancel, {3: TestWriteVectors(write=(WriteVector(10, b"G"),))}
+        )
         assert await client.read_mutable_share_chunk(si, 3, 0, 100) == b"012345\0\0\0\0G"
         assert await client.read_mutable_share_chunk(si, 3, 2, 3) == b"234"
         assert await client.read_mutable_share_chunk(si, 3, 11, 3) == b""
         # Empty share creation, listing, wrong write enabler, deletion.
-        r = await client.read_test_write(si, we, renew, cancel, {5: TestWriteVectors()},
-                                         [ReadVector(0, 2)])
+        r = await client.read_test_write(
+            si, we, renew, cancel, {5: TestWriteVectors()}, [ReadVector(0, 2)]
+        )
         assert r.data == {3: [b"01"]}
         assert await client.list_mutable_shares(si) == {3, 5}
         with pytest.raises(StorageUnauthorizedError):
@@ -391,13 +471,18 @@ async def test_mutable_sequence(storage_node: StorageNodeProcess) -> None:
         assert (r.status_code, r.content) == (200, b"012345\0\0\0\0G")
         r = await raw.request("GET", path, headers=[("Range", "bytes=5-")])
         assert r.status_code == 416
-        r = await raw.request("POST", sp.mutable_corrupt_path(si, 9),
-                              body=sp.encode_corrupt_request("x"))
+        r = await raw.request(
+            "POST", sp.mutable_corrupt_path(si, 9), body=sp.encode_corrupt_request("x")
+        )
         assert r.status_code == 404
-        body = sp.encode_rtw_request(sp.ReadTestWriteRequest(
-            {0: TestWriteVectors(tuple(TestVector(0, 1, b"") for _ in range(31)))}))
-        r = await raw.request("POST", sp.mutable_rtw_path(si),
-                              secrets={**ls, sp.WRITE_ENABLER: we}, body=body)
+        body = sp.encode_rtw_request(
+            sp.ReadTestWriteRequest(
+                {0: TestWriteVectors(tuple(TestVector(0, 1, b"") for _ in range(31)))}
+            )
+        )
+        r = await raw.request(
+            "POST", sp.mutable_rtw_path(si), secrets={**ls, sp.WRITE_ENABLER: we}, body=body
+        )
         assert r.status_code == 400
         r = await raw.request("POST", sp.mutable_rtw_path(si), secrets=ls, body=body)
         assert r.status_code == 400

@@ -60,11 +60,18 @@ def test_secrets() -> None:
         sp.parse_secret_headers(values[2:], sp.NO_SECRETS)
 
 
-@pytest.mark.parametrize("accept,ok", [
-    (None, True), ("application/cbor", True), ("*/*", False), ("application/*", False),
-    ("application/json", False), ("application/json;q=0.5, application/cbor", True),
-    ("application/cbor;q=0.1, application/json", False),
-])
+@pytest.mark.parametrize(
+    "accept,ok",
+    [
+        (None, True),
+        ("application/cbor", True),
+        ("*/*", False),
+        ("application/*", False),
+        ("application/json", False),
+        ("application/json;q=0.5, application/cbor", True),
+        ("application/cbor;q=0.1, application/json", False),
+    ],
+)
 def test_accept(accept: str | None, ok: bool) -> None:
     assert sp.accepts_cbor(accept) is ok
 
@@ -90,16 +97,21 @@ def test_sets_are_tag_258() -> None:
         sp.decode_share_set(cbor2.dumps([1, 2]))
 
 
-@pytest.mark.parametrize("body", [
-    cbor2.dumps({"share-numbers": [1], "allocated-size": 5}),  # untagged
-    cbor2.dumps({"share-numbers": {1}, "allocated-size": 5, "x": 1}),  # extra key
-    cbor2.dumps({"share-numbers": {1}}),  # missing key
-    cbor2.dumps({"share-numbers": {1}, "allocated-size": -5}),
-    cbor2.dumps({"share-numbers": {1}, "allocated-size": True}),
-    cbor2.dumps({"share-numbers": set(range(300)), "allocated-size": 5}),
-    cbor2.dumps({"share-numbers": {1}, "allocated-size": 5}) + b"\x00",  # trailing
-    b"\xff\xfe", b"", b"\x9f",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        cbor2.dumps({"share-numbers": [1], "allocated-size": 5}),  # untagged
+        cbor2.dumps({"share-numbers": {1}, "allocated-size": 5, "x": 1}),  # extra key
+        cbor2.dumps({"share-numbers": {1}}),  # missing key
+        cbor2.dumps({"share-numbers": {1}, "allocated-size": -5}),
+        cbor2.dumps({"share-numbers": {1}, "allocated-size": True}),
+        cbor2.dumps({"share-numbers": set(range(300)), "allocated-size": 5}),
+        cbor2.dumps({"share-numbers": {1}, "allocated-size": 5}) + b"\x00",  # trailing
+        b"\xff\xfe",
+        b"",
+        b"\x9f",
+    ],
+)
 def test_allocate_request_rejects(body: bytes) -> None:
     with pytest.raises(StorageProtocolError) as e:
         sp.decode_allocate_request(body)
@@ -108,8 +120,14 @@ def test_allocate_request_rejects(body: bytes) -> None:
 
 @given(st.binary(max_size=64))
 def test_decoders_never_crash(raw: bytes) -> None:
-    for decode in (sp.decode_allocate_request, sp.decode_rtw_request, sp.decode_corrupt_request,
-                   sp.decode_version, sp.decode_share_set, sp.decode_required_ranges):
+    for decode in (
+        sp.decode_allocate_request,
+        sp.decode_rtw_request,
+        sp.decode_corrupt_request,
+        sp.decode_version,
+        sp.decode_share_set,
+        sp.decode_required_ranges,
+    ):
         try:
             decode(raw)
         except StorageProtocolError:
@@ -128,13 +146,16 @@ def test_version_round_trip() -> None:
 
 def test_rtw_round_trip_and_limits() -> None:
     req = sp.ReadTestWriteRequest(
-        {3: sp.TestWriteVectors((sp.TestVector(0, 1, b""),), (sp.WriteVector(0, b"abc"),), None),
-         4: sp.TestWriteVectors((), (), 0)},
+        {
+            3: sp.TestWriteVectors((sp.TestVector(0, 1, b""),), (sp.WriteVector(0, b"abc"),), None),
+            4: sp.TestWriteVectors((), (), 0),
+        },
         (sp.ReadVector(0, 4),),
     )
     assert sp.decode_rtw_request(sp.encode_rtw_request(req)) == req
     many = sp.ReadTestWriteRequest(
-        {0: sp.TestWriteVectors(tuple(sp.TestVector(0, 1, b"") for _ in range(31)))})
+        {0: sp.TestWriteVectors(tuple(sp.TestVector(0, 1, b"") for _ in range(31)))}
+    )
     with pytest.raises(StorageProtocolError):
         sp.decode_rtw_request(sp.encode_rtw_request(many))
     reads = sp.ReadTestWriteRequest({}, tuple(sp.ReadVector(0, 1) for _ in range(31)))

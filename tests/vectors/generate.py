@@ -33,7 +33,6 @@ import base64
 import configparser
 import hashlib
 import json
-import math
 import os
 import shutil
 import signal
@@ -43,7 +42,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,6 +165,8 @@ def build_cases() -> list[Case]:
                 extra = {}
                 if (secret, label, length, k, n) == (SECRET_A, "a", 56, 3, 10):
                     extra = {"expect_cap": CAP_A56_K3N10, "expect_share_sizes": {0: 633}}
+                if (secret, label, length, k, n) == (SECRET_A, "a", 56, 1, 1):
+                    extra = {"expect_share_sizes": {0: 531}}
                 add(make_case(secret, label, seed, length, k, 1, n, SEG_128K, **extra))
 
     # b) LIT: every size from 0 to 55 bytes (plus the published 55 x "a").
@@ -213,6 +213,35 @@ def build_cases() -> list[Case]:
 def effective_segment_size(length: int, k: int, max_segment_size: int) -> int:
     s = min(max_segment_size, length)
     return -(-s // k) * k
+
+
+def netstring(b: bytes) -> bytes:
+    return b"%d:" % len(b) + b + b","
+
+
+def tagged_hash(tag: bytes, message: bytes) -> bytes:
+    inner = hashlib.sha256(netstring(tag))
+    inner.update(message)
+    return sha256(inner.digest())
+
+
+def expected_key_and_si(case: Case, data: bytes) -> tuple[bytes, bytes]:
+    """Convergent key and storage index the client should derive.
+
+    An independent check that the configured secret, k, n and maximum segment
+    size were all applied (the key depends on every one of them).
+    """
+    seg = effective_segment_size(case.length, case.k, case.max_segment_size)
+    tag = (b"allmydata_immutable_content_to_key_with_added_secret_v1+"
+           + netstring(case.convergence)
+           + netstring(f"{case.k},{case.n},{seg}".encode("ascii")))
+    key = tagged_hash(tag, data)[:16]
+    si = tagged_hash(b"allmydata_immutable_key_to_storage_index_v1", key)[:16]
+    return key, si
+
+
+def b32decode(text: str) -> bytes:
+    return base64.b32decode(text.upper() + "=" * (-len(text) % 8))
 
 
 def parse_share_header(share: bytes):
@@ -309,8 +338,8 @@ class Node:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
-        # `tahoe run` leaves a pid file behind only while running; remove a
-        # stale one so the next start is not refused.
+        # A clean stop removes `tahoe run`'s pid file; drop a leftover one
+        # (after a kill) so that the next start is not refused.
         pidfile = self.basedir / "running.process"
         if pidfile.exists():
             pidfile.unlink()
@@ -392,7 +421,8 @@ class Grid:
             if proc.returncode != 0:
                 raise RuntimeError(f"create-node failed: {out.decode(errors='replace')}")
         self.client = Node(self.tahoe, cdir)
-        # Storage nodes: a little reserved space is enough for the scratch grid.
+        # Storage nodes: no reserved space (the default 1G could refuse shares on a
+        # nearly full disk; this scratch grid holds at most a few tens of MB).
         for node in self.storage:
             self._edit_cfg(node.basedir, {"storage": {"reserved_space": "0"}})
 
@@ -582,7 +612,14 @@ def run(args) -> int:
                 suffix = f":{case.k}:{case.n}:{case.length}"
                 if not (cap.startswith("URI:CHK:") and cap.endswith(suffix)):
                     raise RuntimeError(f"{case.name}: unexpected cap {cap}")
-                shares = grid.collect_shares(storage_index_of(cap))
+                key, si = expected_key_and_si(case, data)
+                if b32decode(cap.split(":")[2]) != key:
+                    raise RuntimeError(f"{case.name}: cap key differs from the expected "
+                                       f"convergent key {b32(key)}")
+                si_text = storage_index_of(cap)
+                if si_text != b32(si):
+                    raise RuntimeError(f"{case.name}: storage index {si_text} != {b32(si)}")
+                shares = grid.collect_shares(si_text)
                 if sorted(shares) != list(range(case.n)):
                     raise RuntimeError(
                         f"{case.name}: got shares {sorted(shares)}, expected 0..{case.n - 1}")

@@ -1,0 +1,228 @@
+"""The grid client against ten real storage-node processes: placement, faults, corruption."""
+
+import asyncio
+import os
+import random
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from lafs_core.client import Client
+from lafs_core.errors import NotEnoughSharesError
+from lafs_core.grid_config import GridConfig
+from lafs_core.immutable.local import encode_bytes
+from lafs_core.immutable.uploader import UploadUnhappinessError
+from lafs_core.placement import happiness
+from lafs_core.uri import CHKReadCap, LiteralCap
+
+from ..conftest import Grid
+
+
+async def put(config: GridConfig, data: bytes):  # type: ignore[no-untyped-def]
+    async with Client(config) as client:
+        return await client.upload_bytes(data)
+
+
+async def get(config: GridConfig, cap: CHKReadCap | LiteralCap, offset: int = 0, size: int | None = None) -> bytes:
+    async with Client(config) as client:
+        return b"".join([c async for c in client.read(cap, offset, size)])
+
+
+def share_files(grid: Grid, storage_index: bytes) -> list[Path]:
+    from lafs_core.base32 import b2a
+
+    si = b2a(storage_index)
+    return [p for node in grid.nodes for p in (node.storage_dir / "shares" / si[:2] / si).glob("*")]
+
+
+def test_round_trip_sizes_and_placement(healthy_grid: Grid) -> None:
+    config = healthy_grid.config()
+    for size in (0, 55, 56, 1000, 3 * 1024 * 1024 + 1):
+        data = os.urandom(size)
+        result = asyncio.run(put(config, data))
+        assert asyncio.run(get(config, result.cap)) == data
+        if size > 55:
+            assert isinstance(result.cap, CHKReadCap)
+            assert result.pushed_shares == 10 and result.preexisting_shares == 0
+            assert result.happiness == 10  # ten servers, one share each
+            assert sorted(result.sharemap) == list(range(10))
+            expected, _ = encode_bytes(data, config.encoding, config.convergence_secret)
+            assert result.cap == expected  # same cap as `lafs cap` computes offline
+            assert len(share_files(healthy_grid, result.cap.storage_index)) == 10
+        else:
+            assert isinstance(result.cap, LiteralCap)
+
+
+def test_reupload_pushes_nothing(healthy_grid: Grid) -> None:
+    config = healthy_grid.config()
+    data = os.urandom(100_000)
+    first = asyncio.run(put(config, data))
+    again = asyncio.run(put(config, data))
+    assert again.cap == first.cap
+    assert again.pushed_shares == 0 and again.preexisting_shares == 10
+
+
+def test_range_reads(healthy_grid: Grid) -> None:
+    config = healthy_grid.config()
+    data = os.urandom(2 * 1024 * 1024 + 12345)
+    cap = asyncio.run(put(config, data)).cap
+    assert isinstance(cap, CHKReadCap)
+    for offset, size in [(0, 1), (1024 * 1024 - 1, 2), (len(data) - 10, 100), (12345, 1024 * 1024)]:
+        assert asyncio.run(get(config, cap, offset, size)) == data[offset : offset + size]
+
+
+def test_any_seven_nodes_down_still_downloads(healthy_grid: Grid) -> None:
+    config = healthy_grid.config()
+    files = [os.urandom(n) for n in (5000, 1024 * 1024 + 7)]
+    caps = [asyncio.run(put(config, d)).cap for d in files]
+    rng = random.Random(7)
+    for _ in range(3):
+        down = rng.sample(healthy_grid.nodes, 7)
+        for node in down:
+            node.stop()
+        for cap, data in zip(caps, files):
+            assert asyncio.run(get(config, cap)) == data
+        for node in down:
+            node.start()
+
+
+def test_eight_nodes_down_is_not_enough_shares(healthy_grid: Grid) -> None:
+    config = healthy_grid.config()
+    data = os.urandom(5000)
+    cap = asyncio.run(put(config, data)).cap
+    for node in healthy_grid.nodes[:8]:
+        node.stop()
+    with pytest.raises(NotEnoughSharesError):
+        asyncio.run(get(config, cap))
+
+
+def test_four_nodes_down_upload_fails_and_leaves_nothing(healthy_grid: Grid) -> None:
+    config = healthy_grid.config()
+    data = os.urandom(200_000)
+    expected, _ = encode_bytes(data, config.encoding, config.convergence_secret)
+    assert isinstance(expected, CHKReadCap)
+    for node in healthy_grid.nodes[:4]:
+        node.stop()
+    with pytest.raises(UploadUnhappinessError) as info:
+        asyncio.run(put(config, data))
+    assert "only 6 server(s)" in str(info.value) and "at least 7" in str(info.value)
+
+    async def listed() -> list[frozenset[int]]:
+        async with Client(config) as client:
+            return [await s.client.list_shares(expected.storage_index) for s in client.broker.servers[4:]]
+
+    assert all(not shares for shares in asyncio.run(listed()))
+    assert share_files(healthy_grid, expected.storage_index) == []
+
+
+def test_three_nodes_down_upload_still_happy(healthy_grid: Grid) -> None:
+    config = healthy_grid.config()
+    for node in healthy_grid.nodes[:3]:
+        node.stop()
+    data = os.urandom(100_000)
+    result = asyncio.run(put(config, data))
+    assert result.happiness == 7 and result.pushed_shares == 10
+    assert happiness(result.servermap) == 7
+    assert asyncio.run(get(config, result.cap)) == data
+
+
+def test_node_killed_during_upload(healthy_grid: Grid) -> None:
+    config = healthy_grid.config()
+    data = os.urandom(24 * 1024 * 1024)
+    victim = healthy_grid.nodes[5]
+    killer = threading.Timer(0.8, victim.kill)
+    killer.start()
+    try:
+        result = asyncio.run(put(config, data))
+    finally:
+        killer.join()
+    victim.start()
+    assert asyncio.run(get(config, result.cap)) == data
+    assert isinstance(result.cap, CHKReadCap)
+    si_files = [p for p in share_files(healthy_grid, result.cap.storage_index) if victim.node_dir in p.parents]
+    incoming = victim.storage_dir / "shares" / "incoming"
+    leftovers = [p for p in incoming.rglob("*") if p.is_file()] if incoming.exists() else []
+    assert leftovers == []
+    if "node5" not in {n for names in result.sharemap.values() for n in names}:
+        assert si_files == []  # its partial share was discarded, not made visible
+
+
+def test_corrupt_share_is_detected_advised_and_worked_around(healthy_grid: Grid) -> None:
+    config = healthy_grid.config()
+    data = os.urandom(300_000)
+    cap = asyncio.run(put(config, data)).cap
+    assert isinstance(cap, CHKReadCap)
+    files = {int(p.name): p for p in share_files(healthy_grid, cap.storage_index)}
+    victim = files[0]  # share 0 is among those read first
+    raw = bytearray(victim.read_bytes())
+    raw[12 + 0x24 + 1000] ^= 0x40  # container header, share header, then data
+    victim.write_bytes(bytes(raw))
+    assert asyncio.run(get(config, cap)) == data
+    node = next(n for n in healthy_grid.nodes if n.node_dir in victim.parents)
+    listing = subprocess.run(
+        ["storage-node", "corruption", str(node.node_dir)], capture_output=True, text=True, check=True
+    ).stdout
+    from lafs_core.base32 import b2a
+
+    assert b2a(cap.storage_index) in listing
+
+
+def test_shares_hold_no_plaintext(healthy_grid: Grid) -> None:
+    config = healthy_grid.config()
+    data = (b"plaintext that must never reach a storage node, " * 6000)[:256 * 1024]
+    data = bytes(b ^ (i % 251) for i, b in enumerate(data))  # no long repeats to hide in
+    cap = asyncio.run(put(config, data)).cap
+    assert isinstance(cap, CHKReadCap)
+    # A 64-byte run of the plaintext would contain a whole 32-aligned 32-byte chunk.
+    chunks = {data[i : i + 32] for i in range(0, len(data) - 31, 32)}
+    for node in healthy_grid.nodes:
+        for path in node.storage_dir.rglob("*"):
+            if path.is_file():
+                blob = path.read_bytes()
+                assert not any(blob[i : i + 32] in chunks for i in range(len(blob) - 31)), path
+
+
+def test_unreachable_and_bad_grid_messages(healthy_grid: Grid, tmp_path: Path) -> None:
+    healthy_grid.nodes[0].stop()
+    out = subprocess.run(
+        ["lafs", "--grid", str(healthy_grid.grid_file), "grid", "status"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0
+    assert "node0: UNREACHABLE" in out.stdout and "9 of 10 storage nodes reachable" in out.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[storage]]\nnurl = 'not a nurl'\n")
+    out = subprocess.run(["lafs", "--grid", str(bad), "put", "/etc/hostname"], capture_output=True, text=True)
+    assert out.returncode == 1 and "storage" in out.stderr and "Traceback" not in out.stderr
+    out = subprocess.run(
+        ["lafs", "--grid", str(healthy_grid.grid_file), "get", "URI:CHK:nonsense"],
+        capture_output=True, text=True,
+    )
+    assert out.returncode == 1 and "malformed CHK read-cap" in out.stderr
+
+
+def test_cli_put_get_round_trip(healthy_grid: Grid, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.write_bytes(os.urandom(1_500_000))
+    grid_args = ["lafs", "--grid", str(healthy_grid.grid_file)]
+    put_out = subprocess.run([*grid_args, "put", str(src), "--verbose"], capture_output=True, text=True, timeout=120)
+    assert put_out.returncode == 0, put_out.stderr
+    cap = put_out.stdout.splitlines()[-1]
+    assert cap.startswith("URI:CHK:") and "pushed shares: 10" in put_out.stderr
+    piped = subprocess.run([*grid_args, "put", "-"], input=src.read_bytes(), capture_output=True, timeout=120)
+    assert piped.stdout.decode().splitlines()[-1] == cap
+    got = subprocess.run([*grid_args, "get", cap], capture_output=True, timeout=120)
+    assert got.returncode == 0 and got.stdout == src.read_bytes()
+    target = tmp_path / "out"
+    got = subprocess.run([*grid_args, "get", cap, "-o", str(target), "-v"], capture_output=True, text=True, timeout=120)
+    assert got.returncode == 0 and target.read_bytes() == src.read_bytes()
+    assert "read share 0 from" in got.stderr
+    for node in healthy_grid.nodes[:4]:
+        node.stop()
+    failed = subprocess.run([*grid_args, "put", "-"], input=os.urandom(1000), capture_output=True, timeout=120)
+    message = failed.stderr.decode()
+    assert failed.returncode == 1 and "at least 7 such servers" in message
+    assert "Traceback" not in message and len(message.strip().splitlines()) == 1
