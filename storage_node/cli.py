@@ -122,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     corruption.add_argument("dir", type=Path)
     nurl = sub.add_parser("nurl", help="print the node's NURL")
     nurl.add_argument("dir", type=Path)
+    local = sub.add_parser(
+        "local-grid", help="create (first time) and run N nodes under DIR, with DIR/grid.toml"
+    )
+    local.add_argument("dir", type=Path)
+    local.add_argument("--nodes", type=int, default=10)
     return parser
 
 
@@ -138,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
             run_node(args.dir)
         elif args.command == "corruption":
             list_corruption(args.dir)
+        elif args.command == "local-grid":
+            from .local_grid import LocalGrid
+
+            if args.nodes < 1:
+                raise ConfigError("--nodes must be at least 1")
+            LocalGrid(args.dir, args.nodes).run_forever()
         elif args.command == "nurl":
             print((args.dir / NURL_FILE).read_text().strip())
     except (StorageNodeError, OSError) as exc:
