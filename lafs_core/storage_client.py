@@ -286,7 +286,11 @@ class StorageClient:
             raise ValueError("cannot write an empty chunk")
         length = len(data) if not isinstance(data, memoryview) else data.nbytes
         content: bytes | AsyncIterator[bytes]
-        content = data if isinstance(data, bytes) else _pieces(memoryview(data).cast("B"))
+        if isinstance(data, bytes) and length <= _UPLOAD_PIECE:
+            content = data
+        else:
+            # Feed TLS a piece at a time: one whole body would sit encrypted in memory.
+            content = _pieces(memoryview(data).cast("B"))
         headers = [
             ("Content-Range", f"bytes {offset}-{offset + length - 1}/*"),
             ("Content-Length", str(length)),

@@ -153,7 +153,10 @@ class Backend:
             now = self.clock()
             existing = set(self._share_numbers(si))
             for shnum in existing:
-                self._add_or_renew(self.share_path(si, shnum), renew, cancel, 0, now)
+                try:
+                    self._add_or_renew(self.share_path(si, shnum), renew, cancel, 0, now)
+                except CorruptContainerError:
+                    continue  # reported by the crawler; the share stays in already-have
             remaining = self.available_space() - sum(
                 u.allocated_size for u in self._uploads.values()
             )

@@ -72,6 +72,7 @@ def run_node(node_dir: Path) -> None:
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=5,
+            timeout_keep_alive=75,  # outlives the client's pooled-connection expiry (60 s)
             server_header=False,
         )
     )

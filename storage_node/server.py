@@ -91,7 +91,7 @@ class StorageServer:
         self.config = config
         self.backend = backend
         self.crawler = LeaseCrawler(backend, config.expiry)
-        self._auth = sp.authorization_value(config.swissnum).encode("ascii")
+        self._auth = sp.authorization_value(config.swissnum)
         p, si, n = sp.PREFIX, "{si:si}", "{shnum:shnum}"
         imm, mut = f"{p}/immutable/{si}", f"{p}/mutable/{si}"
         S = StorageServer
@@ -162,7 +162,7 @@ class StorageServer:
                     auth.decode("utf-8")
                 except UnicodeDecodeError:
                     return PlainTextResponse("Authorization is not UTF-8", status_code=400)
-            if not sp.authorization_matches(auth, self._auth.decode("ascii")):
+            if not sp.authorization_matches(auth, self._auth):
                 return PlainTextResponse("Wrong Authorization header", status_code=401)
             secrets = sp.parse_secret_headers(request.headers.getlist(sp.SECRET_HEADER), required)
             call = Call(request, si, params.get("shnum", -1), secrets)

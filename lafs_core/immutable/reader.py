@@ -39,6 +39,8 @@ from .layout import (
 from .params import FileGeometry
 
 
+READ_BATCH = 2 * 1024 * 1024  # bytes of blocks read from one share per request
+
 # What a ShareSource raises when its share cannot be reached (not corrupt).
 UNAVAILABLE = (OSError, ConnectionError, asyncio.TimeoutError, StorageError)
 
@@ -59,6 +61,8 @@ class OpenShare:
     layout: ShareLayout
     block_tree: IncompleteHashTree
     block_tree_nodes: "asyncio.Future[list[bytes]] | None" = None
+    # Blocks fetched ahead, several segments per request, until their segment asks.
+    prefetched: "dict[int, asyncio.Future[bytes]]" = field(default_factory=dict)
 
 
 @dataclass
@@ -93,6 +97,8 @@ class CHKReader:
         self._crypttext_nodes: dict[int, asyncio.Future[list[bytes]]] = {}
         self._codec = Codec(cap.k, cap.n)
         self._lock = asyncio.Lock()
+        self._range_last = 0
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- public API ---------------------------------------------------------
 
@@ -111,6 +117,7 @@ class CHKReader:
         assert geometry is not None
         first = offset // geometry.segment_size
         last = (end - 1) // geometry.segment_size
+        self._range_last = last
         pending: deque[tuple[int, asyncio.Task[bytes]]] = deque()
         next_index = first
         try:
@@ -249,58 +256,99 @@ class CHKReader:
     # -- segments -------------------------------------------------------------
 
     async def _segment(self, index: int) -> bytes:
-        geometry = self._geometry
-        assert geometry is not None
         while True:
             await self._ensure_open()
-            chosen = sorted(self._open)[: self.cap.k]
-            results = await asyncio.gather(
-                *(self._checked_block(self._open[n], index) for n in chosen)
-            )
-            blocks = {n: b for n, b in zip(chosen, results) if b is not None}
-            if len(blocks) == self.cap.k:
+            chosen = [self._open[n] for n in sorted(self._open)[: self.cap.k]]
+            raw = await asyncio.gather(*(self._raw_block(share, index) for share in chosen))
+            blocks = {s.source.sharenum: b for s, b in zip(chosen, raw) if b is not None}
+            if len(blocks) < self.cap.k:
+                continue
+            # Hash, decode and decrypt in one trip to a worker thread, then check the
+            # block hashes; a bad block throws the segment away and another share is tried.
+            block_hashes, plaintext, segment_hash = await self._run(self._decode, index, blocks)
+            if all([await self._check_block(s, index, block_hashes[s.source.sharenum]) for s in chosen]):
                 break
-        plaintext, segment_hash = await self._run(self._decode, index, blocks)
         await self._check_segment(index, segment_hash)
         self.stats.segments += 1
         self.stats.shares_used.update(blocks)
         return plaintext
 
-    async def _checked_block(self, share: OpenShare, index: int) -> bytes | None:
-        """The share's block for a segment, or None (and the share set aside) if it fails."""
-        geometry = self._geometry
-        assert geometry is not None
+    async def _raw_block(self, share: OpenShare, index: int) -> bytes | None:
+        """The share's (unchecked) block for a segment, or None if the share fails."""
         sharenum = share.source.sharenum
-        offset, length = geometry.block_span(index)
         try:
-            if share.block_tree_nodes is None:
-                area = (share.layout.block_tree, share.layout.tree_size)
-                share.block_tree_nodes = asyncio.ensure_future(self._tree_area(share, *area))
-            block = await self._fetch(share.source, share.layout.data + offset, length)
-            if len(block) != length:
+            block = await self._prefetched_block(share, index)
+            if len(block) != self.geometry.block_span(index)[1]:
                 raise CorruptShareError("share data is truncated", sharenum)
-            block_hash = await self._run(tagged_hash, BLOCK_TAG, block)
-            tree = share.block_tree
-            nodes = await asyncio.shield(share.block_tree_nodes)
-            share.block_tree.add(
-                {node: nodes[node] for node in tree.needed_for_leaf(index)}, {index: block_hash}
-            )
             return block
-        except (CorruptShareError, BadHashError) as exc:
+        except CorruptShareError as exc:
             self.mark_corrupt(sharenum, f"segment {index}: {exc}")
         except UNAVAILABLE as exc:
             self.unavailable_shares[sharenum] = str(exc) or type(exc).__name__
             self._open.pop(sharenum, None)
         return None
 
-    def _decode(self, index: int, blocks: dict[int, bytes]) -> tuple[bytes, bytes]:
-        assert self._geometry is not None
-        offset, length = self._geometry.segment_span(index)
+    def _prefetched_block(self, share: OpenShare, index: int) -> "asyncio.Future[bytes]":
+        """A future for the block, reading it with the next few of the range in one request."""
+        future = share.prefetched.pop(index, None)
+        if future is not None:
+            return future
+        geometry = self.geometry
+        last = min(index + max(1, READ_BATCH // geometry.block_size) - 1, self._range_last)
+        end = index
+        while end < last and end + 1 not in share.prefetched:
+            end += 1
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in range(index, end + 1)]
+        for future in futures:  # a batch member nobody asks for must not log an error
+            future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        share.prefetched.update(zip(range(index + 1, end + 1), futures[1:]))
+        start = geometry.block_span(index)[0]
+        stop = sum(geometry.block_span(end))
+
+        async def fetch() -> None:
+            try:
+                data = await self._fetch(share.source, share.layout.data + start, stop - start)
+            except BaseException as exc:
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(exc)
+                return
+            for i, future in zip(range(index, end + 1), futures):
+                offset, length = geometry.block_span(i)
+                if not future.done():
+                    future.set_result(data[offset - start : offset - start + length])
+
+        self._tasks.add(task := asyncio.ensure_future(fetch()))
+        task.add_done_callback(self._tasks.discard)
+        return futures[0]
+
+    async def _check_block(self, share: OpenShare, index: int, block_hash: bytes) -> bool:
+        """Check a block's hash against the share's block tree; set the share aside if wrong."""
+        sharenum = share.source.sharenum
+        try:
+            if share.block_tree_nodes is None:
+                area = (share.layout.block_tree, share.layout.tree_size)
+                share.block_tree_nodes = asyncio.ensure_future(self._tree_area(share, *area))
+            nodes = await asyncio.shield(share.block_tree_nodes)
+            tree = share.block_tree
+            tree.add({node: nodes[node] for node in tree.needed_for_leaf(index)}, {index: block_hash})
+            return True
+        except (CorruptShareError, BadHashError) as exc:
+            self.mark_corrupt(sharenum, f"segment {index}: {exc}")
+        except UNAVAILABLE as exc:
+            self.unavailable_shares[sharenum] = str(exc) or type(exc).__name__
+            self._open.pop(sharenum, None)
+        return False
+
+    def _decode(self, index: int, blocks: dict[int, bytes]) -> tuple[dict[int, bytes], bytes, bytes]:
+        block_hashes = {n: tagged_hash(BLOCK_TAG, b) for n, b in blocks.items()}
+        offset, length = self.geometry.segment_span(index)
         ciphertext = self._codec.decode(blocks)[:length]
         segment_hash = tagged_hash(CRYPTTEXT_SEGMENT_TAG, ciphertext)
         if isinstance(self.cap, CHKVerifyCap):
-            return ciphertext, segment_hash  # a verify-cap checks but cannot decrypt
-        return aes_ctr(self.cap.key, ciphertext, offset), segment_hash
+            return block_hashes, ciphertext, segment_hash  # a verify-cap checks, cannot decrypt
+        return block_hashes, aes_ctr(self.cap.key, ciphertext, offset), segment_hash
 
     async def _check_segment(self, index: int, segment_hash: bytes) -> None:
         """Check a decoded segment against the crypttext tree, whose nodes any share carries."""

@@ -25,6 +25,7 @@ from .encoder import CHKEncoder, EncodedSegment, ReadAt, convergent_key, read_ch
 from .params import EncodingParams
 
 DISCOVERY_TIMEOUT = 15.0
+WRITE_BATCH = 2 * 1024 * 1024  # bytes per share per write request
 
 
 class UploadUnhappinessError(LafsError):
@@ -169,15 +170,17 @@ class _Upload:
             if self.buckets.get(bucket.sharenum) is bucket:
                 await self.drop_server(bucket.server, str(exc))
 
-    async def push_segment(self, segment: EncodedSegment) -> None:
-        offset = self.encoder.block_offset(segment.index)
+    async def push_batch(self, segments: list[EncodedSegment], trailers: list[bytes] | None) -> None:
+        """Write consecutive segments' blocks (and, last, the trailers) in one request per share."""
+        first = segments[0].index
+        offset = 0 if first == 0 else self.encoder.block_offset(first)
         writes = []
         for sharenum, bucket in list(self.buckets.items()):
-            block = segment.blocks[sharenum]
-            if segment.index == 0:  # the header and block 0 are contiguous
-                writes.append(self.write(bucket, 0, self.encoder.header + bytes(block)))
-            else:
-                writes.append(self.write(bucket, offset, block))
+            parts = [self.encoder.header] if first == 0 else []  # header and block 0 are contiguous
+            parts += [segment.blocks[sharenum] for segment in segments]
+            if trailers is not None:  # the trailer follows the last block
+                parts.append(trailers[sharenum])
+            writes.append(self.write(bucket, offset, b"".join(parts), last=trailers is not None))
         await asyncio.gather(*writes)
 
     async def abort(self) -> None:
@@ -249,8 +252,15 @@ async def upload(
 
 
 async def _encode_and_push(job: _Upload, read_at: ReadAt, pool: Executor | None, depth: int) -> None:
+    """Encode ahead in threads while earlier batches of segments are pushed.
+
+    Blocks of several consecutive segments go to each share in one request
+    (about WRITE_BATCH bytes), which costs client and servers far less than a
+    request per block; at most `depth` batches are encoded or in flight.
+    """
     encoder = job.encoder
     total = encoder.geometry.num_segments
+    per_batch = max(1, WRITE_BATCH // encoder.geometry.block_size)
 
     def encode(index: int) -> EncodedSegment:
         offset, length = encoder.geometry.segment_span(index)
@@ -259,20 +269,28 @@ async def _encode_and_push(job: _Upload, read_at: ReadAt, pool: Executor | None,
     loop = asyncio.get_running_loop()
     encoding: dict[int, asyncio.Future[EncodedSegment]] = {}
     pushing: list[asyncio.Task[None]] = []
-    for index in range(total):
-        for ahead in range(index, min(index + depth, total)):
-            if ahead not in encoding:
-                encoding[ahead] = loop.run_in_executor(pool, encode, ahead)
-        segment = await encoding.pop(index)
-        encoder.absorb(segment)
-        pushing.append(asyncio.ensure_future(job.push_segment(segment)))
-        if len(pushing) >= depth:
-            await pushing.pop(0)
-    await asyncio.gather(*pushing)
-    result = encoder.finish()
-    trailer_writes = [
-        job.write(bucket, encoder.layout.plaintext_tree, result.trailers[sharenum], last=True)
-        for sharenum, bucket in list(job.buckets.items())
-    ]
-    await asyncio.gather(*trailer_writes)
-    job.cap = result.cap
+    batch: list[EncodedSegment] = []
+    try:
+        for index in range(total):
+            for ahead in range(index, min(index + per_batch, total)):
+                if ahead not in encoding:
+                    encoding[ahead] = loop.run_in_executor(pool, encode, ahead)
+            segment = await encoding.pop(index)
+            encoder.absorb(segment)
+            batch.append(segment)
+            if len(batch) < per_batch and index < total - 1:
+                continue
+            trailers = None
+            if index == total - 1:
+                result = encoder.finish()
+                trailers, job.cap = result.trailers, result.cap
+            pushing.append(asyncio.ensure_future(job.push_batch(batch, trailers)))
+            batch = []
+            while len(pushing) >= max(1, depth // 2):
+                await pushing.pop(0)
+        await asyncio.gather(*pushing)
+    finally:
+        for task in pushing:
+            task.cancel()
+        for future in encoding.values():
+            future.cancel()

@@ -23,7 +23,7 @@ from lafs_core.errors import (
 from lafs_core.storage_protocol import ReadVector, TestVector, TestWriteVectors, WriteVector
 from storage_node import container as c
 
-from ..conftest import StorageNodeProcess
+from ..conftest import StorageNodeFactory, StorageNodeProcess
 from .helpers import RawClient, lease_secrets, random_si, snapshot
 
 pytestmark = pytest.mark.anyio
@@ -93,6 +93,11 @@ async def test_authorization_failures(storage_node: StorageNodeProcess) -> None:
             assert r.text == "Wrong Authorization header"
         for accept in ["*/*", "application/*", "application/json"]:
             assert (await raw.request("GET", path, accept=accept)).status_code == 406
+        status = await raw.raw_status(
+            b"GET /storage/v1/version HTTP/1.1\r\nHost: x\r\nAuthorization: Tahoe-LAFS \xff\xfe"
+            b"\r\nConnection: close\r\n\r\n"
+        )
+        assert status == 400  # not UTF-8
         # No secrets are allowed on version.
         r = await raw.request("GET", path, secrets={sp.UPLOAD: b"x"})
         assert r.status_code == 400
@@ -496,3 +501,43 @@ async def test_mutable_sequence(storage_node: StorageNodeProcess) -> None:
     lease = c.parse_mutable_lease(raw_file[100:192])
     assert lease.owner == 1 and lease.nodeid == h.nodeid
     assert lease.renew_secret == c.hash_lease_secret(renew)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\xff\x00",
+        cbor2.dumps({"test-write-vectors": {}, "read-vector": [], "extra": 1}),
+        cbor2.dumps({"test-write-vectors": {0: {"test": [], "write": []}}, "read-vector": []}),
+        cbor2.dumps(
+            {
+                "test-write-vectors": {
+                    0: {"test": [], "write": [{"offset": 0, "data": "text"}], "new-length": None}
+                },
+                "read-vector": [],
+            }
+        ),
+        cbor2.dumps({"test-write-vectors": {"0": {}}, "read-vector": []}),
+    ],
+)
+async def test_malformed_rtw_refused(storage_node: StorageNodeProcess, body: bytes) -> None:
+    before = snapshot(storage_node.storage_dir)
+    secrets = {**lease_secrets(), sp.WRITE_ENABLER: os.urandom(32)}
+    async with RawClient(storage_node.nurl) as raw:
+        r = await raw.request("POST", sp.mutable_rtw_path(random_si()), secrets=secrets, body=body)
+    assert r.status_code == 400
+    assert snapshot(storage_node.storage_dir) == before
+
+
+async def test_oversized_rtw_refused(storage_node_factory: StorageNodeFactory) -> None:
+    node = storage_node_factory.create(storage_options={"max_mutable_write_body": "1000"})
+    before = snapshot(node.storage_dir)
+    secrets = {**lease_secrets(), sp.WRITE_ENABLER: os.urandom(32)}
+    big = sp.encode_rtw_request(
+        sp.ReadTestWriteRequest({0: TestWriteVectors(write=(WriteVector(0, b"x" * 2000),))})
+    )
+    async with RawClient(node.nurl) as raw:
+        r = await raw.request("POST", sp.mutable_rtw_path(random_si()), secrets=secrets, body=big)
+    assert r.status_code == 413
+    assert snapshot(node.storage_dir) == before
+    node.stop()

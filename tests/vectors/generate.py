@@ -350,12 +350,6 @@ class Node:
             raise RuntimeError(f"node {self.basedir.name} is not running:\n{tail}")
 
 
-def run_checked(cmd: list[str]) -> None:
-    res = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise RuntimeError(f"{cmd} failed:\n{res.stdout}\n{res.stderr}")
-
-
 def nurl_for(nodedir: Path) -> str:
     """Rebuild a storage node's HTTPS NURL from its node directory."""
     from cryptography import x509
@@ -698,6 +692,8 @@ def main(argv=None) -> int:
     ap.add_argument("--only", action="append",
                     help="only cases whose name contains this text (debugging; repeatable)")
     args = ap.parse_args(argv)
+    if args.only and Path(args.out).resolve() == (HERE / "chk.json").resolve():
+        ap.error("--only writes a partial file; give a different --out")
     check_tahoe_version(args.tahoe)
     Node.plain_run = args.plain_run
     return run(args)

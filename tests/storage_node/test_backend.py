@@ -1,0 +1,108 @@
+"""The disk backend in-process: container edits byte-exact, leases, idle uploads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lafs_core import storage_protocol as sp
+from storage_node import container as c
+from storage_node.backend import Backend
+from storage_node.errors import NoSuchShareError, WrongSecretError
+
+from .test_crawler import DAY, T0, FakeClock
+
+NODEID = b"N" * 20
+WE = b"w" * 32
+
+
+def rtw(backend: Backend, si: bytes, renew: bytes, **vectors: sp.TestWriteVectors) -> bool:
+    req = sp.ReadTestWriteRequest({int(k[1:]): v for k, v in vectors.items()})
+    return backend.read_test_write(si, WE, renew, os.urandom(32), req).success
+
+
+def writes(*pairs: tuple[int, bytes], new_length: int | None = None) -> sp.TestWriteVectors:
+    return sp.TestWriteVectors(
+        write=tuple(sp.WriteVector(o, d) for o, d in pairs), new_length=new_length
+    )
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> Backend:
+    return Backend(tmp_path / "storage", NODEID, clock=FakeClock())
+
+
+def test_mutable_growth_and_truncation_match_tahoe(backend: Backend) -> None:
+    """spec/tahoe-disk-and-leases.md 5.3's observed example, byte for byte."""
+    si, renew = os.urandom(16), os.urandom(32)
+    assert rtw(backend, si, renew, s0=writes((0, b"0123456789")))
+    assert rtw(backend, si, renew, s0=writes((12, b"AB")))
+    assert rtw(backend, si, renew, s0=writes(new_length=6))
+    assert rtw(backend, si, renew, s0=writes((10, b"G")))
+    raw = backend.share_path(si, 0).read_bytes()
+    h = c.parse_mutable_header(raw)
+    assert (h.data_length, h.extra_lease_offset, len(raw)) == (11, 482, 486)
+    assert raw[468:482] == b"012345\0\0\0\0G\0AB"
+    assert (h.nodeid, h.write_enabler) == (NODEID, WE)
+
+
+def test_extra_leases_survive_growth(backend: Backend) -> None:
+    si = os.urandom(16)
+    secrets = [os.urandom(32) for _ in range(6)]
+    assert rtw(backend, si, secrets[0], s1=writes((0, b"x" * 10)))
+    for s in secrets[1:]:
+        backend.add_or_renew_lease(si, s, os.urandom(32))
+    path = backend.share_path(si, 1)
+    before = backend.share_leases(path)
+    assert len(before.expirations) == 6 and before.slots == [0, 1, 2, 3, 4, 5]
+    assert rtw(backend, si, secrets[0], s1=writes((100, b"y" * 50)))  # grows past E
+    raw = path.read_bytes()
+    h = c.parse_mutable_header(raw)
+    assert h.extra_lease_offset == 468 + 150
+    assert c.parse_count(raw[618:622]) == 2
+    assert raw[468 + 10 : 468 + 100] == bytes(90)  # the old extra-lease copy is zeroed
+    assert backend.share_leases(path).expirations == before.expirations
+    assert backend.remove_leases(path, [1, 5]) == 0
+    assert backend.share_leases(path).slots == [0, 2, 3, 4]
+    # Wrong write enabler: refused before anything happens.
+    req = sp.ReadTestWriteRequest({}, (sp.ReadVector(0, 1),))
+    with pytest.raises(WrongSecretError):
+        backend.read_test_write(si, b"z" * 32, secrets[0], secrets[0], req)
+
+
+def test_immutable_lease_renewal_in_place(backend: Backend, tmp_path: Path) -> None:
+    clock = backend.clock
+    assert isinstance(clock, FakeClock)
+    si, renew, upload = os.urandom(16), os.urandom(32), os.urandom(20)
+    backend.allocate(si, renew, os.urandom(32), upload, frozenset({0}), 3)
+    u = backend.get_upload(si, 0, upload)
+    backend.write_piece(u, 0, b"abc")
+    backend.commit(u, 0, 3)
+    path = backend.share_path(si, 0)
+    clock.advance(DAY)
+    backend.add_or_renew_lease(si, renew, os.urandom(32))  # same renew secret: in place
+    assert backend.share_leases(path).expirations == [int(T0 + DAY + 31 * DAY)]
+    clock.advance(-2 * DAY)
+    backend.add_or_renew_lease(si, renew, os.urandom(32))  # never shortened
+    assert backend.share_leases(path).expirations == [int(T0 + DAY + 31 * DAY)]
+    backend.add_or_renew_lease(si, os.urandom(32), os.urandom(32))
+    assert len(backend.share_leases(path).expirations) == 2
+    assert path.read_bytes()[12:15] == b"abc"
+
+
+def test_idle_uploads_are_aborted(backend: Backend) -> None:
+    clock = backend.clock
+    assert isinstance(clock, FakeClock)
+    si, upload = os.urandom(16), os.urandom(20)
+    backend.allocate(si, os.urandom(32), os.urandom(32), upload, frozenset({0, 1}), 10)
+    clock.advance(20 * 60)
+    backend.write_piece(backend.get_upload(si, 1, upload), 0, b"x")  # keeps share 1 alive
+    clock.advance(15 * 60)
+    assert backend.abort_idle_uploads(30 * 60) == 1
+    with pytest.raises(NoSuchShareError):
+        backend.get_upload(si, 0, upload)
+    assert backend.uploads_in_progress() == 1
+    backend.abort_all_uploads()
+    assert not any(p.is_file() for p in backend.incoming_dir.rglob("*"))
