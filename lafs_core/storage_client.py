@@ -8,14 +8,14 @@ Messages are built and checked by `storage_protocol`.
 
 from __future__ import annotations
 
-import ssl
+import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
-import httpcore
-import httpx
+import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import storage_protocol as sp
 from .errors import (
@@ -36,9 +36,9 @@ from .storage_protocol import (
     VersionInfo,
 )
 
-DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=15.0)
+DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=15.0, sock_read=60.0)
+_PIECE = 1 << 20  # larger bodies go out a piece at a time, as aiohttp prefers
 DEFAULT_MAX_CONNECTIONS = 10
-_UPLOAD_PIECE = 1 << 20
 _STATUS_ERRORS: dict[int, type[StorageHTTPError]] = {
     401: StorageUnauthorizedError,
     404: ShareNotFoundError,
@@ -49,7 +49,7 @@ _STATUS_ERRORS: dict[int, type[StorageHTTPError]] = {
 @dataclass(frozen=True)
 class _Reply:
     status: int
-    headers: httpx.Headers
+    headers: CIMultiDictProxy[str]
     body: bytes
 
 
@@ -61,81 +61,28 @@ class WriteResult:
     required: list[tuple[int, int]]  # half-open ranges still missing
 
 
-# -- SPKI pinning at the transport level --------------------------------------
+# -- SPKI pinning -----------------------------------------------------------------
 
 
-class _PinnedStream(httpcore.AsyncNetworkStream):
-    def __init__(self, inner: httpcore.AsyncNetworkStream, pin: str) -> None:
-        self._inner = inner
+class _SPKIPin(aiohttp.Fingerprint):
+    """aiohttp checks a Fingerprint on every new TLS connection, before any request
+    (and so the swissnum) is sent; ours compares the SPKI hash instead of the
+    whole certificate's, as NURLs pin it."""
+
+    def __init__(self, pin: str) -> None:
+        super().__init__(bytes(32))
         self._pin = pin
 
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self._inner.read(max_bytes, timeout)
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        await self._inner.write(buffer, timeout)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        tls = await self._inner.start_tls(ssl_context, server_hostname, timeout)
-        ssl_object = tls.get_extra_info("ssl_object")
+    def check(self, transport: asyncio.Transport) -> None:
+        ssl_object = transport.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         if der is None or not pins_equal(spki_hash_of_cert(der), self._pin):
-            await tls.aclose()
-            raise ServerIdentityError("server certificate does not match the NURL's SPKI hash")
-        return tls
+            host, port, *_ = transport.get_extra_info("peername") or ("?", 0)
+            raise _PinMismatch(self.fingerprint, b"", host, port)
 
 
-class _PinningBackend(httpcore.AsyncNetworkBackend):
-    def __init__(self, pin: str) -> None:
-        self._inner = httpcore.AnyIOBackend()
-        self._pin = pin
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        stream = await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
-        return _PinnedStream(stream, self._pin)
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-def _unverified_tls_context() -> ssl.SSLContext:
-    # No CA, hostname or validity checks: the SPKI pin is the only authentication.
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
-def _pinned_transport(pin: str, max_connections: int) -> httpx.AsyncHTTPTransport:
-    ctx = _unverified_tls_context()
-    transport = httpx.AsyncHTTPTransport(verify=ctx)
-    # httpx takes no network backend, so swap in a pool whose TCP streams check the pin.
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=ctx,
-        max_connections=max_connections,
-        max_keepalive_connections=max_connections,
-        keepalive_expiry=60.0,
-        network_backend=_PinningBackend(pin),
-    )
-    return transport
+class _PinMismatch(aiohttp.ServerFingerprintMismatch):
+    """Raised inside aiohttp; turned into ServerIdentityError by `_request`."""
 
 
 # -- the client ----------------------------------------------------------------
@@ -148,6 +95,8 @@ class StorageClient:
     `StorageHTTPError` (and its 401/404/409 leaves) for refusals,
     `StorageConnectionError` for network trouble, `ServerIdentityError` for a
     wrong certificate, `StorageProtocolError` for a malformed answer.
+
+    The HTTP session is made on first use, inside the caller's event loop.
     """
 
     def __init__(
@@ -155,23 +104,38 @@ class StorageClient:
         nurl: NURL | str,
         *,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
     ) -> None:
         self.nurl = parse_nurl(nurl) if isinstance(nurl, str) else nurl
-        self._http = httpx.AsyncClient(
-            base_url=self.nurl.base_url,
-            transport=_pinned_transport(self.nurl.spki_hash, max_connections),
-            headers={
-                "Authorization": sp.authorization_value(self.nurl.swissnum),
-                "Accept": sp.CBOR_MIME,
-            },
-            timeout=timeout,
-        )
+        self._max_connections = max_connections
+        self._timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                base_url=self.nurl.base_url,
+                connector=aiohttp.TCPConnector(
+                    limit=self._max_connections,
+                    ssl=_SPKIPin(self.nurl.spki_hash),
+                    keepalive_timeout=60.0,
+                ),
+                headers={
+                    "Authorization": sp.authorization_value(self.nurl.swissnum),
+                    "Accept": sp.CBOR_MIME,
+                },
+                timeout=self._timeout,
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent", "Accept-Encoding"),
+            )
+        return self._session
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
-    async def __aenter__(self) -> Self:
+    async def __aenter__(self) -> StorageClient:
         return self
 
     async def __aexit__(
@@ -191,7 +155,7 @@ class StorageClient:
         *,
         expected: tuple[int, ...],
         secrets: Mapping[str, bytes] | None = None,
-        content: bytes | AsyncIterator[bytes] | None = None,
+        content: bytes | bytearray | memoryview | AsyncIterator[bytes] | None = None,
         headers: Sequence[tuple[str, str]] = (),
         max_body: int = sp.MAX_CLIENT_CBOR_RESPONSE,
     ) -> _Reply:
@@ -200,20 +164,25 @@ class StorageClient:
         if secrets:
             header_list += [(sp.SECRET_HEADER, v) for v in sp.secret_header_values(secrets)]
         try:
-            async with self._http.stream(
-                method, path, content=content, headers=header_list
+            async with self._http().request(
+                method, path, data=content, headers=CIMultiDict(header_list)
             ) as response:
-                if response.status_code not in expected:
+                if response.status not in expected:
                     text = await _read_limited(response, sp.MAX_CLIENT_ERROR_BODY, truncate=True)
-                    cls = _STATUS_ERRORS.get(response.status_code, StorageHTTPError)
+                    cls = _STATUS_ERRORS.get(response.status, StorageHTTPError)
                     message = text.decode("utf-8", "replace").strip()[:200]
+                    response.close()  # the server may have answered before reading our body
                     raise cls(
-                        f"{method} {path}: HTTP {response.status_code} {message}".rstrip(),
-                        response.status_code,
+                        f"{method} {path}: HTTP {response.status} {message}".rstrip(),
+                        response.status,
                     )
                 body = await _read_limited(response, max_body)
-                return _Reply(response.status_code, response.headers, body)
-        except httpx.TransportError as exc:
+                return _Reply(response.status, response.headers, body)
+        except _PinMismatch as exc:
+            raise ServerIdentityError(
+                "server certificate does not match the NURL's SPKI hash"
+            ) from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise StorageConnectionError(f"{method} {path}: {exc!r}") from exc
 
     async def _cbor_request(
@@ -284,13 +253,8 @@ class StorageClient:
         """Upload `data` at `offset` of an allocated share (one PATCH, streamed)."""
         if not data:
             raise ValueError("cannot write an empty chunk")
-        length = len(data) if not isinstance(data, memoryview) else data.nbytes
-        content: bytes | AsyncIterator[bytes]
-        if isinstance(data, bytes) and length <= _UPLOAD_PIECE:
-            content = data
-        else:
-            # Feed TLS a piece at a time: one whole body would sit encrypted in memory.
-            content = _pieces(memoryview(data).cast("B"))
+        view = memoryview(data).cast("B")
+        length = view.nbytes
         headers = [
             ("Content-Range", f"bytes {offset}-{offset + length - 1}/*"),
             ("Content-Length", str(length)),
@@ -301,7 +265,7 @@ class StorageClient:
             sp.immutable_share_path(storage_index, share_number),
             expected=(200, 201),
             secrets={sp.UPLOAD: upload_secret},
-            content=content,
+            content=_pieces(view) if length > _PIECE else data,
             headers=headers,
         )
         required = sp.decode_required_ranges(response.body)
@@ -400,22 +364,22 @@ class StorageClient:
             pass  # as the 1.20 client: the share is gone anyway
 
 
-async def _read_limited(response: httpx.Response, limit: int, truncate: bool = False) -> bytes:
-    declared = response.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit and not truncate:
+async def _read_limited(
+    response: aiohttp.ClientResponse, limit: int, truncate: bool = False
+) -> bytes:
+    declared = response.content_length
+    if declared is not None and declared > limit and not truncate:
         raise StorageProtocolError(f"response body larger than {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in response.aiter_raw():
-        size += len(chunk)
-        if size > limit:
-            if truncate:
-                chunks.append(chunk[: limit - size + len(chunk)])
-                break
-            raise StorageProtocolError(f"response body larger than {limit} bytes")
-        chunks.append(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    if declared is not None and declared <= limit:
+        return await response.read()
+    body = await response.content.read(limit + 1)
+    if len(body) > limit:
+        if truncate:
+            return body[:limit]
+        raise StorageProtocolError(f"response body larger than {limit} bytes")
+    return body
 
 
 async def _pieces(view: memoryview) -> AsyncIterator[bytes]:
-    for pos in range(0, len(view), _UPLOAD_PIECE):
-        yield bytes(view[pos : pos + _UPLOAD_PIECE])
+    for pos in range(0, len(view), _PIECE):
+        yield view[pos : pos + _PIECE]

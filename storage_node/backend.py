@@ -20,10 +20,9 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 from lafs_core import base32
 from lafs_core.storage_protocol import (
@@ -32,10 +31,10 @@ from lafs_core.storage_protocol import (
     ReadTestWriteRequest,
     ReadTestWriteResult,
     VersionInfo,
-    WriteVector,
 )
 
 from . import container as c
+from . import share_files as sf
 from .advisories import Advisory, advisory_name, format_advisory, parse_advisory
 from .errors import (
     CorruptContainerError,
@@ -80,6 +79,16 @@ class ShareLeases:
     kind: c.ShareKind
     expirations: list[int]  # per lease slot; None-free, empty slots left out
     slots: list[int]  # slot index of each entry in `expirations`
+
+
+@dataclass(frozen=True)
+class LeaseSweep:
+    """What `Backend.sweep_leases` found and did on one share file."""
+
+    leases: int
+    expired: int
+    space_recovered: int
+    deleted: bool
 
 
 class Backend:
@@ -375,14 +384,16 @@ class Backend:
                 if not c.write_enabler_matches(headers[n].write_enabler, write_enabler):
                     raise WrongSecretError("wrong write enabler")
             success = all(
-                _read_mutable(shares[n], headers[n], t.offset, t.size) == t.specimen
+                sf.read_mutable(shares[n], headers[n], t.offset, t.size) == t.specimen
                 if n in shares
                 else t.specimen == b""
                 for n, vectors in request.test_write_vectors.items()
                 for t in vectors.test
             )
             data = {
-                n: [_read_mutable(path, headers[n], r.offset, r.size) for r in request.read_vector]
+                n: [
+                    sf.read_mutable(path, headers[n], r.offset, r.size) for r in request.read_vector
+                ]
                 for n, path in shares.items()
             }
             if not success:
@@ -399,7 +410,7 @@ class Backend:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     with open(path, "xb") as f:
                         f.write(c.new_mutable_container(self.nodeid, write_enabler))
-                _write_mutable(path, vectors.write, vectors.new_length)
+                sf.write_mutable(path, vectors.write, vectors.new_length)
                 self._add_or_renew(path, renew, cancel, 1, now)
             return ReadTestWriteResult(True, data)
 
@@ -424,9 +435,13 @@ class Backend:
         with open(path, "r+b") as f:
             head = f.read(c.MUTABLE_HEADER_SIZE)
             if c.share_kind(head) == "mutable":
-                _mutable_add_or_renew(f, head, renew, cancel, owner, expiration, self)
+                sf.mutable_add_or_renew(
+                    f, head, renew, cancel, owner, expiration, self.nodeid, self.available_space
+                )
             else:
-                _immutable_add_or_renew(f, head, renew, cancel, owner, expiration, self)
+                sf.immutable_add_or_renew(
+                    f, head, renew, cancel, owner, expiration, self.available_space
+                )
 
     def share_leases(self, path: Path) -> ShareLeases:
         """The leases of one share file (for the crawler); raises CorruptContainerError."""
@@ -434,13 +449,34 @@ class Backend:
             head = f.read(c.MUTABLE_HEADER_SIZE)
             kind = c.share_kind(head)
             if kind == "immutable":
-                leases = _immutable_leases(f, head)
+                leases = sf.immutable_leases(f, head)
                 return ShareLeases(
                     kind, [lease.expiration for lease in leases], list(range(len(leases)))
                 )
-            slots = _mutable_leases(f, c.parse_mutable_header(head))
+            slots = sf.mutable_leases(f, c.parse_mutable_header(head))
             live = [(i, lease) for i, lease in enumerate(slots) if not lease.empty]
             return ShareLeases(kind, [lease.expiration for _, lease in live], [i for i, _ in live])
+
+    def sweep_leases(
+        self, path: Path, is_expired: Callable[[c.ShareKind, int], bool], remove: bool
+    ) -> LeaseSweep:
+        """Find one share's expired leases and, if `remove`, cancel them, atomically.
+
+        Deciding under the lock means a lease renewed meanwhile is never cancelled.
+        Raises CorruptContainerError for a file that is not a share container.
+        """
+        with self._lock:
+            leases = self.share_leases(path)
+            expired = [
+                slot
+                for slot, expiration in zip(leases.slots, leases.expirations, strict=True)
+                if is_expired(leases.kind, expiration)
+            ]
+            freed, deleted = 0, False
+            if remove and expired:
+                freed = self.remove_leases(path, expired)
+                deleted = not path.exists()
+            return LeaseSweep(len(leases.slots), len(expired), freed, deleted)
 
     def remove_leases(self, path: Path, slots: list[int]) -> int:
         """Cancel the given lease slots; deletes the share when none is left. Returns bytes freed."""
@@ -448,7 +484,7 @@ class Backend:
             head = f.read(c.MUTABLE_HEADER_SIZE)
             size = os.fstat(f.fileno()).st_size
             if c.share_kind(head) == "immutable":
-                leases = _immutable_leases(f, head)
+                leases = sf.immutable_leases(f, head)
                 keep = [lease for i, lease in enumerate(leases) if i not in slots]
                 if not keep:
                     path.unlink()
@@ -462,7 +498,7 @@ class Backend:
                 f.write(c.pack_count(len(keep)))
                 return size - f.seek(0, os.SEEK_END)
             mheader = c.parse_mutable_header(head)
-            mleases = _mutable_leases(f, mheader)
+            mleases = sf.mutable_leases(f, mheader)
             if all(lease.empty or i in slots for i, lease in enumerate(mleases)):
                 path.unlink()
                 return size
@@ -534,152 +570,3 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _immutable_leases(f: BinaryIO, head: bytes) -> list[c.ImmutableLease]:
-    header = c.parse_immutable_header(head)
-    size = os.fstat(f.fileno()).st_size
-    data_len = c.immutable_data_length(size, header.lease_count)
-    f.seek(c.IMMUTABLE_HEADER_SIZE + data_len)
-    return c.parse_immutable_leases(f.read(), header.lease_count)
-
-
-def _immutable_add_or_renew(
-    f: BinaryIO,
-    head: bytes,
-    renew: bytes,
-    cancel: bytes,
-    owner: int,
-    expiration: int,
-    backend: Backend,
-) -> None:
-    header = c.parse_immutable_header(head)
-    size = os.fstat(f.fileno()).st_size
-    data_len = c.immutable_data_length(size, header.lease_count)
-    for i, lease in enumerate(_immutable_leases(f, head)):
-        if c.secret_matches(lease.renew_secret, renew, header.version):
-            if expiration > lease.expiration:
-                pos = c.IMMUTABLE_HEADER_SIZE + data_len + i * c.IMMUTABLE_LEASE_SIZE + 68
-                f.seek(pos)
-                f.write(expiration.to_bytes(4, "big"))
-            return
-    if backend.available_space() < c.IMMUTABLE_LEASE_SIZE:
-        raise OutOfSpaceError("no space left for a new lease")
-    lease = c.ImmutableLease(
-        owner,
-        c.stored_secret(renew, header.version),
-        c.stored_secret(cancel, header.version),
-        expiration,
-    )
-    f.seek(size)
-    f.write(c.pack_immutable_lease(lease))
-    f.seek(8)
-    f.write(c.pack_count(header.lease_count + 1))
-
-
-def _mutable_leases(f: BinaryIO, header: c.MutableHeader) -> list[c.MutableLease]:
-    f.seek(c.MUTABLE_HEADER_SIZE)
-    slots = [
-        c.parse_mutable_lease(f.read(c.MUTABLE_LEASE_SIZE)) for _ in range(c.MUTABLE_LEASE_SLOTS)
-    ]
-    f.seek(header.extra_lease_offset)
-    count = c.parse_count(f.read(4))
-    raw = f.read(count * c.MUTABLE_LEASE_SIZE)
-    if len(raw) != count * c.MUTABLE_LEASE_SIZE:
-        raise CorruptContainerError("truncated extra leases")
-    for i in range(count):
-        slots.append(c.parse_mutable_lease(raw[i * 92 : (i + 1) * 92]))
-    return slots
-
-
-def _mutable_add_or_renew(
-    f: BinaryIO,
-    head: bytes,
-    renew: bytes,
-    cancel: bytes,
-    owner: int,
-    expiration: int,
-    backend: Backend,
-) -> None:
-    header = c.parse_mutable_header(head)
-    slots = _mutable_leases(f, header)
-    for i, lease in enumerate(slots):
-        if not lease.empty and c.secret_matches(lease.renew_secret, renew, header.version):
-            if expiration > lease.expiration:
-                f.seek(c.mutable_lease_slot_offset(i, header.extra_lease_offset) + 4)
-                f.write(expiration.to_bytes(4, "big"))
-            return
-    new = c.pack_mutable_lease(
-        c.MutableLease(
-            owner or 1,
-            expiration,
-            c.stored_secret(renew, header.version),
-            c.stored_secret(cancel, header.version),
-            backend.nodeid,
-        )
-    )
-    for i, lease in enumerate(slots):
-        if lease.empty:
-            f.seek(c.mutable_lease_slot_offset(i, header.extra_lease_offset))
-            f.write(new)
-            return
-    if backend.available_space() < c.MUTABLE_LEASE_SIZE:
-        raise OutOfSpaceError("no space left for a new lease")
-    extra = len(slots) - c.MUTABLE_LEASE_SLOTS
-    f.seek(c.mutable_lease_slot_offset(len(slots), header.extra_lease_offset))
-    f.write(new)
-    f.seek(header.extra_lease_offset)
-    f.write(c.pack_count(extra + 1))
-
-
-def _read_mutable(path: Path, header: c.MutableHeader, offset: int, size: int) -> bytes:
-    end = min(offset + size, header.data_length)
-    if offset >= end:
-        return b""
-    with open(path, "rb") as f:
-        f.seek(c.MUTABLE_DATA_OFFSET + offset)
-        return f.read(end - offset)
-
-
-def _write_zeros(f: BinaryIO, pos: int, count: int) -> None:
-    f.seek(pos)
-    while count > 0:
-        n = min(count, 1 << 20)
-        f.write(bytes(n))
-        count -= n
-
-
-def _write_mutable(path: Path, writes: Sequence[WriteVector], new_length: int | None) -> None:
-    with open(path, "r+b") as f:
-        header = c.parse_mutable_header(f.read(c.MUTABLE_HEADER_SIZE))
-        length, extra = header.data_length, header.extra_lease_offset
-        for w in writes:
-            end = w.offset + len(w.data)
-            if end > MAX_MUTABLE_SHARE_SIZE:
-                raise WriteError("mutable share would exceed the maximum size")
-            if end >= length:
-                if c.MUTABLE_DATA_OFFSET + end > extra:
-                    f.seek(extra)
-                    count = c.parse_count(f.read(4))
-                    block = c.pack_count(count) + f.read(count * c.MUTABLE_LEASE_SIZE)
-                    new_extra = c.MUTABLE_DATA_OFFSET + end
-                    f.seek(new_extra)
-                    f.write(block)
-                    f.seek(extra)
-                    f.write(bytes(min(len(block), new_extra - extra)))
-                    extra = new_extra
-                if w.offset > length:
-                    _write_zeros(f, c.MUTABLE_DATA_OFFSET + length, w.offset - length)
-                length = end
-            f.seek(c.MUTABLE_DATA_OFFSET + w.offset)
-            f.write(w.data)
-        if new_length is not None and new_length < length:
-            length = new_length
-        f.seek(0)
-        f.write(
-            c.pack_mutable_header(
-                c.MutableHeader(header.version, header.nodeid, header.write_enabler, length, extra)
-            )
-        )
-        f.flush()
-        os.fsync(f.fileno())

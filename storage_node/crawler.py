@@ -56,28 +56,19 @@ class LeaseCrawler:
         now = self.clock()
         for path in self.backend.iter_share_files():
             try:
-                leases = self.backend.share_leases(path)
+                sweep = self.backend.sweep_leases(
+                    path,
+                    lambda kind, expiration: lease_expired(self.policy, kind, expiration, now),
+                    remove=self.policy.enabled,
+                )
             except (CorruptContainerError, OSError):
                 report.corrupt_shares.append(str(path.relative_to(self.backend.shares_dir)))
                 continue
             report.shares_examined += 1
-            report.leases_examined += len(leases.expirations)
-            expired = [
-                slot
-                for slot, expiration in zip(leases.slots, leases.expirations)
-                if lease_expired(self.policy, leases.kind, expiration, now)
-            ]
-            report.leases_expired += len(expired)
-            if not expired or not self.policy.enabled:
-                continue
-            try:
-                freed = self.backend.remove_leases(path, expired)
-            except (CorruptContainerError, OSError):
-                report.corrupt_shares.append(str(path.relative_to(self.backend.shares_dir)))
-                continue
-            report.space_recovered += freed
-            if len(expired) == len(leases.slots):
-                report.shares_deleted += 1
+            report.leases_examined += sweep.leases
+            report.leases_expired += sweep.expired
+            report.space_recovered += sweep.space_recovered
+            report.shares_deleted += sweep.deleted
         self.last_report = report
         return report
 

@@ -1,0 +1,134 @@
+"""`lafs put` / `lafs get` throughput on a local grid of storage nodes, and peak memory.
+
+    python bench/grid.py                      # 256 MiB file, 10 nodes, 3 runs
+    python bench/grid.py --size-mib 64 --runs 5 --memory-mib 256,1024
+    python bench/grid.py --tahoe              # also the real Tahoe-LAFS 1.20 (needs $TAHOE_VENV)
+
+Each figure is the median of --runs runs of the real commands, as a user runs
+them. Peak RSS is measured for the `lafs` process and for the storage node
+that used the most memory. With --tahoe, the same file goes through a real
+Tahoe 1.20 client node's web API onto ten real Tahoe storage nodes in the
+same run, and the ratios are printed.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from storage_node.local_grid import LocalGrid  # noqa: E402
+
+MiB = 1 << 20
+
+
+def make_file(path: Path, size: int) -> None:
+    with open(path, "wb") as f:
+        for _ in range(size // MiB):
+            f.write(os.urandom(MiB))
+        f.write(os.urandom(size % MiB))
+
+
+def peak_rss_of_child(cmd: list[str]) -> tuple[float, float, str]:
+    """Like run_measured, but reads the child's own peak RSS from wait4."""
+    start = time.perf_counter()
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = process.stdout.read() if process.stdout else b""
+    err = process.stderr.read() if process.stderr else b""
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {err.decode(errors='replace')[-500:]}")
+    last = out.decode(errors="replace").strip().splitlines()[-1:] or [""]
+    return wall, usage.ru_maxrss / 1024, last[0]
+
+
+def node_peak_rss(grid: LocalGrid) -> float:
+    peaks = []
+    for process in grid.processes:
+        status = Path(f"/proc/{process.pid}/status").read_text()
+        line = next(x for x in status.splitlines() if x.startswith("VmHWM:"))
+        peaks.append(int(line.split()[1]) / 1024)
+    return max(peaks)
+
+
+def bench_ours(tmp: Path, source: Path, runs: int, nodes: int) -> dict[str, float]:
+    grid = LocalGrid(tmp / "grid", nodes)
+    grid.start()
+    try:
+        lafs = [sys.executable, "-m", "lafs_core.cli", "--grid", str(grid.grid_file)]
+        put_times, get_times, put_rss, get_rss = [], [], [], []
+        for run in range(runs):
+            # A fresh convergence secret per run, so every put really uploads.
+            (grid.grid_file.parent / "grid.toml.convergence").unlink(missing_ok=True)
+            wall, rss, cap = peak_rss_of_child([*lafs, "put", str(source)])
+            put_times.append(wall)
+            put_rss.append(rss)
+            out = tmp / "out"
+            wall, rss, _ = peak_rss_of_child([*lafs, "get", cap, "-o", str(out)])
+            get_times.append(wall)
+            get_rss.append(rss)
+            if out.stat().st_size != source.stat().st_size:
+                raise RuntimeError("download size differs")
+            out.unlink()
+            for node_dir in grid.node_dirs():  # keep the disk from filling over runs
+                for share_dir in (node_dir / "storage" / "shares").glob("??"):
+                    subprocess.run(["rm", "-rf", str(share_dir)], check=True)
+        size = source.stat().st_size
+        return {
+            "put_MBps": size / statistics.median(put_times) / 1e6,
+            "get_MBps": size / statistics.median(get_times) / 1e6,
+            "put_rss": max(put_rss),
+            "get_rss": max(get_rss),
+            "node_rss": node_peak_rss(grid),
+        }
+    finally:
+        grid.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size-mib", type=int, default=256)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--nodes", type=int, default=10)
+    parser.add_argument("--memory-mib", default="", help="extra file sizes for the client memory check")
+    parser.add_argument("--tahoe", action="store_true", help="also measure the real Tahoe-LAFS 1.20")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="lafs-bench-grid-") as tmpdir:
+        tmp = Path(tmpdir)
+        source = tmp / "source"
+        make_file(source, args.size_mib * MiB)
+        print(f"file {args.size_mib} MiB, {args.nodes} local storage nodes, k=3 happy=7 n=10, "
+              f"median of {args.runs} runs, {os.cpu_count()} cores")
+        ours = bench_ours(tmp, source, args.runs, args.nodes)
+        print(f"ours   put {ours['put_MBps']:7.1f} MB/s   get {ours['get_MBps']:7.1f} MB/s   "
+              f"peak RSS: put {ours['put_rss']:.0f} MiB, get {ours['get_rss']:.0f} MiB, "
+              f"busiest node {ours['node_rss']:.0f} MiB")
+        for mib in [int(x) for x in args.memory_mib.split(",") if x]:
+            big = tmp / f"mem{mib}"
+            make_file(big, mib * MiB)
+            source.unlink(missing_ok=True)
+            m = bench_ours(tmp, big, 1, args.nodes)
+            print(f"memory {mib:5d} MiB: put peak RSS {m['put_rss']:.0f} MiB, get {m['get_rss']:.0f} MiB, "
+                  f"node {m['node_rss']:.0f} MiB ({m['put_MBps']:.1f} / {m['get_MBps']:.1f} MB/s)")
+            big.unlink()
+        if args.tahoe:
+            from tahoe_grid import bench_tahoe  # bench/tahoe_grid.py
+
+            if not source.exists():
+                make_file(source, args.size_mib * MiB)
+            theirs = bench_tahoe(tmp, source, args.runs, args.nodes)
+            print(f"tahoe  put {theirs['put_MBps']:7.1f} MB/s   get {theirs['get_MBps']:7.1f} MB/s   "
+                  f"client RSS {theirs['client_rss']:.0f} MiB, busiest node {theirs['node_rss']:.0f} MiB")
+            print(f"ratio  put {ours['put_MBps'] / theirs['put_MBps']:.1f}x   "
+                  f"get {ours['get_MBps'] / theirs['get_MBps']:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

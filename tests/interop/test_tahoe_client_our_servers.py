@@ -1,0 +1,141 @@
+"""(2) A real Tahoe-LAFS 1.20 client node uses our storage nodes by their NURLs;
+(5) `tahoe check --verify` and `tahoe check --add-lease` on files stored on our nodes."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lafs_core import base32
+from lafs_core.client import Client
+from lafs_core.grid_config import load_grid
+from lafs_core.secrets import lease_secrets
+from lafs_core.uri import CHKReadCap, parse_cap
+
+from .conftest import (
+    CONTAINER_HEADER,
+    LEASE_RECORD_SIZE,
+    ServerSet,
+    check_stored_shares,
+    container_share,
+    run_async,
+    storage_index_text,
+)
+
+pytestmark = pytest.mark.interop
+
+MiB = 1024 * 1024
+SIZES = {"lit-20B": 20, "56B": 56, "1MiB+1": MiB + 1, "3MiB+5": 3 * MiB + 5}
+LEASE = struct.Struct(">L32s32sL")  # owner number, renew secret, cancel secret, expiry
+
+
+@pytest.mark.parametrize("size", SIZES.values(), ids=SIZES.keys())
+def test_tahoe_put_get_through_our_nodes(ours_set: ServerSet, size: int, tmp_path: Path) -> None:
+    tahoe = ours_set.tahoe_client()
+    data = os.urandom(size)
+    src = tmp_path / "in.bin"
+    src.write_bytes(data)
+    cap = tahoe.put(src)
+    assert tahoe.get(cap, tmp_path / "out.bin") == data
+    if size <= 55:
+        assert cap.startswith("URI:LIT:"), cap
+        return
+    held = check_stored_shares(ours_set, cap, data, tmp_path / "expected")
+    assert all(ours_set.kind_of(name) == "ours" for name in held)
+
+
+def _upload_ours(server_set: ServerSet, data: bytes) -> str:
+    async def go() -> str:
+        async with Client(load_grid(server_set.grid_file)) as client:
+            return (await client.upload_bytes(data)).cap.to_string()
+
+    return run_async(go())
+
+
+def _check_json(server_set: ServerSet, cap: str, *options: str) -> dict[str, Any]:
+    res = server_set.tahoe_client().cli("check", "--raw", *options, cap)
+    doc = json.loads(res.stdout)
+    assert "results" in doc, doc
+    return doc["results"]
+
+
+def test_tahoe_check_verify_on_our_nodes(ours_set: ServerSet, tmp_path: Path) -> None:
+    k, _happy, n = ours_set.encoding
+    data = os.urandom(MiB + 1)
+    cap = _upload_ours(ours_set, data)
+    held = check_stored_shares(ours_set, cap, data, tmp_path / "expected")
+
+    results = _check_json(ours_set, cap, "--verify")
+    assert results["healthy"] is True, results
+    assert results["count-shares-good"] == n, results
+    assert results["count-corrupt-shares"] == 0, results
+
+    # Corrupt one block of one share on one of our nodes: the verifier, which
+    # reads every byte of every share through our server, must notice.
+    victim = sorted(held)[0]
+    sharenum = min(held[victim])
+    path = ours_set.share_files(cap)[victim][sharenum]
+    original = path.read_bytes()
+    offset = CONTAINER_HEADER.size + 0x44 + 10  # inside the first block (after the v1 share header)
+    corrupted = bytearray(original)
+    corrupted[offset] ^= 0xFF
+    path.write_bytes(bytes(corrupted))
+    try:
+        results = _check_json(ours_set, cap, "--verify")
+        assert results["healthy"] is False, results
+        assert results["count-shares-good"] == n - 1, results
+        assert results["count-corrupt-shares"] == 1, results
+        assert [int(x[2]) for x in results["list-corrupt-shares"]] == [sharenum], results
+    finally:
+        path.write_bytes(original)
+    results = _check_json(ours_set, cap, "--verify")
+    assert results["count-shares-good"] == n, results
+
+
+def test_tahoe_check_add_lease_on_our_nodes(ours_set: ServerSet, tmp_path: Path) -> None:
+    k, _happy, n = ours_set.encoding
+    data = os.urandom(100_000)
+    cap = _upload_ours(ours_set, data)
+    check_stored_shares(ours_set, cap, data, tmp_path / "expected", leases=1)
+
+    results = _check_json(ours_set, cap, "--add-lease")
+    assert results["healthy"] is True, results
+    assert results["count-shares-good"] == n, results
+    # The Tahoe client has its own lease secret: every share gains a second lease,
+    # whose secrets are those Tahoe derives for (its secret, SI, the server's tub ID).
+    parsed = parse_cap(cap)
+    assert isinstance(parsed, CHKReadCap)
+    tahoe_secret = ours_set.tahoe.lease_secret
+    seeds = {s.nickname: base32.a2b(s.lease_seed) for s in ours_set.servers}
+
+    def leases_by_share() -> dict[tuple[str, int], list[bytes]]:
+        found = {}
+        for nickname, files in ours_set.share_files(cap).items():
+            for sharenum, path in files.items():
+                raw = path.read_bytes()
+                _share, count = container_share(raw)
+                start = len(raw) - LEASE_RECORD_SIZE * count
+                found[(nickname, sharenum)] = [
+                    raw[start + i * LEASE_RECORD_SIZE: start + (i + 1) * LEASE_RECORD_SIZE]
+                    for i in range(count)]
+        return found
+
+    before = leases_by_share()
+    assert len(before) == n
+    for (nickname, sharenum), records in before.items():
+        assert len(records) == 2, f"{nickname} share {sharenum}: {len(records)} leases"
+        expect = lease_secrets(tahoe_secret, parsed.storage_index, seeds[nickname])
+        _owner, renew, cancel, _expiry = LEASE.unpack(records[1])
+        assert (renew, cancel) == (expect.renew, expect.cancel), (
+            f"{nickname} share {sharenum}: the lease Tahoe added has other secrets than "
+            f"lafs_core.secrets derives for Tahoe's client secret")
+
+    # Again: the same client renews its lease, it does not add a third.
+    _check_json(ours_set, cap, "--add-lease")
+    assert {key: len(v) for key, v in leases_by_share().items()} == {key: 2 for key in before}
+    assert storage_index_text(cap)

@@ -1,0 +1,276 @@
+#!/usr/bin/env python3
+"""Generate tests/vectors/ssk.json with the real Tahoe-LAFS 1.20.0 as the oracle.
+
+Run with the interpreter of a virtualenv that has ``tahoe-lafs==1.20.0``::
+
+    /opt/tahoe-venv/bin/python tests/vectors/generate_mutable.py [--out tests/vectors/ssk.json]
+
+Everything it needs is in this file: it makes its own RSA-2048 keys (fresh
+ones on every run; they are written into the output, which is what the tests
+use), then asks ``allmydata`` (the Tahoe-LAFS package, imported only here,
+never by the project) for:
+
+* ``cases``: for every key, in SDMF and MDMF form, the write/read/verify caps
+  and the six mutable directory caps built by ``allmydata.uri``, the key
+  chain from ``allmydata.util.hashutil`` (writekey, readkey, storage index,
+  fingerprint) and the write enabler for a fixed tub ID;
+* ``extensions``: MDMF caps with trailing extension fields and what Tahoe
+  re-serialises them to;
+* ``rejects``: malformed cap strings that Tahoe's ``uri.from_string`` turns
+  into an unknown cap (our parser must raise ``CapabilityError``);
+* ``sdmf_shares``: whole SDMF shares built by Tahoe's own publish pieces
+  (``SDMFSlotWriteProxy``, ``CRSEncoder``, ``HashTree``, AES, tagged hashes)
+  for a given key, plaintext, seqnum, IV, k and N, with the (randomised)
+  PSS signature Tahoe made; a re-implementation given the same inputs and
+  that signature must produce byte-identical shares (SHA-256 per share, and
+  share 0 in full for the small ones).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import struct
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa as crsa
+
+from allmydata import uri
+from allmydata.codec import CRSEncoder
+from allmydata.crypto import aes, rsa
+from allmydata.hashtree import HashTree
+from allmydata.mutable.layout import SDMFSlotWriteProxy
+from allmydata.util import base32, hashutil, mathutil
+
+FORMAT = "lafs-s3gw-ssk-vectors/1"
+TAHOE_VERSION = "1.20.0"
+HERE = Path(__file__).resolve().parent
+NUM_KEYS = 120
+TUB_ID = bytes(range(20))  # the server seed the write enablers are computed for
+
+# (name, key index, seed, length, seqnum, IV byte, k, N)
+SDMF_SHARE_CASES = [
+    ("empty-k3n10", 0, b"", 0, 1, 0x11, 3, 10),
+    ("a1-k3n10", 1, b"a", 1, 1, 0x22, 3, 10),
+    ("a56-k3n10", 2, b"a", 56, 1, 0x33, 3, 10),
+    ("abc1000-k1n1", 3, b"abc", 1000, 5, 0x44, 1, 1),
+    ("abc1000-k2n3", 4, b"abc", 1000, 2, 0x55, 2, 3),
+    ("xyz10000-k3n10", 5, b"xyz", 10000, 7, 0x66, 3, 10),
+    ("q4097-k71n255", 6, b"q", 4097, 1, 0x77, 71, 255),
+    ("q100000-k25n100", 7, b"q", 100000, 1, 0x88, 25, 100),
+    ("q999-k1n255-seq-big", 8, b"q", 999, 2**40 + 3, 0x99, 1, 255),
+    ("json300-k3n7", 9, b'{"a": 1}', 300, 3, 0xAA, 3, 7),
+]
+FULL_SHARE_LIMIT = 4000  # record share 0 in full when it is at most this long
+
+
+def stretch(seed: bytes, length: int) -> bytes:
+    if not seed:
+        return b""
+    return (seed * (length // len(seed) + 1))[:length]
+
+
+def make_key(index: int) -> tuple[str, bytes]:
+    """A fresh key as PEM (PKCS#1 for even, PKCS#8 for odd indexes) and its PKCS#8 DER."""
+    key = crsa.generate_private_key(public_exponent=65537, key_size=2048)
+    fmt = serialization.PrivateFormat.TraditionalOpenSSL if index % 2 == 0 else serialization.PrivateFormat.PKCS8
+    pem = key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption())
+    der = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return pem.decode("ascii"), der
+
+
+def s(cap: object) -> str:
+    return cap.to_string().decode("ascii")  # type: ignore[attr-defined]
+
+
+def cap_case(index: int, fmt: str, der: bytes) -> dict[str, object]:
+    priv, pub = rsa.create_signing_keypair_from_string(der)
+    priv_der = rsa.der_string_from_signing_key(priv)
+    pub_der = rsa.der_string_from_verifying_key(pub)
+    writekey = hashutil.ssk_writekey_hash(priv_der)
+    fingerprint = hashutil.ssk_pubkey_fingerprint_hash(pub_der)
+    if fmt == "sdmf":
+        wcap = uri.WriteableSSKFileURI(writekey, fingerprint)
+        dcap = uri.DirectoryURI(wcap)
+    else:
+        wcap = uri.WriteableMDMFFileURI(writekey, fingerprint)
+        dcap = uri.MDMFDirectoryURI(wcap)
+    # Round-trip through Tahoe's parser too, to be sure it accepts what it printed.
+    assert s(uri.from_string(s(wcap))) == s(wcap)
+    readkey = hashutil.ssk_readkey_hash(writekey)
+    return {
+        "name": f"{fmt}-key{index}",
+        "key": index,
+        "format": fmt,
+        "writekey": base32.b2a(writekey).decode(),
+        "readkey": base32.b2a(readkey).decode(),
+        "storage_index": base32.b2a(hashutil.ssk_storage_index_hash(readkey)).decode(),
+        "fingerprint": base32.b2a(fingerprint).decode(),
+        "write_enabler": base32.b2a(hashutil.ssk_write_enabler_hash(writekey, TUB_ID)).decode(),
+        "write": s(wcap),
+        "read": s(wcap.get_readonly()),
+        "verify": s(wcap.get_verify_cap()),
+        "dir_write": s(dcap),
+        "dir_read": s(dcap.get_readonly()),
+        "dir_verify": s(dcap.get_verify_cap()),
+    }
+
+
+def extension_cases(cases: list[dict[str, object]]) -> list[dict[str, str]]:
+    out = []
+    mdmf = [c for c in cases if c["format"] == "mdmf"][:3]
+    for c in mdmf:
+        for kind in ("write", "read", "verify", "dir_write", "dir_read", "dir_verify"):
+            for tail in (":3:131073", ":1:2:3:4", ":"):
+                given = str(c[kind]) + tail
+                parsed = uri.from_string(given)
+                assert not isinstance(parsed, uri.UnknownURI), given
+                out.append({"given": given, "tahoe": s(parsed)})
+    return out
+
+
+def reject_cases(cases: list[dict[str, object]]) -> list[str]:
+    sdmf = str(cases[0]["write"])
+    mdmf = next(str(c["write"]) for c in cases if c["format"] == "mdmf")
+    wk, fp = sdmf.split(":")[2:4]
+    bad_last_16 = wk[:-1] + ("b" if wk[-1] != "b" else "c")
+    candidates = [
+        sdmf + ":3:131073",  # SDMF caps take no extension fields
+        sdmf + "x",
+        sdmf[:-1],
+        sdmf.upper(),
+        f"URI:SSK:{bad_last_16}:{fp}",
+        f"URI:SSK:{wk}:{fp[:-1]}b",
+        f"URI:SSK:{wk}",
+        f"URI:SSK:{wk}:{fp}:",
+        f"URI:SSK-RO:{wk}:{fp[:50]}",
+        f"URI:SSK-Verifier:{wk}1:{fp}",
+        f"URI:MDMF:{wk}:{fp}x",
+        f"URI:MDMF:{wk[:-1]}:{fp}",
+        "URI:MDMF:",
+        "URI:DIR2:" + sdmf[len("URI:SSK:") :] + "x",
+        "URI:DIR2-MDMF:" + mdmf[len("URI:MDMF:") : -1],
+        "ro." + sdmf,  # a write cap claimed read-only
+        "imm." + mdmf,
+        "imm.URI:DIR2-RO:" + sdmf[len("URI:SSK:") :],
+    ]
+    rejected = []
+    for text in candidates:
+        if isinstance(uri.from_string(text), uri.UnknownURI):
+            rejected.append(text)
+        else:
+            raise SystemExit(f"expected Tahoe to reject {text!r}")
+    return rejected
+
+
+class _Capture:
+    """Stands in for a storage server: keeps the one write SDMF publish makes."""
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def slot_testv_and_readv_and_writev(self, si, secrets, tw_vectors, readv):  # type: ignore[no-untyped-def]
+        ((_testv, datav, _new_length),) = tw_vectors.values()
+        ((offset, data),) = datav
+        assert offset == 0
+        self.data = data
+        return None
+
+
+def sdmf_share_case(case: tuple, der: bytes) -> dict[str, object]:  # type: ignore[type-arg]
+    """Build every share of one SDMF version the way Tahoe's Publish does, with its code."""
+    name, key_index, seed, length, seqnum, iv_byte, k, n = case
+    plaintext = stretch(seed, length)
+    iv = bytes([iv_byte]) * 16
+    priv, pub = rsa.create_signing_keypair_from_string(der)
+    priv_der = rsa.der_string_from_signing_key(priv)
+    pub_der = rsa.der_string_from_verifying_key(pub)
+    writekey = hashutil.ssk_writekey_hash(priv_der)
+    readkey = hashutil.ssk_readkey_hash(writekey)
+    encprivkey = aes.encrypt_data(aes.create_encryptor(writekey), priv_der)
+    segsize = mathutil.next_multiple(len(plaintext), k)
+    writers = [
+        SDMFSlotWriteProxy(i, _Capture(), b"\0" * 16, (b"", b"", b""), seqnum, k, n, segsize, len(plaintext))
+        for i in range(n)
+    ]
+    blockhashes: list[list[bytes]] = [[] for _ in range(n)]
+    if plaintext:
+        key = hashutil.ssk_readkey_data_hash(iv, readkey)
+        crypttext = aes.encrypt_data(aes.create_encryptor(key), plaintext)
+        fec = CRSEncoder()
+        fec.set_params(segsize, k, n)
+        piece = fec.get_block_size()
+        pieces = [crypttext[i * piece : (i + 1) * piece].ljust(piece, b"\0") for i in range(k)]
+        ids = list(range(n))
+        blocks = fec.encoder.encode(pieces, ids)  # what CRSEncoder.encode runs, minus the thread
+        for i, block in zip(ids, blocks):
+            writers[i].put_block(block, 0, iv)
+            blockhashes[i].append(hashutil.block_hash(block))
+    else:
+        for w in writers:
+            w.put_salt(iv)
+    leaves = []
+    for i, w in enumerate(writers):
+        w.put_encprivkey(encprivkey)
+        tree = HashTree(blockhashes[i])
+        w.put_blockhashes(list(tree))
+        leaves.append(tree[0])
+    share_tree = HashTree(leaves)
+    for i, w in enumerate(writers):
+        w.put_sharehashes({j: share_tree[j] for j in share_tree.needed_hashes(i)})
+        w.put_root_hash(share_tree[0])
+    signature = rsa.sign_data(priv, writers[0].get_signable())
+    shares = []
+    for w in writers:
+        w.put_signature(signature)
+        w.put_verification_key(pub_der)
+        w.finish_publishing()
+        shares.append(w._storage_server.data)
+    assert struct.unpack(">B", shares[0][:1]) == (0,)
+    out: dict[str, object] = {
+        "name": name,
+        "key": key_index,
+        "seed": base64.b64encode(seed).decode(),
+        "length": length,
+        "seqnum": seqnum,
+        "iv": iv.hex(),
+        "k": k,
+        "n": n,
+        "root_hash": share_tree[0].hex(),
+        "signature": signature.hex(),
+        "shares": [hashlib.sha256(sh).hexdigest() for sh in shares],
+    }
+    if len(shares[0]) <= FULL_SHARE_LIMIT:
+        out["share0"] = shares[0].hex()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default=str(HERE / "ssk.json"))
+    args = ap.parse_args()
+    keys = [make_key(i) for i in range(NUM_KEYS)]
+    cases = [cap_case(i, fmt, der) for i, (_pem, der) in enumerate(keys) for fmt in ("sdmf", "mdmf")]
+    doc = {
+        "format": FORMAT,
+        "tahoe_version": TAHOE_VERSION,
+        "tub_id": base32.b2a(TUB_ID).decode(),
+        "keys": [pem for pem, _der in keys],
+        "cases": cases,
+        "extensions": extension_cases(cases),
+        "rejects": reject_cases(cases),
+        "sdmf_shares": [sdmf_share_case(c, keys[c[1]][1]) for c in SDMF_SHARE_CASES],
+    }
+    with open(args.out, "w") as f:
+        json.dump(doc, f, indent=0)
+        f.write("\n")
+    print(f"wrote {len(cases)} cap cases and {len(SDMF_SHARE_CASES)} share cases to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
