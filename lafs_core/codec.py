@@ -21,13 +21,16 @@ class Codec:
         self._decoder = zfec.Decoder(k, n)
         self._check_numbers = list(range(k, n))
 
-    def encode(self, padded_segment: bytes) -> list[bytes]:
-        """Split a segment (length a multiple of k) into k pieces and return all n blocks."""
+    def encode(self, padded_segment: bytes) -> list[bytes | memoryview]:
+        """Split a segment (length a multiple of k) into k pieces and return all n blocks.
+
+        The first k blocks are views into `padded_segment`, not copies.
+        """
         if len(padded_segment) % self.k:
             raise ValueError("segment length must be a multiple of k")
         size = len(padded_segment) // self.k
         view = memoryview(padded_segment)
-        pieces = [bytes(view[i * size : (i + 1) * size]) for i in range(self.k)]
+        pieces: list[bytes | memoryview] = [view[i * size : (i + 1) * size] for i in range(self.k)]
         if self.k == self.n:
             return pieces
         return pieces + list(self._encoder.encode(pieces, self._check_numbers))

@@ -135,7 +135,7 @@ class StorageClient:
             await self._session.close()
             self._session = None
 
-    async def __aenter__(self) -> StorageClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -182,7 +182,7 @@ class StorageClient:
             raise ServerIdentityError(
                 "server certificate does not match the NURL's SPKI hash"
             ) from exc
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise StorageConnectionError(f"{method} {path}: {exc!r}") from exc
 
     async def _cbor_request(

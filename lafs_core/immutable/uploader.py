@@ -25,7 +25,7 @@ from .encoder import CHKEncoder, EncodedSegment, ReadAt, convergent_key, read_ch
 from .params import EncodingParams
 
 DISCOVERY_TIMEOUT = 15.0
-WRITE_BATCH = 2 * 1024 * 1024  # bytes per share per write request
+WRITE_BATCH = 1024 * 1024  # bytes per share per write request
 
 
 class UploadUnhappinessError(LafsError):
@@ -170,17 +170,27 @@ class _Upload:
             if self.buckets.get(bucket.sharenum) is bucket:
                 await self.drop_server(bucket.server, str(exc))
 
-    async def push_batch(self, segments: list[EncodedSegment], trailers: list[bytes] | None) -> None:
-        """Write consecutive segments' blocks (and, last, the trailers) in one request per share."""
+    def batch_bodies(
+        self, segments: list[EncodedSegment], trailers: list[bytes] | None
+    ) -> tuple[int, dict[int, bytes]]:
+        """One write per share for consecutive segments' blocks (and, last, the trailers)."""
         first = segments[0].index
         offset = 0 if first == 0 else self.encoder.block_offset(first)
-        writes = []
-        for sharenum, bucket in list(self.buckets.items()):
+        bodies = {}
+        for sharenum in self.buckets:
             parts = [self.encoder.header] if first == 0 else []  # header and block 0 are contiguous
             parts += [segment.blocks[sharenum] for segment in segments]
             if trailers is not None:  # the trailer follows the last block
                 parts.append(trailers[sharenum])
-            writes.append(self.write(bucket, offset, b"".join(parts), last=trailers is not None))
+            bodies[sharenum] = b"".join(parts)
+        return offset, bodies
+
+    async def push(self, offset: int, bodies: dict[int, bytes], last: bool) -> None:
+        writes = [
+            self.write(bucket, offset, bodies[sharenum], last)
+            for sharenum, bucket in list(self.buckets.items())
+            if sharenum in bodies
+        ]
         await asyncio.gather(*writes)
 
     async def abort(self) -> None:
@@ -284,8 +294,9 @@ async def _encode_and_push(job: _Upload, read_at: ReadAt, pool: Executor | None,
             if index == total - 1:
                 result = encoder.finish()
                 trailers, job.cap = result.trailers, result.cap
-            pushing.append(asyncio.ensure_future(job.push_batch(batch, trailers)))
-            batch = []
+            offset, bodies = job.batch_bodies(batch, trailers)
+            batch = []  # the segments' memory goes; only the joined bodies stay in flight
+            pushing.append(asyncio.ensure_future(job.push(offset, bodies, trailers is not None)))
             while len(pushing) >= max(1, depth // 2):
                 await pushing.pop(0)
         await asyncio.gather(*pushing)

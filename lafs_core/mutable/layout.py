@@ -28,9 +28,13 @@ HEADER_SIZE = SIGNED_PREFIX_SIZE + _OFFSETS.size  # 107
 HASH_SIZE = 32
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class SDMFPrefix:
-    """The signed fields of one version; all N shares of a version carry the same."""
+    """The signed fields of one version; all N shares of a version carry the same.
+
+    Also the servermap's version key: ordering is by seqnum, then root hash,
+    which is how the best version is chosen (spec/tahoe-mutable.md 11).
+    """
 
     seqnum: int
     root_hash: bytes

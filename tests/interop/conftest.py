@@ -66,7 +66,8 @@ CLI_TIMEOUT = 300.0
 
 # The immutable share container a storage server keeps (both Tahoe's and ours).
 CONTAINER_HEADER = struct.Struct(">LLL")  # version, data length, lease count
-LEASE_RECORD_SIZE = 72
+LEASE_RECORD = struct.Struct(">L32s32sL")  # owner, renew secret, cancel secret, expiry
+LEASE_RECORD_SIZE = LEASE_RECORD.size  # 72
 
 
 def tahoe_venv() -> Path:
@@ -168,13 +169,26 @@ def pin_bytes(nurl: str) -> bytes:
     return base64.urlsafe_b64decode(pin + "=" * (-len(pin) % 4))
 
 
-def container_share(raw: bytes) -> tuple[bytes, int]:
-    """(share bytes, lease count) of an immutable share container file."""
-    version, _length, leases = CONTAINER_HEADER.unpack_from(raw)
-    assert version == 1, f"unexpected immutable container version {version}"
-    end = len(raw) - LEASE_RECORD_SIZE * leases
-    assert end >= CONTAINER_HEADER.size, "lease records overlap the header"
-    return raw[CONTAINER_HEADER.size : end], leases
+@dataclass
+class Container:
+    """An immutable share container file (spec tahoe-disk-and-leases.md §4)."""
+
+    version: int  # 2 for every container 1.20 creates; 1 is legacy
+    share: bytes
+    leases: list[tuple[int, bytes, bytes, int]]  # owner, renew, cancel (as stored), expiry
+
+    @classmethod
+    def parse(cls, raw: bytes) -> Container:
+        version, _length, count = CONTAINER_HEADER.unpack_from(raw)
+        assert version in (1, 2), f"unknown immutable container version {version}"
+        end = len(raw) - LEASE_RECORD_SIZE * count
+        assert end >= CONTAINER_HEADER.size, "lease records overlap the header"
+        leases = [LEASE_RECORD.unpack_from(raw, end + i * LEASE_RECORD_SIZE) for i in range(count)]
+        return cls(version, raw[CONTAINER_HEADER.size:end], leases)
+
+    def stored(self, secret: bytes) -> bytes:
+        """How this container stores a lease secret: BLAKE2b-256 (v2) or as is (v1)."""
+        return secret if self.version == 1 else hashlib.blake2b(secret, digest_size=32).digest()
 
 
 def storage_index_text(cap: str) -> str:
@@ -314,12 +328,12 @@ class ServerEntry:
     kind: str  # "real" or "ours"
 
     @classmethod
-    def for_tahoe(cls, node: TahoeStorageNode) -> "ServerEntry":
+    def for_tahoe(cls, node: TahoeStorageNode) -> ServerEntry:
         return cls(node.name, node.nurl, node.server_id, node.furl,
                    node.permutation_seed, node.tub_id, node.storage_dir, "real")
 
     @classmethod
-    def for_ours(cls, nickname: str, nurl: str, storage_dir: Path) -> "ServerEntry":
+    def for_ours(cls, nickname: str, nurl: str, storage_dir: Path) -> ServerEntry:
         # Our grid file's defaults for a server without seeds: the permutation
         # seed is the 32-byte SPKI pin, the lease seed its first 20 bytes. Give
         # Tahoe the same values so both clients use the same ring and leases.
@@ -400,6 +414,7 @@ class TahoeClientNode(TahoeNode):
         res = subprocess.run(
             [str(tahoe_executable()), "-d", str(self.basedir), *args],
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=CLI_TIMEOUT,
+            check=False,
         )
         if check and res.returncode != 0:
             raise AssertionError(
@@ -474,7 +489,8 @@ def lafs_cli(*args: str) -> subprocess.CompletedProcess[str]:
     """Our `lafs` command line, run with this interpreter."""
     res = subprocess.run([sys.executable, "-m", "lafs_core.cli", *args],
                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                         timeout=CLI_TIMEOUT, cwd=Path(__file__).resolve().parents[2])
+                         timeout=CLI_TIMEOUT, cwd=Path(__file__).resolve().parents[2],
+                         check=False)
     if res.returncode != 0:
         raise AssertionError(f"`lafs {' '.join(args)}` exited {res.returncode}:\n"
                              f"stdout: {res.stdout[-2000:]}\nstderr: {res.stderr[-3000:]}")
@@ -529,7 +545,7 @@ def _tahoe_version_ok() -> tuple[bool, str]:
         return False, f"no Tahoe-LAFS at {exe} (set TAHOE_VENV)"
     try:
         res = subprocess.run([str(exe), "--version"], capture_output=True, text=True,
-                             stdin=subprocess.DEVNULL, timeout=120)
+                             stdin=subprocess.DEVNULL, timeout=120, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, f"{exe} --version failed: {exc}"
     text = (res.stdout + res.stderr).lower()
@@ -556,13 +572,10 @@ def interop_grid(storage_node_factory: Any,
         # 1. Create every Tahoe node at once (slow: each one is a fresh interpreter)...
         creating = []
         for node in tahoe_nodes:
-            log = open(node.log_path, "wb")
-            try:
+            with open(node.log_path, "wb") as log:
                 creating.append((node, subprocess.Popen(
                     node.create_command(),  # type: ignore[attr-defined]
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)))
-            finally:
-                log.close()
         # ... and meanwhile our storage nodes.
         try:
             ours = storage_node_factory.create_many(OURS_STORAGE)
@@ -603,7 +616,7 @@ def interop_grid(storage_node_factory: Any,
 
         # A client writes its random convergence secret early in its first start.
         for client in clients.values():
-            wait_until(lambda: (client.basedir / "private" / "convergence").is_file(),
+            wait_until((client.basedir / "private" / "convergence").is_file,
                        START_TIMEOUT, f"{client.name} to write its convergence secret",
                        client.check_alive)
         sets = {}
@@ -648,6 +661,7 @@ def expected_shares(data: bytes, encoding: tuple[int, int, int], convergence: st
     src = workdir / "plaintext"
     src.write_bytes(data)
     out = workdir / "shares"
+    out.mkdir()
     cap = encode_path(src, EncodingParams(k, happy, n, MAX_SEGMENT_SIZE),
                       base32.a2b(convergence), out_dir=out)
     return cap.to_string(), {int(p.name): p.read_bytes() for p in out.iterdir()}
@@ -669,9 +683,13 @@ def check_stored_shares(server_set: ServerSet, cap: str, data: bytes, workdir: P
     assert expect_cap == cap, "our encoder gives a different cap for these bytes"
     for nickname, files in server_set.share_files(cap).items():
         for sharenum, path in files.items():
-            share, lease_count = container_share(path.read_bytes())
-            assert share == expect[sharenum], (
+            container = Container.parse(path.read_bytes())
+            assert container.version == 2, (
+                f"{nickname} share {sharenum}: container version {container.version} (1.20 "
+                f"creates version 2)")
+            assert container.share == expect[sharenum], (
                 f"share {sharenum} on {nickname} differs from our encoding")
             if leases is not None:
-                assert lease_count == leases, f"{nickname} share {sharenum}: {lease_count} leases"
+                assert len(container.leases) == leases, (
+                    f"{nickname} share {sharenum}: {len(container.leases)} leases")
     return held

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 from pathlib import Path
 from typing import Any
 
@@ -17,21 +16,12 @@ from lafs_core.grid_config import load_grid
 from lafs_core.secrets import lease_secrets
 from lafs_core.uri import CHKReadCap, parse_cap
 
-from .conftest import (
-    CONTAINER_HEADER,
-    LEASE_RECORD_SIZE,
-    ServerSet,
-    check_stored_shares,
-    container_share,
-    run_async,
-    storage_index_text,
-)
+from .conftest import CONTAINER_HEADER, Container, ServerSet, check_stored_shares, run_async
 
 pytestmark = pytest.mark.interop
 
 MiB = 1024 * 1024
 SIZES = {"lit-20B": 20, "56B": 56, "1MiB+1": MiB + 1, "3MiB+5": 3 * MiB + 5}
-LEASE = struct.Struct(">L32s32sL")  # owner number, renew secret, cancel secret, expiry
 
 
 @pytest.mark.parametrize("size", SIZES.values(), ids=SIZES.keys())
@@ -65,7 +55,7 @@ def _check_json(server_set: ServerSet, cap: str, *options: str) -> dict[str, Any
 
 
 def test_tahoe_check_verify_on_our_nodes(ours_set: ServerSet, tmp_path: Path) -> None:
-    k, _happy, n = ours_set.encoding
+    _k, _happy, n = ours_set.encoding
     data = os.urandom(MiB + 1)
     cap = _upload_ours(ours_set, data)
     held = check_stored_shares(ours_set, cap, data, tmp_path / "expected")
@@ -77,7 +67,7 @@ def test_tahoe_check_verify_on_our_nodes(ours_set: ServerSet, tmp_path: Path) ->
 
     # Corrupt one block of one share on one of our nodes: the verifier, which
     # reads every byte of every share through our server, must notice.
-    victim = sorted(held)[0]
+    victim = min(held)
     sharenum = min(held[victim])
     path = ours_set.share_files(cap)[victim][sharenum]
     original = path.read_bytes()
@@ -98,7 +88,7 @@ def test_tahoe_check_verify_on_our_nodes(ours_set: ServerSet, tmp_path: Path) ->
 
 
 def test_tahoe_check_add_lease_on_our_nodes(ours_set: ServerSet, tmp_path: Path) -> None:
-    k, _happy, n = ours_set.encoding
+    _k, _happy, n = ours_set.encoding
     data = os.urandom(100_000)
     cap = _upload_ours(ours_set, data)
     check_stored_shares(ours_set, cap, data, tmp_path / "expected", leases=1)
@@ -113,29 +103,21 @@ def test_tahoe_check_add_lease_on_our_nodes(ours_set: ServerSet, tmp_path: Path)
     tahoe_secret = ours_set.tahoe.lease_secret
     seeds = {s.nickname: base32.a2b(s.lease_seed) for s in ours_set.servers}
 
-    def leases_by_share() -> dict[tuple[str, int], list[bytes]]:
-        found = {}
-        for nickname, files in ours_set.share_files(cap).items():
-            for sharenum, path in files.items():
-                raw = path.read_bytes()
-                _share, count = container_share(raw)
-                start = len(raw) - LEASE_RECORD_SIZE * count
-                found[(nickname, sharenum)] = [
-                    raw[start + i * LEASE_RECORD_SIZE: start + (i + 1) * LEASE_RECORD_SIZE]
-                    for i in range(count)]
-        return found
+    def containers() -> dict[tuple[str, int], Container]:
+        return {(nickname, sharenum): Container.parse(path.read_bytes())
+                for nickname, files in ours_set.share_files(cap).items()
+                for sharenum, path in files.items()}
 
-    before = leases_by_share()
+    before = containers()
     assert len(before) == n
-    for (nickname, sharenum), records in before.items():
-        assert len(records) == 2, f"{nickname} share {sharenum}: {len(records)} leases"
+    for (nickname, sharenum), container in before.items():
+        assert len(container.leases) == 2, f"{nickname} share {sharenum}: {container.leases}"
         expect = lease_secrets(tahoe_secret, parsed.storage_index, seeds[nickname])
-        _owner, renew, cancel, _expiry = LEASE.unpack(records[1])
-        assert (renew, cancel) == (expect.renew, expect.cancel), (
+        _owner, renew, cancel, _expiry = container.leases[1]
+        assert (renew, cancel) == (container.stored(expect.renew), container.stored(expect.cancel)), (
             f"{nickname} share {sharenum}: the lease Tahoe added has other secrets than "
             f"lafs_core.secrets derives for Tahoe's client secret")
 
     # Again: the same client renews its lease, it does not add a third.
     _check_json(ours_set, cap, "--add-lease")
-    assert {key: len(v) for key, v in leases_by_share().items()} == {key: 2 for key in before}
-    assert storage_index_text(cap)
+    assert {key: len(c.leases) for key, c in containers().items()} == {key: 2 for key in before}

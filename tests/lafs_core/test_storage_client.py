@@ -41,11 +41,11 @@ async def test_wrong_spki_pin_is_refused(storage_nodes: list[StorageNodeProcess]
 
 async def test_unreachable_server() -> None:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind(("127.0.0.1", 0))  # bound but not listening: connections are refused
         port = s.getsockname()[1]
-    async with StorageClient(NURL("A" * 43, "127.0.0.1", port, "x")) as client:
-        with pytest.raises(StorageConnectionError):
-            await client.get_version()
+        async with StorageClient(NURL("A" * 43, "127.0.0.1", port, "x")) as client:
+            with pytest.raises(StorageConnectionError):
+                await client.get_version()
 
 
 async def test_typed_results(storage_node: StorageNodeProcess) -> None:

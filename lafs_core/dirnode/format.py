@@ -1,0 +1,209 @@
+"""The directory plaintext: packed children, encrypted child write caps, edge metadata.
+
+spec/tahoe-dirnode.md 2-4. A directory body is a run of netstrings, one per
+child, each holding four netstrings: NFC name (UTF-8), read-only cap,
+`rwcapdata` (the child's write cap encrypted under the directory's
+writekey, or empty in immutable directories) and metadata JSON. Entries are
+sorted by name. Entries read from a body keep their raw bytes so an
+unchanged entry is written back verbatim, as Tahoe does.
+
+Pure functions over bytes; malformed bodies raise `CorruptDirectoryError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..crypto import aes_ctr
+from ..errors import LafsError
+from ..hashes import tagged_hash, tagged_pair_hash
+from ..netstring import netstring
+
+CHILD_SALT_TAG = b"allmydata_dirnode_child_rwcap_to_salt_v1"
+CHILD_CAPKEY_TAG = b"allmydata_mutable_writekey_and_salt_to_dirnode_child_capkey_v1"
+SALT_SIZE = 16
+MAC_SIZE = 32
+
+
+class CorruptDirectoryError(LafsError, ValueError):
+    """A directory body (the plaintext of its file) is malformed: it cannot be listed."""
+
+
+def normalize(name: str) -> str:
+    """Names are NFC on every way in and out, so NFD and NFC spellings are one child."""
+    return unicodedata.normalize("NFC", name)
+
+
+# -- child write-cap encryption (spec 3) --------------------------------------
+
+
+def _xor(key: bytes, pad: int) -> bytes:
+    return bytes(b ^ pad for b in key)
+
+
+def tahoe_mac(key: bytes, data: bytes) -> bytes:
+    """Tahoe's HMAC look-alike: the key is XORed but NOT padded to the block size.
+
+    Never checked by readers since Tahoe 1.3; written for byte compatibility.
+    """
+    inner = hashlib.sha256(_xor(key, 0x36) + data).digest()
+    return hashlib.sha256(_xor(key, 0x5C) + inner).digest()
+
+
+def encrypt_rw_uri(writekey: bytes, rw_uri: bytes) -> bytes:
+    """salt || AES-CTR(key, rw_uri) || mac; the salt is a hash of the cap, so it is deterministic."""
+    salt = tagged_hash(CHILD_SALT_TAG, rw_uri, SALT_SIZE)
+    key = tagged_pair_hash(CHILD_CAPKEY_TAG, salt, writekey, 16)
+    crypttext = aes_ctr(key, rw_uri)
+    return salt + crypttext + tahoe_mac(key, salt + crypttext)
+
+
+def decrypt_rw_uri(writekey: bytes, rwcapdata: bytes) -> bytes:
+    """The plaintext write cap (possibly with trailing spaces; the MAC is ignored)."""
+    if len(rwcapdata) < SALT_SIZE + MAC_SIZE:
+        raise CorruptDirectoryError("rwcapdata too short")
+    salt = rwcapdata[:SALT_SIZE]
+    key = tagged_pair_hash(CHILD_CAPKEY_TAG, salt, writekey, 16)
+    return aes_ctr(key, rwcapdata[SALT_SIZE:-MAC_SIZE])
+
+
+# -- metadata (spec 4) --------------------------------------------------------
+
+
+def dumps_metadata(metadata: Mapping[str, Any]) -> bytes:
+    """Python's default json.dumps, exactly: ", "/": " separators, \\u escapes, repr floats."""
+    return json.dumps(metadata).encode("utf-8")
+
+
+def update_metadata(
+    old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, now: float
+) -> dict[str, Any]:
+    """The 1.20 rule for setting an entry: keep `tahoe.linkcrtime`, set `linkmotime` to now.
+
+    Caller-supplied `tahoe` keys are discarded; a legacy top-level `ctime`
+    seeds `linkcrtime` when it is missing.
+    """
+    result: dict[str, Any] = dict(old or {})
+    old_ctime = result.get("ctime")
+    if new is not None:
+        replaced = {key: value for key, value in new.items() if key != "tahoe"}
+        if "tahoe" in result:
+            replaced["tahoe"] = result["tahoe"]
+        result = replaced
+    sysmd = dict(result.get("tahoe", {}))
+    if "linkcrtime" not in sysmd:
+        sysmd["linkcrtime"] = old_ctime if old_ctime is not None else now
+    sysmd["linkmotime"] = now
+    result["tahoe"] = sysmd
+    return result
+
+
+# -- entries (spec 2) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stored child: the cap slots as text (None = absent) and its metadata.
+
+    `rw_uri` is the decrypted write cap; None if the child has none or the
+    directory was read without its writekey. `raw` is the entry as read
+    (empty for new or changed entries), reused verbatim when repacking.
+    """
+
+    name: str
+    ro_uri: str | None
+    rw_uri: str | None
+    metadata: dict[str, Any]
+    raw: bytes = field(default=b"", compare=False, repr=False)
+
+
+def strip_prefix_for_ro(ro_uri: str, deep_immutable: bool) -> str:
+    """`ro.` is always dropped from a stored read cap; `imm.` only in immutable directories."""
+    if ro_uri.startswith("imm."):
+        return ro_uri[4:] if deep_immutable else ro_uri
+    if ro_uri.startswith("ro."):
+        return ro_uri[3:]
+    return ro_uri
+
+
+def pack_entry(entry: Entry, writekey: bytes | None, deep_immutable: bool = False) -> bytes:
+    """The inner four-netstring record (without the outer netstring)."""
+    if writekey is not None:
+        rwcapdata = encrypt_rw_uri(writekey, (entry.rw_uri or "").encode("utf-8"))
+    else:
+        if entry.rw_uri:
+            raise ValueError("a write cap needs the directory's writekey to be stored")
+        rwcapdata = b""
+    ro = strip_prefix_for_ro(entry.ro_uri or "", deep_immutable)
+    return b"".join(
+        [
+            netstring(normalize(entry.name).encode("utf-8")),
+            netstring(ro.encode("utf-8")),
+            netstring(rwcapdata),
+            netstring(dumps_metadata(entry.metadata)),
+        ]
+    )
+
+
+def pack_children(
+    children: Mapping[str, Entry], writekey: bytes | None, deep_immutable: bool = False
+) -> bytes:
+    """The whole body, entries sorted by NFC name; untouched entries are reused verbatim."""
+    normalized = {normalize(name): e for name, e in children.items()}
+    return b"".join(
+        netstring(normalized[name].raw or pack_entry(normalized[name], writekey, deep_immutable))
+        for name in sorted(normalized)
+    )
+
+
+def _netstrings(data: bytes, pos: int, count: int | None) -> tuple[list[bytes], int]:
+    """Like Tahoe's split_netstring: up to `count` netstrings from `pos`, strictly framed."""
+    items: list[bytes] = []
+    while pos < len(data) and (count is None or len(items) < count):
+        colon = data.find(b":", pos)
+        digits = data[pos:colon]
+        if colon < 0 or not digits.isdigit() or len(digits) > 12:
+            raise CorruptDirectoryError("malformed netstring length in directory")
+        end = colon + 1 + int(digits)
+        if end >= len(data) or data[end] != ord(","):
+            raise CorruptDirectoryError("truncated netstring in directory")
+        items.append(data[colon + 1 : end])
+        pos = end + 1
+    return items, pos
+
+
+def unpack_children(data: bytes, writekey: bytes | None, mutable: bool = True) -> dict[str, Entry]:
+    """Parse a directory body. Without `writekey` (a read-only holder) child write caps stay hidden.
+
+    Bytes after an entry's fourth netstring are ignored; a later duplicate
+    name wins; trailing spaces are stripped from both cap slots.
+    """
+    children: dict[str, Entry] = {}
+    pos = 0
+    while pos < len(data):
+        (raw,), pos = _netstrings(data, pos, 1)
+        fields, _ = _netstrings(raw, 0, 4)
+        if len(fields) < 4:
+            raise CorruptDirectoryError("a directory entry needs four fields")
+        name_utf8, ro, rwcapdata, metadata_json = fields
+        if not mutable and rwcapdata:
+            raise CorruptDirectoryError("write cap data in an immutable directory")
+        try:
+            name = normalize(name_utf8.decode("utf-8"))
+            rw = b""
+            if writekey is not None and mutable:
+                rw = decrypt_rw_uri(writekey, rwcapdata)
+            rw_text = rw.rstrip(b" ").decode("utf-8") or None
+            ro_text = ro.rstrip(b" ").decode("utf-8") or None
+            metadata = json.loads(metadata_json)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CorruptDirectoryError(f"bad directory entry: {exc}") from exc
+        if not isinstance(metadata, dict):
+            raise CorruptDirectoryError("entry metadata must be a JSON object")
+        children[name] = Entry(name, ro_text, rw_text, metadata, raw)
+    return children

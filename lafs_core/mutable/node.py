@@ -1,0 +1,172 @@
+"""`MutableFileNode`: one SDMF file on the grid, read, overwritten and modified with retries.
+
+The async face of the pure pieces: update the servermap, retrieve, publish.
+`modify` follows spec/tahoe-mutable.md 14, except that each retry takes the
+best recoverable version of the refreshed map (1.20 sticks to the first
+version and fails with a KeyError when a collision replaced it; on the wire
+the two behave the same). Operations on one node object are serialised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+
+from ..grid import StorageBroker
+from ..errors import NotEnoughSharesError
+from .caps import MutableReadCap, MutableWriteCap
+from .errors import UncoordinatedWriteError, UnrecoverableFileError
+from .keys import KeyPair
+from .layout import SDMFPrefix
+from .publish import publish
+from .retrieve import fetch_version, retrieve, update_servermap
+from .sdmf import recover_privkey
+from .servermap import Mode, ServerMap
+
+Modifier = Callable[[bytes, bool], bytes | None]
+Backoff = Callable[[int, UncoordinatedWriteError], Awaitable[None]]
+
+MAX_ATTEMPTS = 4
+
+
+async def default_backoff(attempt: int, error: UncoordinatedWriteError) -> None:
+    """Tahoe's BackoffAgent: give up on the 4th collision, else wait ~e^attempt seconds."""
+    if attempt >= MAX_ATTEMPTS:
+        raise error
+    delay = math.e**attempt
+    await asyncio.sleep(max(0.0, random.normalvariate(delay, 0.11962656492 * delay)))
+
+
+class MutableFileNode:
+    def __init__(
+        self,
+        broker: StorageBroker,
+        cap: MutableWriteCap | MutableReadCap,
+        lease_secret: bytes,
+        k: int = 3,
+        n: int = 10,
+        pool: Executor | None = None,
+        keys: KeyPair | None = None,
+        backoff: Backoff = default_backoff,
+    ) -> None:
+        if cap.format != "sdmf":
+            raise NotImplementedError("only SDMF mutable files are implemented")
+        self.broker = broker
+        self.cap = cap
+        self.lease_secret = lease_secret
+        self.k, self.n = k, n
+        self.pool = pool
+        self._keys = keys
+        self.backoff = backoff
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def create(
+        cls,
+        broker: StorageBroker,
+        keys: KeyPair,
+        contents: bytes,
+        lease_secret: bytes,
+        k: int = 3,
+        n: int = 10,
+        pool: Executor | None = None,
+        backoff: Backoff = default_backoff,
+    ) -> MutableFileNode:
+        """Publish the first version (seqnum 1) of a new file under `keys`."""
+        cap = MutableWriteCap.from_keypair(keys)
+        node = cls(broker, cap, lease_secret, k, n, pool, keys, backoff)
+        servers = broker.permuted(cap.storage_index)
+        await publish(servers, cap, keys, contents, None, lease_secret, k, n, pool)
+        return node
+
+    @property
+    def is_readonly(self) -> bool:
+        return not isinstance(self.cap, MutableWriteCap)
+
+    @property
+    def storage_index(self) -> bytes:
+        return self.cap.storage_index
+
+    def _servers(self) -> list:  # type: ignore[type-arg]
+        return self.broker.permuted(self.storage_index)
+
+    async def get_servermap(self, mode: Mode, old: ServerMap | None = None) -> ServerMap:  # type: ignore[type-arg]
+        return await update_servermap(self._servers(), self.cap, mode, self.k, self.n, old)
+
+    async def download_best_version(self) -> bytes:
+        async with self._lock:
+            smap = await self.get_servermap(Mode.READ)
+            try:
+                plaintext, _version, _ = await retrieve(smap, self.cap, pool=self.pool)
+            except UnrecoverableFileError:
+                raise
+            except NotEnoughSharesError:  # one wider search, as Tahoe does
+                smap = await self.get_servermap(Mode.WRITE)
+                plaintext, _version, _ = await retrieve(smap, self.cap, pool=self.pool)
+            return plaintext
+
+    def _writecap(self) -> MutableWriteCap:
+        if not isinstance(self.cap, MutableWriteCap):
+            raise PermissionError("this mutable file was opened read-only")
+        return self.cap
+
+    async def _ensure_keys(self, smap: ServerMap, version: SDMFPrefix) -> KeyPair:  # type: ignore[type-arg]
+        if self._keys is None:
+            cap = self._writecap()
+            shares = await fetch_version(smap, cap, version)
+            share = next(iter(shares.values()))
+            der = recover_privkey(cap.writekey, share)
+            self._keys = KeyPair(der, share.pubkey_der)
+        return self._keys
+
+    async def overwrite(self, contents: bytes) -> None:
+        """Replace the contents; needs an existing recoverable version."""
+        cap = self._writecap()
+        async with self._lock:
+            smap = await self.get_servermap(Mode.WRITE)
+            best = smap.best_recoverable()
+            if best is None:
+                raise UnrecoverableFileError("cannot overwrite: no recoverable version found")
+            keys = await self._ensure_keys(smap, best)
+            await self._publish(cap, keys, contents, smap, best)
+
+    async def _publish(
+        self, cap: MutableWriteCap, keys: KeyPair, contents: bytes, smap: ServerMap, best: SDMFPrefix | None  # type: ignore[type-arg]
+    ) -> None:
+        k, n = (best.k, best.n) if best is not None else (self.k, self.n)
+        await publish(self._servers(), cap, keys, contents, smap, self.lease_secret, k, n, self.pool)
+
+    async def modify(self, modifier: Modifier) -> None:
+        """Apply `modifier(old_contents, first_time)` and publish, retrying on collisions.
+
+        The modifier may run several times and must be idempotent; returning
+        None (or the old contents) means "no change". After a collision the
+        map is rebuilt asking every server (CHECK mode) and the best version
+        re-read; `backoff(attempt, error)` waits or re-raises to give up.
+        """
+        cap = self._writecap()
+        async with self._lock:
+            first_time = True
+            attempt = 0
+            while True:
+                mode = Mode.WRITE if first_time else Mode.CHECK
+                smap = await self.get_servermap(mode)
+                old, best, shares = await retrieve(smap, cap, pool=self.pool)
+                if self._keys is None:
+                    share = next(iter(shares.values()))
+                    self._keys = KeyPair(recover_privkey(cap.writekey, share), share.pubkey_der)
+                new = modifier(old, first_time)
+                if new is None or new == old:
+                    if first_time:
+                        return
+                    new = old  # republish to settle the collision
+                try:
+                    await self._publish(cap, self._keys, new, smap, best)
+                    return
+                except UncoordinatedWriteError as exc:
+                    attempt += 1
+                    await self.backoff(attempt, exc)
+                    first_time = False

@@ -1,0 +1,210 @@
+"""SDMF publish, servermap, retrieve and modify against 10 real storage-node processes."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from lafs_core import base32
+from lafs_core.client import Client
+from lafs_core.mutable.caps import MutableWriteCap, parse_mutable_cap
+from lafs_core.mutable.errors import UncoordinatedWriteError, UnrecoverableFileError
+from lafs_core.mutable.keypool import KeyPool
+from lafs_core.mutable.keys import KeyPair, write_enabler, write_enabler_master
+from lafs_core.mutable.node import MutableFileNode
+from lafs_core.mutable.publish import publish
+from lafs_core.mutable.servermap import Mode
+from storage_node.container import MUTABLE_DATA_OFFSET
+
+T = TypeVar("T")
+_POOL = KeyPool(size=2)
+
+
+def run(make: Callable[[Client], Awaitable[T]], grid: Any) -> T:
+    async def main() -> T:
+        async with Client(grid.config()) as client:
+            return await make(client)
+
+    return asyncio.run(main())
+
+
+async def no_wait(attempt: int, error: UncoordinatedWriteError) -> None:
+    if attempt >= 10:
+        raise error
+
+
+def node_for(client: Client, cap: Any, keys: KeyPair | None = None) -> MutableFileNode:
+    return MutableFileNode(
+        client.broker, cap, client.config.lease_secret, keys=keys, backoff=no_wait
+    )
+
+
+async def create(client: Client, data: bytes, k: int = 3, n: int = 10) -> MutableFileNode:
+    keys = await _POOL.get()
+    return await MutableFileNode.create(
+        client.broker, keys, data, client.config.lease_secret, k, n, backoff=no_wait
+    )
+
+
+def share_files(grid: Any, si: bytes) -> list[tuple[int, Path]]:
+    text = base32.b2a(si)
+    out = []
+    for i, node in enumerate(grid.nodes):
+        bucket = node.storage_dir / "shares" / text[:2] / text
+        if bucket.exists():
+            out += [(i, p) for p in sorted(bucket.iterdir())]
+    return out
+
+
+def test_create_read_overwrite(grid: Any) -> None:
+    async def go(client: Client) -> None:
+        node = await create(client, b"first version")
+        cap_text = node.cap.to_string()
+        fresh = node_for(client, parse_mutable_cap(cap_text))
+        assert await fresh.download_best_version() == b"first version"
+        ro = node_for(client, parse_mutable_cap(node.cap.readonly().to_string()))
+        assert await ro.download_best_version() == b"first version"
+        await fresh.overwrite(b"second, longer version" * 100)
+        assert await ro.download_best_version() == b"second, longer version" * 100
+        smap = await ro.get_servermap(Mode.CHECK)
+        best = smap.best_recoverable()
+        assert best is not None and best.seqnum == 2
+        assert len(smap.versions()) == 1 and smap.versions()[best] == set(range(10))
+        with pytest.raises(PermissionError):
+            await ro.overwrite(b"nope")
+
+    run(go, grid)
+
+
+def test_placement_and_write_enablers(grid: Any) -> None:
+    async def go(client: Client) -> tuple[MutableWriteCap, list[Any]]:
+        node = await create(client, b"placed")
+        assert isinstance(node.cap, MutableWriteCap)
+        return node.cap, client.broker.permuted(node.storage_index)
+
+    cap, permuted = run(go, grid)
+    files = share_files(grid, cap.storage_index)
+    assert len(files) == 10
+    cfg = grid.config()
+    by_nurl = {str(s.nurl): s for s in cfg.servers}
+    wem = write_enabler_master(cap.writekey)
+    for node_index, path in files:
+        server = by_nurl[grid.nodes[node_index].nurl]
+        shnum = int(path.name)
+        # share i on the i-th server of the permuted ring
+        assert permuted[shnum].config.nurl == server.nurl
+        raw = path.read_bytes()
+        assert raw[52:84] == write_enabler(wem, server.lease_seed)
+
+
+def test_empty_and_small_k(grid: Any) -> None:
+    async def go(client: Client) -> None:
+        empty = await create(client, b"")
+        assert await node_for(client, empty.cap).download_best_version() == b""
+        one = await create(client, b"x" * 1000, k=1, n=2)
+        assert await node_for(client, one.cap).download_best_version() == b"x" * 1000
+
+    run(go, grid)
+
+
+def test_missing_file_is_unrecoverable(grid: Any) -> None:
+    async def go(client: Client) -> None:
+        keys = await _POOL.get()
+        node = node_for(client, MutableWriteCap.from_keypair(keys))
+        with pytest.raises(UnrecoverableFileError):
+            await node.download_best_version()
+        with pytest.raises(UnrecoverableFileError):
+            await node.overwrite(b"x")
+
+    run(go, grid)
+
+
+def test_modify_and_concurrent_modifiers(grid: Any) -> None:
+    async def go(client: Client) -> bytes:
+        node = await create(client, b"start")
+        calls: list[bool] = []
+
+        def add(word: bytes) -> Callable[[bytes, bool], bytes | None]:
+            def modifier(old: bytes, first_time: bool) -> bytes | None:
+                calls.append(first_time)
+                parts = old.split(b",")
+                return None if word in parts else old + b"," + word
+
+            return modifier
+
+        await node.modify(add(b"a"))
+        await node.modify(add(b"a"))  # idempotent: no change, no publish
+        writers = [node_for(client, node.cap) for _ in range(4)]
+        await asyncio.gather(*(w.modify(add(b"w%d" % i)) for i, w in enumerate(writers)))
+        return await node_for(client, node.cap).download_best_version()
+
+    result = run(go, grid)
+    assert set(result.split(b",")) == {b"start", b"a", b"w0", b"w1", b"w2", b"w3"}
+
+
+def test_stale_servermap_collides(grid: Any) -> None:
+    async def go(client: Client) -> None:
+        node = await create(client, b"v1")
+        smap = await node.get_servermap(Mode.WRITE)
+        assert node._keys is not None
+        servers = client.broker.permuted(node.storage_index)
+        args = (node.cap, node._keys)
+        await publish(servers, *args, b"v2 by A", smap, client.config.lease_secret, 3, 10)
+        with pytest.raises(UncoordinatedWriteError):
+            await publish(servers, *args, b"v2 by B", smap, client.config.lease_secret, 3, 10)
+        # modify settles whatever mix is left
+        await node.modify(lambda old, first: old + b"!")
+        assert (await node.download_best_version()).endswith(b"!")
+
+    run(go, grid)
+
+
+def test_corrupt_shares_are_skipped(grid: Any) -> None:
+    async def go(client: Client) -> MutableFileNode:
+        return await create(client, b"precious data " * 50)
+
+    node = run(go, grid)
+    files = share_files(grid, node.storage_index)
+    # Flip a byte in the block of shares 0 and 1, and in the signature of share 2.
+    for _, path in files:
+        shnum = int(path.name)
+        if shnum in (0, 1, 2):
+            raw = bytearray(path.read_bytes())
+            pos = MUTABLE_DATA_OFFSET + (500 if shnum == 2 else len(raw) - MUTABLE_DATA_OFFSET - 1300)
+            raw[pos] ^= 0x40
+            path.write_bytes(bytes(raw))
+
+    async def read(client: Client) -> bytes:
+        return await node_for(client, node.cap).download_best_version()
+
+    assert run(read, grid) == b"precious data " * 50
+
+
+def test_survives_a_dead_server(healthy_grid: Any) -> None:
+    async def go(client: Client) -> MutableFileNode:
+        return await create(client, b"resilient")
+
+    node = run(go, healthy_grid)
+    healthy_grid.nodes[0].kill()
+    healthy_grid.nodes[5].kill()
+
+    async def read_and_write(client: Client) -> bytes:
+        n = node_for(client, node.cap)
+        await n.overwrite(b"resilient 2")
+        return await n.download_best_version()
+
+    assert run(read_and_write, healthy_grid) == b"resilient 2"
+
+
+def test_key_pool_gives_distinct_keys() -> None:
+    async def go() -> list[KeyPair]:
+        pool = KeyPool(size=1)
+        try:
+            return [await pool.get(), await pool.get()]
+        finally:
+            pool.close()
+
+    a, b = asyncio.run(go())
+    assert a != b and len(a.pubkey_der) == 294
