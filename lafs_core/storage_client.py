@@ -372,12 +372,16 @@ async def _read_limited(
         raise StorageProtocolError(f"response body larger than {limit} bytes")
     if declared is not None and declared <= limit:
         return await response.read()
-    body = await response.content.read(limit + 1)
-    if len(body) > limit:
-        if truncate:
-            return body[:limit]
-        raise StorageProtocolError(f"response body larger than {limit} bytes")
-    return body
+    chunks, size = [], 0  # no length given (chunked, as Tahoe's server answers reads)
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            if truncate:
+                chunks.append(chunk[: limit - size + len(chunk)])
+                break
+            raise StorageProtocolError(f"response body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def _pieces(view: memoryview) -> AsyncIterator[bytes]:

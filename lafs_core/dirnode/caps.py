@@ -120,6 +120,11 @@ def _parse_plain(cap: str) -> AnyCap:
     return parse_immutable_cap(cap)
 
 
+def is_verify_cap(cap: AnyCap) -> bool:
+    inner = cap.inner if isinstance(cap, DirectoryCap) else cap
+    return isinstance(inner, (CHKVerifyCap, MutableVerifyCap))
+
+
 def is_readonly(cap: AnyCap) -> bool:
     if isinstance(cap, DirectoryCap):
         return cap.is_readonly
@@ -148,6 +153,8 @@ def parse_any_cap(text: str, immutable_context: bool = False) -> AnyCap:
     elif cap.startswith("imm."):
         cap, must_be_readonly, must_be_immutable = cap[4:], True, True
     parsed = _parse_plain(cap)
+    if is_verify_cap(parsed):
+        return parsed  # Tahoe applies no constraint to verify caps: they can neither read nor write
     if must_be_immutable and not is_immutable(parsed):
         raise CapabilityError(f"cap is not immutable, as its context demands: {text[:60]!r}")
     if must_be_readonly and not is_readonly(parsed):
@@ -163,6 +170,7 @@ __all__ = [
     "FileCap",
     "directory_prefix",
     "is_immutable",
+    "is_verify_cap",
     "is_readonly",
     "parse_any_cap",
     "parse_dir_cap",

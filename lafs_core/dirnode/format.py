@@ -64,9 +64,10 @@ def encrypt_rw_uri(writekey: bytes, rw_uri: bytes) -> bytes:
 
 
 def decrypt_rw_uri(writekey: bytes, rwcapdata: bytes) -> bytes:
-    """The plaintext write cap (possibly with trailing spaces; the MAC is ignored)."""
-    if len(rwcapdata) < SALT_SIZE + MAC_SIZE:
-        raise CorruptDirectoryError("rwcapdata too short")
+    """The plaintext write cap (possibly with trailing spaces; the MAC is ignored).
+
+    Like Tahoe, data too short to hold salt and MAC decrypts to the empty cap.
+    """
     salt = rwcapdata[:SALT_SIZE]
     key = tagged_pair_hash(CHILD_CAPKEY_TAG, salt, writekey, 16)
     return aes_ctr(key, rwcapdata[SALT_SIZE:-MAC_SIZE])

@@ -153,17 +153,17 @@ class MutableFileNode:
             attempt = 0
             while True:
                 mode = Mode.WRITE if first_time else Mode.CHECK
-                smap = await self.get_servermap(mode)
-                old, best, shares = await retrieve(smap, cap, pool=self.pool)
-                if self._keys is None:
-                    share = next(iter(shares.values()))
-                    self._keys = KeyPair(recover_privkey(cap.writekey, share), share.pubkey_der)
-                new = modifier(old, first_time)
-                if new is None or new == old:
-                    if first_time:
-                        return
-                    new = old  # republish to settle the collision
                 try:
+                    smap = await self.get_servermap(mode)
+                    old, best, shares = await retrieve(smap, cap, pool=self.pool)
+                    if self._keys is None:
+                        share = next(iter(shares.values()))
+                        self._keys = KeyPair(recover_privkey(cap.writekey, share), share.pubkey_der)
+                    new = modifier(old, first_time)
+                    if new is None or new == old:
+                        if first_time:
+                            return
+                        new = old  # republish to settle the collision
                     await self._publish(cap, self._keys, new, smap, best)
                     return
                 except UncoordinatedWriteError as exc:

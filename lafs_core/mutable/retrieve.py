@@ -15,7 +15,7 @@ from concurrent.futures import Executor
 from ..errors import CorruptShareError, NotEnoughSharesError, StorageError
 from ..grid import Server
 from .caps import MutableReadCap, MutableVerifyCap, MutableWriteCap
-from .errors import UnrecoverableFileError
+from .errors import UncoordinatedWriteError, UnrecoverableFileError
 from .layout import SDMFPrefix, SDMFShare
 from .sdmf import decode_version, parse_and_check
 from .servermap import Mode, ServerMap, ServermapUpdater
@@ -72,10 +72,15 @@ async def fetch_version(
     cap: MutableWriteCap | MutableReadCap,
     version: SDMFPrefix,
 ) -> dict[int, SDMFShare]:
-    """k validated whole shares of `version`; bad ones are marked in the map and advised."""
+    """k validated whole shares of `version`; bad ones are marked in the map and advised.
+
+    Raises UncoordinatedWriteError when too few remain because valid shares
+    of another version replaced them meanwhile (a writer is active).
+    """
     si = cap.storage_index
     good: dict[int, SDMFShare] = {}
     candidates = servermap.holders(version)
+    changed = False
     while len(good) < version.k:
         wanted = version.k - len(good)
         batch: list[tuple[Server, int]] = []
@@ -83,6 +88,8 @@ async def fetch_version(
             if shnum not in good and shnum not in {b for _, b in batch} and len(batch) < wanted:
                 batch.append((server, shnum))
         if not batch:
+            if changed:
+                raise UncoordinatedWriteError("the version changed while we were reading it")
             raise NotEnoughSharesError(
                 f"only {len(good)} of k={version.k} shares of the best version could be read"
             )
@@ -94,11 +101,13 @@ async def fetch_version(
                 continue
             try:
                 share = parse_and_check(raw, shnum, cap.fingerprint)
-                if share.prefix != version:
-                    raise CorruptShareError("share changed version since the servermap saw it")
             except CorruptShareError as exc:
                 servermap.mark_bad(server, shnum)
                 await _advise(server, si, shnum, str(exc))
+                continue
+            if share.prefix != version:
+                changed = True  # a valid share of another version: someone is writing
+                servermap.shares.pop((server, shnum), None)
                 continue
             good[shnum] = share
     return good

@@ -23,7 +23,14 @@ never by the project) for:
   for a given key, plaintext, seqnum, IV, k and N, with the (randomised)
   PSS signature Tahoe made; a re-implementation given the same inputs and
   that signature must produce byte-identical shares (SHA-256 per share, and
-  share 0 in full for the small ones).
+  share 0 in full for the small ones);
+* ``dirnode``: directory bodies packed by Tahoe's ``dirnode.pack_children``
+  (mutable, with child write caps encrypted under the directory's writekey,
+  and immutable), the listing Tahoe's ``DirectoryNode._unpack_contents``
+  gives for them with the write cap and with the read cap, how Tahoe's
+  node maker classifies (write, read) cap pairs in mutable and immutable
+  contexts (known, unknown with its ``ro.``/``imm.`` slots, or refused), and
+  ``dirnode.update_metadata`` results.
 """
 
 from __future__ import annotations
@@ -38,7 +45,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa as crsa
 
-from allmydata import uri
+from allmydata import dirnode, uri
+from allmydata.nodemaker import NodeMaker
 from allmydata.codec import CRSEncoder
 from allmydata.crypto import aes, rsa
 from allmydata.hashtree import HashTree
@@ -250,6 +258,116 @@ def sdmf_share_case(case: tuple, der: bytes) -> dict[str, object]:  # type: igno
     return out
 
 
+CHK = "URI:CHK:yzxcoagbetwet65ltjpbqyli3m:6b7inuiha2xdtgqzd55i6aeggutnxzr6qfwpv2ep5xlln6pgef7a:1:1:56"
+CHK_VERIFY = "URI:CHK-Verifier:" + "ydrcnhttqtw6gi5nxt2o4xt4sm:6b7inuiha2xdtgqzd55i6aeggutnxzr6qfwpv2ep5xlln6pgef7a:1:1:56"
+LIT = "URI:LIT:mfqwcylbmfqwcylbmfqwcylbmfqwcylbmfqwcylb"
+
+
+def _node_maker() -> NodeMaker:
+    params = {"k": 3, "happy": 7, "n": 10, "max_segment_size": 131072}
+    return NodeMaker(None, None, None, None, None, params, None, None)
+
+
+def _b(text: str | None) -> bytes | None:
+    return None if text is None else text.encode("utf-8")
+
+
+def _t(data: bytes | None) -> str | None:
+    return None if data is None else data.decode("utf-8")
+
+
+def dirnode_section(cases: list[dict[str, object]]) -> dict[str, object]:
+    """Bodies, listings, cap-pair classification and metadata updates, all from Tahoe."""
+    sd = [c for c in cases if c["format"] == "sdmf"]
+    md = [c for c in cases if c["format"] == "mdmf"]
+    nm = _node_maker()
+    dir_write, dir_read = str(sd[0]["dir_write"]), str(sd[0]["dir_read"])
+    backing = nm.create_from_cap(_b(str(sd[0]["write"])))
+    writekey = backing.get_writekey()
+    # (name, rw, ro, metadata); names include NFD, CJK, emoji; caps include unknown ones.
+    children = [
+        ("file.txt", None, CHK, {"mtime": 1732512345.123456, "ctime": 1.0}),
+        ("lit", LIT, None, {}),
+        ("e\u0301te\u0301", None, LIT, {"tags": ["a", "\u00e9", 3], "nested": {"x": None}}),
+        ("\u65e5\u672c\u8a9e.txt", None, CHK, {"\u30ad\u30fc": "\u5024"}),
+        ("\U0001f600 smile", str(sd[1]["write"]), str(sd[1]["read"]), {"tahoe": {"linkcrtime": 5.5, "linkmotime": 6.25}}),
+        ("subdir", str(sd[2]["dir_write"]), str(sd[2]["dir_read"]), {}),
+        ("ro-subdir", None, str(sd[3]["dir_read"]), {"no-write": True}),
+        ("mdmf-file", str(md[4]["write"]), None, {}),
+        ("mdmf-dir", str(md[5]["dir_write"]), None, {}),
+        ("future", "x-tahoe-future:rw-part", "x-tahoe-future:ro-part", {}),
+        ("future-ro", None, "x-tahoe-future:ro-only", {}),
+        ("future-imm", None, "imm.x-tahoe-future:imm-only", {}),
+        ("ssk-verifier", None, str(sd[6]["verify"]), {}),
+        ("dir-chk", None, "URI:DIR2-CHK:" + CHK[len("URI:CHK:"):], {}),
+        ("dir-lit", None, "URI:DIR2-LIT:" + LIT[len("URI:LIT:"):], {}),
+    ]
+    nodes = {name: (nm.create_from_cap(_b(rw), _b(ro), name=name), m) for name, rw, ro, m in children}
+    mutable_body = dirnode.pack_children(nodes, writekey)
+    imm_nodes = {
+        name: (nm.create_from_cap(_b(rw), _b(ro), deep_immutable=True, name=name), m)
+        for name, rw, ro, m in children
+    }
+    imm_nodes = {k: v for k, v in imm_nodes.items() if v[0].is_allowed_in_immutable_directory() and not getattr(v[0], "error", None)}  # noqa: E501
+    immutable_body = dirnode.pack_children(imm_nodes, None, deep_immutable=True)
+
+    def listing(dircap: str, body: bytes) -> dict[str, object]:
+        d = nm.create_from_cap(_b(dircap))
+        assert isinstance(d, dirnode.DirectoryNode), dircap
+        kids = d._unpack_contents(body)
+        return {name: [_t(n.get_write_uri()), _t(n.get_readonly_uri()), m] for name, (n, m) in kids.items()}
+
+    imm_dircap = "URI:DIR2-CHK:" + CHK[len("URI:CHK:"):]
+    pairs = [(rw, ro) for _, rw, ro, _ in children] + [
+        ("ro." + str(sd[0]["write"]), None),
+        ("imm." + str(sd[0]["write"]), None),
+        (None, "ro." + str(sd[0]["write"])),
+        (str(sd[0]["write"]) + "x", None),
+        (None, str(sd[0]["write"])[:-1]),
+        ("x-tahoe-future:rw-only", None),
+        ("ro.x-tahoe-future:rw-ro", None),
+        ("imm.x-tahoe-future:rw-imm", None),
+        ("x-tahoe-future:rw", "imm.x-tahoe-future:ro"),
+        ("x-tahoe-future:rw", "ro.x-tahoe-future:ro"),
+        (None, "URI:SSK-RO:" + "a" * 26),
+        ("URI:FUTURE:xyz", "URI:FUTURE-RO:xyz"),
+        (None, None),
+        (None, "URI:DIR2-Verifier:" + str(sd[0]["verify"])[len("URI:SSK-Verifier:"):]),
+    ]
+    classified = []
+    for rw, ro in pairs:
+        for deep in (False, True):
+            node = nm.create_from_cap(_b(rw), _b(ro), deep_immutable=deep, name="x")
+            error = getattr(node, "error", None) if hasattr(node, "error") else None
+            unknown = type(node).__name__ == "UnknownNode"
+            classified.append({
+                "rw": rw, "ro": ro, "immutable": deep, "unknown": unknown,
+                "error": error is not None,
+                "write_uri": None if error else _t(node.get_write_uri()),
+                "readonly_uri": None if error else _t(node.get_readonly_uri()),
+            })  # fmt: skip
+    metadata_cases = []
+    olds = [None, {}, {"ctime": 3.0}, {"a": 1, "tahoe": {"linkcrtime": 1.5, "linkmotime": 2.5}}, {"tahoe": {"linkmotime": 9.0}, "ctime": 4.0}]
+    news = [None, {}, {"b": "\u00e9"}, {"tahoe": {"linkcrtime": 0.0}, "c": [1, 2]}]
+    for old in olds:
+        for new in news:
+            got = dirnode.update_metadata(None if old is None else json.loads(json.dumps(old)), new, 1732512345.25)
+            metadata_cases.append({"old": old, "new": new, "now": 1732512345.25, "result": got, "json": json.dumps(got)})
+    return {
+        "dir_write": dir_write,
+        "dir_read": dir_read,
+        "children": [list(c) for c in children],
+        "mutable_body": mutable_body.hex(),
+        "immutable_dircap": imm_dircap,
+        "immutable_body": immutable_body.hex(),
+        "listing_write": listing(dir_write, mutable_body),
+        "listing_read": listing(dir_read, mutable_body),
+        "listing_immutable": listing(imm_dircap, immutable_body),
+        "classify": classified,
+        "metadata": metadata_cases,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=str(HERE / "ssk.json"))
@@ -265,6 +383,7 @@ def main() -> None:
         "extensions": extension_cases(cases),
         "rejects": reject_cases(cases),
         "sdmf_shares": [sdmf_share_case(c, keys[c[1]][1]) for c in SDMF_SHARE_CASES],
+        "dirnode": dirnode_section(cases),
     }
     with open(args.out, "w") as f:
         json.dump(doc, f, indent=0)

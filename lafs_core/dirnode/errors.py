@@ -1,0 +1,19 @@
+"""Errors of directory operations, rooted in `LafsError`."""
+
+from ..errors import LafsError
+
+
+class NoSuchChildError(LafsError, KeyError):
+    """The directory has no child of that name (names compare after NFC)."""
+
+
+class ExistingChildError(LafsError):
+    """A child of that name exists and the caller asked not to overwrite it."""
+
+
+class NotWriteableError(LafsError):
+    """The directory was opened with a read-only (or immutable) cap; nothing was changed."""
+
+
+class ChildOfWrongTypeError(LafsError):
+    """`delete(must_be_directory=…/must_be_file=…)` found the other kind of child."""

@@ -1,0 +1,130 @@
+"""Mutable directories on 10 real storage nodes: list, set, delete, subdirectories, collisions."""
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import pytest
+
+from lafs_core.client import Client
+from lafs_core.dirnode.caps import DirectoryCap, parse_dir_cap
+from lafs_core.dirnode.children import make_child
+from lafs_core.dirnode.errors import (
+    ChildOfWrongTypeError,
+    ExistingChildError,
+    NoSuchChildError,
+    NotWriteableError,
+)
+from lafs_core.dirnode.node import DirectoryNode
+from lafs_core.mutable.errors import UncoordinatedWriteError
+from lafs_core.mutable.keypool import KeyPool
+
+T = TypeVar("T")
+CHK = "URI:CHK:yzxcoagbetwet65ltjpbqyli3m:6b7inuiha2xdtgqzd55i6aeggutnxzr6qfwpv2ep5xlln6pgef7a:1:1:56"
+LIT = "URI:LIT:mfqwc"
+_POOL = KeyPool(size=2)
+
+
+def run(make: Callable[[Client], Awaitable[T]], grid: Any) -> T:
+    async def main() -> T:
+        async with Client(grid.config()) as client:
+            return await make(client)
+
+    return asyncio.run(main())
+
+
+async def no_wait(attempt: int, error: UncoordinatedWriteError) -> None:
+    if attempt >= 10:
+        raise error
+
+
+def ticking() -> Callable[[], float]:
+    counter = itertools.count(1)
+    return lambda: 1700000000.0 + next(counter)
+
+
+async def new_dir(client: Client, children: Any = None) -> DirectoryNode:
+    return await DirectoryNode.create(
+        client.broker, await _POOL.get(), client.config.lease_secret, children,
+        backoff=no_wait, clock=ticking(),
+    )  # fmt: skip
+
+
+def test_create_list_set_delete(grid: Any) -> None:
+    async def go(client: Client) -> None:
+        d = await new_dir(client, {"file": (make_child(None, CHK), {"given": 1})})
+        listing = await d.list()
+        assert list(listing) == ["file"] and listing["file"][1] == {"given": 1}
+        await d.set_uri("lit", LIT)
+        child, md = await d.get_child_and_metadata("lit")
+        assert child.ro_uri == LIT
+        created = md["tahoe"]["linkcrtime"]
+        assert md == {"tahoe": {"linkcrtime": created, "linkmotime": created}}
+        await d.set_uri("lit", LIT, metadata={"k": "v", "tahoe": {"ignored": True}})
+        _, md2 = await d.get_child_and_metadata("lit")
+        assert md2["k"] == "v" and md2["tahoe"]["linkcrtime"] == created
+        assert md2["tahoe"]["linkmotime"] > created and "ignored" not in md2["tahoe"]
+        with pytest.raises(ExistingChildError):
+            await d.set_uri("lit", CHK, overwrite=False)
+        await d.set_uri("e\u0301", LIT)  # NFD in, NFC stored
+        assert await d.has_child("\u00e9")
+        assert (await d.delete("\u00e9")) is not None
+        with pytest.raises(NoSuchChildError):
+            await d.delete("\u00e9")
+        assert await d.delete("\u00e9", must_exist=False) is None
+        with pytest.raises(ChildOfWrongTypeError):
+            await d.delete("lit", must_be_directory=True)
+        with pytest.raises(NoSuchChildError):
+            await d.get("nope")
+
+    run(go, grid)
+
+
+def test_subdirectories_paths_and_readonly(grid: Any) -> None:
+    async def go(client: Client) -> None:
+        root = await new_dir(client)
+        sub = await root.create_subdirectory("sub", await _POOL.get())
+        await sub.set_uri("deep.txt", None, CHK)
+        child, _ = await root.get_child_at_path("sub/deep.txt")
+        assert child.ro_uri == CHK  # type: ignore[union-attr]
+        assert (await root.get_child_at_path(""))[0] is root
+        # The write dircap child is stored with its write cap; readers see only read caps.
+        subchild = await root.get("sub")
+        assert subchild.rw_uri == sub.cap.to_string()
+        ro = DirectoryNode.from_cap(root.cap.readonly(), root.filenode)  # type: ignore[arg-type]
+        listing = await ro.list()
+        assert listing["sub"][0].rw_uri is None
+        assert listing["sub"][0].ro_uri == sub.cap.readonly().to_string()
+        with pytest.raises(NotWriteableError):
+            await ro.set_uri("x", LIT)
+        with pytest.raises(NotWriteableError):
+            await ro.delete("sub")
+        # no-write metadata stores the read-only form
+        mutable_file = make_child(sub.cap.to_string(), None)
+        await root.set_child("frozen", mutable_file, {"no-write": True})
+        frozen = await root.get("frozen")
+        assert frozen.rw_uri is None and frozen.ro_uri == sub.cap.readonly().to_string()
+        # move
+        await root.move_child_to("frozen", sub, "moved")
+        assert not await root.has_child("frozen")
+        assert await sub.has_child("moved")
+        # unknown caps are kept
+        await root.set_uri("future", "x-tahoe-future:rw", "x-tahoe-future:ro")
+        fut = await root.get("future")
+        assert fut.is_unknown and fut.rw_uri == "x-tahoe-future:rw" and fut.ro_uri == "ro.x-tahoe-future:ro"
+        reopened = DirectoryNode.from_cap(parse_dir_cap(root.cap.to_string()), root.filenode)  # type: ignore[arg-type]
+        assert set(await reopened.list()) == {"sub", "future"}
+
+    run(go, grid)
+
+
+def test_concurrent_writers_both_land(grid: Any) -> None:
+    async def go(client: Client) -> set[str]:
+        d = await new_dir(client)
+        assert isinstance(d.cap, DirectoryCap) and d.filenode is not None
+        others = [DirectoryNode.from_cap(d.cap, d.filenode) for _ in range(3)]
+        await asyncio.gather(*(o.set_uri(f"child{i}", LIT) for i, o in enumerate(others)))
+        return set(await d.list())
+
+    assert run(go, grid) == {"child0", "child1", "child2"}
