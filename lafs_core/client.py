@@ -11,9 +11,11 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
 
+from .check_results import CheckAndRepairResults, CheckResults
 from .errors import StorageError
 from .grid import StorageBroker
 from .grid_config import GridConfig
+from .immutable import checker
 from .immutable.downloader import Download
 from .immutable.encoder import file_reader
 from .immutable.params import EncodingParams
@@ -102,6 +104,22 @@ class Client:
 
     async def read_bytes(self, cap: LiteralCap | CHKReadCap) -> bytes:
         return b"".join([chunk async for chunk in self.read(cap)])
+
+    async def check(
+        self, cap: CHKReadCap | CHKVerifyCap, verify: bool = False, add_lease: bool = False
+    ) -> CheckResults:
+        return await checker.check(
+            self.broker, cap, verify=verify, add_lease=add_lease,
+            lease_secret=self.config.lease_secret, pool=self.pool,
+        )
+
+    async def check_and_repair(
+        self, cap: CHKReadCap | CHKVerifyCap, verify: bool = True, add_lease: bool = False
+    ) -> CheckAndRepairResults:
+        return await checker.check_and_repair(
+            self.broker, cap, verify=verify, add_lease=add_lease,
+            lease_secret=self.config.lease_secret, pool=self.pool,
+        )
 
     async def grid_status(self) -> list[ServerStatus]:
         async def one(server) -> ServerStatus:  # type: ignore[no-untyped-def]

@@ -69,16 +69,19 @@ class DirectoryCap:
     def readonly(self) -> DirectoryCap:
         inner = self.inner
         if isinstance(inner, (CHKVerifyCap, MutableVerifyCap)):
-            raise ValueError("a verify cap has no read-only form")
+            raise TypeError("a verify cap has no read-only form")
         if isinstance(inner, MutableWriteCap):
             return DirectoryCap(inner.readonly())
         return self
 
     def verify_cap(self) -> DirectoryCap | None:
         """The `…-Verifier` form; None for a LIT directory (nothing is stored)."""
-        if isinstance(self.inner, LiteralCap):
+        inner = self.inner
+        if isinstance(inner, LiteralCap):
             return None
-        return DirectoryCap(self.inner.verify_cap())
+        if isinstance(inner, CHKVerifyCap):
+            return self
+        return DirectoryCap(inner.verify_cap())
 
     def to_string(self) -> str:
         text = self.inner.to_string()
@@ -100,7 +103,7 @@ def parse_dir_cap(text: str) -> DirectoryCap:
     """Parse one of the nine directory cap forms; raises CapabilityError."""
     if not isinstance(text, str):
         raise CapabilityError("a capability must be a string")
-    cap = text[:-1] if text.endswith("\n") else text
+    cap = text.removesuffix("\n")
     prefix = directory_prefix(cap)
     if prefix is None:
         raise CapabilityError(f"not a directory capability: {text[:40]!r}")
@@ -146,7 +149,7 @@ def parse_any_cap(text: str, immutable_context: bool = False) -> AnyCap:
     """
     if not isinstance(text, str):
         raise CapabilityError("a capability must be a string")
-    cap = text[:-1] if text.endswith("\n") else text
+    cap = text.removesuffix("\n")
     must_be_readonly = must_be_immutable = immutable_context
     if cap.startswith("ro."):
         cap, must_be_readonly = cap[3:], True
@@ -170,8 +173,8 @@ __all__ = [
     "FileCap",
     "directory_prefix",
     "is_immutable",
-    "is_verify_cap",
     "is_readonly",
+    "is_verify_cap",
     "parse_any_cap",
     "parse_dir_cap",
 ]

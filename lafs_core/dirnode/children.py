@@ -54,7 +54,9 @@ def cap_error(text: str, immutable_context: bool) -> str | None:
 def readonly_string(cap: AnyCap) -> str:
     if isinstance(cap, MutableWriteCap):
         return cap.readonly().to_string()
-    if isinstance(cap, DirectoryCap) and not isinstance(cap.inner, (CHKVerifyCap, MutableVerifyCap)):
+    if isinstance(cap, DirectoryCap) and not isinstance(
+        cap.inner, (CHKVerifyCap, MutableVerifyCap)
+    ):
         return cap.readonly().to_string()
     return cap.to_string()
 
@@ -92,7 +94,9 @@ class Child:
 
 
 def known_child(cap: AnyCap) -> Child:
-    writable = isinstance(cap, MutableWriteCap) or (isinstance(cap, DirectoryCap) and not cap.is_readonly)
+    writable = isinstance(cap, MutableWriteCap) or (
+        isinstance(cap, DirectoryCap) and not cap.is_readonly
+    )
     return Child(cap, cap.to_string() if writable else None, readonly_string(cap))
 
 
@@ -139,7 +143,8 @@ def make_child(rw: str | None, ro: str | None, immutable_context: bool = False) 
         else:
             # Tahoe makes nodes of every cap except mutable and directory verify caps.
             verifier = isinstance(cap, MutableVerifyCap) or (
-                isinstance(cap, DirectoryCap) and isinstance(cap.inner, (CHKVerifyCap, MutableVerifyCap))
+                isinstance(cap, DirectoryCap)
+                and isinstance(cap.inner, (CHKVerifyCap, MutableVerifyCap))
             )
             if not verifier:
                 return known_child(cap)

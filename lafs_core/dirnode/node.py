@@ -10,7 +10,7 @@ with `NotWriteableError` before touching the grid.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import Any, Literal
 
@@ -116,7 +116,9 @@ class DirectoryNode:
         if isinstance(cap, DirectoryCap):
             return DirectoryNode.from_cap(cap, f, self.clock)
         if isinstance(cap, (MutableWriteCap, MutableReadCap)):
-            return MutableFileNode(f.broker, cap, f.lease_secret, f.k, f.n, f.pool, backoff=f.backoff)
+            return MutableFileNode(
+                f.broker, cap, f.lease_secret, f.k, f.n, f.pool, backoff=f.backoff
+            )
         raise TypeError("only directories and mutable files can be opened here")
 
     @property
@@ -151,7 +153,9 @@ class DirectoryNode:
     async def has_child(self, name: str) -> bool:
         return normalize(name) in await self.list()
 
-    async def get_child_at_path(self, path: str | list[str]) -> tuple[Child | DirectoryNode, dict[str, Any]]:
+    async def get_child_at_path(
+        self, path: str | Sequence[str]
+    ) -> tuple[Child | DirectoryNode, dict[str, Any]]:
         """Walk `a/b/c` (or a list of names) from here; the empty path is (self, {})."""
         names = [p for p in path.split("/") if p] if isinstance(path, str) else list(path)
         node: DirectoryNode = self
@@ -206,7 +210,11 @@ class DirectoryNode:
         await self._modify(change)
 
     async def set_child(
-        self, name: str, child: Child, metadata: dict[str, Any] | None = None, overwrite: Overwrite = True
+        self,
+        name: str,
+        child: Child,
+        metadata: dict[str, Any] | None = None,
+        overwrite: Overwrite = True,
     ) -> None:
         await self.set_children({name: (child, metadata)}, overwrite)
 
@@ -239,11 +247,15 @@ class DirectoryNode:
         await self._modify(change)
 
     async def delete(
-        self, name: str, must_exist: bool = True, must_be_directory: bool = False, must_be_file: bool = False
+        self,
+        name: str,
+        must_exist: bool = True,
+        must_be_directory: bool = False,
+        must_be_file: bool = False,
     ) -> Child | None:
         """Remove a child; a retry after a collision treats "already gone" as done."""
         name = normalize(name)
-        removed: list[Child] = []
+        removed: dict[str, Child] = {}
 
         def change(entries: dict[str, Entry], first_time: bool) -> bool:
             if name not in entries:
@@ -257,11 +269,11 @@ class DirectoryNode:
             if must_be_file and child.is_directory:
                 raise ChildOfWrongTypeError(f"{name!r} is a directory")
             del entries[name]
-            removed[:] = [child]
+            removed[name] = child
             return True
 
         await self._modify(change)
-        return removed[0] if removed else None
+        return removed.get(name)
 
     async def create_subdirectory(
         self,
@@ -276,13 +288,25 @@ class DirectoryNode:
             raise NotWriteableError("this directory is read-only")
         f = self.filenode
         sub = await DirectoryNode.create(
-            f.broker, keys, f.lease_secret, initial_children, f.k, f.n, f.pool, f.backoff, self.clock
+            f.broker,
+            keys,
+            f.lease_secret,
+            initial_children,
+            f.k,
+            f.n,
+            f.pool,
+            f.backoff,
+            self.clock,
         )
         await self.set_child(name, make_child(sub.cap.to_string(), None), metadata, overwrite)
         return sub
 
     async def move_child_to(
-        self, name: str, new_parent: DirectoryNode, new_name: str | None = None, overwrite: Overwrite = True
+        self,
+        name: str,
+        new_parent: DirectoryNode,
+        new_name: str | None = None,
+        overwrite: Overwrite = True,
     ) -> None:
         new_name = normalize(new_name if new_name is not None else name)
         if new_parent.cap == self.cap and normalize(name) == new_name:

@@ -54,21 +54,27 @@ class EncodedSegment:
 
 @dataclass(frozen=True)
 class EncodedFile:
-    cap: CHKReadCap
-    ueb: bytes
+    cap: CHKReadCap | None  # None when encoding ciphertext (no key)
+    ueb_hash: bytes
     trailers: list[bytes]  # per share: everything after the data area
 
 
 class CHKEncoder:
-    def __init__(self, key: bytes, size: int, params: EncodingParams) -> None:
+    def __init__(
+        self, key: bytes | None, size: int, params: EncodingParams, storage_index: bytes | None = None
+    ) -> None:
+        """With `key` None, segments are given as ciphertext (a repairer holding only
+        a verify-cap re-encodes what it decoded) and `storage_index` must be given."""
         if size <= LIT_MAX_SIZE:
             raise ValueError(f"files of {LIT_MAX_SIZE} bytes or fewer are LIT, not CHK")
+        if key is None and storage_index is None:
+            raise ValueError("without a key, the storage index must be given")
         self.key = key
         self.params = params
         self.geometry = FileGeometry(size, params.k, params.n, params.segment_size_for(size))
         self.layout: ShareLayout = layout_for(self.geometry)
         self.header = pack_header(self.layout)
-        self.storage_index = storage_index_from_key(key)
+        self.storage_index = storage_index or storage_index_from_key(key)  # type: ignore[arg-type]
         self.share_size = self.layout.share_size(len(self._ueb_for(bytes(32), bytes(32), bytes(32))))
         self._codec = Codec(params.k, params.n)
         self._crypttext_hasher = TaggedHasher(CRYPTTEXT_TAG)
@@ -102,7 +108,7 @@ class CHKEncoder:
         offset, length = self.geometry.segment_span(index)
         if len(plaintext) != length:
             raise ValueError(f"segment {index} must be {length} bytes, got {len(plaintext)}")
-        ciphertext = aes_ctr(self.key, plaintext, offset)
+        ciphertext = plaintext if self.key is None else aes_ctr(self.key, plaintext, offset)
         padding = -length % self.params.k
         padded = ciphertext + bytes(padding) if padding else ciphertext
         blocks = self._codec.encode(padded)
@@ -142,8 +148,9 @@ class CHKEncoder:
             trailers.append(
                 plaintext_area + crypttext_area + b"".join(tree) + chain + ueb_length + ueb
             )
-        cap = CHKReadCap(self.key, ueb_hash(ueb), g.k, g.n, g.size)
-        return EncodedFile(cap=cap, ueb=ueb, trailers=trailers)
+        digest = ueb_hash(ueb)
+        cap = None if self.key is None else CHKReadCap(self.key, digest, g.k, g.n, g.size)
+        return EncodedFile(cap=cap, ueb_hash=digest, trailers=trailers)
 
 
 def read_chunks(read_at: ReadAt, size: int, chunk_size: int = 1 << 20) -> Iterator[bytes]:

@@ -56,6 +56,7 @@ def encode(
         for sharenum, trailer in enumerate(result.trailers):
             write_at(sharenum, 0, encoder.header)
             write_at(sharenum, encoder.layout.plaintext_tree, trailer)
+    assert result.cap is not None
     return result.cap
 
 

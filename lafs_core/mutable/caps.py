@@ -111,7 +111,7 @@ class MutableWriteCap:
 
 
 MutableCap = MutableWriteCap | MutableReadCap | MutableVerifyCap
-_CLASSES: dict[str, type[MutableWriteCap] | type[MutableReadCap] | type[MutableVerifyCap]] = {
+_CLASSES: dict[str, type[MutableWriteCap | MutableReadCap | MutableVerifyCap]] = {
     "write": MutableWriteCap,
     "read": MutableReadCap,
     "verify": MutableVerifyCap,
@@ -137,7 +137,7 @@ def parse_mutable_cap(text: str) -> MutableCap:
     """
     if not isinstance(text, str):
         raise CapabilityError("a capability must be a string")
-    cap = text[:-1] if text.endswith("\n") else text
+    cap = text.removesuffix("\n")
     prefix = mutable_prefix(cap)
     if prefix is None:
         raise CapabilityError(f"not a mutable-file capability: {text[:40]!r}")

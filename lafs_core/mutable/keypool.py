@@ -21,7 +21,9 @@ class KeyPool:
             raise ValueError("pool size must be >= 0")
         self.size = size
         self._own = executor is None
-        self._executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="rsa-keygen")
+        self._executor = executor or ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="rsa-keygen"
+        )
         self._ready: deque[Future[KeyPair]] = deque()
         self._closed = False
         self.fill()

@@ -77,7 +77,9 @@ def private_key_der(key: rsa.RSAPrivateKey) -> bytes:
 
 
 def public_key_der(key: rsa.RSAPublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def sign(key: rsa.RSAPrivateKey, message: bytes) -> bytes:

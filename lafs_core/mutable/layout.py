@@ -47,7 +47,14 @@ class SDMFPrefix:
     def pack(self) -> bytes:
         """The 75 bytes the signature covers."""
         return _PREFIX.pack(
-            SDMF_VERSION, self.seqnum, self.root_hash, self.iv, self.k, self.n, self.segsize, self.datalen
+            SDMF_VERSION,
+            self.seqnum,
+            self.root_hash,
+            self.iv,
+            self.k,
+            self.n,
+            self.segsize,
+            self.datalen,
         )
 
     @property
@@ -131,7 +138,9 @@ def parse_header(raw: bytes) -> tuple[SDMFPrefix, SDMFOffsets]:
     if not 1 <= k <= n:
         raise CorruptShareError(f"impossible encoding k={k} n={n}")
     if segsize % k or datalen > segsize or segsize - datalen >= k:
-        raise CorruptShareError(f"SDMF segment size {segsize} does not fit data length {datalen}, k={k}")
+        raise CorruptShareError(
+            f"SDMF segment size {segsize} does not fit data length {datalen}, k={k}"
+        )
     offsets = SDMFOffsets(*_OFFSETS.unpack_from(raw, SIGNED_PREFIX_SIZE))
     o = offsets
     if not HEADER_SIZE <= o.signature <= o.share_hash_chain <= o.block_hash_tree <= o.share_data:

@@ -15,8 +15,8 @@ import random
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 
-from ..grid import StorageBroker
 from ..errors import NotEnoughSharesError
+from ..grid import Server, StorageBroker
 from .caps import MutableReadCap, MutableWriteCap
 from .errors import UncoordinatedWriteError, UnrecoverableFileError
 from .keys import KeyPair
@@ -90,10 +90,12 @@ class MutableFileNode:
     def storage_index(self) -> bytes:
         return self.cap.storage_index
 
-    def _servers(self) -> list:  # type: ignore[type-arg]
+    def _servers(self) -> list[Server]:
         return self.broker.permuted(self.storage_index)
 
-    async def get_servermap(self, mode: Mode, old: ServerMap | None = None) -> ServerMap:  # type: ignore[type-arg]
+    async def get_servermap(
+        self, mode: Mode, old: ServerMap[Server] | None = None
+    ) -> ServerMap[Server]:
         return await update_servermap(self._servers(), self.cap, mode, self.k, self.n, old)
 
     async def download_best_version(self) -> bytes:
@@ -103,7 +105,10 @@ class MutableFileNode:
                 plaintext, _version, _ = await retrieve(smap, self.cap, pool=self.pool)
             except UnrecoverableFileError:
                 raise
-            except NotEnoughSharesError:  # one wider search, as Tahoe does
+            except (
+                NotEnoughSharesError,
+                UncoordinatedWriteError,
+            ):  # one wider search, as Tahoe does
                 smap = await self.get_servermap(Mode.WRITE)
                 plaintext, _version, _ = await retrieve(smap, self.cap, pool=self.pool)
             return plaintext
@@ -113,7 +118,7 @@ class MutableFileNode:
             raise PermissionError("this mutable file was opened read-only")
         return self.cap
 
-    async def _ensure_keys(self, smap: ServerMap, version: SDMFPrefix) -> KeyPair:  # type: ignore[type-arg]
+    async def _ensure_keys(self, smap: ServerMap[Server], version: SDMFPrefix) -> KeyPair:
         if self._keys is None:
             cap = self._writecap()
             shares = await fetch_version(smap, cap, version)
@@ -134,10 +139,17 @@ class MutableFileNode:
             await self._publish(cap, keys, contents, smap, best)
 
     async def _publish(
-        self, cap: MutableWriteCap, keys: KeyPair, contents: bytes, smap: ServerMap, best: SDMFPrefix | None  # type: ignore[type-arg]
+        self,
+        cap: MutableWriteCap,
+        keys: KeyPair,
+        contents: bytes,
+        smap: ServerMap[Server],
+        best: SDMFPrefix | None,
     ) -> None:
         k, n = (best.k, best.n) if best is not None else (self.k, self.n)
-        await publish(self._servers(), cap, keys, contents, smap, self.lease_secret, k, n, self.pool)
+        await publish(
+            self._servers(), cap, keys, contents, smap, self.lease_secret, k, n, self.pool
+        )
 
     async def modify(self, modifier: Modifier) -> None:
         """Apply `modifier(old_contents, first_time)` and publish, retrying on collisions.

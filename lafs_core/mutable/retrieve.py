@@ -27,7 +27,10 @@ async def _query(server: Server, si: bytes, size: int) -> tuple[Server, dict[int
     try:
         shnums = await server.client.list_mutable_shares(si)
         heads = await asyncio.gather(
-            *(server.client.read_mutable_share_chunk(si, shnum, 0, size) for shnum in sorted(shnums))
+            *(
+                server.client.read_mutable_share_chunk(si, shnum, 0, size)
+                for shnum in sorted(shnums)
+            )
         )
     except StorageError:
         return server, None
@@ -113,7 +116,9 @@ async def fetch_version(
     return good
 
 
-async def _fetch_one(server: Server, si: bytes, shnum: int, smap: ServerMap[Server]) -> bytes | None:
+async def _fetch_one(
+    server: Server, si: bytes, shnum: int, smap: ServerMap[Server]
+) -> bytes | None:
     info = smap.shares.get((server, shnum))
     length = info.offsets.eof if info is not None else 1 << 30
     try:

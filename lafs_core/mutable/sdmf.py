@@ -80,7 +80,7 @@ def encode_version(
     segsize = next_multiple(len(plaintext), k)
     if plaintext:
         crypttext = aes_ctr(data_key(iv, readkey), plaintext)
-        blocks = Codec(k, n).encode(crypttext + bytes(segsize - len(crypttext)))
+        blocks = [bytes(b) for b in Codec(k, n).encode(crypttext + bytes(segsize - len(crypttext)))]
         trees = [block_tree([tagged_hash(BLOCK_TAG, b)]) for b in blocks]
     else:
         blocks = [b""] * n

@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from ..errors import CorruptShareError, LafsError
-from .layout import HEADER_SIZE, SIGNED_PREFIX_SIZE, SDMFOffsets, SDMFPrefix, SDMFShare, parse_header
+from .layout import (
+    HEADER_SIZE,
+    SIGNED_PREFIX_SIZE,
+    SDMFOffsets,
+    SDMFPrefix,
+    SDMFShare,
+    parse_header,
+)
 from .sdmf import check_signature
 
 S = TypeVar("S")
@@ -209,7 +216,9 @@ class ServermapUpdater(Generic[S]):
             return best is not None
         if self.mode is Mode.READ:
             answers = len(m.answered) + len(m.failed)
-            newer = any(v.seqnum > best.seqnum for v in m.unrecoverable_versions()) if best else True
+            newer = (
+                any(v.seqnum > best.seqnum for v in m.unrecoverable_versions()) if best else True
+            )
             return best is not None and answers >= 2 * self.k and not newer
         # WRITE: find the boundary, k answered-empty servers after the last holder.
         if best is None:

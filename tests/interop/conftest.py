@@ -184,7 +184,7 @@ class Container:
         end = len(raw) - LEASE_RECORD_SIZE * count
         assert end >= CONTAINER_HEADER.size, "lease records overlap the header"
         leases = [LEASE_RECORD.unpack_from(raw, end + i * LEASE_RECORD_SIZE) for i in range(count)]
-        return cls(version, raw[CONTAINER_HEADER.size:end], leases)
+        return cls(version, raw[CONTAINER_HEADER.size : end], leases)
 
     def stored(self, secret: bytes) -> bytes:
         """How this container stores a lease secret: BLAKE2b-256 (v2) or as is (v1)."""
@@ -227,9 +227,17 @@ class TahoeNode:
         assert self.process is None, f"{self.name} already started"
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [str(tahoe_interpreter()), "-c", LOOPBACK_LAUNCHER,
-                 "run", "--allow-stdin-close", str(self.basedir)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    str(tahoe_interpreter()),
+                    "-c",
+                    LOOPBACK_LAUNCHER,
+                    "run",
+                    "--allow-stdin-close",
+                    str(self.basedir),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
 
     def check_alive(self) -> None:
@@ -263,10 +271,13 @@ class TahoeStorageNode(TahoeNode):
 
     def create_command(self) -> list[str]:
         return [
-            str(tahoe_executable()), "create-node", f"--nickname={self.name}",
+            str(tahoe_executable()),
+            "create-node",
+            f"--nickname={self.name}",
             f"--port=tcp:{self.port}:interface=127.0.0.1",
             f"--location=tcp:127.0.0.1:{self.port}",
-            "--webport=none", str(self.basedir),
+            "--webport=none",
+            str(self.basedir),
         ]
 
     def configure(self) -> None:
@@ -275,8 +286,10 @@ class TahoeStorageNode(TahoeNode):
 
     def ready(self) -> bool:
         """The files 1.20 writes on its first start, that servers.yaml needs."""
-        return all((self.basedir / p).is_file() and (self.basedir / p).stat().st_size > 0
-                   for p in ("private/storage.furl", "permutation-seed", "node.pubkey"))
+        return all(
+            (self.basedir / p).is_file() and (self.basedir / p).stat().st_size > 0
+            for p in ("private/storage.furl", "permutation-seed", "node.pubkey")
+        )
 
     @property
     def storage_dir(self) -> Path:
@@ -289,7 +302,7 @@ class TahoeStorageNode(TahoeNode):
     @property
     def tub_id(self) -> str:
         """The 32-character base32 tub ID of the storage fURL (the lease seed)."""
-        return self.furl[len("pb://"):].split("@", 1)[0]
+        return self.furl[len("pb://") :].split("@", 1)[0]
 
     @property
     def permutation_seed(self) -> str:
@@ -299,7 +312,7 @@ class TahoeStorageNode(TahoeNode):
     def server_id(self) -> str:
         pubkey = (self.basedir / "node.pubkey").read_text().strip()
         assert pubkey.startswith("pub-v0-"), pubkey
-        return "v0-" + pubkey[len("pub-v0-"):]
+        return "v0-" + pubkey[len("pub-v0-") :]
 
     @property
     def nurl(self) -> str:
@@ -329,8 +342,16 @@ class ServerEntry:
 
     @classmethod
     def for_tahoe(cls, node: TahoeStorageNode) -> ServerEntry:
-        return cls(node.name, node.nurl, node.server_id, node.furl,
-                   node.permutation_seed, node.tub_id, node.storage_dir, "real")
+        return cls(
+            node.name,
+            node.nurl,
+            node.server_id,
+            node.furl,
+            node.permutation_seed,
+            node.tub_id,
+            node.storage_dir,
+            "real",
+        )
 
     @classmethod
     def for_ours(cls, nickname: str, nurl: str, storage_dir: Path) -> ServerEntry:
@@ -340,8 +361,16 @@ class ServerEntry:
         pin = pin_bytes(nurl)
         tub_id = b32(pin[:20])
         swissnum = parse_nurl(nurl).swissnum
-        return cls(nickname, nurl, "v0-" + b32(pin), f"pb://{tub_id}@tcp:127.0.0.1:1/{swissnum}",
-                   b32(pin), tub_id, storage_dir, "ours")
+        return cls(
+            nickname,
+            nurl,
+            "v0-" + b32(pin),
+            f"pb://{tub_id}@tcp:127.0.0.1:1/{swissnum}",
+            b32(pin),
+            tub_id,
+            storage_dir,
+            "ours",
+        )
 
     def servers_yaml_entry(self) -> dict[str, Any]:
         return {
@@ -364,18 +393,29 @@ class TahoeClientNode(TahoeNode):
     def create_command(self) -> list[str]:
         k, happy, n = self.encoding
         return [
-            str(tahoe_executable()), "create-client", f"--nickname={self.name}",
+            str(tahoe_executable()),
+            "create-client",
+            f"--nickname={self.name}",
             f"--webport=tcp:{self.web_port}:interface=127.0.0.1",
-            f"--shares-needed={k}", f"--shares-happy={happy}", f"--shares-total={n}",
+            f"--shares-needed={k}",
+            f"--shares-happy={happy}",
+            f"--shares-total={n}",
             str(self.basedir),
         ]
 
     def configure(self, servers: list[ServerEntry]) -> None:
         self.servers = servers
         k, happy, n = self.encoding
-        edit_tahoe_cfg(self.basedir, {"client": {
-            "shares.needed": str(k), "shares.happy": str(happy), "shares.total": str(n),
-        }})
+        edit_tahoe_cfg(
+            self.basedir,
+            {
+                "client": {
+                    "shares.needed": str(k),
+                    "shares.happy": str(happy),
+                    "shares.total": str(n),
+                }
+            },
+        )
         doc = {"storage": {s.server_id: s.servers_yaml_entry() for s in servers}}
         # JSON is valid YAML.
         (self.basedir / "private" / "servers.yaml").write_text(json.dumps(doc, indent=1) + "\n")
@@ -393,8 +433,10 @@ class TahoeClientNode(TahoeNode):
             status = self.welcome()
         except (OSError, ValueError) as exc:
             return {"(web API)": f"unreachable: {exc}"}
-        return {str(s.get("nickname") or s.get("nodeid")): str(s.get("connection_status", ""))
-                for s in status.get("servers", [])}
+        return {
+            str(s.get("nickname") or s.get("nodeid")): str(s.get("connection_status", ""))
+            for s in status.get("servers", [])
+        }
 
     def all_connected(self) -> bool:
         statuses = self.connection_statuses()
@@ -403,24 +445,33 @@ class TahoeClientNode(TahoeNode):
 
     def wait_connected(self, timeout: float = START_TIMEOUT) -> None:
         try:
-            wait_until(self.all_connected, timeout,
-                       f"Tahoe client {self.name} to connect to its servers", self.check_alive)
+            wait_until(
+                self.all_connected,
+                timeout,
+                f"Tahoe client {self.name} to connect to its servers",
+                self.check_alive,
+            )
         except TimeoutError as exc:
             raise TimeoutError(
-                f"{exc}; statuses: {self.connection_statuses()}\n{self.log_tail()}") from None
+                f"{exc}; statuses: {self.connection_statuses()}\n{self.log_tail()}"
+            ) from None
 
     # -- the `tahoe` command line (as a user runs it) ----------------------
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         res = subprocess.run(
             [str(tahoe_executable()), "-d", str(self.basedir), *args],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=CLI_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=CLI_TIMEOUT,
             check=False,
         )
         if check and res.returncode != 0:
             raise AssertionError(
                 f"`tahoe {' '.join(args)}` on {self.name} exited {res.returncode}:\n"
                 f"stdout: {res.stdout[-3000:]}\nstderr: {res.stderr[-3000:]}\n"
-                f"node log:\n{self.log_tail()}")
+                f"node log:\n{self.log_tail()}"
+            )
         return res
 
     def put(self, path: Path) -> str:
@@ -434,8 +485,9 @@ class TahoeClientNode(TahoeNode):
 
     # -- the web API (what `tahoe put` / `tahoe get` use; no CLI start-up cost) --
     def web_put(self, data: bytes) -> str:
-        req = urllib.request.Request(f"http://127.0.0.1:{self.web_port}/uri", data=data,
-                                     method="PUT")
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.web_port}/uri", data=data, method="PUT"
+        )
         try:
             with urllib.request.urlopen(req, timeout=CLI_TIMEOUT) as r:
                 return r.read().decode("ascii").strip()
@@ -465,8 +517,9 @@ class TahoeClientNode(TahoeNode):
 # ---------------------------------------------------------------------------
 
 
-def write_grid_file(path: Path, servers: list[ServerEntry], encoding: tuple[int, int, int],
-                    convergence: str) -> Path:
+def write_grid_file(
+    path: Path, servers: list[ServerEntry], encoding: tuple[int, int, int], convergence: str
+) -> Path:
     k, happy, n = encoding
     lines = [
         f'convergence-secret = "{convergence}"',
@@ -480,20 +533,30 @@ def write_grid_file(path: Path, servers: list[ServerEntry], encoding: tuple[int,
     for s in servers:
         lines += ["", "[[storage]]", f'nickname = "{s.nickname}"', f'nurl = "{s.nurl}"']
         if s.kind == "real":
-            lines += [f'permutation-seed = "{s.permutation_seed}"', f'lease-seed = "{s.lease_seed}"']
+            lines += [
+                f'permutation-seed = "{s.permutation_seed}"',
+                f'lease-seed = "{s.lease_seed}"',
+            ]
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 def lafs_cli(*args: str) -> subprocess.CompletedProcess[str]:
     """Our `lafs` command line, run with this interpreter."""
-    res = subprocess.run([sys.executable, "-m", "lafs_core.cli", *args],
-                         stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                         timeout=CLI_TIMEOUT, cwd=Path(__file__).resolve().parents[2],
-                         check=False)
+    res = subprocess.run(
+        [sys.executable, "-m", "lafs_core.cli", *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+        cwd=Path(__file__).resolve().parents[2],
+        check=False,
+    )
     if res.returncode != 0:
-        raise AssertionError(f"`lafs {' '.join(args)}` exited {res.returncode}:\n"
-                             f"stdout: {res.stdout[-2000:]}\nstderr: {res.stderr[-3000:]}")
+        raise AssertionError(
+            f"`lafs {' '.join(args)}` exited {res.returncode}:\n"
+            f"stdout: {res.stdout[-2000:]}\nstderr: {res.stderr[-3000:]}"
+        )
     return res
 
 
@@ -544,8 +607,14 @@ def _tahoe_version_ok() -> tuple[bool, str]:
     if not exe.exists():
         return False, f"no Tahoe-LAFS at {exe} (set TAHOE_VENV)"
     try:
-        res = subprocess.run([str(exe), "--version"], capture_output=True, text=True,
-                             stdin=subprocess.DEVNULL, timeout=120, check=False)
+        res = subprocess.run(
+            [str(exe), "--version"],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, f"{exe} --version failed: {exc}"
     text = (res.stdout + res.stderr).lower()
@@ -555,8 +624,9 @@ def _tahoe_version_ok() -> tuple[bool, str]:
 
 
 @pytest.fixture(scope="session")
-def interop_grid(storage_node_factory: Any,
-                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[InteropGrid]:
+def interop_grid(
+    storage_node_factory: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[InteropGrid]:
     ok, why = _tahoe_version_ok()
     if not ok:
         pytest.skip(why)
@@ -564,7 +634,9 @@ def interop_grid(storage_node_factory: Any,
     ports = unused_ports(REAL_STORAGE + len(ENCODING))
     real = [TahoeStorageNode(work / f"tahoe-s{i}", ports[i]) for i in range(REAL_STORAGE)]
     clients = {
-        name: TahoeClientNode(work / f"tahoe-client-{name}", ports[REAL_STORAGE + i], ENCODING[name])
+        name: TahoeClientNode(
+            work / f"tahoe-client-{name}", ports[REAL_STORAGE + i], ENCODING[name]
+        )
         for i, name in enumerate(ENCODING)
     }
     tahoe_nodes: list[TahoeNode] = [*real, *clients.values()]
@@ -573,9 +645,17 @@ def interop_grid(storage_node_factory: Any,
         creating = []
         for node in tahoe_nodes:
             with open(node.log_path, "wb") as log:
-                creating.append((node, subprocess.Popen(
-                    node.create_command(),  # type: ignore[attr-defined]
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)))
+                creating.append(
+                    (
+                        node,
+                        subprocess.Popen(
+                            node.create_command(),  # type: ignore[attr-defined]
+                            stdin=subprocess.DEVNULL,
+                            stdout=log,
+                            stderr=subprocess.STDOUT,
+                        ),
+                    )
+                )
         # ... and meanwhile our storage nodes.
         try:
             ours = storage_node_factory.create_many(OURS_STORAGE)
@@ -594,8 +674,9 @@ def interop_grid(storage_node_factory: Any,
         for node in real:
             node.configure()
             node.start()
-        our_entries = [ServerEntry.for_ours(f"ours{i}", n.nurl, n.storage_dir)
-                       for i, n in enumerate(ours)]
+        our_entries = [
+            ServerEntry.for_ours(f"ours{i}", n.nurl, n.storage_dir) for i, n in enumerate(ours)
+        ]
         # The client of our nodes needs nothing from the real nodes: start it now.
         clients["ours"].configure(our_entries)
         clients["ours"].start()
@@ -616,13 +697,17 @@ def interop_grid(storage_node_factory: Any,
 
         # A client writes its random convergence secret early in its first start.
         for client in clients.values():
-            wait_until((client.basedir / "private" / "convergence").is_file,
-                       START_TIMEOUT, f"{client.name} to write its convergence secret",
-                       client.check_alive)
+            wait_until(
+                (client.basedir / "private" / "convergence").is_file,
+                START_TIMEOUT,
+                f"{client.name} to write its convergence secret",
+                client.check_alive,
+            )
         sets = {}
         for name, client in clients.items():
-            grid_file = write_grid_file(work / f"grid-{name}.toml", client.servers,
-                                        client.encoding, client.convergence)
+            grid_file = write_grid_file(
+                work / f"grid-{name}.toml", client.servers, client.encoding, client.convergence
+            )
             sets[name] = ServerSet(name, client.servers, client, grid_file)
         yield InteropGrid(real, ours, sets, work)
     finally:
@@ -650,8 +735,9 @@ def mixed_set(interop_grid: InteropGrid) -> ServerSet:
 # ---------------------------------------------------------------------------
 
 
-def expected_shares(data: bytes, encoding: tuple[int, int, int], convergence: str,
-                    workdir: Path) -> tuple[str, dict[int, bytes]]:
+def expected_shares(
+    data: bytes, encoding: tuple[int, int, int], convergence: str, workdir: Path
+) -> tuple[str, dict[int, bytes]]:
     """The cap and share bytes our encoder produces for `data` (no grid involved)."""
     from lafs_core.immutable.local import encode_path
     from lafs_core.immutable.params import EncodingParams
@@ -662,13 +748,15 @@ def expected_shares(data: bytes, encoding: tuple[int, int, int], convergence: st
     src.write_bytes(data)
     out = workdir / "shares"
     out.mkdir()
-    cap = encode_path(src, EncodingParams(k, happy, n, MAX_SEGMENT_SIZE),
-                      base32.a2b(convergence), out_dir=out)
+    cap = encode_path(
+        src, EncodingParams(k, happy, n, MAX_SEGMENT_SIZE), base32.a2b(convergence), out_dir=out
+    )
     return cap.to_string(), {int(p.name): p.read_bytes() for p in out.iterdir()}
 
 
-def check_stored_shares(server_set: ServerSet, cap: str, data: bytes, workdir: Path,
-                        leases: int | None = 1) -> dict[str, set[int]]:
+def check_stored_shares(
+    server_set: ServerSet, cap: str, data: bytes, workdir: Path, leases: int | None = 1
+) -> dict[str, set[int]]:
     """Every share of `cap` is on the set's servers, happily placed, in a well-formed
     container, and holds exactly the bytes our encoder makes for `data` (so both
     implementations wrote and stored identical shares). Returns server -> shares."""
@@ -678,18 +766,22 @@ def check_stored_shares(server_set: ServerSet, cap: str, data: bytes, workdir: P
     everything = sorted(s for shares in held.values() for s in shares)
     assert set(everything) == set(range(n)), f"shares found: {held}"
     assert len(held) >= happy, f"only {len(held)} servers hold shares: {held}"
-    expect_cap, expect = expected_shares(data, server_set.encoding, server_set.tahoe.convergence,
-                                         workdir)
+    expect_cap, expect = expected_shares(
+        data, server_set.encoding, server_set.tahoe.convergence, workdir
+    )
     assert expect_cap == cap, "our encoder gives a different cap for these bytes"
     for nickname, files in server_set.share_files(cap).items():
         for sharenum, path in files.items():
             container = Container.parse(path.read_bytes())
             assert container.version == 2, (
                 f"{nickname} share {sharenum}: container version {container.version} (1.20 "
-                f"creates version 2)")
+                f"creates version 2)"
+            )
             assert container.share == expect[sharenum], (
-                f"share {sharenum} on {nickname} differs from our encoding")
+                f"share {sharenum} on {nickname} differs from our encoding"
+            )
             if leases is not None:
                 assert len(container.leases) == leases, (
-                    f"{nickname} share {sharenum}: {len(container.leases)} leases")
+                    f"{nickname} share {sharenum}: {len(container.leases)} leases"
+                )
     return held

@@ -49,8 +49,18 @@ def test_tahoe_uploads_our_client_downloads(server_set: ServerSet, tmp_path: Pat
     assert run_async(_download(server_set.grid_file, tahoe_cap)) == data
     # Same secret and parameters: `lafs cap` (offline) and an upload by our
     # client give Tahoe's cap, and our client finds every share already there.
-    offline = lafs_cli("cap", str(src), "--convergence-secret", tahoe.convergence,
-                       "-k", str(k), "--happy", str(happy), "-n", str(n))
+    offline = lafs_cli(
+        "cap",
+        str(src),
+        "--convergence-secret",
+        tahoe.convergence,
+        "-k",
+        str(k),
+        "--happy",
+        str(happy),
+        "-n",
+        str(n),
+    )
     assert offline.stdout.strip().splitlines()[-1] == tahoe_cap
     our_cap, pushed = run_async(_upload(server_set.grid_file, data))
     assert our_cap == tahoe_cap

@@ -104,9 +104,11 @@ def test_tahoe_check_add_lease_on_our_nodes(ours_set: ServerSet, tmp_path: Path)
     seeds = {s.nickname: base32.a2b(s.lease_seed) for s in ours_set.servers}
 
     def containers() -> dict[tuple[str, int], Container]:
-        return {(nickname, sharenum): Container.parse(path.read_bytes())
-                for nickname, files in ours_set.share_files(cap).items()
-                for sharenum, path in files.items()}
+        return {
+            (nickname, sharenum): Container.parse(path.read_bytes())
+            for nickname, files in ours_set.share_files(cap).items()
+            for sharenum, path in files.items()
+        }
 
     before = containers()
     assert len(before) == n
@@ -114,9 +116,13 @@ def test_tahoe_check_add_lease_on_our_nodes(ours_set: ServerSet, tmp_path: Path)
         assert len(container.leases) == 2, f"{nickname} share {sharenum}: {container.leases}"
         expect = lease_secrets(tahoe_secret, parsed.storage_index, seeds[nickname])
         _owner, renew, cancel, _expiry = container.leases[1]
-        assert (renew, cancel) == (container.stored(expect.renew), container.stored(expect.cancel)), (
+        assert (renew, cancel) == (
+            container.stored(expect.renew),
+            container.stored(expect.cancel),
+        ), (
             f"{nickname} share {sharenum}: the lease Tahoe added has other secrets than "
-            f"lafs_core.secrets derives for Tahoe's client secret")
+            f"lafs_core.secrets derives for Tahoe's client secret"
+        )
 
     # Again: the same client renews its lease, it does not add a third.
     _check_json(ours_set, cap, "--add-lease")

@@ -83,7 +83,9 @@ def test_unchanged_entries_repack_verbatim() -> None:
     assert pack_children(fresh, WRITEKEY) == body
 
 
-@pytest.mark.parametrize("case", D["classify"], ids=lambda c: f"{c['rw']}|{c['ro']}|{c['immutable']}"[-60:])
+@pytest.mark.parametrize(
+    "case", D["classify"], ids=lambda c: f"{c['rw']}|{c['ro']}|{c['immutable']}"[-60:]
+)
 def test_classification(case: dict[str, Any]) -> None:
     child = make_child(case["rw"], case["ro"], case["immutable"])
     assert (child.error is not None) == case["error"]
@@ -119,13 +121,15 @@ def test_names_are_nfc_and_duplicates_take_the_last() -> None:
     body = pack_children({"e\u0301": Entry("e\u0301", "URI:LIT:mfqwc", None, {})}, WRITEKEY)
     children = unpack_children(body, WRITEKEY)
     assert list(children) == ["\u00e9"]
-    twice = body + pack_children({"\u00e9": Entry("\u00e9", "URI:LIT:mfqwcyi", None, {"n": 2})}, WRITEKEY)
+    twice = body + pack_children(
+        {"\u00e9": Entry("\u00e9", "URI:LIT:mfqwcyi", None, {"n": 2})}, WRITEKEY
+    )
     assert unpack_children(twice, WRITEKEY)["\u00e9"].metadata == {"n": 2}
 
 
 @pytest.mark.parametrize(
     "body",
-    [b"5:abc,", b"x:", b"3:abc", b"10:1:a,0:,0:,", b"17:1:a,0:,0:,2:[],", b'13:1:\xff,0:,0:,2:{},'],
+    [b"5:abc,", b"x:", b"3:abc", b"10:1:a,0:,0:,", b"17:1:a,0:,0:,2:[],", b"13:1:\xff,0:,0:,2:{},"],
 )
 def test_malformed_bodies(body: bytes) -> None:
     with pytest.raises(CorruptDirectoryError):
@@ -138,14 +142,19 @@ def test_write_caps_refused_in_immutable_directories() -> None:
         unpack_children(body, None, mutable=False)
 
 
-_names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12)
-_meta = st.dictionaries(st.text(max_size=5), st.one_of(st.integers(), st.floats(allow_nan=False), st.text(max_size=5)), max_size=3)
+_names = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=12)
+_meta = st.dictionaries(
+    st.text(max_size=5),
+    st.one_of(st.integers(), st.floats(allow_nan=False), st.text(max_size=5)),
+    max_size=3,
+)
 
 
 @given(st.dictionaries(_names, _meta, max_size=6), st.booleans())
 def test_round_trip(spec: dict[str, dict[str, Any]], with_rw: bool) -> None:
     entries = {
-        name: Entry(name, "URI:LIT:mfqwc", "URI:SSK:x" if with_rw else None, md) for name, md in spec.items()
+        name: Entry(name, "URI:LIT:mfqwc", "URI:SSK:x" if with_rw else None, md)
+        for name, md in spec.items()
     }
     body = pack_children(entries, WRITEKEY)
     back = unpack_children(body, WRITEKEY)

@@ -21,7 +21,9 @@ from lafs_core.mutable.errors import UncoordinatedWriteError
 from lafs_core.mutable.keypool import KeyPool
 
 T = TypeVar("T")
-CHK = "URI:CHK:yzxcoagbetwet65ltjpbqyli3m:6b7inuiha2xdtgqzd55i6aeggutnxzr6qfwpv2ep5xlln6pgef7a:1:1:56"
+CHK = (
+    "URI:CHK:yzxcoagbetwet65ltjpbqyli3m:6b7inuiha2xdtgqzd55i6aeggutnxzr6qfwpv2ep5xlln6pgef7a:1:1:56"
+)
 LIT = "URI:LIT:mfqwc"
 _POOL = KeyPool(size=2)
 
@@ -112,7 +114,11 @@ def test_subdirectories_paths_and_readonly(grid: Any) -> None:
         # unknown caps are kept
         await root.set_uri("future", "x-tahoe-future:rw", "x-tahoe-future:ro")
         fut = await root.get("future")
-        assert fut.is_unknown and fut.rw_uri == "x-tahoe-future:rw" and fut.ro_uri == "ro.x-tahoe-future:ro"
+        assert (
+            fut.is_unknown
+            and fut.rw_uri == "x-tahoe-future:rw"
+            and fut.ro_uri == "ro.x-tahoe-future:ro"
+        )
         reopened = DirectoryNode.from_cap(parse_dir_cap(root.cap.to_string()), root.filenode)  # type: ignore[arg-type]
         assert set(await reopened.list()) == {"sub", "future"}
 

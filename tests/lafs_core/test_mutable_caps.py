@@ -53,7 +53,10 @@ def test_case(case: dict[str, Any]) -> None:
     assert base32.b2a(wcap.storage_index) == case["storage_index"]
     assert base32.b2a(wcap.fingerprint) == case["fingerprint"]
     seed = base32.a2b(VECTORS["tub_id"])
-    assert base32.b2a(write_enabler(write_enabler_master(wcap.writekey), seed)) == case["write_enabler"]
+    assert (
+        base32.b2a(write_enabler(write_enabler_master(wcap.writekey), seed))
+        == case["write_enabler"]
+    )
     assert wcap.to_string() == case["write"]
     assert wcap.readonly().to_string() == case["read"]
     assert wcap.verify_cap().to_string() == case["verify"]
@@ -88,7 +91,10 @@ def test_write_enabler_vector_from_the_spec() -> None:
     # spec/tahoe-disk-and-leases.md 7.3
     wem = write_enabler_master(bytes(range(16)))
     seed = base32.a2b("v67jiisoty6ooyxlql5fuucitqiok2ic")
-    assert base32.b2a(write_enabler(wem, seed)) == "vjxe2d33w55yz65fexnyynrvemxjpekfry5cormd7o5oikrl2ewa"
+    assert (
+        base32.b2a(write_enabler(wem, seed))
+        == "vjxe2d33w55yz65fexnyynrvemxjpekfry5cormd7o5oikrl2ewa"
+    )
 
 
 def test_key_sizes_and_der_forms() -> None:
@@ -152,7 +158,9 @@ _bytes32 = st.binary(min_size=32, max_size=32)
 _fmt = st.sampled_from(["sdmf", "mdmf"])
 
 
-@given(_bytes16, _bytes32, _fmt, st.sampled_from([MutableWriteCap, MutableReadCap, MutableVerifyCap]))
+@given(
+    _bytes16, _bytes32, _fmt, st.sampled_from([MutableWriteCap, MutableReadCap, MutableVerifyCap])
+)
 def test_round_trip(key: bytes, fp: bytes, fmt: str, cls: type) -> None:
     cap = cls(key, fp, fmt)
     text = cap.to_string()

@@ -150,10 +150,11 @@ def test_stale_servermap_collides(grid: Any) -> None:
         smap = await node.get_servermap(Mode.WRITE)
         assert node._keys is not None
         servers = client.broker.permuted(node.storage_index)
-        args = (node.cap, node._keys)
-        await publish(servers, *args, b"v2 by A", smap, client.config.lease_secret, 3, 10)
+        cap, keys, secret = node.cap, node._keys, client.config.lease_secret
+        assert isinstance(cap, MutableWriteCap)
+        await publish(servers, cap, keys, b"v2 by A", smap, secret, 3, 10)
         with pytest.raises(UncoordinatedWriteError):
-            await publish(servers, *args, b"v2 by B", smap, client.config.lease_secret, 3, 10)
+            await publish(servers, cap, keys, b"v2 by B", smap, secret, 3, 10)
         # modify settles whatever mix is left
         await node.modify(lambda old, first: old + b"!")
         assert (await node.download_best_version()).endswith(b"!")
@@ -172,7 +173,9 @@ def test_corrupt_shares_are_skipped(grid: Any) -> None:
         shnum = int(path.name)
         if shnum in (0, 1, 2):
             raw = bytearray(path.read_bytes())
-            pos = MUTABLE_DATA_OFFSET + (500 if shnum == 2 else len(raw) - MUTABLE_DATA_OFFSET - 1300)
+            pos = MUTABLE_DATA_OFFSET + (
+                500 if shnum == 2 else len(raw) - MUTABLE_DATA_OFFSET - 1300
+            )
             raw[pos] ^= 0x40
             path.write_bytes(bytes(raw))
 

@@ -127,7 +127,7 @@ def test_privkey_with_wrong_writekey() -> None:
 
 
 # One version per k/n/size shape, built once: signing is the slow part.
-_SAMPLE = {}
+_SAMPLE: dict[tuple[int, int, int], tuple[MutableWriteCap, bytes, tuple[bytes, ...]]] = {}
 
 
 def sample(k: int, n: int, size: int) -> tuple[MutableWriteCap, bytes, tuple[bytes, ...]]:
@@ -135,7 +135,11 @@ def sample(k: int, n: int, size: int) -> tuple[MutableWriteCap, bytes, tuple[byt
     if key not in _SAMPLE:
         kp = keys(4)
         data = bytes(range(256)) * (size // 256) + b"z" * (size % 256)
-        _SAMPLE[key] = (MutableWriteCap.from_keypair(kp), data, encode_version(kp, data, 3, k, n).shares)
+        _SAMPLE[key] = (
+            MutableWriteCap.from_keypair(kp),
+            data,
+            encode_version(kp, data, 3, k, n).shares,
+        )
     return _SAMPLE[key]
 
 

@@ -30,9 +30,17 @@ never by the project) for:
   gives for them with the write cap and with the read cap, how Tahoe's
   node maker classifies (write, read) cap pairs in mutable and immutable
   contexts (known, unknown with its ``ro.``/``imm.`` slots, or refused), and
-  ``dirnode.update_metadata`` results.
+  ``dirnode.update_metadata`` results;
+* ``real_grid`` (skip with ``--no-real-grid``): shares written by a real
+  Tahoe-LAFS 1.20 client to real 1.20 storage nodes on loopback (the node
+  set-up of ``generate.py`` in this directory is reused): SDMF files (one
+  rewritten, one empty) and an SDMF directory with several kinds of
+  children made through the web API, each share as the container holds it
+  (share bytes, write enabler, node id), plus the web API's JSON listing of
+  the directory with its write cap and its read cap.
 """
 
+# mypy: disable-error-code="import-not-found"
 from __future__ import annotations
 
 import argparse
@@ -42,16 +50,15 @@ import json
 import struct
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa as crsa
-
 from allmydata import dirnode, uri
-from allmydata.nodemaker import NodeMaker
 from allmydata.codec import CRSEncoder
 from allmydata.crypto import aes, rsa
 from allmydata.hashtree import HashTree
 from allmydata.mutable.layout import SDMFSlotWriteProxy
+from allmydata.nodemaker import NodeMaker
 from allmydata.util import base32, hashutil, mathutil
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa as crsa
 
 FORMAT = "lafs-s3gw-ssk-vectors/1"
 TAHOE_VERSION = "1.20.0"
@@ -84,7 +91,11 @@ def stretch(seed: bytes, length: int) -> bytes:
 def make_key(index: int) -> tuple[str, bytes]:
     """A fresh key as PEM (PKCS#1 for even, PKCS#8 for odd indexes) and its PKCS#8 DER."""
     key = crsa.generate_private_key(public_exponent=65537, key_size=2048)
-    fmt = serialization.PrivateFormat.TraditionalOpenSSL if index % 2 == 0 else serialization.PrivateFormat.PKCS8
+    fmt = (
+        serialization.PrivateFormat.TraditionalOpenSSL
+        if index % 2 == 0
+        else serialization.PrivateFormat.PKCS8
+    )
     pem = key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption())
     der = key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -93,7 +104,7 @@ def make_key(index: int) -> tuple[str, bytes]:
 
 
 def s(cap: object) -> str:
-    return cap.to_string().decode("ascii")  # type: ignore[attr-defined]
+    return str(cap.to_string().decode("ascii"))  # type: ignore[attr-defined]
 
 
 def cap_case(index: int, fmt: str, der: bytes) -> dict[str, object]:
@@ -187,7 +198,6 @@ class _Capture:
         ((offset, data),) = datav
         assert offset == 0
         self.data = data
-        return None
 
 
 def sdmf_share_case(case: tuple, der: bytes) -> dict[str, object]:  # type: ignore[type-arg]
@@ -203,7 +213,9 @@ def sdmf_share_case(case: tuple, der: bytes) -> dict[str, object]:  # type: igno
     encprivkey = aes.encrypt_data(aes.create_encryptor(writekey), priv_der)
     segsize = mathutil.next_multiple(len(plaintext), k)
     writers = [
-        SDMFSlotWriteProxy(i, _Capture(), b"\0" * 16, (b"", b"", b""), seqnum, k, n, segsize, len(plaintext))
+        SDMFSlotWriteProxy(
+            i, _Capture(), b"\0" * 16, (b"", b"", b""), seqnum, k, n, segsize, len(plaintext)
+        )
         for i in range(n)
     ]
     blockhashes: list[list[bytes]] = [[] for _ in range(n)]
@@ -258,8 +270,13 @@ def sdmf_share_case(case: tuple, der: bytes) -> dict[str, object]:  # type: igno
     return out
 
 
-CHK = "URI:CHK:yzxcoagbetwet65ltjpbqyli3m:6b7inuiha2xdtgqzd55i6aeggutnxzr6qfwpv2ep5xlln6pgef7a:1:1:56"
-CHK_VERIFY = "URI:CHK-Verifier:" + "ydrcnhttqtw6gi5nxt2o4xt4sm:6b7inuiha2xdtgqzd55i6aeggutnxzr6qfwpv2ep5xlln6pgef7a:1:1:56"
+CHK = (
+    "URI:CHK:yzxcoagbetwet65ltjpbqyli3m:6b7inuiha2xdtgqzd55i6aeggutnxzr6qfwpv2ep5xlln6pgef7a:1:1:56"
+)
+CHK_VERIFY = (
+    "URI:CHK-Verifier:"
+    + "ydrcnhttqtw6gi5nxt2o4xt4sm:6b7inuiha2xdtgqzd55i6aeggutnxzr6qfwpv2ep5xlln6pgef7a:1:1:56"
+)
 LIT = "URI:LIT:mfqwcylbmfqwcylbmfqwcylbmfqwcylbmfqwcylb"
 
 
@@ -290,7 +307,12 @@ def dirnode_section(cases: list[dict[str, object]]) -> dict[str, object]:
         ("lit", LIT, None, {}),
         ("e\u0301te\u0301", None, LIT, {"tags": ["a", "\u00e9", 3], "nested": {"x": None}}),
         ("\u65e5\u672c\u8a9e.txt", None, CHK, {"\u30ad\u30fc": "\u5024"}),
-        ("\U0001f600 smile", str(sd[1]["write"]), str(sd[1]["read"]), {"tahoe": {"linkcrtime": 5.5, "linkmotime": 6.25}}),
+        (
+            "\U0001f600 smile",
+            str(sd[1]["write"]),
+            str(sd[1]["read"]),
+            {"tahoe": {"linkcrtime": 5.5, "linkmotime": 6.25}},
+        ),
         ("subdir", str(sd[2]["dir_write"]), str(sd[2]["dir_read"]), {}),
         ("ro-subdir", None, str(sd[3]["dir_read"]), {"no-write": True}),
         ("mdmf-file", str(md[4]["write"]), None, {}),
@@ -299,25 +321,34 @@ def dirnode_section(cases: list[dict[str, object]]) -> dict[str, object]:
         ("future-ro", None, "x-tahoe-future:ro-only", {}),
         ("future-imm", None, "imm.x-tahoe-future:imm-only", {}),
         ("ssk-verifier", None, str(sd[6]["verify"]), {}),
-        ("dir-chk", None, "URI:DIR2-CHK:" + CHK[len("URI:CHK:"):], {}),
-        ("dir-lit", None, "URI:DIR2-LIT:" + LIT[len("URI:LIT:"):], {}),
+        ("dir-chk", None, "URI:DIR2-CHK:" + CHK[len("URI:CHK:") :], {}),
+        ("dir-lit", None, "URI:DIR2-LIT:" + LIT[len("URI:LIT:") :], {}),
     ]
-    nodes = {name: (nm.create_from_cap(_b(rw), _b(ro), name=name), m) for name, rw, ro, m in children}
+    nodes = {
+        name: (nm.create_from_cap(_b(rw), _b(ro), name=name), m) for name, rw, ro, m in children
+    }
     mutable_body = dirnode.pack_children(nodes, writekey)
     imm_nodes = {
         name: (nm.create_from_cap(_b(rw), _b(ro), deep_immutable=True, name=name), m)
         for name, rw, ro, m in children
     }
-    imm_nodes = {k: v for k, v in imm_nodes.items() if v[0].is_allowed_in_immutable_directory() and not getattr(v[0], "error", None)}  # noqa: E501
+    imm_nodes = {
+        k: v
+        for k, v in imm_nodes.items()
+        if v[0].is_allowed_in_immutable_directory() and not getattr(v[0], "error", None)
+    }
     immutable_body = dirnode.pack_children(imm_nodes, None, deep_immutable=True)
 
     def listing(dircap: str, body: bytes) -> dict[str, object]:
         d = nm.create_from_cap(_b(dircap))
         assert isinstance(d, dirnode.DirectoryNode), dircap
         kids = d._unpack_contents(body)
-        return {name: [_t(n.get_write_uri()), _t(n.get_readonly_uri()), m] for name, (n, m) in kids.items()}
+        return {
+            name: [_t(n.get_write_uri()), _t(n.get_readonly_uri()), m]
+            for name, (n, m) in kids.items()
+        }
 
-    imm_dircap = "URI:DIR2-CHK:" + CHK[len("URI:CHK:"):]
+    imm_dircap = "URI:DIR2-CHK:" + CHK[len("URI:CHK:") :]
     pairs = [(rw, ro) for _, rw, ro, _ in children] + [
         ("ro." + str(sd[0]["write"]), None),
         ("imm." + str(sd[0]["write"]), None),
@@ -332,7 +363,7 @@ def dirnode_section(cases: list[dict[str, object]]) -> dict[str, object]:
         (None, "URI:SSK-RO:" + "a" * 26),
         ("URI:FUTURE:xyz", "URI:FUTURE-RO:xyz"),
         (None, None),
-        (None, "URI:DIR2-Verifier:" + str(sd[0]["verify"])[len("URI:SSK-Verifier:"):]),
+        (None, "URI:DIR2-Verifier:" + str(sd[0]["verify"])[len("URI:SSK-Verifier:") :]),
     ]
     classified = []
     for rw, ro in pairs:
@@ -347,12 +378,28 @@ def dirnode_section(cases: list[dict[str, object]]) -> dict[str, object]:
                 "readonly_uri": None if error else _t(node.get_readonly_uri()),
             })  # fmt: skip
     metadata_cases = []
-    olds = [None, {}, {"ctime": 3.0}, {"a": 1, "tahoe": {"linkcrtime": 1.5, "linkmotime": 2.5}}, {"tahoe": {"linkmotime": 9.0}, "ctime": 4.0}]
+    olds = [
+        None,
+        {},
+        {"ctime": 3.0},
+        {"a": 1, "tahoe": {"linkcrtime": 1.5, "linkmotime": 2.5}},
+        {"tahoe": {"linkmotime": 9.0}, "ctime": 4.0},
+    ]
     news = [None, {}, {"b": "\u00e9"}, {"tahoe": {"linkcrtime": 0.0}, "c": [1, 2]}]
     for old in olds:
         for new in news:
-            got = dirnode.update_metadata(None if old is None else json.loads(json.dumps(old)), new, 1732512345.25)
-            metadata_cases.append({"old": old, "new": new, "now": 1732512345.25, "result": got, "json": json.dumps(got)})
+            got = dirnode.update_metadata(
+                None if old is None else json.loads(json.dumps(old)), new, 1732512345.25
+            )
+            metadata_cases.append(
+                {
+                    "old": old,
+                    "new": new,
+                    "now": 1732512345.25,
+                    "result": got,
+                    "json": json.dumps(got),
+                }
+            )
     return {
         "dir_write": dir_write,
         "dir_read": dir_read,
@@ -368,12 +415,116 @@ def dirnode_section(cases: list[dict[str, object]]) -> dict[str, object]:
     }
 
 
+MUTABLE_DATA_OFFSET = 468  # share bytes start here in a mutable container
+
+
+def _web(port: int, method: str, path: str, body: bytes | None = None) -> bytes:
+    import urllib.request
+
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method=method)
+    with urllib.request.urlopen(req, timeout=300) as r:
+        return bytes(r.read())
+
+
+def _collect_mutable(grid: object, cap: str) -> list[dict[str, object]]:
+    """Every container holding a share of `cap`, unwrapped (share bytes, WE, node id)."""
+    si = base32.b2a(uri.from_string(cap.encode()).get_storage_index()).decode()
+    out = []
+    for node in grid.storage:  # type: ignore[attr-defined]
+        sidir = node.basedir / "storage" / "shares" / si[:2] / si
+        if not sidir.is_dir():
+            continue
+        for f in sorted(sidir.iterdir(), key=lambda p: int(p.name)):
+            raw = f.read_bytes()
+            (length,) = struct.unpack(">Q", raw[84:92])
+            out.append({
+                "server": node.basedir.name,
+                "shnum": int(f.name),
+                "nodeid": base32.b2a(raw[32:52]).decode(),
+                "write_enabler": base32.b2a(raw[52:84]).decode(),
+                "share": raw[MUTABLE_DATA_OFFSET : MUTABLE_DATA_OFFSET + length].hex(),
+            })  # fmt: skip
+    return out
+
+
+def real_grid_section(tahoe: str) -> dict[str, object]:
+    """Files and a directory written by a real 1.20 client to real storage nodes."""
+    import sys
+    import tempfile
+    import types
+    import urllib.parse
+
+    sys.path.insert(0, str(HERE))
+    import generate as chk_generator  # the CHK generator's node set-up, reused
+
+    work = Path(tempfile.mkdtemp(prefix="lafs-ssk-vectors-"))
+    grid = chk_generator.Grid(tahoe, work, 5)
+    q = urllib.parse.quote
+    try:
+        grid.create()
+        grid.start_storage()
+        case = types.SimpleNamespace(
+            group="ssk", convergence=b"\0" * 16, k=3, happy=3, n=10, max_segment_size=131072
+        )
+        grid.configure_client(case)
+        port = grid.web_port
+        files = []
+        for label, versions in [
+            ("small-rewritten", [b"first version of a mutable file\n", b"second, longer version " * 300]),
+            ("empty", [b""]),
+            ("binary-10k", [bytes(range(256)) * 40]),
+        ]:
+            cap = _web(port, "PUT", "/uri?format=SDMF", versions[0]).decode().strip()
+            for data in versions[1:]:
+                _web(port, "PUT", f"/uri/{q(cap)}", data)
+            files.append({"label": label, "cap": cap, "plaintext": versions[-1].hex(),
+                          "shares": _collect_mutable(grid, cap)})  # fmt: skip
+        chk = _web(port, "PUT", "/uri", b"an immutable child file, long enough for CHK " * 3).decode()
+        dircap = _web(port, "POST", "/uri?t=mkdir&format=SDMF").decode().strip()
+        base = f"/uri/{q(dircap)}"
+        _web(port, "PUT", f"{base}/{q('file.txt')}?t=uri", chk.encode())
+        _web(port, "PUT", f"{base}/{q('e' + chr(0x301) + 'te' + chr(0x301))}?t=uri", b"URI:LIT:mfqwc")
+        _web(port, "PUT", f"{base}/{q(chr(0x65E5) + chr(0x672C) + '.txt')}?t=uri", files[0]["cap"].encode())  # type: ignore[attr-defined]
+        _web(port, "POST", f"{base}?t=mkdir&name=sub")
+        children = {
+            "future": ["unknown", {"rw_uri": "x-tahoe-future:rw", "ro_uri": "x-tahoe-future:ro",
+                                   "metadata": {"key": "v\u00e4lue", "list": [1, 2.5]}}],
+            "ro-file": ["filenode", {"ro_uri": files[1]["cap"].replace("URI:SSK:", "URI:SSK-RO:") if False else  # noqa: E501
+                        json.loads(_web(port, "GET", f"/uri/{q(files[1]['cap'])}?t=json"))[1]["ro_uri"]}],  # type: ignore[index]
+        }  # fmt: skip
+        _web(port, "POST", f"{base}?t=set_children", json.dumps(children).encode())
+        _web(port, "PUT", f"{base}/{q('file.txt')}?t=uri&replace=true", chk.encode())  # relink
+        listing = json.loads(_web(port, "GET", f"{base}?t=json"))
+        ro_cap = listing[1]["ro_uri"]
+        ro_listing = json.loads(_web(port, "GET", f"/uri/{q(ro_cap)}?t=json"))
+        directory = {
+            "cap": dircap,
+            "listing": listing,
+            "ro_listing": ro_listing,
+            "shares": _collect_mutable(grid, dircap),
+        }
+        tubs = {}
+        for node in grid.storage:
+            furl = (node.basedir / "private" / "storage.furl").read_text().strip()
+            tubs[node.basedir.name] = furl.split("//", 1)[1].split("@", 1)[0]
+        return {"files": files, "directory": directory, "tub_ids": tubs}
+    finally:
+        grid.shutdown()
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=str(HERE / "ssk.json"))
+    ap.add_argument("--tahoe", default=str(Path(__import__("sys").executable).with_name("tahoe")))
+    ap.add_argument("--no-real-grid", action="store_true", help="skip the real-grid section")
     args = ap.parse_args()
     keys = [make_key(i) for i in range(NUM_KEYS)]
-    cases = [cap_case(i, fmt, der) for i, (_pem, der) in enumerate(keys) for fmt in ("sdmf", "mdmf")]
+    cases = [
+        cap_case(i, fmt, der) for i, (_pem, der) in enumerate(keys) for fmt in ("sdmf", "mdmf")
+    ]
     doc = {
         "format": FORMAT,
         "tahoe_version": TAHOE_VERSION,
@@ -385,6 +536,8 @@ def main() -> None:
         "sdmf_shares": [sdmf_share_case(c, keys[c[1]][1]) for c in SDMF_SHARE_CASES],
         "dirnode": dirnode_section(cases),
     }
+    if not args.no_real_grid:
+        doc["real_grid"] = real_grid_section(args.tahoe)
     with open(args.out, "w") as f:
         json.dump(doc, f, indent=0)
         f.write("\n")
