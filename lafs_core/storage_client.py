@@ -248,13 +248,16 @@ class StorageClient:
         share_number: int,
         upload_secret: bytes,
         offset: int,
-        data: bytes | bytearray | memoryview,
+        data: bytes | bytearray | memoryview | Sequence[bytes | memoryview],
     ) -> WriteResult:
-        """Upload `data` at `offset` of an allocated share (one PATCH, streamed)."""
-        if not data:
+        """Upload `data` at `offset` of an allocated share (one PATCH, streamed).
+
+        `data` may be a list of consecutive pieces, sent without joining them.
+        """
+        parts = [memoryview(p).cast("B") for p in (data if isinstance(data, (list, tuple)) else [data])]
+        length = sum(p.nbytes for p in parts)
+        if not length:
             raise ValueError("cannot write an empty chunk")
-        view = memoryview(data).cast("B")
-        length = view.nbytes
         headers = [
             ("Content-Range", f"bytes {offset}-{offset + length - 1}/*"),
             ("Content-Length", str(length)),
@@ -265,7 +268,7 @@ class StorageClient:
             sp.immutable_share_path(storage_index, share_number),
             expected=(200, 201),
             secrets={sp.UPLOAD: upload_secret},
-            content=_pieces(view) if length > _PIECE else data,
+            content=_pieces(parts) if len(parts) > 1 or length > _PIECE else parts[0],
             headers=headers,
         )
         required = sp.decode_required_ranges(response.body)
@@ -384,6 +387,7 @@ async def _read_limited(
     return b"".join(chunks)
 
 
-async def _pieces(view: memoryview) -> AsyncIterator[bytes]:
-    for pos in range(0, len(view), _PIECE):
-        yield view[pos : pos + _PIECE]
+async def _pieces(parts: list[memoryview]) -> AsyncIterator[memoryview]:
+    for view in parts:
+        for pos in range(0, len(view), _PIECE):
+            yield view[pos : pos + _PIECE]

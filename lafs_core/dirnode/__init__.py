@@ -7,7 +7,7 @@ Pure: `caps` (DIR2 cap wrappers and the one `parse_any_cap`), `format`
 """
 
 from .caps import AnyCap, DirectoryCap, parse_any_cap, parse_dir_cap
-from .children import Child, make_child
+from .children import Child, Listing, make_child, visible_children
 from .errors import ChildOfWrongTypeError, ExistingChildError, NoSuchChildError, NotWriteableError
 from .format import (
     CorruptDirectoryError,
@@ -29,6 +29,7 @@ __all__ = [
     "DirectoryNode",
     "Entry",
     "ExistingChildError",
+    "Listing",
     "NoSuchChildError",
     "NotWriteableError",
     "decrypt_rw_uri",
@@ -39,4 +40,5 @@ __all__ = [
     "parse_dir_cap",
     "unpack_children",
     "update_metadata",
+    "visible_children",
 ]

@@ -10,12 +10,15 @@ constraints carries an `error` and is dropped when a directory is read.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import CapabilityError
 from ..mutable.caps import MutableVerifyCap, MutableWriteCap
 from ..uri import CHKVerifyCap
 from .caps import AnyCap, DirectoryCap, is_immutable, parse_any_cap
+from .format import Entry
 
 # Prefixes Tahoe's uri.from_string recognises; anything else is a cap from the future.
 _KNOWN_PREFIXES = (
@@ -149,3 +152,17 @@ def make_child(rw: str | None, ro: str | None, immutable_context: bool = False) 
             if not verifier:
                 return known_child(cap)
     return unknown_child(rw, ro, immutable_context)
+
+
+Listing = dict[str, tuple[Child, dict[str, Any]]]
+
+
+def visible_children(entries: Mapping[str, Entry], immutable: bool = False) -> Listing:
+    """The children Tahoe lists: entries whose caps are refused (or mutable, in an
+    immutable directory) are dropped silently (spec 2.2 step 8)."""
+    out: Listing = {}
+    for name, e in entries.items():
+        child = make_child(e.rw_uri, e.ro_uri, immutable)
+        if child.error is None and (not immutable or child.allowed_in_immutable_directory()):
+            out[name] = (child, e.metadata)
+    return out

@@ -20,22 +20,11 @@ from ..mutable.keys import KeyPair
 from ..mutable.node import Backoff, MutableFileNode, default_backoff
 from ..uri import LiteralCap
 from .caps import DirectoryCap
-from .children import Child, make_child
+from .children import Child, Listing, make_child, visible_children
 from .errors import ChildOfWrongTypeError, ExistingChildError, NoSuchChildError, NotWriteableError
 from .format import Entry, normalize, pack_children, unpack_children, update_metadata
 
 Overwrite = bool | Literal["only-files"]
-Listing = dict[str, tuple[Child, dict[str, Any]]]
-
-
-def _listing(entries: Mapping[str, Entry], immutable: bool) -> Listing:
-    """Children as Tahoe lists them: entries whose caps are refused are dropped."""
-    out: Listing = {}
-    for name, e in entries.items():
-        child = make_child(e.rw_uri, e.ro_uri, immutable)
-        if child.error is None and (not immutable or child.allowed_in_immutable_directory()):
-            out[name] = (child, e.metadata)
-    return out
 
 
 def _check_overwrite(entries: Mapping[str, Entry], name: str, overwrite: Overwrite) -> None:
@@ -138,7 +127,7 @@ class DirectoryNode:
 
     async def list(self) -> Listing:
         entries = unpack_children(await self.read_body(), self._writekey, self.cap.is_mutable)
-        return _listing(entries, not self.cap.is_mutable)
+        return visible_children(entries, not self.cap.is_mutable)
 
     async def get_child_and_metadata(self, name: str) -> tuple[Child, dict[str, Any]]:
         children = await self.list()

@@ -155,7 +155,7 @@ class _Upload:
         self.check_happy()
 
     async def write(
-        self, bucket: _Bucket, offset: int, data: bytes | memoryview, last: bool = False
+        self, bucket: _Bucket, offset: int, data: list[bytes | memoryview], last: bool = False
     ) -> None:
         """Write part of a share; `last` writes must complete it."""
         if self.buckets.get(bucket.sharenum) is not bucket:
@@ -172,8 +172,11 @@ class _Upload:
 
     def batch_bodies(
         self, segments: list[EncodedSegment], trailers: list[bytes] | None
-    ) -> tuple[int, dict[int, bytes]]:
-        """One write per share for consecutive segments' blocks (and, last, the trailers)."""
+    ) -> tuple[int, dict[int, list[bytes | memoryview]]]:
+        """One write per share for consecutive segments' blocks (and, last, the trailers).
+
+        The pieces are sent as they are, not joined: no copy of the blocks is made.
+        """
         first = segments[0].index
         offset = 0 if first == 0 else self.encoder.block_offset(first)
         bodies = {}
@@ -182,10 +185,10 @@ class _Upload:
             parts += [segment.blocks[sharenum] for segment in segments]
             if trailers is not None:  # the trailer follows the last block
                 parts.append(trailers[sharenum])
-            bodies[sharenum] = b"".join(parts)
+            bodies[sharenum] = parts
         return offset, bodies
 
-    async def push(self, offset: int, bodies: dict[int, bytes], last: bool) -> None:
+    async def push(self, offset: int, bodies: dict[int, list[bytes | memoryview]], last: bool) -> None:
         writes = [
             self.write(bucket, offset, bodies[sharenum], last)
             for sharenum, bucket in list(self.buckets.items())
@@ -295,7 +298,7 @@ async def _encode_and_push(job: _Upload, read_at: ReadAt, pool: Executor | None,
                 result = encoder.finish()
                 trailers, job.cap = result.trailers, result.cap
             offset, bodies = job.batch_bodies(batch, trailers)
-            batch = []  # the segments' memory goes; only the joined bodies stay in flight
+            batch = []
             pushing.append(asyncio.ensure_future(job.push(offset, bodies, trailers is not None)))
             while len(pushing) >= max(1, depth // 2):
                 await pushing.pop(0)

@@ -487,7 +487,7 @@ def verify_request(
                     "%Y-%m-%dT%H:%M:%SZ"
                 ),
                 ServerTime=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                X_Amz_Expires=str(parsed.expires),
+                **{"X-Amz-Expires": str(parsed.expires)},
             )
     elif abs(now - request_time) > MAX_SKEW:
         raise RequestTimeTooSkewed(

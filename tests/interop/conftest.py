@@ -785,3 +785,27 @@ def check_stored_shares(
                     f"{nickname} share {sharenum}: {len(container.leases)} leases"
                 )
     return held
+
+
+def advisories_in(storage_dir: Path, si: str) -> dict[int, str]:
+    """Corruption advisories a server stored for one storage index: share -> file text.
+
+    Both Tahoe 1.20 and our node keep them as
+    `<storage>/corruption-advisories/<time>--<si>-<share number>`.
+    """
+    found = {}
+    folder = storage_dir / "corruption-advisories"
+    if folder.is_dir():
+        for path in folder.iterdir():
+            _time, sep, rest = path.name.partition("--")
+            name_si, _dash, shnum = rest.rpartition("-")
+            if sep and name_si == si and shnum.isdigit():
+                found[int(shnum)] = path.read_text()
+    return found
+
+
+def corrupt_first_block(path: Path) -> None:
+    """Flip one byte of a share's first block (past either share-layout header)."""
+    raw = bytearray(path.read_bytes())
+    raw[CONTAINER_HEADER.size + 0x44 + 10] ^= 0xFF
+    path.write_bytes(bytes(raw))

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lafs_core.dirnode.caps import parse_dir_cap
-from lafs_core.dirnode.children import make_child
+from lafs_core.dirnode.children import make_child, visible_children
 from lafs_core.dirnode.format import (
     CorruptDirectoryError,
     Entry,
@@ -29,14 +29,10 @@ WRITEKEY = parse_dir_cap(D["dir_write"]).inner.writekey  # type: ignore[union-at
 
 
 def listing(children: dict[str, Entry], immutable: bool = False) -> dict[str, list[Any]]:
-    """What Tahoe lists: entries whose caps make a valid child, as [write_uri, readonly_uri, metadata]."""
-    out = {}
-    for name, e in children.items():
-        child = make_child(e.rw_uri, e.ro_uri, immutable)
-        if child.error or (immutable and not child.allowed_in_immutable_directory()):
-            continue
-        out[name] = [child.rw_uri, child.ro_uri, e.metadata]
-    return out
+    """What Tahoe lists, as [write_uri, readonly_uri, metadata]."""
+    return {
+        n: [c.rw_uri, c.ro_uri, md] for n, (c, md) in visible_children(children, immutable).items()
+    }
 
 
 def entries_from_spec(immutable: bool) -> dict[str, Entry]:

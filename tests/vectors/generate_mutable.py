@@ -470,7 +470,10 @@ def real_grid_section(tahoe: str) -> dict[str, object]:
         port = grid.web_port
         files = []
         for label, versions in [
-            ("small-rewritten", [b"first version of a mutable file\n", b"second, longer version " * 300]),
+            (
+                "small-rewritten",
+                [b"first version of a mutable file\n", b"second, longer version " * 300],
+            ),
             ("empty", [b""]),
             ("binary-10k", [bytes(range(256)) * 40]),
         ]:
@@ -479,19 +482,33 @@ def real_grid_section(tahoe: str) -> dict[str, object]:
                 _web(port, "PUT", f"/uri/{q(cap)}", data)
             files.append({"label": label, "cap": cap, "plaintext": versions[-1].hex(),
                           "shares": _collect_mutable(grid, cap)})  # fmt: skip
-        chk = _web(port, "PUT", "/uri", b"an immutable child file, long enough for CHK " * 3).decode()
+        chk = _web(
+            port, "PUT", "/uri", b"an immutable child file, long enough for CHK " * 3
+        ).decode()
         dircap = _web(port, "POST", "/uri?t=mkdir&format=SDMF").decode().strip()
         base = f"/uri/{q(dircap)}"
         _web(port, "PUT", f"{base}/{q('file.txt')}?t=uri", chk.encode())
-        _web(port, "PUT", f"{base}/{q('e' + chr(0x301) + 'te' + chr(0x301))}?t=uri", b"URI:LIT:mfqwc")
-        _web(port, "PUT", f"{base}/{q(chr(0x65E5) + chr(0x672C) + '.txt')}?t=uri", files[0]["cap"].encode())  # type: ignore[attr-defined]
+        _web(
+            port, "PUT", f"{base}/{q('e' + chr(0x301) + 'te' + chr(0x301))}?t=uri", b"URI:LIT:mfqwc"
+        )
+        cjk = chr(0x65E5) + chr(0x672C) + ".txt"
+        _web(port, "PUT", f"{base}/{q(cjk)}?t=uri", str(files[0]["cap"]).encode())
         _web(port, "POST", f"{base}?t=mkdir&name=sub")
+        empty_ro = json.loads(_web(port, "GET", f"/uri/{q(str(files[1]['cap']))}?t=json"))[1][
+            "ro_uri"
+        ]
+        future_md = {"key": "v\u00e4lue", "list": [1, 2.5]}
         children = {
-            "future": ["unknown", {"rw_uri": "x-tahoe-future:rw", "ro_uri": "x-tahoe-future:ro",
-                                   "metadata": {"key": "v\u00e4lue", "list": [1, 2.5]}}],
-            "ro-file": ["filenode", {"ro_uri": files[1]["cap"].replace("URI:SSK:", "URI:SSK-RO:") if False else  # noqa: E501
-                        json.loads(_web(port, "GET", f"/uri/{q(files[1]['cap'])}?t=json"))[1]["ro_uri"]}],  # type: ignore[index]
-        }  # fmt: skip
+            "future": [
+                "unknown",
+                {
+                    "rw_uri": "x-tahoe-future:rw",
+                    "ro_uri": "x-tahoe-future:ro",
+                    "metadata": future_md,
+                },
+            ],
+            "ro-file": ["filenode", {"ro_uri": empty_ro}],
+        }
         _web(port, "POST", f"{base}?t=set_children", json.dumps(children).encode())
         _web(port, "PUT", f"{base}/{q('file.txt')}?t=uri&replace=true", chk.encode())  # relink
         listing = json.loads(_web(port, "GET", f"{base}?t=json"))
