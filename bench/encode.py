@@ -65,12 +65,18 @@ def ceilings(k: int, n: int, runs: int) -> dict[str, float]:
     return {
         "sha256": median_rate(loop(lambda: hashlib.sha256(segment).digest()), total, runs),
         "aes128ctr": median_rate(loop(lambda: aes_ctr(b"k" * 16, segment)), total, runs),
-        "zfec_encode": median_rate(loop(lambda: encoder.encode(pieces, list(range(k, n)))), total, runs),
-        "zfec_decode": median_rate(loop(lambda: decoder.decode(checks, check_numbers)), total, runs),
+        "zfec_encode": median_rate(
+            loop(lambda: encoder.encode(pieces, list(range(k, n)))), total, runs
+        ),
+        "zfec_decode": median_rate(
+            loop(lambda: decoder.decode(checks, check_numbers)), total, runs
+        ),
     }
 
 
-def encode_file(path: Path, params: EncodingParams, workers: int, out: Path | None = None) -> CHKReadCap:
+def encode_file(
+    path: Path, params: EncodingParams, workers: int, out: Path | None = None
+) -> CHKReadCap:
     fd = os.open(path, os.O_RDONLY)
     outputs: dict[int, int] = {}
 
@@ -142,22 +148,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--memory-mib", default="256,1024", help="file sizes for the peak-RSS check")
+    parser.add_argument(
+        "--memory-mib", default="256,1024", help="file sizes for the peak-RSS check"
+    )
     args = parser.parse_args()
     params = EncodingParams()
     k, n = params.k, params.n
     size = args.size_mib * MiB
 
-    print(f"machine: {os.cpu_count()} cores; file {args.size_mib} MiB; k={k} n={n}; "
-          f"segment {params.max_segment_size} bytes; median of {args.runs} runs")
+    print(
+        f"machine: {os.cpu_count()} cores; file {args.size_mib} MiB; k={k} n={n}; "
+        f"segment {params.max_segment_size} bytes; median of {args.runs} runs"
+    )
     ceil = ceilings(k, n, args.runs)
     for name, rate in ceil.items():
         print(f"ceiling  {name:<12} {rate:8.0f} MB/s  (one core)")
     sha_passes = 3 + n / k
     combined = 1 / (sha_passes / ceil["sha256"] + 1 / ceil["aes128ctr"] + 1 / ceil["zfec_encode"])
-    print(f"ceiling  {'combined':<12} {combined:8.0f} MB/s  (one core: AES + zfec + {sha_passes:.2f} x SHA-256)")
+    print(
+        f"ceiling  {'combined':<12} {combined:8.0f} MB/s  (one core: AES + zfec + {sha_passes:.2f} x SHA-256)"
+    )
     decode_combined = 1 / (2 / ceil["sha256"] + 1 / ceil["aes128ctr"])
-    print(f"ceiling  {'decode':<12} {decode_combined:8.0f} MB/s  (one core: AES + 2 x SHA-256, systematic shares)")
+    print(
+        f"ceiling  {'decode':<12} {decode_combined:8.0f} MB/s  (one core: AES + 2 x SHA-256, systematic shares)"
+    )
 
     with tempfile.TemporaryDirectory(prefix="lafs-bench-") as tmp:
         tmpdir = Path(tmp)
@@ -165,8 +179,10 @@ def main() -> None:
         make_file(source, size)
         for workers in (1, 2):
             rate = median_rate(lambda: encode_file(source, params, workers), size, args.runs)
-            print(f"encode   {workers} thread(s)  {rate:8.0f} MB/s  "
-                  f"= {rate / combined:.0%} of the one-core combined ceiling")
+            print(
+                f"encode   {workers} thread(s)  {rate:8.0f} MB/s  "
+                f"= {rate / combined:.0%} of the one-core combined ceiling"
+            )
         shares = tmpdir / "shares"
         shares.mkdir()
         cap = encode_file(source, params, 2, shares)
@@ -182,7 +198,9 @@ def main() -> None:
             make_file(path, mib * MiB)
             print(f"memory   encode of {mib:5d} MiB: peak RSS {child_peak_rss(path, 2):6.1f} MiB")
             path.unlink()
-    print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(
+        f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

@@ -97,26 +97,36 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--nodes", type=int, default=10)
-    parser.add_argument("--memory-mib", default="", help="extra file sizes for the client memory check")
-    parser.add_argument("--tahoe", action="store_true", help="also measure the real Tahoe-LAFS 1.20")
+    parser.add_argument(
+        "--memory-mib", default="", help="extra file sizes for the client memory check"
+    )
+    parser.add_argument(
+        "--tahoe", action="store_true", help="also measure the real Tahoe-LAFS 1.20"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lafs-bench-grid-") as tmpdir:
         tmp = Path(tmpdir)
         source = tmp / "source"
         make_file(source, args.size_mib * MiB)
-        print(f"file {args.size_mib} MiB, {args.nodes} local storage nodes, k=3 happy=7 n=10, "
-              f"median of {args.runs} runs, {os.cpu_count()} cores")
+        print(
+            f"file {args.size_mib} MiB, {args.nodes} local storage nodes, k=3 happy=7 n=10, "
+            f"median of {args.runs} runs, {os.cpu_count()} cores"
+        )
         ours = bench_ours(tmp, source, args.runs, args.nodes)
-        print(f"ours   put {ours['put_MBps']:7.1f} MB/s   get {ours['get_MBps']:7.1f} MB/s   "
-              f"peak RSS: put {ours['put_rss']:.0f} MiB, get {ours['get_rss']:.0f} MiB, "
-              f"busiest node {ours['node_rss']:.0f} MiB")
+        print(
+            f"ours   put {ours['put_MBps']:7.1f} MB/s   get {ours['get_MBps']:7.1f} MB/s   "
+            f"peak RSS: put {ours['put_rss']:.0f} MiB, get {ours['get_rss']:.0f} MiB, "
+            f"busiest node {ours['node_rss']:.0f} MiB"
+        )
         for mib in [int(x) for x in args.memory_mib.split(",") if x]:
             big = tmp / f"mem{mib}"
             make_file(big, mib * MiB)
             source.unlink(missing_ok=True)
             m = bench_ours(tmp, big, 1, args.nodes)
-            print(f"memory {mib:5d} MiB: put peak RSS {m['put_rss']:.0f} MiB, get {m['get_rss']:.0f} MiB, "
-                  f"node {m['node_rss']:.0f} MiB ({m['put_MBps']:.1f} / {m['get_MBps']:.1f} MB/s)")
+            print(
+                f"memory {mib:5d} MiB: put peak RSS {m['put_rss']:.0f} MiB, get {m['get_rss']:.0f} MiB, "
+                f"node {m['node_rss']:.0f} MiB ({m['put_MBps']:.1f} / {m['get_MBps']:.1f} MB/s)"
+            )
             big.unlink()
         if args.tahoe:
             from tahoe_grid import bench_tahoe  # bench/tahoe_grid.py
@@ -124,10 +134,14 @@ def main() -> None:
             if not source.exists():
                 make_file(source, args.size_mib * MiB)
             theirs = bench_tahoe(tmp, source, args.runs, args.nodes)
-            print(f"tahoe  put {theirs['put_MBps']:7.1f} MB/s   get {theirs['get_MBps']:7.1f} MB/s   "
-                  f"client RSS {theirs['client_rss']:.0f} MiB, busiest node {theirs['node_rss']:.0f} MiB")
-            print(f"ratio  put {ours['put_MBps'] / theirs['put_MBps']:.1f}x   "
-                  f"get {ours['get_MBps'] / theirs['get_MBps']:.1f}x")
+            print(
+                f"tahoe  put {theirs['put_MBps']:7.1f} MB/s   get {theirs['get_MBps']:7.1f} MB/s   "
+                f"client RSS {theirs['client_rss']:.0f} MiB, busiest node {theirs['node_rss']:.0f} MiB"
+            )
+            print(
+                f"ratio  put {ours['put_MBps'] / theirs['put_MBps']:.1f}x   "
+                f"get {ours['get_MBps'] / theirs['get_MBps']:.1f}x"
+            )
 
 
 if __name__ == "__main__":

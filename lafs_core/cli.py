@@ -268,7 +268,9 @@ def cmd_debug_encode(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="lafs", description="Client of a Tahoe-LAFS style grid")
     parser.add_argument(
-        "--grid", default=os.environ.get("LAFS_GRID"), metavar="FILE",
+        "--grid",
+        default=os.environ.get("LAFS_GRID"),
+        metavar="FILE",
         help="the grid file (TOML); default: $LAFS_GRID",
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -292,7 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = commands.add_parser(name, help=text)
         cmd.add_argument("cap", help="a read-cap or verify-cap")
         if name == "check":
-            cmd.add_argument("--verify", action="store_true", help="check every byte of every share")
+            cmd.add_argument(
+                "--verify", action="store_true", help="check every byte of every share"
+            )
             cmd.add_argument("--repair", action="store_true", help="repair if not healthy")
         else:
             cmd.set_defaults(verify=True)

@@ -55,7 +55,10 @@ class Client:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.aclose()
 
@@ -109,16 +112,24 @@ class Client:
         self, cap: CHKReadCap | CHKVerifyCap, verify: bool = False, add_lease: bool = False
     ) -> CheckResults:
         return await checker.check(
-            self.broker, cap, verify=verify, add_lease=add_lease,
-            lease_secret=self.config.lease_secret, pool=self.pool,
+            self.broker,
+            cap,
+            verify=verify,
+            add_lease=add_lease,
+            lease_secret=self.config.lease_secret,
+            pool=self.pool,
         )
 
     async def check_and_repair(
         self, cap: CHKReadCap | CHKVerifyCap, verify: bool = True, add_lease: bool = False
     ) -> CheckAndRepairResults:
         return await checker.check_and_repair(
-            self.broker, cap, verify=verify, add_lease=add_lease,
-            lease_secret=self.config.lease_secret, pool=self.pool,
+            self.broker,
+            cap,
+            verify=verify,
+            add_lease=add_lease,
+            lease_secret=self.config.lease_secret,
+            pool=self.pool,
         )
 
     async def grid_status(self) -> list[ServerStatus]:
@@ -126,7 +137,7 @@ class Client:
             nurl = str(server.config.nurl)
             try:
                 version = await asyncio.wait_for(server.client.get_version(), 10)
-            except (StorageError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, StorageError) as exc:
                 return ServerStatus(server.nickname, nurl, False, error=str(exc) or "timed out")
             return ServerStatus(
                 server.nickname,

@@ -25,7 +25,10 @@ class Server:
 
 class StorageBroker:
     def __init__(self, config: GridConfig, max_connections: int = 8) -> None:
-        self.servers = [Server(s, StorageClient(s.nurl, max_connections=max_connections)) for s in config.servers]
+        self.servers = [
+            Server(s, StorageClient(s.nurl, max_connections=max_connections))
+            for s in config.servers
+        ]
 
     def permuted(self, storage_index: bytes) -> list[Server]:
         """All servers in the order Tahoe's permuted ring gives for this storage index."""

@@ -29,7 +29,9 @@ def storage_node_command() -> list[str]:
 
 
 class LocalGrid:
-    def __init__(self, directory: Path, nodes: int = 10, encoding: EncodingParams | None = None) -> None:
+    def __init__(
+        self, directory: Path, nodes: int = 10, encoding: EncodingParams | None = None
+    ) -> None:
         self.directory = directory
         self.count = nodes
         self.encoding = encoding or EncodingParams(happy=min(7, nodes))
@@ -117,7 +119,10 @@ class LocalGrid:
             while not stopping:
                 for node_dir, process in zip(self.node_dirs(), self.processes):
                     if process.poll() is not None:
-                        print(f"storage node {node_dir.name} exited with {process.returncode}", file=sys.stderr)
+                        print(
+                            f"storage node {node_dir.name} exited with {process.returncode}",
+                            file=sys.stderr,
+                        )
                         stopping = True
                 time.sleep(0.2)
         finally:

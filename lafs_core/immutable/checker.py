@@ -32,13 +32,17 @@ class RepairError(LafsError):
     """The file could not be repaired (too few good shares, or no server took a share)."""
 
 
-async def _list_all(broker: StorageBroker, storage_index: bytes) -> dict[Server, frozenset[int] | None]:
+async def _list_all(
+    broker: StorageBroker, storage_index: bytes
+) -> dict[Server, frozenset[int] | None]:
     servers = broker.permuted(storage_index)
 
     async def ask(server: Server) -> frozenset[int] | None:
         try:
-            return await asyncio.wait_for(server.client.list_shares(storage_index), DISCOVERY_TIMEOUT)
-        except (StorageError, asyncio.TimeoutError):
+            return await asyncio.wait_for(
+                server.client.list_shares(storage_index), DISCOVERY_TIMEOUT
+            )
+        except (TimeoutError, StorageError):
             return None
 
     return dict(zip(servers, await asyncio.gather(*(ask(s) for s in servers))))
@@ -60,7 +64,10 @@ async def check(
     held = {s: shares for s, shares in listing.items() if shares}
     if verify:
         outcomes = await asyncio.gather(
-            *(verify_shares(cap, [GridShare(s, si, n) for n in sorted(shares)], pool) for s, shares in held.items())
+            *(
+                verify_shares(cap, [GridShare(s, si, n) for n in sorted(shares)], pool)
+                for s, shares in held.items()
+            )
         )
         for server, outcome in zip(held, outcomes):
             for sharenum in outcome.good:
@@ -119,7 +126,9 @@ async def repair(
         return 0
     si = cap.storage_index
     by_name = {s.nickname: s for s in broker.servers}
-    sources = [GridShare(by_name[sorted(names)[0]], si, n) for n, names in sorted(pre.sharemap.items())]
+    sources = [
+        GridShare(by_name[sorted(names)[0]], si, n) for n, names in sorted(pre.sharemap.items())
+    ]
     reader = CHKReader(cap.verify_cap() if isinstance(cap, CHKReadCap) else cap, sources, pool)
     await reader.open_all()
     ueb = reader.ueb
@@ -165,7 +174,9 @@ async def _allocate_one(job: _Upload, server: Server, sharenum: int) -> bool:
     return True
 
 
-async def _reencode_and_push(job: _Upload, reader: CHKReader, cap: CHKReadCap | CHKVerifyCap) -> None:
+async def _reencode_and_push(
+    job: _Upload, reader: CHKReader, cap: CHKReadCap | CHKVerifyCap
+) -> None:
     encoder = job.encoder
     loop = asyncio.get_running_loop()
     index = 0
@@ -195,7 +206,9 @@ async def check_and_repair(
     lease_secret: bytes,
     pool: Executor | None = None,
 ) -> CheckAndRepairResults:
-    pre = await check(broker, cap, verify=verify, add_lease=add_lease, lease_secret=lease_secret, pool=pool)
+    pre = await check(
+        broker, cap, verify=verify, add_lease=add_lease, lease_secret=lease_secret, pool=pool
+    )
     outcome = CheckAndRepairResults(cap.storage_index, pre, pre)
     if pre.healthy:
         return outcome

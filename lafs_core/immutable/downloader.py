@@ -29,7 +29,9 @@ class GridShare:
     sharenum: int
 
     async def read(self, offset: int, length: int) -> bytes:
-        return await self.server.client.read_share_chunk(self.storage_index, self.sharenum, offset, length)
+        return await self.server.client.read_share_chunk(
+            self.storage_index, self.sharenum, offset, length
+        )
 
 
 @dataclass
@@ -56,8 +58,10 @@ async def locate_shares(
 
     async def ask(server: Server) -> frozenset[int]:
         try:
-            return await asyncio.wait_for(server.client.list_shares(storage_index), DISCOVERY_TIMEOUT)
-        except (StorageError, asyncio.TimeoutError) as exc:
+            return await asyncio.wait_for(
+                server.client.list_shares(storage_index), DISCOVERY_TIMEOUT
+            )
+        except (TimeoutError, StorageError) as exc:
             result.unreachable_servers[server.nickname] = str(exc) or type(exc).__name__
             return frozenset()
 
@@ -109,7 +113,9 @@ class Download:
     async def _advise(self, sources: dict[int, GridShare], corrupt: dict[int, str]) -> None:
         async def one(share: GridShare, reason: str) -> None:
             try:
-                await share.server.client.advise_corrupt_share(share.storage_index, share.sharenum, reason)
+                await share.server.client.advise_corrupt_share(
+                    share.storage_index, share.sharenum, reason
+                )
             except StorageError:
                 pass  # the advisory is a courtesy; the download already worked around the share
 

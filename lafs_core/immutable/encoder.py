@@ -61,7 +61,11 @@ class EncodedFile:
 
 class CHKEncoder:
     def __init__(
-        self, key: bytes | None, size: int, params: EncodingParams, storage_index: bytes | None = None
+        self,
+        key: bytes | None,
+        size: int,
+        params: EncodingParams,
+        storage_index: bytes | None = None,
     ) -> None:
         """With `key` None, segments are given as ciphertext (a repairer holding only
         a verify-cap re-encodes what it decoded) and `storage_index` must be given."""
@@ -75,7 +79,9 @@ class CHKEncoder:
         self.layout: ShareLayout = layout_for(self.geometry)
         self.header = pack_header(self.layout)
         self.storage_index = storage_index or storage_index_from_key(key)  # type: ignore[arg-type]
-        self.share_size = self.layout.share_size(len(self._ueb_for(bytes(32), bytes(32), bytes(32))))
+        self.share_size = self.layout.share_size(
+            len(self._ueb_for(bytes(32), bytes(32), bytes(32)))
+        )
         self._codec = Codec(params.k, params.n)
         self._crypttext_hasher = TaggedHasher(CRYPTTEXT_TAG)
         self._segment_hashes: list[bytes] = []

@@ -38,7 +38,6 @@ from .layout import (
 )
 from .params import FileGeometry
 
-
 READ_BATCH = 2 * 1024 * 1024  # bytes of blocks read from one share per request
 
 # What a ShareSource raises when its share cannot be reached (not corrupt).
@@ -266,7 +265,9 @@ class CHKReader:
             # Hash, decode and decrypt in one trip to a worker thread, then check the
             # block hashes; a bad block throws the segment away and another share is tried.
             block_hashes, plaintext, segment_hash = await self._run(self._decode, index, blocks)
-            if all([await self._check_block(s, index, block_hashes[s.source.sharenum]) for s in chosen]):
+            if all(
+                [await self._check_block(s, index, block_hashes[s.source.sharenum]) for s in chosen]
+            ):
                 break
         await self._check_segment(index, segment_hash)
         self.stats.segments += 1
@@ -332,7 +333,9 @@ class CHKReader:
                 share.block_tree_nodes = asyncio.ensure_future(self._tree_area(share, *area))
             nodes = await asyncio.shield(share.block_tree_nodes)
             tree = share.block_tree
-            tree.add({node: nodes[node] for node in tree.needed_for_leaf(index)}, {index: block_hash})
+            tree.add(
+                {node: nodes[node] for node in tree.needed_for_leaf(index)}, {index: block_hash}
+            )
             return True
         except (CorruptShareError, BadHashError) as exc:
             self.mark_corrupt(sharenum, f"segment {index}: {exc}")
@@ -341,7 +344,9 @@ class CHKReader:
             self._open.pop(sharenum, None)
         return False
 
-    def _decode(self, index: int, blocks: dict[int, bytes]) -> tuple[dict[int, bytes], bytes, bytes]:
+    def _decode(
+        self, index: int, blocks: dict[int, bytes]
+    ) -> tuple[dict[int, bytes], bytes, bytes]:
         block_hashes = {n: tagged_hash(BLOCK_TAG, b) for n, b in blocks.items()}
         offset, length = self.geometry.segment_span(index)
         ciphertext = self._codec.decode(blocks)[:length]
@@ -362,7 +367,9 @@ class CHKReader:
                 return
             except (CorruptShareError, BadHashError, IndexError) as exc:
                 self.mark_corrupt(sharenum, f"crypttext hash tree: {exc}")
-        raise NotEnoughSharesError(f"no share could prove segment {index}: {self._shortage_message()}")
+        raise NotEnoughSharesError(
+            f"no share could prove segment {index}: {self._shortage_message()}"
+        )
 
     async def _crypttext_nodes_of(self, sharenum: int) -> list[bytes]:
         if sharenum not in self._crypttext_nodes:

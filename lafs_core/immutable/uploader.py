@@ -115,7 +115,7 @@ class _Upload:
         async def discover(server: Server) -> frozenset[int] | None:
             try:
                 return await asyncio.wait_for(server.client.list_shares(self.si), DISCOVERY_TIMEOUT)
-            except (StorageError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, StorageError) as exc:
                 self.failed[server.nickname] = str(exc) or type(exc).__name__
                 return None
 
@@ -134,7 +134,11 @@ class _Upload:
         upload_secret = os.urandom(32)
         try:
             result = await server.client.allocate_buckets(
-                self.si, secrets.renew, secrets.cancel, upload_secret, shares,
+                self.si,
+                secrets.renew,
+                secrets.cancel,
+                upload_secret,
+                shares,
                 self.encoder.share_size,
             )
         except StorageError as exc:
@@ -188,7 +192,9 @@ class _Upload:
             bodies[sharenum] = parts
         return offset, bodies
 
-    async def push(self, offset: int, bodies: dict[int, list[bytes | memoryview]], last: bool) -> None:
+    async def push(
+        self, offset: int, bodies: dict[int, list[bytes | memoryview]], last: bool
+    ) -> None:
         writes = [
             self.write(bucket, offset, bodies[sharenum], last)
             for sharenum, bucket in list(self.buckets.items())
@@ -199,7 +205,9 @@ class _Upload:
     async def abort(self) -> None:
         async def one(bucket: _Bucket) -> None:
             try:
-                await bucket.server.client.abort_upload(self.si, bucket.sharenum, bucket.upload_secret)
+                await bucket.server.client.abort_upload(
+                    self.si, bucket.sharenum, bucket.upload_secret
+                )
             except StorageError:
                 pass
 
@@ -230,7 +238,10 @@ async def upload(
     if convergence_secret is None:
         key = os.urandom(16)
     else:
-        key = await _run(pool, lambda: convergent_key(convergence_secret, params, size, read_chunks(read_at, size)))
+        key = await _run(
+            pool,
+            lambda: convergent_key(convergence_secret, params, size, read_chunks(read_at, size)),
+        )
     timings["cumulative_hashing"] = time.perf_counter() - started
     encoder = CHKEncoder(key, size, params)
     job = _Upload(broker, encoder, params, lease_secret, pool, depth)
@@ -264,7 +275,9 @@ async def upload(
     )
 
 
-async def _encode_and_push(job: _Upload, read_at: ReadAt, pool: Executor | None, depth: int) -> None:
+async def _encode_and_push(
+    job: _Upload, read_at: ReadAt, pool: Executor | None, depth: int
+) -> None:
     """Encode ahead in threads while earlier batches of segments are pushed.
 
     Blocks of several consecutive segments go to each share in one request

@@ -31,4 +31,7 @@ def test_rejects_non_canonical(text: str) -> None:
 
 def test_known_values() -> None:
     assert base32.b2a(b"") == ""
-    assert base32.b2a(bytes.fromhex("c66e2700c124ec49fbab9a5e186168db")) == "yzxcoagbetwet65ltjpbqyli3m"
+    assert (
+        base32.b2a(bytes.fromhex("c66e2700c124ec49fbab9a5e186168db"))
+        == "yzxcoagbetwet65ltjpbqyli3m"
+    )

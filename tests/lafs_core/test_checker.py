@@ -59,7 +59,9 @@ def test_missing_shares_are_repaired(healthy_grid: Grid) -> None:
     repaired = check_json(healthy_grid, "repair", cap.to_string())
     assert repaired["repair-attempted"] and repaired["repair-successful"]
     post = repaired["post-repair-results"]["results"]
-    assert post["healthy"] and post["count-shares-good"] == 10 and post["count-good-share-hosts"] == 10
+    assert (
+        post["healthy"] and post["count-shares-good"] == 10 and post["count-good-share-hosts"] == 10
+    )
     after = check_json(healthy_grid, "verify", cap.to_string())["results"]
     assert after["healthy"] and after["count-corrupt-shares"] == 0
     assert sorted(share_files(healthy_grid, cap).values()) == list(range(10))
@@ -89,7 +91,10 @@ def test_corrupt_byte_found_named_repaired_and_advised(healthy_grid: Grid) -> No
     text = lafs(healthy_grid, "verify", cap.to_string()).stdout
     assert f"server {nickname}, share 4" in text
     advisories = subprocess.run(
-        ["storage-node", "corruption", str(node.node_dir)], capture_output=True, text=True, check=True
+        ["storage-node", "corruption", str(node.node_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert verified["storage-index"] in advisories
     repaired = check_json(healthy_grid, "repair", cap.to_string())

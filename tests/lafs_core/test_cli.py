@@ -47,8 +47,21 @@ def test_debug_encode_writes_the_shares(tmp_path: Path) -> None:
     data = os.urandom(300_000)
     f.write_bytes(data)
     out = lafs(
-        "debug", "encode", f, "--out", tmp_path / "shares", "--convergence-secret", SECRET,
-        "-k", "2", "--happy", "3", "-n", "4", "--max-segment-size", "131072",
+        "debug",
+        "encode",
+        f,
+        "--out",
+        tmp_path / "shares",
+        "--convergence-secret",
+        SECRET,
+        "-k",
+        "2",
+        "--happy",
+        "3",
+        "-n",
+        "4",
+        "--max-segment-size",
+        "131072",
     )
     assert out.returncode == 0, out.stderr
     cap, shares = encode_bytes(data, EncodingParams(2, 3, 4, 131072), b"a" * 16)
@@ -64,16 +77,25 @@ def test_debug_encode_writes_the_shares(tmp_path: Path) -> None:
     [
         (["cap", "{missing}", "--convergence-secret", SECRET], "no such file"),
         (["cap", "{dir}", "--convergence-secret", SECRET], "not a regular file"),
-        (["cap", "{file}", "--convergence-secret", SECRET, "-k", "11"], "k must be between 1 and n"),
+        (
+            ["cap", "{file}", "--convergence-secret", SECRET, "-k", "11"],
+            "k must be between 1 and n",
+        ),
         (["cap", "{file}", "--convergence-secret", SECRET, "-k", "0"], "k must be between 1 and n"),
         (["cap", "{file}", "--convergence-secret", SECRET, "-n", "300"], "n must be at most 256"),
         (["cap", "{file}", "--convergence-secret", SECRET, "--happy", "11"], "happy must be"),
-        (["cap", "{file}", "--convergence-secret", SECRET, "--max-segment-size", "0"], "segment size"),
+        (
+            ["cap", "{file}", "--convergence-secret", SECRET, "--max-segment-size", "0"],
+            "segment size",
+        ),
         (["cap", "{file}", "--convergence-secret", "NOT*BASE32"], "base32"),
         (["cap", "{file}"], "convergence secret"),
         (["cap", "{file}", "-k", "three"], "invalid int"),
         (["debug", "encode", "{file}", "--convergence-secret", SECRET], "--out"),
-        (["debug", "encode", "{file}", "--convergence-secret", SECRET, "--out", "{file}/x"], "cannot create"),
+        (
+            ["debug", "encode", "{file}", "--convergence-secret", SECRET, "--out", "{file}/x"],
+            "cannot create",
+        ),
     ],
 )
 def test_bad_input_gets_one_line(tmp_path: Path, args: list[str], message: str) -> None:

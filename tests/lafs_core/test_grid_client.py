@@ -5,7 +5,6 @@ import os
 import random
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,9 @@ async def put(config: GridConfig, data: bytes):  # type: ignore[no-untyped-def]
         return await client.upload_bytes(data)
 
 
-async def get(config: GridConfig, cap: CHKReadCap | LiteralCap, offset: int = 0, size: int | None = None) -> bytes:
+async def get(
+    config: GridConfig, cap: CHKReadCap | LiteralCap, offset: int = 0, size: int | None = None
+) -> bytes:
     async with Client(config) as client:
         return b"".join([c async for c in client.read(cap, offset, size)])
 
@@ -112,7 +113,10 @@ def test_four_nodes_down_upload_fails_and_leaves_nothing(healthy_grid: Grid) -> 
 
     async def listed() -> list[frozenset[int]]:
         async with Client(config) as client:
-            return [await s.client.list_shares(expected.storage_index) for s in client.broker.servers[4:]]
+            return [
+                await s.client.list_shares(expected.storage_index)
+                for s in client.broker.servers[4:]
+            ]
 
     assert all(not shares for shares in asyncio.run(listed()))
     assert share_files(healthy_grid, expected.storage_index) == []
@@ -142,7 +146,11 @@ def test_node_killed_during_upload(healthy_grid: Grid) -> None:
     victim.start()
     assert asyncio.run(get(config, result.cap)) == data
     assert isinstance(result.cap, CHKReadCap)
-    si_files = [p for p in share_files(healthy_grid, result.cap.storage_index) if victim.node_dir in p.parents]
+    si_files = [
+        p
+        for p in share_files(healthy_grid, result.cap.storage_index)
+        if victim.node_dir in p.parents
+    ]
     incoming = victim.storage_dir / "shares" / "incoming"
     leftovers = [p for p in incoming.rglob("*") if p.is_file()] if incoming.exists() else []
     assert leftovers == []
@@ -163,7 +171,10 @@ def test_corrupt_share_is_detected_advised_and_worked_around(healthy_grid: Grid)
     assert asyncio.run(get(config, cap)) == data
     node = next(n for n in healthy_grid.nodes if n.node_dir in victim.parents)
     listing = subprocess.run(
-        ["storage-node", "corruption", str(node.node_dir)], capture_output=True, text=True, check=True
+        ["storage-node", "corruption", str(node.node_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     from lafs_core.base32 import b2a
 
@@ -172,7 +183,7 @@ def test_corrupt_share_is_detected_advised_and_worked_around(healthy_grid: Grid)
 
 def test_shares_hold_no_plaintext(healthy_grid: Grid) -> None:
     config = healthy_grid.config()
-    data = (b"plaintext that must never reach a storage node, " * 6000)[:256 * 1024]
+    data = (b"plaintext that must never reach a storage node, " * 6000)[: 256 * 1024]
     data = bytes(b ^ (i % 251) for i, b in enumerate(data))  # no long repeats to hide in
     cap = asyncio.run(put(config, data)).cap
     assert isinstance(cap, CHKReadCap)
@@ -189,17 +200,22 @@ def test_unreachable_and_bad_grid_messages(healthy_grid: Grid, tmp_path: Path) -
     healthy_grid.nodes[0].stop()
     out = subprocess.run(
         ["lafs", "--grid", str(healthy_grid.grid_file), "grid", "status"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0
     assert "node0: UNREACHABLE" in out.stdout and "9 of 10 storage nodes reachable" in out.stdout
     bad = tmp_path / "bad.toml"
     bad.write_text("[[storage]]\nnurl = 'not a nurl'\n")
-    out = subprocess.run(["lafs", "--grid", str(bad), "put", "/etc/hostname"], capture_output=True, text=True)
+    out = subprocess.run(
+        ["lafs", "--grid", str(bad), "put", "/etc/hostname"], capture_output=True, text=True
+    )
     assert out.returncode == 1 and "storage" in out.stderr and "Traceback" not in out.stderr
     out = subprocess.run(
         ["lafs", "--grid", str(healthy_grid.grid_file), "get", "URI:CHK:nonsense"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 1 and "malformed CHK read-cap" in out.stderr
 
@@ -208,21 +224,32 @@ def test_cli_put_get_round_trip(healthy_grid: Grid, tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.write_bytes(os.urandom(1_500_000))
     grid_args = ["lafs", "--grid", str(healthy_grid.grid_file)]
-    put_out = subprocess.run([*grid_args, "put", str(src), "--verbose"], capture_output=True, text=True, timeout=120)
+    put_out = subprocess.run(
+        [*grid_args, "put", str(src), "--verbose"], capture_output=True, text=True, timeout=120
+    )
     assert put_out.returncode == 0, put_out.stderr
     cap = put_out.stdout.splitlines()[-1]
     assert cap.startswith("URI:CHK:") and "pushed shares: 10" in put_out.stderr
-    piped = subprocess.run([*grid_args, "put", "-"], input=src.read_bytes(), capture_output=True, timeout=120)
+    piped = subprocess.run(
+        [*grid_args, "put", "-"], input=src.read_bytes(), capture_output=True, timeout=120
+    )
     assert piped.stdout.decode().splitlines()[-1] == cap
     got = subprocess.run([*grid_args, "get", cap], capture_output=True, timeout=120)
     assert got.returncode == 0 and got.stdout == src.read_bytes()
     target = tmp_path / "out"
-    got = subprocess.run([*grid_args, "get", cap, "-o", str(target), "-v"], capture_output=True, text=True, timeout=120)
+    got = subprocess.run(
+        [*grid_args, "get", cap, "-o", str(target), "-v"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert got.returncode == 0 and target.read_bytes() == src.read_bytes()
     assert "read share 0 from" in got.stderr
     for node in healthy_grid.nodes[:4]:
         node.stop()
-    failed = subprocess.run([*grid_args, "put", "-"], input=os.urandom(1000), capture_output=True, timeout=120)
+    failed = subprocess.run(
+        [*grid_args, "put", "-"], input=os.urandom(1000), capture_output=True, timeout=120
+    )
     message = failed.stderr.decode()
     assert failed.returncode == 1 and "at least 7 such servers" in message
     assert "Traceback" not in message and len(message.strip().splitlines()) == 1

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lafs_core.errors import NotEnoughSharesError
+from lafs_core.immutable.layout import parse_header
 from lafs_core.immutable.local import BytesShareSource, encode_bytes
 from lafs_core.immutable.params import EncodingParams
-from lafs_core.immutable.layout import parse_header
 from lafs_core.immutable.reader import CHKReader
 from lafs_core.immutable.verifier import verify
 from lafs_core.uri import CHKReadCap
@@ -57,7 +57,9 @@ def test_verify_finds_a_flip_anywhere_but_the_unused_area() -> None:
     for pos in range(SHARE_SIZE):
         shares = dict(SHARES)
         shares[1] = flip(shares[1], pos * 8 + pos % 8)
-        result = asyncio.run(verify(CAP.verify_cap(), [BytesShareSource(n, d) for n, d in shares.items()]))
+        result = asyncio.run(
+            verify(CAP.verify_cap(), [BytesShareSource(n, d) for n, d in shares.items()])
+        )
         if pos in unused:
             assert result.good == set(range(5))
         else:

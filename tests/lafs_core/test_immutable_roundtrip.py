@@ -82,7 +82,10 @@ CAP, SHARES = encode_bytes(DATA, params(3, 10, 999), SECRET)
 @given(st.integers(0, len(DATA) + 10), st.integers(0, len(DATA) + 10))
 def test_random_ranges(offset: int, size: int) -> None:
     assert isinstance(CAP, CHKReadCap)
-    assert read_back(CAP, {i: SHARES[i] for i in (5, 1, 8)}, offset, size) == DATA[offset : offset + size]
+    assert (
+        read_back(CAP, {i: SHARES[i] for i in (5, 1, 8)}, offset, size)
+        == DATA[offset : offset + size]
+    )
 
 
 def test_range_reads_fetch_only_their_segments() -> None:

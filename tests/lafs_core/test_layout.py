@@ -17,7 +17,9 @@ from lafs_core.immutable.layout import (
 from lafs_core.immutable.params import FileGeometry
 
 geometries = st.builds(
-    lambda k_n, size, seg: FileGeometry(size, k_n[0], k_n[1], -(-min(seg, size) // k_n[0]) * k_n[0]),
+    lambda k_n, size, seg: FileGeometry(
+        size, k_n[0], k_n[1], -(-min(seg, size) // k_n[0]) * k_n[0]
+    ),
     st.integers(1, 256).flatmap(lambda n: st.tuples(st.integers(1, n), st.just(n))),
     st.integers(56, 2**40),
     st.integers(1, 2**22),
@@ -27,9 +29,13 @@ geometries = st.builds(
 def test_spec_headers() -> None:
     # spec/tahoe-immutable.md 11.2 and 11.3
     header = pack_header(layout_for(FileGeometry(56, 3, 10, 57)))
-    assert header.hex() == "000000010000001300000013000000240000003700000057000000770000009700000141"
+    assert (
+        header.hex() == "000000010000001300000013000000240000003700000057000000770000009700000141"
+    )
     header = pack_header(layout_for(FileGeometry(131073, 2, 3, 131072)))
-    assert header.hex() == "000000010001000000010001000000240001002500010085000100e500010145000101ab"
+    assert (
+        header.hex() == "000000010001000000010001000000240001002500010085000100e500010145000101ab"
+    )
 
 
 @given(geometries)

@@ -260,7 +260,24 @@ def test_signed_chunk_missing_signature() -> None:
 
 
 def test_params_from_request_errors() -> None:
-    auth = verify_request  # noqa: F841 - documented use: params_from_request(auth, headers)
+    from s3gw.auth.sigv4 import AuthResult
+
+    def auth(mode: PayloadMode) -> AuthResult:
+        return AuthResult(ACCESS_KEY, mode, None, SEED, KEY, SCOPE, "20130524T000000Z",
+                          "us-east-1", False)
+
+    streaming = auth(PayloadMode.STREAMING_UNSIGNED_TRAILER)
+    assert code(params_from_request, auth(PayloadMode.UNSIGNED), {}) == "InvalidRequest"
+    assert code(params_from_request, streaming, {}) == "MissingContentLength"
+    assert code(params_from_request, streaming,
+                {"X-Amz-Decoded-Content-Length": "x"}) == "InvalidArgument"
+    assert code(params_from_request, streaming, {"x-amz-decoded-content-length": "1",
+                                                 "x-amz-trailer": "x-amz-foo"}) == "InvalidRequest"
+    p = params_from_request(streaming, {"x-amz-decoded-content-length": "5",
+                                        "x-amz-trailer": "x-amz-checksum-crc32c",
+                                        "x-amz-checksum-sha1": "x"})
+    assert p.declared_trailers == ("x-amz-checksum-crc32c",)
+    assert p.header_checksums == {"SHA1": "x"} and p.decoded_content_length == 5
 
 
 def _split_points(draw_sizes: list[int], total: int) -> Iterator[int]:
