@@ -78,6 +78,9 @@ class _SPKIPin(aiohttp.Fingerprint):
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         if der is None or not pins_equal(spki_hash_of_cert(der), self._pin):
             host, port, *_ = transport.get_extra_info("peername") or ("?", 0)
+            # aiohttp closes it politely, which can leave the socket to the garbage
+            # collector; no goodbye is owed to an impostor: cut it right after.
+            asyncio.get_running_loop().call_soon(transport.abort)
             raise _PinMismatch(self.fingerprint, b"", host, port)
 
 

@@ -14,13 +14,25 @@ import base64
 import binascii
 import hashlib
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from s3gw.errors import BadDigest, InvalidDigest, InvalidRequest
 
-ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
-_DIGEST_SIZES = {"CRC32": 4, "CRC32C": 4, "CRC64NVME": 8, "SHA1": 20, "SHA256": 32}
+ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256", "SHA512", "MD5")
+# In the S3 model but not served here (they need an xxHash library).
+UNSUPPORTED_ALGORITHMS = ("XXHASH64", "XXHASH3", "XXHASH128")
+# x-amz-checksum-* headers that carry no checksum value.
+NON_VALUE_HEADERS = ("x-amz-checksum-type", "x-amz-checksum-mode", "x-amz-checksum-algorithm")
+_DIGEST_SIZES = {
+    "CRC32": 4,
+    "CRC32C": 4,
+    "CRC64NVME": 8,
+    "SHA1": 20,
+    "SHA256": 32,
+    "SHA512": 64,
+    "MD5": 16,
+}
 
 
 def _reflected_table(poly: int) -> list[int]:
@@ -119,6 +131,10 @@ def new_hasher(algorithm: str) -> Hasher:
         return hashlib.sha1()
     if alg == "SHA256":
         return hashlib.sha256()
+    if alg == "SHA512":
+        return hashlib.sha512()
+    if alg == "MD5":
+        return hashlib.md5()
     raise InvalidRequest(f"Unsupported checksum algorithm: {algorithm}")
 
 
@@ -141,6 +157,19 @@ def algorithm_of_header(name: str) -> str | None:
         return None
     alg = name[len("x-amz-checksum-") :].upper()
     return alg if alg in ALGORITHMS else None
+
+
+def check_checksum_header_names(names: Iterable[str]) -> None:
+    """Refuse ``x-amz-checksum-<alg>`` headers (or trailer names) of algorithms we cannot
+    verify, rather than ignore a check the client asked for (InvalidRequest)."""
+    for name in names:
+        lower = name.strip().lower()
+        if not lower.startswith("x-amz-checksum-") or lower in NON_VALUE_HEADERS:
+            continue
+        if algorithm_of_header(lower) is None:
+            raise InvalidRequest(
+                f"The checksum header {lower} names an algorithm this gateway does not support."
+            )
 
 
 def decode_checksum(algorithm: str, value: str) -> bytes:
@@ -218,6 +247,9 @@ class ContentMD5Verifier:
 
 __all__ = [
     "ALGORITHMS",
+    "NON_VALUE_HEADERS",
+    "UNSUPPORTED_ALGORITHMS",
+    "check_checksum_header_names",
     "ChecksumVerifier",
     "ContentMD5Verifier",
     "Hasher",

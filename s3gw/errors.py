@@ -41,7 +41,10 @@ ERROR_TABLE: dict[str, tuple[int, str]] = {
     ),
     "BucketNotEmpty": (409, "The bucket you tried to delete is not empty"),
     "EntityTooLarge": (400, "Your proposed upload exceeds the maximum allowed size"),
-    "EntityTooSmall": (400, "Your proposed upload is smaller than the minimum allowed object size."),
+    "EntityTooSmall": (
+        400,
+        "Your proposed upload is smaller than the minimum allowed object size.",
+    ),
     "ExpiredToken": (400, "The provided token has expired."),
     "IllegalLocationConstraintException": (
         400,
@@ -76,8 +79,7 @@ ERROR_TABLE: dict[str, tuple[int, str]] = {
     "KeyTooLongError": (400, "Your key is too long"),
     "MalformedXML": (
         400,
-        "The XML you provided was not well-formed or did not validate against our "
-        "published schema",
+        "The XML you provided was not well-formed or did not validate against our published schema",
     ),
     "MaxMessageLengthExceeded": (400, "Your request was too big."),
     "MetadataTooLarge": (
@@ -161,7 +163,9 @@ def make_error(
     """An `S3Error` of the class registered for `code`, status from `ERROR_TABLE`."""
     cls = ERROR_CLASSES.get(code)
     if cls is not None:
-        return cls(message, resource=resource, **extra)
+        err: S3Error = cls(message, resource=resource)
+        err.extra.update(extra)
+        return err
     status, default = ERROR_TABLE[code]
     return S3Error(code, status, message or default, resource, extra)
 
@@ -236,6 +240,8 @@ class MissingSecurityHeader(_CodedError):
     """400: a required header is missing."""
 
     code_name = "MissingSecurityHeader"
+
+
 # Payload integrity (raised by auth.chunked, checksums and handlers; the client resends).
 
 
@@ -261,6 +267,8 @@ class IncompleteBody(_CodedError):
     """400: the body ended before its declared length."""
 
     code_name = "IncompleteBody"
+
+
 # Buckets and keys.
 
 
@@ -322,6 +330,8 @@ class IllegalLocationConstraintException(_CodedError):
     """400: CreateBucket named an unknown region."""
 
     code_name = "IllegalLocationConstraintException"
+
+
 # Conditions and ranges (raised by ranges and conditions).
 
 
@@ -341,6 +351,8 @@ class NotModified(_CodedError):
     """304: If-None-Match / If-Modified-Since; no body is sent."""
 
     code_name = "NotModified"
+
+
 # Request shape.
 
 
@@ -426,6 +438,8 @@ class S3NotImplemented(_CodedError):
     """501: an operation or sub-resource we do not serve."""
 
     code_name = "NotImplemented"
+
+
 # Server side (the client retries).
 
 

@@ -1,4 +1,4 @@
-"""What a directory entry's cap slots make: a known child or an unknown one (spec/tahoe-dirnode.md 1.2, 2.2).
+"""A directory entry's cap slots make a known child or an unknown one (tahoe-dirnode.md 1.2, 2.2).
 
 The stronger slot (write cap, else read cap) decides: if it parses as a cap
 we know and meets the context's constraints, the child is that cap and the

@@ -56,7 +56,7 @@ def tahoe_mac(key: bytes, data: bytes) -> bytes:
 
 
 def encrypt_rw_uri(writekey: bytes, rw_uri: bytes) -> bytes:
-    """salt || AES-CTR(key, rw_uri) || mac; the salt is a hash of the cap, so it is deterministic."""
+    """salt || AES-CTR(key, rw_uri) || mac; the salt hashes the cap, so it is deterministic."""
     salt = tagged_hash(CHILD_SALT_TAG, rw_uri, SALT_SIZE)
     key = tagged_pair_hash(CHILD_CAPKEY_TAG, salt, writekey, 16)
     crypttext = aes_ctr(key, rw_uri)

@@ -1,4 +1,4 @@
-"""`DirectoryNode`: a mutable directory over an SDMF file (spec/tahoe-dirnode.md 5).
+"""`DirectoryNode`: a mutable directory over an SDMF or MDMF file (spec/tahoe-dirnode.md 5).
 
 Every change is a `modify()` of the backing file: the modifier unpacks the
 freshly read body, applies the change and repacks, so it may run several
@@ -10,21 +10,23 @@ with `NotWriteableError` before touching the grid.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import Any, Literal
 
 from ..grid import StorageBroker
-from ..mutable.caps import MutableReadCap, MutableWriteCap
+from ..mutable.caps import Format, MutableReadCap, MutableVerifyCap, MutableWriteCap
 from ..mutable.keys import KeyPair
 from ..mutable.node import Backoff, MutableFileNode, default_backoff
-from ..uri import LiteralCap
+from ..uri import CHKReadCap, CHKVerifyCap, LiteralCap
 from .caps import DirectoryCap
 from .children import Child, Listing, make_child, visible_children
 from .errors import ChildOfWrongTypeError, ExistingChildError, NoSuchChildError, NotWriteableError
 from .format import Entry, normalize, pack_children, unpack_children, update_metadata
 
 Overwrite = bool | Literal["only-files"]
+ReadImmutable = Callable[[CHKReadCap], Awaitable[bytes]]
+UploadImmutable = Callable[[bytes], Awaitable[LiteralCap | CHKReadCap]]
 
 
 def _check_overwrite(entries: Mapping[str, Entry], name: str, overwrite: Overwrite) -> None:
@@ -51,14 +53,39 @@ class DirectoryNode:
         cap: DirectoryCap,
         filenode: MutableFileNode | None = None,
         clock: Callable[[], float] = time.time,
+        read_immutable: ReadImmutable | None = None,
     ) -> None:
+        """`filenode` backs a mutable directory; `read_immutable` (e.g. `Client.read_bytes`)
+        fetches the body of a DIR2-CHK one. LIT directories need neither."""
         if cap.is_mutable and filenode is None:
             raise ValueError("a mutable directory needs its backing MutableFileNode")
-        if not cap.is_mutable and not isinstance(cap.inner, LiteralCap):
-            raise NotImplementedError("only mutable and LIT directories are implemented")
+        if isinstance(cap.inner, (CHKVerifyCap, MutableVerifyCap)):
+            raise ValueError("a verify cap cannot list a directory")
         self.cap = cap
         self.filenode = filenode
         self.clock = clock
+        self.read_immutable = read_immutable
+
+    @classmethod
+    async def create_immutable(
+        cls,
+        children: Mapping[str, tuple[Child, dict[str, Any]]],
+        upload: UploadImmutable,
+        read_immutable: ReadImmutable | None = None,
+    ) -> DirectoryNode:
+        """An immutable directory (DIR2-CHK, or DIR2-LIT for a body of 55 bytes or less).
+
+        Children must be deeply immutable (immutable files and directories,
+        or unknown caps with a read slot only); `upload` stores the body as
+        an immutable file (e.g. `lambda b: client.upload_bytes(b)` returning its cap).
+        """
+        entries = {}
+        for name, (child, md) in children.items():
+            if child.error is not None or not child.allowed_in_immutable_directory():
+                raise ValueError(f"child {name!r} is not allowed in an immutable directory")
+            entries[normalize(name)] = Entry(normalize(name), child.ro_uri, None, dict(md))
+        cap = await upload(pack_children(entries, None, deep_immutable=True))
+        return cls(DirectoryCap(cap), None, read_immutable=read_immutable)
 
     @classmethod
     async def create(
@@ -72,38 +99,48 @@ class DirectoryNode:
         pool: Executor | None = None,
         backoff: Backoff = default_backoff,
         clock: Callable[[], float] = time.time,
+        format: Format = "sdmf",
     ) -> DirectoryNode:
-        """A new SDMF directory; initial children are stored with their metadata as given."""
+        """A new directory (SDMF unless `format="mdmf"`); initial children are stored with
+        their metadata as given."""
         entries = {
             normalize(name): _entry(normalize(name), child, dict(md))
             for name, (child, md) in (initial_children or {}).items()
         }
         body = pack_children(entries, keys.writekey)
-        node = await MutableFileNode.create(broker, keys, body, lease_secret, k, n, pool, backoff)
+        node = await MutableFileNode.create(
+            broker, keys, body, lease_secret, k, n, pool, backoff, format
+        )
         return cls(DirectoryCap(node.cap), node, clock)
 
     @classmethod
     def from_cap(
-        cls, cap: DirectoryCap, like: MutableFileNode, clock: Callable[[], float] = time.time
+        cls,
+        cap: DirectoryCap,
+        like: MutableFileNode,
+        clock: Callable[[], float] = time.time,
+        read_immutable: ReadImmutable | None = None,
     ) -> DirectoryNode:
         """Open a directory cap with the grid settings of an existing node."""
         if not cap.is_mutable:
-            return cls(cap, None, clock)
+            return cls(cap, None, clock, read_immutable)
         inner = cap.inner
         assert isinstance(inner, (MutableWriteCap, MutableReadCap))
         node = MutableFileNode(
             like.broker, inner, like.lease_secret, like.k, like.n, like.pool, backoff=like.backoff
         )
-        return cls(cap, node, clock)
+        return cls(cap, node, clock, read_immutable)
 
     def open_child(self, child: Child) -> DirectoryNode | MutableFileNode:
         """A node for a directory or mutable-file child, with this directory's grid settings."""
         f = self.filenode
         cap = child.cap
+        if isinstance(cap, DirectoryCap) and not cap.is_mutable:
+            return DirectoryNode(cap, None, self.clock, self.read_immutable)
         if f is None:
-            raise NotImplementedError("opening children of immutable directories")
+            raise TypeError("children of an immutable directory are immutable")
         if isinstance(cap, DirectoryCap):
-            return DirectoryNode.from_cap(cap, f, self.clock)
+            return DirectoryNode.from_cap(cap, f, self.clock, self.read_immutable)
         if isinstance(cap, (MutableWriteCap, MutableReadCap)):
             return MutableFileNode(
                 f.broker, cap, f.lease_secret, f.k, f.n, f.pool, backoff=f.backoff
@@ -120,8 +157,13 @@ class DirectoryNode:
         return inner.writekey if isinstance(inner, MutableWriteCap) else None
 
     async def read_body(self) -> bytes:
-        if isinstance(self.cap.inner, LiteralCap):
-            return self.cap.inner.data
+        inner = self.cap.inner
+        if isinstance(inner, LiteralCap):
+            return inner.data
+        if isinstance(inner, CHKReadCap):
+            if self.read_immutable is None:
+                raise ValueError("listing a DIR2-CHK directory needs read_immutable")
+            return await self.read_immutable(inner)
         assert self.filenode is not None
         return await self.filenode.download_best_version()
 

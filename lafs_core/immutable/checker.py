@@ -191,8 +191,9 @@ async def _reencode_and_push(
                 raise RepairError("re-encoding did not reproduce the file's shares")
             trailers = result.trailers
         offset, bodies = job.batch_bodies([segment], trailers)
-        await job.push(offset, bodies, last)
+        await job.push(offset, bodies)
         index += 1
+    await job.check_complete()
     if job.failed:
         raise RepairError(f"servers failed during repair: {', '.join(sorted(job.failed))}")
 

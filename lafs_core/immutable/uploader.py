@@ -63,6 +63,7 @@ class _Bucket:
     server: Server
     sharenum: int
     upload_secret: bytes
+    finished: bool = False  # a write was answered "complete" (writes may finish in any order)
 
 
 class _Upload:
@@ -158,21 +159,24 @@ class _Upload:
         self.held.pop(server, None)
         self.check_happy()
 
-    async def write(
-        self, bucket: _Bucket, offset: int, data: list[bytes | memoryview], last: bool = False
-    ) -> None:
-        """Write part of a share; `last` writes must complete it."""
+    async def write(self, bucket: _Bucket, offset: int, data: list[bytes | memoryview]) -> None:
+        """Write part of a share; the server says when the share is complete."""
         if self.buckets.get(bucket.sharenum) is not bucket:
             return  # its server was dropped
         try:
             result = await bucket.server.client.write_share_chunk(
                 self.si, bucket.sharenum, bucket.upload_secret, offset, data
             )
-            if last and not result.finished:
-                raise StorageError(f"share {bucket.sharenum} still misses {result.required}")
+            bucket.finished = bucket.finished or result.finished
         except StorageError as exc:
             if self.buckets.get(bucket.sharenum) is bucket:
                 await self.drop_server(bucket.server, str(exc))
+
+    async def check_complete(self) -> None:
+        """After the last write: every share we kept must be complete on its server."""
+        for bucket in list(self.buckets.values()):
+            if not bucket.finished and self.buckets.get(bucket.sharenum) is bucket:
+                await self.drop_server(bucket.server, f"share {bucket.sharenum} is incomplete")
 
     def batch_bodies(
         self, segments: list[EncodedSegment], trailers: list[bytes] | None
@@ -192,11 +196,9 @@ class _Upload:
             bodies[sharenum] = parts
         return offset, bodies
 
-    async def push(
-        self, offset: int, bodies: dict[int, list[bytes | memoryview]], last: bool
-    ) -> None:
+    async def push(self, offset: int, bodies: dict[int, list[bytes | memoryview]]) -> None:
         writes = [
-            self.write(bucket, offset, bodies[sharenum], last)
+            self.write(bucket, offset, bodies[sharenum])
             for sharenum, bucket in list(self.buckets.items())
             if sharenum in bodies
         ]
@@ -312,10 +314,11 @@ async def _encode_and_push(
                 trailers, job.cap = result.trailers, result.cap
             offset, bodies = job.batch_bodies(batch, trailers)
             batch = []
-            pushing.append(asyncio.ensure_future(job.push(offset, bodies, trailers is not None)))
+            pushing.append(asyncio.ensure_future(job.push(offset, bodies)))
             while len(pushing) >= max(1, depth // 2):
                 await pushing.pop(0)
         await asyncio.gather(*pushing)
+        await job.check_complete()
     finally:
         for task in pushing:
             task.cancel()

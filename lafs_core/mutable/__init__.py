@@ -5,7 +5,9 @@ Pure layers: `keys` (RSA key pair and the derived key chain), `caps`
 encode, sign; validate, decode), `servermap` (version bookkeeping and the
 query state machine). Async edges: `retrieve`, `publish`, `node`
 (`MutableFileNode` with `modify` retries) and `keypool`.
-MDMF caps parse and format; MDMF shares are not implemented yet.
+`mdmf` is the MDMF share format; `formats` puts both behind one interface
+used by servermap, publish and retrieve (MDMF in-place partial updates are
+not implemented: MDMF files are always rewritten whole).
 """
 
 from .caps import (
@@ -23,6 +25,7 @@ from .errors import (
     UnrecoverableFileError,
     UnsupportedMutableFormat,
 )
+from .formats import FORMATS, MDMF_FORMAT, SDMF_FORMAT, ShareFormat, format_of
 from .keypool import KeyPool
 from .keys import BadKeyError, KeyPair, write_enabler, write_enabler_master
 from .layout import SDMFPrefix, SDMFShare, pack_share, parse_header, parse_share
@@ -33,6 +36,11 @@ from .sdmf import SDMFVersion, check_share, decode_version, encode_version
 from .servermap import Mode, ServerMap, ServermapUpdater
 
 __all__ = [
+    "FORMATS",
+    "MDMF_FORMAT",
+    "SDMF_FORMAT",
+    "ShareFormat",
+    "format_of",
     "MDMF",
     "SDMF",
     "BadKeyError",

@@ -1,6 +1,6 @@
 """Errors of mutable files; all rooted in `LafsError` (they could move to lafs_core/errors.py)."""
 
-from ..errors import LafsError, NotEnoughSharesError
+from ..errors import CorruptShareError, LafsError, NotEnoughSharesError
 
 
 class UncoordinatedWriteError(LafsError):
@@ -19,5 +19,6 @@ class UnrecoverableFileError(NotEnoughSharesError):
     """No version of the mutable file has k valid shares on the servers we asked."""
 
 
-class UnsupportedMutableFormat(LafsError):
-    """The share is a valid format we do not implement yet (MDMF, version byte 1)."""
+class UnsupportedMutableFormat(CorruptShareError):
+    """The share has the other mutable format's version byte (SDMF where MDMF was expected
+    or the reverse): useless for this cap, but not damaged, so no corruption advisory."""

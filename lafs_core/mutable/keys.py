@@ -167,6 +167,10 @@ class KeyPair:
         return writekey_from_privkey(self.privkey_der)
 
     @property
+    def readkey(self) -> bytes:
+        return readkey_from_writekey(self.writekey)
+
+    @property
     def fingerprint(self) -> bytes:
         return fingerprint_from_pubkey(self.pubkey_der)
 

@@ -132,7 +132,7 @@ def parse_header(raw: bytes) -> tuple[SDMFPrefix, SDMFOffsets]:
         raise CorruptShareError(f"SDMF header truncated ({len(raw)} bytes)")
     version, seqnum, root, iv, k, n, segsize, datalen = _PREFIX.unpack_from(raw)
     if version == MDMF_VERSION:
-        raise UnsupportedMutableFormat("MDMF shares are not supported yet")
+        raise UnsupportedMutableFormat("an MDMF share where an SDMF one was expected")
     if version != SDMF_VERSION:
         raise CorruptShareError(f"unknown mutable share version {version}")
     if not 1 <= k <= n:

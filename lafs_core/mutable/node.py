@@ -1,4 +1,4 @@
-"""`MutableFileNode`: one SDMF file on the grid, read, overwritten and modified with retries.
+"""`MutableFileNode`: one SDMF or MDMF file on the grid: read, overwrite, modify with retries.
 
 The async face of the pure pieces: update the servermap, retrieve, publish.
 `modify` follows spec/tahoe-mutable.md 14, except that each retry takes the
@@ -12,18 +12,17 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 
-from ..errors import NotEnoughSharesError
+from ..errors import CorruptShareError, NotEnoughSharesError
 from ..grid import Server, StorageBroker
-from .caps import MutableReadCap, MutableWriteCap
+from .caps import Format, MutableReadCap, MutableWriteCap
 from .errors import UncoordinatedWriteError, UnrecoverableFileError
-from .keys import KeyPair
-from .layout import SDMFPrefix
+from .formats import Prefix, Share
+from .keys import KeyPair, decrypt_privkey
 from .publish import publish
 from .retrieve import fetch_version, retrieve, update_servermap
-from .sdmf import recover_privkey
 from .servermap import Mode, ServerMap
 
 Modifier = Callable[[bytes, bool], bytes | None]
@@ -40,6 +39,15 @@ async def default_backoff(attempt: int, error: UncoordinatedWriteError) -> None:
     await asyncio.sleep(max(0.0, random.normalvariate(delay, 0.11962656492 * delay)))
 
 
+def _keys_from(cap: MutableWriteCap, shares: Mapping[int, Share]) -> KeyPair:
+    """The key pair, from the first share whose encrypted private key decrypts right."""
+    for share in shares.values():
+        der = decrypt_privkey(cap.writekey, share.enc_privkey)
+        if der is not None:
+            return KeyPair(der, share.pubkey_der)
+    raise CorruptShareError("no share holds a private key matching the writekey")
+
+
 class MutableFileNode:
     def __init__(
         self,
@@ -52,8 +60,6 @@ class MutableFileNode:
         keys: KeyPair | None = None,
         backoff: Backoff = default_backoff,
     ) -> None:
-        if cap.format != "sdmf":
-            raise NotImplementedError("only SDMF mutable files are implemented")
         self.broker = broker
         self.cap = cap
         self.lease_secret = lease_secret
@@ -74,9 +80,10 @@ class MutableFileNode:
         n: int = 10,
         pool: Executor | None = None,
         backoff: Backoff = default_backoff,
+        format: Format = "sdmf",
     ) -> MutableFileNode:
         """Publish the first version (seqnum 1) of a new file under `keys`."""
-        cap = MutableWriteCap.from_keypair(keys)
+        cap = MutableWriteCap.from_keypair(keys, format)
         node = cls(broker, cap, lease_secret, k, n, pool, keys, backoff)
         servers = broker.permuted(cap.storage_index)
         await publish(servers, cap, keys, contents, None, lease_secret, k, n, pool)
@@ -118,13 +125,11 @@ class MutableFileNode:
             raise PermissionError("this mutable file was opened read-only")
         return self.cap
 
-    async def _ensure_keys(self, smap: ServerMap[Server], version: SDMFPrefix) -> KeyPair:
+    async def _ensure_keys(self, smap: ServerMap[Server], version: Prefix) -> KeyPair:
         if self._keys is None:
             cap = self._writecap()
             shares = await fetch_version(smap, cap, version)
-            share = next(iter(shares.values()))
-            der = recover_privkey(cap.writekey, share)
-            self._keys = KeyPair(der, share.pubkey_der)
+            self._keys = _keys_from(cap, shares)
         return self._keys
 
     async def overwrite(self, contents: bytes) -> None:
@@ -144,7 +149,7 @@ class MutableFileNode:
         keys: KeyPair,
         contents: bytes,
         smap: ServerMap[Server],
-        best: SDMFPrefix | None,
+        best: Prefix | None,
     ) -> None:
         k, n = (best.k, best.n) if best is not None else (self.k, self.n)
         await publish(
@@ -169,8 +174,7 @@ class MutableFileNode:
                     smap = await self.get_servermap(mode)
                     old, best, shares = await retrieve(smap, cap, pool=self.pool)
                     if self._keys is None:
-                        share = next(iter(shares.values()))
-                        self._keys = KeyPair(recover_privkey(cap.writekey, share), share.pubkey_der)
+                        self._keys = _keys_from(cap, shares)
                     new = modifier(old, first_time)
                     if new is None or new == old:
                         if first_time:

@@ -1,7 +1,9 @@
-"""Publish a new SDMF version to the grid (spec/tahoe-mutable.md 9, 10, 12).
+"""Publish a new SDMF or MDMF version to the grid (spec/tahoe-mutable.md 9, 10, 12).
 
 `plan_publish` (pure) decides where each share goes and what each write
 must test; `publish` (async) encodes in a worker thread, sends one
+whole-share write (Tahoe's MDMF writer uses several vectors; the bytes
+stored are the same)
 test-and-set write per (server, share) in parallel, and turns the answers
 into success, `UncoordinatedWriteError` or `NotEnoughServersError`.
 Publish never retries: that is `MutableFileNode.modify`'s job.
@@ -10,7 +12,7 @@ Publish never retries: that is `MutableFileNode.modify`'s job.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -21,9 +23,8 @@ from ..secrets import lease_secrets
 from ..storage_protocol import ReadVector, TestVector, TestWriteVectors, WriteVector
 from .caps import MutableWriteCap
 from .errors import NotEnoughServersError, UncoordinatedWriteError
+from .formats import ShareFormat, Version, format_of
 from .keys import KeyPair, write_enabler, write_enabler_master
-from .layout import CHECKSTRING_SIZE, SDMFOffsets, SDMFPrefix, parse_header
-from .sdmf import SDMFVersion, encode_version
 from .servermap import ServerMap, ShareInfo
 
 S = TypeVar("S")
@@ -83,7 +84,7 @@ async def publish(
     k: int,
     n: int,
     pool: Executor | None = None,
-    encode: Callable[..., SDMFVersion] = encode_version,
+    fmt: ShareFormat | None = None,
 ) -> ServerMap[Server]:
     """Write a new version; returns a servermap holding just that version's shares.
 
@@ -91,9 +92,15 @@ async def publish(
     shares may be written), NotEnoughServersError if fewer than k shares
     were accepted.
     """
+    fmt = fmt or format_of(cap)
     plan = plan_publish(servermap, servers, n)
     loop = asyncio.get_running_loop()
-    version = await loop.run_in_executor(pool, encode, keys, plaintext, plan.seqnum, k, n)
+    version: Version = await loop.run_in_executor(
+        pool, fmt.encode, keys, plaintext, plan.seqnum, k, n
+    )
+    # What other shares on a server may hold without surprising us: 1.20 uses
+    # the old checkstring for SDMF and the new one for MDMF.
+    reference = plan.reference if fmt.name == "sdmf" else version.prefix.checkstring
     si = cap.storage_index
     wem = write_enabler_master(cap.writekey)
     surprised = False
@@ -107,19 +114,18 @@ async def publish(
         try:
             result = await server.client.read_test_write(
                 si, write_enabler(wem, server.config.lease_seed), secrets.renew, secrets.cancel,
-                {shnum: vectors}, [ReadVector(0, CHECKSTRING_SIZE)],
+                {shnum: vectors}, [ReadVector(0, fmt.checkstring_size)],
             )  # fmt: skip
         except StorageError:
             return  # that writer is dropped
         ours = plan.shnums_on(server)
         for other, data in result.data.items():
-            if other not in ours and (data[0] if data else b"") != plan.reference:
+            if other not in ours and (data[0] if data else b"") != reference:
                 surprised = True
         if not result.success:
             surprised = True
             return
-        prefix, offsets = parse_header(share)
-        written.shares[server, shnum] = ShareInfo(prefix, offsets)
+        written.shares[server, shnum] = ShareInfo(version.prefix, len(share))
         written.answered.add(server)
 
     async with asyncio.TaskGroup() as tg:
@@ -132,4 +138,4 @@ async def publish(
     return written
 
 
-__all__ = ["PublishPlan", "SDMFOffsets", "SDMFPrefix", "plan_publish", "publish"]
+__all__ = ["PublishPlan", "plan_publish", "publish"]

@@ -1,6 +1,6 @@
 """Find and read mutable files on the grid: the servermap driver and retrieve (spec 11, 13).
 
-Thin async edges around the pure `ServermapUpdater` and `sdmf` decoders:
+Thin async edges around the pure `ServermapUpdater` and the SDMF/MDMF decoders:
 query servers as the updater asks, then fetch k whole shares of the best
 version (lowest share numbers first), validate each, replace bad ones
 with other holders, decode in a worker thread.
@@ -16,8 +16,7 @@ from ..errors import CorruptShareError, NotEnoughSharesError, StorageError
 from ..grid import Server
 from .caps import MutableReadCap, MutableVerifyCap, MutableWriteCap
 from .errors import UncoordinatedWriteError, UnrecoverableFileError
-from .layout import SDMFPrefix, SDMFShare
-from .sdmf import decode_version, parse_and_check
+from .formats import Prefix, Share, ShareFormat, format_of
 from .servermap import Mode, ServerMap, ServermapUpdater
 
 AnyMutableCap = MutableWriteCap | MutableReadCap | MutableVerifyCap
@@ -54,7 +53,7 @@ async def update_servermap(
 ) -> ServerMap[Server]:
     """Ask servers (in permuted order) what they hold, as the mode's rules say."""
     si = cap.verify_cap().storage_index
-    updater = ServermapUpdater(servers, mode, cap.fingerprint, k, n, old)
+    updater = ServermapUpdater(servers, mode, cap.fingerprint, k, n, old, format_of(cap))
     async with asyncio.TaskGroup() as tg:
         pending = {tg.create_task(_query(s, si, updater.read_size)) for s in updater.start()}
         while pending and not updater.done:
@@ -73,15 +72,16 @@ async def update_servermap(
 async def fetch_version(
     servermap: ServerMap[Server],
     cap: MutableWriteCap | MutableReadCap,
-    version: SDMFPrefix,
-) -> dict[int, SDMFShare]:
+    version: Prefix,
+) -> dict[int, Share]:
     """k validated whole shares of `version`; bad ones are marked in the map and advised.
 
     Raises UncoordinatedWriteError when too few remain because valid shares
     of another version replaced them meanwhile (a writer is active).
     """
     si = cap.storage_index
-    good: dict[int, SDMFShare] = {}
+    fmt = format_of(cap)
+    good: dict[int, Share] = {}
     candidates = servermap.holders(version)
     changed = False
     while len(good) < version.k:
@@ -98,42 +98,70 @@ async def fetch_version(
             )
         for item in batch:
             candidates.remove(item)
-        results = await asyncio.gather(*(_fetch_one(s, si, n, servermap) for s, n in batch))
-        for (server, shnum), raw in zip(batch, results):
-            if raw is None:
-                continue
-            try:
-                share = parse_and_check(raw, shnum, cap.fingerprint)
-            except CorruptShareError as exc:
-                servermap.mark_bad(server, shnum)
-                await _advise(server, si, shnum, str(exc))
-                continue
-            if share.prefix != version:
+        results = await asyncio.gather(
+            *(_fetch_one(s, si, n, servermap, version, fmt, cap.fingerprint) for s, n in batch)
+        )
+        for (server, shnum), share in zip(batch, results):
+            if isinstance(share, _Changed):
                 changed = True  # a valid share of another version: someone is writing
                 servermap.shares.pop((server, shnum), None)
-                continue
-            good[shnum] = share
+            elif isinstance(share, CorruptShareError):
+                servermap.mark_bad(server, shnum)
+                await _advise(server, si, shnum, str(share))
+            elif share is not None:
+                good[shnum] = share
     return good
 
 
+class _Changed:
+    """Marker: the share now holds another version."""
+
+
 async def _fetch_one(
-    server: Server, si: bytes, shnum: int, smap: ServerMap[Server]
-) -> bytes | None:
+    server: Server,
+    si: bytes,
+    shnum: int,
+    smap: ServerMap[Server],
+    version: Prefix,
+    fmt: ShareFormat,
+    fingerprint: bytes,
+) -> Share | CorruptShareError | _Changed | None:
+    """Read and validate one whole share; None if the server failed.
+
+    A share that fails validation is read once more before it is called
+    corrupt: a writer may have been rewriting it under us (the read then
+    sees another version, or a torn mix), which is not corruption.
+    """
     info = smap.shares.get((server, shnum))
-    length = info.offsets.eof if info is not None else 1 << 30
-    try:
-        return await server.client.read_mutable_share_chunk(si, shnum, 0, length)
-    except StorageError:
-        smap.shares.pop((server, shnum), None)
-        return None
+    length = info.eof if info is not None else 1 << 30
+    error: CorruptShareError | None = None
+    for _attempt in range(2):
+        try:
+            raw = await server.client.read_mutable_share_chunk(si, shnum, 0, length)
+        except StorageError:
+            smap.shares.pop((server, shnum), None)
+            return None
+        try:
+            head = fmt.head(raw)
+            if head.prefix != version:
+                return _Changed()
+            if head.eof != len(raw):
+                raise CorruptShareError("share length does not match its offsets", shnum)
+            share: Share = fmt.parse_and_check(raw, shnum, fingerprint)
+        except CorruptShareError as exc:
+            error = exc
+            length = max(length, 1 << 20)
+            continue
+        return share
+    return error
 
 
 async def retrieve(
     servermap: ServerMap[Server],
     cap: MutableWriteCap | MutableReadCap,
-    version: SDMFPrefix | None = None,
+    version: Prefix | None = None,
     pool: Executor | None = None,
-) -> tuple[bytes, SDMFPrefix, dict[int, SDMFShare]]:
+) -> tuple[bytes, Prefix, dict[int, Share]]:
     """The plaintext of `version` (default: the best recoverable one), and the shares used."""
     version = version or servermap.best_recoverable()
     if version is None:
@@ -141,5 +169,5 @@ async def retrieve(
     shares = await fetch_version(servermap, cap, version)
     loop = asyncio.get_running_loop()
     readkey = cap.readkey if isinstance(cap, MutableReadCap) else cap.readonly().readkey
-    plaintext = await loop.run_in_executor(pool, decode_version, shares, readkey)
+    plaintext = await loop.run_in_executor(pool, format_of(cap).decode, shares, readkey)
     return plaintext, version, shares

@@ -18,15 +18,9 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from ..errors import CorruptShareError, LafsError
-from .layout import (
-    HEADER_SIZE,
-    SIGNED_PREFIX_SIZE,
-    SDMFOffsets,
-    SDMFPrefix,
-    SDMFShare,
-    parse_header,
-)
-from .sdmf import check_signature
+from .errors import UnsupportedMutableFormat
+from .formats import SDMF_FORMAT, Prefix, ShareFormat
+from .keys import fingerprint_from_pubkey, verify_signature
 
 S = TypeVar("S")
 
@@ -41,10 +35,13 @@ class Mode(enum.Enum):
     CHECK = "check"
 
 
+SIGNED_PREFIX_SIZE = 75  # recorded for bad shares (their first bytes)
+
+
 @dataclass(frozen=True)
 class ShareInfo:
-    prefix: SDMFPrefix
-    offsets: SDMFOffsets
+    prefix: Prefix
+    eof: int  # the share's length, from its offset table
 
 
 @dataclass
@@ -56,27 +53,30 @@ class ServerMap(Generic[S]):
     answered: set[S] = field(default_factory=set)
     failed: set[S] = field(default_factory=set)
 
-    def add_share(self, server: S, shnum: int, head: bytes, fingerprint: bytes) -> ShareInfo:
-        """Validate a share's header and signature from its first bytes and record it.
+    def add_share(
+        self, server: S, shnum: int, head: bytes, fingerprint: bytes, fmt: ShareFormat = SDMF_FORMAT
+    ) -> ShareInfo:
+        """Validate a share's header, key and signature from its first bytes and record it.
 
-        `head` must hold at least the signature (about 660 bytes). Raises
-        CorruptShareError (and records the share as bad) if it is invalid.
+        `head` must reach past the signature (SDMF) or verification key
+        (MDMF), which 4000 bytes always do. Raises CorruptShareError, and
+        records the share as bad, if it is invalid.
         """
         try:
-            prefix, offsets = parse_header(head)
-            if len(head) < offsets.share_hash_chain:
-                raise CorruptShareError("share head too short to hold the signature", shnum)
-            pubkey = head[HEADER_SIZE : offsets.signature]
-            signature = head[offsets.signature : offsets.share_hash_chain]
-            probe = SDMFShare(prefix, pubkey, signature, {}, (), b"", b"")
-            check_signature(probe, fingerprint)
+            info = fmt.head(head)
+            if fingerprint_from_pubkey(info.pubkey_der) != fingerprint:
+                raise CorruptShareError(
+                    "verification key does not match the cap's fingerprint", shnum
+                )
+            if not verify_signature(info.pubkey_der, info.signature, info.prefix.pack()):
+                raise CorruptShareError("bad signature on the share's prefix", shnum)
         except LafsError:
             self.bad[server, shnum] = head[:SIGNED_PREFIX_SIZE]
             self.shares.pop((server, shnum), None)
             raise
-        info = ShareInfo(prefix, offsets)
-        self.shares[server, shnum] = info
-        return info
+        share = ShareInfo(info.prefix, info.eof)
+        self.shares[server, shnum] = share
+        return share
 
     def mark_bad(self, server: S, shnum: int) -> None:
         info = self.shares.pop((server, shnum), None)
@@ -87,20 +87,20 @@ class ServerMap(Generic[S]):
         for key in [k for k in self.shares if k[0] == server]:
             del self.shares[key]
 
-    def versions(self) -> dict[SDMFPrefix, set[int]]:
+    def versions(self) -> dict[Prefix, set[int]]:
         """Each version seen -> the distinct share numbers seen of it."""
-        out: dict[SDMFPrefix, set[int]] = {}
+        out: dict[Prefix, set[int]] = {}
         for (_server, shnum), info in self.shares.items():
             out.setdefault(info.prefix, set()).add(shnum)
         return out
 
-    def recoverable_versions(self) -> set[SDMFPrefix]:
+    def recoverable_versions(self) -> set[Prefix]:
         return {v for v, nums in self.versions().items() if len(nums) >= v.k}
 
-    def unrecoverable_versions(self) -> set[SDMFPrefix]:
+    def unrecoverable_versions(self) -> set[Prefix]:
         return set(self.versions()) - self.recoverable_versions()
 
-    def best_recoverable(self) -> SDMFPrefix | None:
+    def best_recoverable(self) -> Prefix | None:
         """Highest seqnum, ties broken by the larger root hash."""
         return max(self.recoverable_versions(), default=None)
 
@@ -111,7 +111,7 @@ class ServerMap(Generic[S]):
         seqnums = [v.seqnum for v in self.recoverable_versions()]
         return len(seqnums) != len(set(seqnums))
 
-    def holders(self, version: SDMFPrefix) -> list[tuple[S, int]]:
+    def holders(self, version: Prefix) -> list[tuple[S, int]]:
         """(server, shnum) holding `version`, lowest share numbers first."""
         found = [key for key, info in self.shares.items() if info.prefix == version]
         return sorted(found, key=lambda key: key[1])
@@ -142,10 +142,12 @@ class ServermapUpdater(Generic[S]):
         k: int = 3,
         n: int = 10,
         servermap: ServerMap[S] | None = None,
+        fmt: ShareFormat = SDMF_FORMAT,
     ) -> None:
         self.servers = list(servers)
         self.mode = mode
         self.fingerprint = fingerprint
+        self.fmt = fmt
         self.k, self.n = k, n
         old = servermap or ServerMap()
         self.must_query = {s for s in old.servers_with_shares() if s in self.servers}
@@ -153,11 +155,15 @@ class ServermapUpdater(Generic[S]):
         self.queried: list[S] = []
         self.outstanding: set[S] = set()
         self.corrupt: list[tuple[S, int, str]] = []  # to advise servers about
+        self.unsupported: list[tuple[S, int]] = []  # MDMF shares: not corrupt, not readable yet
         self.done = False
 
     @property
     def read_size(self) -> int:
-        return 1000 if self.mode is Mode.CHECK else INITIAL_READ_SIZE
+        # 1000 bytes hold an SDMF signature; an MDMF key ends near byte 2167.
+        if self.mode is Mode.CHECK and self.fmt.name == "sdmf":
+            return 1000
+        return INITIAL_READ_SIZE
 
     def _send(self, servers: Sequence[S]) -> list[S]:
         fresh = [s for s in servers if s not in self.queried]
@@ -191,7 +197,10 @@ class ServermapUpdater(Generic[S]):
             self.map.answered.add(server)
             for shnum, head in sorted(shares.items()):
                 try:
-                    self.map.add_share(server, shnum, head, self.fingerprint)
+                    self.map.add_share(server, shnum, head, self.fingerprint, self.fmt)
+                except UnsupportedMutableFormat:
+                    self.map.bad.pop((server, shnum), None)  # valid, just not ours to read
+                    self.unsupported.append((server, shnum))
                 except LafsError as exc:
                     self.corrupt.append((server, shnum, str(exc)))
         return self._next()

@@ -153,9 +153,9 @@ class ChunkedDecoder:
         for alg, value in params.header_checksums.items():
             self._verifiers[alg] = ChecksumVerifier(alg, value)
         for name in params.declared_trailers:
-            alg = algorithm_of_header(name)
-            assert alg is not None
-            self._verifiers.setdefault(alg, ChecksumVerifier(alg))
+            trailer_alg = algorithm_of_header(name)
+            assert trailer_alg is not None
+            self._verifiers.setdefault(trailer_alg, ChecksumVerifier(trailer_alg))
 
     @property
     def done(self) -> bool:
@@ -241,9 +241,7 @@ class ChunkedDecoder:
             self._chunk_sig = value.strip().decode("ascii", "replace")
         limit = self._p.decoded_content_length
         if limit is not None and self._decoded + size > limit:
-            raise InvalidRequest(
-                "The decoded body is longer than x-amz-decoded-content-length."
-            )
+            raise InvalidRequest("The decoded body is longer than x-amz-decoded-content-length.")
         self._chunk_sha = hashlib.sha256()
         self._remaining = size
         if size == 0:
@@ -275,13 +273,21 @@ class ChunkedDecoder:
 
     def finish(self) -> ChunkedResult:
         """Call at end of body: check completeness, length, trailers and checksums."""
+        if self._state is _State.TRAILER and len(self._buf) <= MAX_LINE:
+            # The body ended after the final chunk without the closing empty line. Some
+            # clients do this; nothing is lost (the length, signatures and checksums are
+            # still checked), so accept it, taking any unterminated line as the last one.
+            last = bytes(self._buf).rstrip(b"\r\n")
+            self._buf.clear()
+            if last:
+                self._trailer_lines.append(last)
+            self._state = _State.DONE
         if self._state is not _State.DONE:
             raise IncompleteBody("The request body terminated unexpectedly.")
         expected_len = self._p.decoded_content_length
         if expected_len is not None and self._decoded != expected_len:
             raise IncompleteBody(
-                "You did not provide the number of bytes specified by "
-                "x-amz-decoded-content-length."
+                "You did not provide the number of bytes specified by x-amz-decoded-content-length."
             )
         trailers: dict[str, str] = {}
         trailer_sig: str | None = None

@@ -12,6 +12,10 @@ once (never twice) and never normalized (``//``, ``.``, trailing ``/`` kept).
 We rebuild it from the decoded path with the SigV4 encoding and also accept a
 signature over the path exactly as sent, so clients that encode a few more or
 fewer characters still verify (both forms name the same key).
+
+`verify_request` is the one entry point for every request: legacy SigV2
+credentials (which boto3 and aws-cli v1 still use for presigned URLs by
+default) are recognised and handed to `s3gw.auth.sigv2`.
 """
 
 from __future__ import annotations
@@ -20,12 +24,31 @@ import enum
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from urllib.parse import unquote_to_bytes
+from urllib.parse import quote, unquote_to_bytes
 
+from s3gw.auth.canonical import (
+    ALGORITHM,
+    EMPTY_SHA256,
+    Headers,
+    canonical_headers,
+    canonical_query,
+    canonical_request,
+    canonical_uri,
+    chunk_string_to_sign,
+    header_get,
+    parse_raw_query,
+    sign,
+    signatures_equal,
+    signing_key,
+    string_to_sign,
+    trailer_string_to_sign,
+    uri_encode,
+)
+from s3gw.auth.sigv2 import is_sigv2, verify_v2
 from s3gw.errors import (
     AccessDenied,
     AuthorizationHeaderMalformed,
@@ -33,15 +56,12 @@ from s3gw.errors import (
     InvalidAccessKeyId,
     InvalidArgument,
     InvalidRequest,
-    MissingSecurityHeader,
     RequestTimeTooSkewed,
     S3Error,
     SignatureDoesNotMatch,
     XAmzContentSHA256Mismatch,
 )
 
-ALGORITHM = "AWS4-HMAC-SHA256"
-EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 MAX_SKEW = timedelta(minutes=15)
 MAX_PRESIGN_EXPIRES = 604800  # seconds: one week
 
@@ -52,9 +72,8 @@ STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
-_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
 
-Headers = Mapping[str, str] | Sequence[tuple[str, str]]
+ErrorFactory = Callable[..., S3Error]
 QueryInput = str | bytes | Sequence[tuple[str, str]]
 
 
@@ -125,128 +144,13 @@ class AuthResult:
     amz_date: str
     region: str
     presigned: bool
-
-
-# --- encoding and canonical forms -------------------------------------------------------
-
-
-def uri_encode(data: bytes | str, *, keep_slash: bool = False) -> str:
-    """SigV4 URI encoding: every byte but A-Z a-z 0-9 - _ . ~ (and / if asked) as %XX."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    out = []
-    for b in raw:
-        if b in _UNRESERVED or (keep_slash and b == 0x2F):
-            out.append(chr(b))
-        else:
-            out.append(f"%{b:02X}")
-    return "".join(out)
-
-
-def canonical_uri(decoded_path: bytes | str) -> str:
-    """The S3 canonical URI of a decoded path: encoded once, not normalized."""
-    if not decoded_path:
-        return "/"
-    return uri_encode(decoded_path, keep_slash=True)
-
-
-def _as_text(raw: str | bytes) -> str:
-    return raw.decode("latin-1") if isinstance(raw, bytes) else raw
-
-
-def parse_raw_query(raw: str | bytes, *, plus_is_space: bool = False) -> list[tuple[bytes, bytes]]:
-    """Split a raw query string into percent-decoded (name, value) byte pairs, in order."""
-    text = _as_text(raw)
-    pairs = []
-    for part in text.split("&"):
-        if not part:
-            continue
-        name, _, value = part.partition("=")
-        if plus_is_space:
-            name, value = name.replace("+", " "), value.replace("+", " ")
-        pairs.append((unquote_to_bytes(name), unquote_to_bytes(value)))
-    return pairs
-
-
-def canonical_query(pairs: Iterable[tuple[bytes | str, bytes | str]]) -> str:
-    """Canonical query string: each name and value encoded, pairs sorted, joined by &."""
-    encoded = sorted((uri_encode(n), uri_encode(v)) for n, v in pairs)
-    return "&".join(f"{n}={v}" for n, v in encoded)
-
-
-def header_items(headers: Headers) -> list[tuple[str, str]]:
-    """Headers as (lowercased name, value) pairs, repeated names kept."""
-    items = headers.items() if isinstance(headers, Mapping) else headers
-    return [(n.lower(), v) for n, v in items]
-
-
-def header_get(headers: Headers, name: str) -> str | None:
-    """The first value of a header (case-insensitive), or None."""
-    name = name.lower()
-    for n, v in header_items(headers):
-        if n == name:
-            return v
-    return None
-
-
-def canonical_headers(headers: Headers, signed: Sequence[str]) -> str:
-    """The canonical-headers block: ``name:value\\n`` for each signed header, trimmed and
-    with runs of whitespace collapsed, repeated headers joined with commas."""
-    values: dict[str, list[str]] = {}
-    for n, v in header_items(headers):
-        values.setdefault(n, []).append(" ".join(v.split()))
-    return "".join(f"{name}:{','.join(values.get(name, []))}\n" for name in signed)
-
-
-def canonical_request(
-    method: str,
-    canon_uri: str,
-    canon_query: str,
-    headers: Headers,
-    signed_headers: Sequence[str],
-    payload_hash: str,
-) -> str:
-    """The SigV4 canonical request from already-canonical URI and query."""
-    return "\n".join(
-        [
-            method.upper(),
-            canon_uri,
-            canon_query,
-            canonical_headers(headers, signed_headers),
-            ";".join(signed_headers),
-            payload_hash,
-        ]
-    )
-
-
-def string_to_sign(amz_date: str, scope: str, canon_request: str) -> str:
-    """``AWS4-HMAC-SHA256\\n<date>\\n<scope>\\n<sha256 hex of canonical request>``."""
-    digest = hashlib.sha256(canon_request.encode("utf-8")).hexdigest()
-    return f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}"
-
-
-def signing_key(secret: str, date: str, region: str, service: str = "s3") -> bytes:
-    """kSigning = HMAC chain over "AWS4"+secret, date, region, service, "aws4_request"."""
-    key = hmac.new(("AWS4" + secret).encode("utf-8"), date.encode("ascii"), hashlib.sha256)
-    k = key.digest()
-    for part in (region, service, "aws4_request"):
-        k = hmac.new(k, part.encode("utf-8"), hashlib.sha256).digest()
-    return k
-
-
-def sign(key: bytes, text: str) -> str:
-    """Hex HMAC-SHA256 of `text` under a signing key."""
-    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def signatures_equal(a: str, b: str) -> bool:
-    """Constant-time comparison of two hex signatures."""
-    return hmac.compare_digest(a.encode("ascii", "replace"), b.encode("ascii", "replace"))
+    signature_version: int = 4
 
 
 # --- parsing the signature parameters -----------------------------------------------
 
 
-def parse_credential(value: str, error: type[S3Error]) -> Credential:
+def parse_credential(value: str, error: ErrorFactory) -> Credential:
     parts = value.split("/")
     if len(parts) != 5 or not all(parts):
         raise error(f"Error parsing the X-Amz-Credential parameter; got '{value}'")
@@ -254,15 +158,19 @@ def parse_credential(value: str, error: type[S3Error]) -> Credential:
     if not re.fullmatch(r"\d{8}", date):
         raise error(f"Invalid credential date '{date}'. This date is not the expected format.")
     if service != "s3":
-        raise error(f"Error parsing the Credential: incorrect service '{service}'. "
-                    "This endpoint belongs to 's3'.")
+        raise error(
+            f"Error parsing the Credential: incorrect service '{service}'. "
+            "This endpoint belongs to 's3'."
+        )
     if terminator != "aws4_request":
-        raise error(f"Error parsing the Credential: incorrect terminal '{terminator}'. "
-                    "This endpoint uses 'aws4_request'.")
+        raise error(
+            f"Error parsing the Credential: incorrect terminal '{terminator}'. "
+            "This endpoint uses 'aws4_request'."
+        )
     return Credential(access_key, date, region, service, terminator)
 
 
-def _parse_signed_headers(value: str, error: type[S3Error]) -> tuple[str, ...]:
+def _parse_signed_headers(value: str, error: ErrorFactory) -> tuple[str, ...]:
     names = tuple(value.split(";"))
     if not value or any(not n or n != n.lower() for n in names):
         raise error(f"SignedHeaders is malformed: '{value}'")
@@ -324,7 +232,7 @@ def parse_presigned_query(params: Mapping[str, str]) -> ParsedAuth:
             "and X-Amz-Expires parameters."
         )
     if params["X-Amz-Algorithm"] != ALGORITHM:
-        raise err("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"")
+        raise err('X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"')
     expires_text = params["X-Amz-Expires"]
     if not expires_text.isdigit():
         raise err("X-Amz-Expires should be a number")
@@ -354,9 +262,7 @@ def parse_amz_date(value: str) -> datetime:
     try:
         return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     except ValueError as exc:
-        raise AccessDenied(
-            "AWS authentication requires a valid Date or x-amz-date header"
-        ) from exc
+        raise AccessDenied("AWS authentication requires a valid Date or x-amz-date header") from exc
 
 
 def _request_date(headers: Headers) -> str:
@@ -397,19 +303,23 @@ def _payload(headers: Headers, presigned: bool) -> tuple[str, PayloadMode, str |
     )
 
 
+def _latin1_text(raw: str | bytes) -> str:
+    return raw.decode("latin-1") if isinstance(raw, bytes) else raw
+
+
 def _query_candidates(query: QueryInput) -> list[list[tuple[bytes, bytes]]]:
     """Decoded query pairs; for a raw string with '+', also the form-style reading."""
     if isinstance(query, str | bytes):
         first = parse_raw_query(query)
         cands = [first]
-        if "+" in _as_text(query):
+        if "+" in _latin1_text(query):
             cands.append(parse_raw_query(query, plus_is_space=True))
         return cands
     return [[(n.encode("utf-8"), v.encode("utf-8")) for n, v in query]]
 
 
 def _uri_candidates(raw_path: str | bytes) -> list[str]:
-    text = _as_text(raw_path) or "/"
+    text = _latin1_text(raw_path) or "/"
     cands = [canonical_uri(unquote_to_bytes(text))]
     if text not in cands:
         cands.append(text)
@@ -425,6 +335,7 @@ def verify_request(
     now: datetime,
     *,
     region: str | None = None,
+    virtual_host_bucket: str | None = None,
 ) -> AuthResult:
     """Verify a request's SigV4 signature (Authorization header or presigned query).
 
@@ -432,7 +343,11 @@ def verify_request(
     `query` the raw query string (preferred) or decoded (name, value) pairs in
     order; `headers` as received (Host with its port); `lookup_secret` maps an
     access key to its secret or None; `now` is the server's aware UTC time;
-    `region`, if given, is the only region accepted in the credential scope.
+    `region`, if given, is the only region accepted in the credential scope;
+    `virtual_host_bucket` is the bucket a virtual-hosted Host names (SigV2 signs it).
+    Legacy SigV2 requests (query or header form; boto3 and aws-cli still presign
+    with it by default) are verified by `s3gw.auth.sigv2` and come back UNSIGNED
+    with `signature_version` 2 and no signing key.
 
     Raises AccessDenied (anonymous, expired presign), InvalidAccessKeyId,
     SignatureDoesNotMatch, RequestTimeTooSkewed, AuthorizationHeaderMalformed,
@@ -440,16 +355,43 @@ def verify_request(
     """
     auth_header = header_get(headers, "authorization")
     query_cands = _query_candidates(query)
-    qparams = {n.decode("utf-8", "replace"): v.decode("utf-8", "replace")
-               for n, v in query_cands[0]}
+    qparams = {
+        n.decode("utf-8", "replace"): v.decode("utf-8", "replace") for n, v in query_cands[0]
+    }
     presigned = "X-Amz-Signature" in qparams or "X-Amz-Credential" in qparams
     if auth_header is not None and presigned:
-        raise InvalidArgument("Only one auth mechanism allowed; only the X-Amz-Algorithm "
-                              "query parameter or the Authorization header should be specified")
+        raise InvalidArgument(
+            "Only one auth mechanism allowed; only the X-Amz-Algorithm "
+            "query parameter or the Authorization header should be specified"
+        )
+    if is_sigv2(set(qparams), auth_header):
+        if isinstance(query, str | bytes):
+            raw_query = _latin1_text(query)
+        else:
+            raw_query = "&".join(f"{quote(n, safe='')}={quote(v, safe='')}" for n, v in query)
+        access_key = verify_v2(
+            method,
+            _latin1_text(raw_path),
+            raw_query,
+            qparams,
+            headers,
+            lookup_secret,
+            now,
+            bucket=virtual_host_bucket,
+        )
+        return AuthResult(
+            access_key=access_key,
+            payload_mode=PayloadMode.UNSIGNED,
+            payload_sha256=None,
+            seed_signature="",
+            signing_key=b"",
+            scope="",
+            amz_date="",
+            region="",
+            presigned=auth_header is None,
+            signature_version=2,
+        )
     if auth_header is None and not presigned:
-        if "Signature" in qparams or "AWSAccessKeyId" in qparams:
-            raise InvalidRequest("The authorization mechanism you have provided is not "
-                                 "supported. Please use AWS4-HMAC-SHA256.")
         raise AccessDenied("Anonymous access is not allowed.")
 
     if presigned:
@@ -459,7 +401,7 @@ def verify_request(
         parsed = parse_authorization_header(auth_header, _request_date(headers))
     cred = parsed.credential
     request_time = parse_amz_date(parsed.amz_date)
-    header_error: type[S3Error] = (
+    header_error: ErrorFactory = (
         AuthorizationQueryParametersError if presigned else AuthorizationHeaderMalformed
     )
     if cred.date != parsed.amz_date[:8]:
@@ -481,14 +423,15 @@ def verify_request(
         if now < request_time - MAX_SKEW:
             raise AccessDenied("Request is not valid yet")
         if now > request_time + timedelta(seconds=parsed.expires):
-            raise AccessDenied(
+            expired = AccessDenied(
                 "Request has expired",
                 Expires=(request_time + timedelta(seconds=parsed.expires)).strftime(
                     "%Y-%m-%dT%H:%M:%SZ"
                 ),
                 ServerTime=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                **{"X-Amz-Expires": str(parsed.expires)},
             )
+            expired.extra["X-Amz-Expires"] = str(parsed.expires)
+            raise expired
     elif abs(now - request_time) > MAX_SKEW:
         raise RequestTimeTooSkewed(
             RequestTime=parsed.amz_date,
@@ -556,23 +499,6 @@ class PayloadSha256Verifier:
             raise XAmzContentSHA256Mismatch(
                 ClientComputedContentSHA256=self._expected, S3ComputedContentSHA256=got
             )
-
-
-def chunk_string_to_sign(
-    amz_date: str, scope: str, previous_signature: str, chunk_sha256_hex: str
-) -> str:
-    """String to sign of one aws-chunked chunk (empty final chunk included)."""
-    return (
-        f"{ALGORITHM}-PAYLOAD\n{amz_date}\n{scope}\n{previous_signature}\n"
-        f"{EMPTY_SHA256}\n{chunk_sha256_hex}"
-    )
-
-
-def trailer_string_to_sign(
-    amz_date: str, scope: str, previous_signature: str, trailer_sha256_hex: str
-) -> str:
-    """String to sign of the signed trailer of STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER."""
-    return f"{ALGORITHM}-TRAILER\n{amz_date}\n{scope}\n{previous_signature}\n{trailer_sha256_hex}"
 
 
 __all__ = [

@@ -37,12 +37,10 @@ def _holders(server_set: ServerSet, cap: str) -> dict[int, str]:
     }
 
 
-def test_tahoe_client_reports_corruption_to_our_nodes(ours_set: ServerSet, tmp_path: Path) -> None:
+def test_tahoe_client_reports_corruption_to_our_nodes(ours_set: ServerSet) -> None:
     tahoe = ours_set.tahoe_client()
     data = os.urandom(MiB + 1)
-    src = tmp_path / "in.bin"
-    src.write_bytes(data)
-    cap = tahoe.put(src)
+    cap = tahoe.web_put(data)
     si = storage_index_text(cap)
     holders = _holders(ours_set, cap)
     k, _happy, n = ours_set.encoding
@@ -52,7 +50,7 @@ def test_tahoe_client_reports_corruption_to_our_nodes(ours_set: ServerSet, tmp_p
     for sharenum in corrupted:
         corrupt_first_block(files[holders[sharenum]][sharenum])
 
-    assert tahoe.get(cap, tmp_path / "out.bin") == data
+    assert tahoe.web_get(cap) == data
 
     reported = {}
     for server in ours_set.servers:

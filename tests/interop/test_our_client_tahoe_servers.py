@@ -75,3 +75,11 @@ def test_our_upload_when_writes_arrive_out_of_order(
     cap, back = run_async(_round_trip(real_set.grid_file, data))
     assert back == data
     check_stored_shares(real_set, cap, data, tmp_path / "expected")
+
+
+def test_lafs_grid_status_of_real_tahoe_nodes(real_set: ServerSet) -> None:
+    out = lafs_cli("--grid", str(real_set.grid_file), "grid", "status").stdout.splitlines()
+    assert out[-1] == f"{len(real_set.servers)} of {len(real_set.servers)} storage nodes reachable"
+    for server in real_set.servers:
+        line = next(x for x in out if x.startswith(f"{server.nickname}:"))
+        assert "reachable, version tahoe-lafs/1.20.0" in line, line

@@ -127,3 +127,27 @@ def test_tahoe_check_add_lease_on_our_nodes(ours_set: ServerSet, tmp_path: Path)
     # Again: the same client renews its lease, it does not add a third.
     _check_json(ours_set, cap, "--add-lease")
     assert {key: len(c.leases) for key, c in containers().items()} == {key: 2 for key in before}
+
+
+def test_tahoe_check_repair_on_our_nodes(ours_set: ServerSet, tmp_path: Path) -> None:
+    """Tahoe's repairer re-uploads lost shares to our nodes (allocate reports the
+    shares still there as already held, the missing ones are written again)."""
+    _k, _happy, n = ours_set.encoding
+    data = os.urandom(300_000)
+    cap = _upload_ours(ours_set, data)
+    files = ours_set.share_files(cap)
+    lost = []
+    for nickname in sorted(files)[:2]:  # every share of two of our nodes
+        for sharenum, path in files[nickname].items():
+            path.unlink()
+            lost.append(sharenum)
+    assert lost
+
+    res = ours_set.tahoe_client().cli("check", "--raw", "--repair", cap)
+    doc = json.loads(res.stdout)
+    assert doc["repair-attempted"] is True, doc
+    assert doc["repair-successful"] is True, doc
+    assert doc["pre-repair-results"]["results"]["count-shares-good"] == n - len(lost), doc
+    assert doc["post-repair-results"]["results"]["count-shares-good"] == n, doc
+    check_stored_shares(ours_set, cap, data, tmp_path / "expected", leases=None)
+    assert ours_set.tahoe.web_get(cap) == data

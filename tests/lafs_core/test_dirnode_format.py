@@ -1,4 +1,4 @@
-"""Directory bodies, child classification and metadata against Tahoe 1.20 (tests/vectors/ssk.json)."""
+"""Directory bodies, child classification and metadata against Tahoe 1.20 (ssk.json)."""
 
 import json
 from pathlib import Path

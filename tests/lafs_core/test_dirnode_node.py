@@ -134,3 +134,55 @@ def test_concurrent_writers_both_land(grid: Any) -> None:
         return set(await d.list())
 
     assert run(go, grid) == {"child0", "child1", "child2"}
+
+
+def test_mdmf_directory(grid: Any) -> None:
+    async def go(client: Client) -> None:
+        d = await DirectoryNode.create(
+            client.broker, await _POOL.get(), client.config.lease_secret,
+            backoff=no_wait, clock=ticking(), format="mdmf",
+        )  # fmt: skip
+        assert d.cap.to_string().startswith("URI:DIR2-MDMF:")
+        await d.set_uri("a", LIT)
+        again = DirectoryNode.from_cap(parse_dir_cap(d.cap.to_string()), d.filenode)  # type: ignore[arg-type]
+        assert list(await again.list()) == ["a"]
+        ro = DirectoryNode.from_cap(d.cap.readonly(), d.filenode)  # type: ignore[arg-type]
+        assert ro.cap.to_string().startswith("URI:DIR2-MDMF-RO:")
+        assert list(await ro.list()) == ["a"]
+
+    run(go, grid)
+
+
+def test_immutable_directories(grid: Any) -> None:
+    async def upload(body: bytes) -> Any:
+        return (await client_ref[0].upload_bytes(body)).cap
+
+    client_ref: list[Client] = []
+
+    async def go(client: Client) -> None:
+        client_ref.append(client)
+        lit_dir = await DirectoryNode.create_immutable({}, upload)
+        assert lit_dir.cap.to_string() == "URI:DIR2-LIT:"
+        assert await lit_dir.list() == {}
+        children = {
+            "file": (make_child(None, CHK, True), {"m": 1}),
+            "lit": (make_child(LIT, None, True), {}),
+            "empty-dir": (make_child(None, lit_dir.cap.to_string(), True), {}),
+            "future": (make_child(None, "x-tahoe-future:ro", True), {}),
+        }
+        d = await DirectoryNode.create_immutable(children, upload, client.read_bytes)
+        assert d.cap.to_string().startswith("URI:DIR2-CHK:")
+        listing = await d.list()
+        assert listing["file"][0].ro_uri == CHK and listing["file"][1] == {"m": 1}
+        assert listing["future"][0].ro_uri == "imm.x-tahoe-future:ro"
+        sub = d.open_child(listing["empty-dir"][0])
+        assert isinstance(sub, DirectoryNode) and await sub.list() == {}
+        with pytest.raises(NotWriteableError):
+            await d.set_uri("x", LIT)
+        mutable = await new_dir(client)
+        with pytest.raises(ValueError):
+            await DirectoryNode.create_immutable(
+                {"m": (make_child(mutable.cap.to_string(), None), {})}, upload
+            )
+
+    run(go, grid)

@@ -135,7 +135,10 @@ def test_ro_and_imm_prefixes() -> None:
 
 
 def test_chk_directory_caps() -> None:
-    chk = "URI:CHK:yzxcoagbetwet65ltjpbqyli3m:6b7inuiha2xdtgqzd55i6aeggutnxzr6qfwpv2ep5xlln6pgef7a:1:1:56"
+    chk = (
+        "URI:CHK:yzxcoagbetwet65ltjpbqyli3m:"
+        "6b7inuiha2xdtgqzd55i6aeggutnxzr6qfwpv2ep5xlln6pgef7a:1:1:56"
+    )
     dcap = parse_dir_cap("URI:DIR2-CHK:" + chk[len("URI:CHK:") :])
     assert isinstance(dcap.inner, CHKReadCap)
     assert dcap.is_readonly and not dcap.is_mutable

@@ -9,7 +9,7 @@ import pytest
 
 from lafs_core import base32
 from lafs_core.client import Client
-from lafs_core.mutable.caps import MutableWriteCap, parse_mutable_cap
+from lafs_core.mutable.caps import Format, MutableWriteCap, parse_mutable_cap
 from lafs_core.mutable.errors import UncoordinatedWriteError, UnrecoverableFileError
 from lafs_core.mutable.keypool import KeyPool
 from lafs_core.mutable.keys import KeyPair, write_enabler, write_enabler_master
@@ -41,10 +41,12 @@ def node_for(client: Client, cap: Any, keys: KeyPair | None = None) -> MutableFi
     )
 
 
-async def create(client: Client, data: bytes, k: int = 3, n: int = 10) -> MutableFileNode:
+async def create(
+    client: Client, data: bytes, k: int = 3, n: int = 10, format: Format = "sdmf"
+) -> MutableFileNode:
     keys = await _POOL.get()
     return await MutableFileNode.create(
-        client.broker, keys, data, client.config.lease_secret, k, n, backoff=no_wait
+        client.broker, keys, data, client.config.lease_secret, k, n, backoff=no_wait, format=format
     )
 
 
@@ -211,3 +213,25 @@ def test_key_pool_gives_distinct_keys() -> None:
 
     a, b = asyncio.run(go())
     assert a != b and len(a.pubkey_der) == 294
+
+
+def test_mdmf_file_on_the_grid(grid: Any) -> None:
+    big = bytes(range(256)) * 1200  # 307200 bytes: three segments
+
+    async def go(client: Client) -> None:
+        node = await create(client, b"small mdmf", format="mdmf")
+        assert node.cap.to_string().startswith("URI:MDMF:")
+        fresh = node_for(client, parse_mutable_cap(node.cap.to_string()))
+        assert await fresh.download_best_version() == b"small mdmf"
+        await fresh.overwrite(big)
+        ro = node_for(client, parse_mutable_cap(node.cap.readonly().to_string()))
+        assert await ro.download_best_version() == big
+        await node.modify(lambda old, first: old + b"!")
+        assert await ro.download_best_version() == big + b"!"
+        smap = await ro.get_servermap(Mode.CHECK)
+        best = smap.best_recoverable()
+        assert best is not None and best.seqnum == 3 and len(smap.versions()) == 1
+        empty = await create(client, b"", format="mdmf")
+        assert await node_for(client, empty.cap).download_best_version() == b""
+
+    run(go, grid)

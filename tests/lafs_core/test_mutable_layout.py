@@ -146,7 +146,7 @@ def sample(k: int, n: int, size: int) -> tuple[MutableWriteCap, bytes, tuple[byt
 SHAPES = st.sampled_from([(1, 1, 0), (3, 10, 0), (3, 10, 1), (2, 3, 700), (5, 7, 1234), (1, 4, 99)])
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(SHAPES, st.data())
 def test_any_k_shares_decode(shape: tuple[int, int, int], data: st.DataObject) -> None:
     cap, plaintext, shares = sample(*shape)
@@ -156,7 +156,7 @@ def test_any_k_shares_decode(shape: tuple[int, int, int], data: st.DataObject) -
     assert decode_version(parsed, cap.readkey) == plaintext
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(SHAPES, st.data())
 def test_flipped_bit_is_caught(shape: tuple[int, int, int], data: st.DataObject) -> None:
     cap, _plaintext, shares = sample(*shape)
@@ -172,7 +172,7 @@ def test_flipped_bit_is_caught(shape: tuple[int, int, int], data: st.DataObject)
         recover_privkey(cap.writekey, share)
 
 
-@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(SHAPES, st.data())
 def test_truncated_share_is_caught(shape: tuple[int, int, int], data: st.DataObject) -> None:
     cap, _plaintext, shares = sample(*shape)

@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
+import botocore.parsers  # type: ignore[import-untyped]
+import botocore.session  # type: ignore[import-untyped]
+from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth  # type: ignore[import-untyped]
+from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
+from botocore.credentials import Credentials  # type: ignore[import-untyped]
 
 ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -63,3 +65,16 @@ def botocore_request(
         host = split.hostname or host
     wire_headers = [("Host", host)] + [(k, str(v)) for k, v in prepared.headers.items()]
     return WireRequest(method, split.path, split.query, wire_headers, body)
+
+
+MODEL = botocore.session.get_session().get_service_model("s3")
+
+
+def parse_response(operation: str, body: bytes, status: int = 200) -> dict[str, Any]:
+    """Parse a response body as boto3 does (without its encoding-type=url post-processing)."""
+    op = MODEL.operation_model(operation)
+    parser = botocore.parsers.create_parser("rest-xml")
+    result: dict[str, Any] = parser.parse(
+        {"body": body, "headers": {}, "status_code": status}, op.output_shape
+    )
+    return result

@@ -8,8 +8,8 @@ import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,9 +47,11 @@ class _Handler(BaseHTTPRequestHandler):
         )
         payload = b""
         if "uploads" in split.query.split("&") and self.command == "POST":
-            payload = (b'<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult>'
-                       b"<Bucket>b</Bucket><Key>k</Key><UploadId>UP</UploadId>"
-                       b"</InitiateMultipartUploadResult>")
+            payload = (
+                b'<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult>'
+                b"<Bucket>b</Bucket><Key>k</Key><UploadId>UP</UploadId>"
+                b"</InitiateMultipartUploadResult>"
+            )
         self.send_response(200)
         self.send_header("ETag", '"d41d8cd98f00b204e9800998ecf8427e"')
         self.send_header("Content-Length", str(len(payload)))

@@ -34,14 +34,12 @@ EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
 def verify(r: WireRequest, **kw: object) -> object:
-    return verify_request(r.method, r.raw_path, r.raw_query, r.headers, lookup_secret,
-                          r.now, **kw)  # type: ignore[arg-type]
+    return verify_request(r.method, r.raw_path, r.raw_query, r.headers, lookup_secret, r.now, **kw)  # type: ignore[arg-type]
 
 
 def code_of(r: WireRequest, now: datetime | None = None) -> str:
     with pytest.raises(S3Error) as info:
-        verify_request(r.method, r.raw_path, r.raw_query, r.headers, lookup_secret,
-                       now or r.now)
+        verify_request(r.method, r.raw_path, r.raw_query, r.headers, lookup_secret, now or r.now)
     return info.value.code
 
 
@@ -49,8 +47,10 @@ def code_of(r: WireRequest, now: datetime | None = None) -> str:
 
 
 def _auth(signed: str, sig: str) -> str:
-    return (f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20130524/us-east-1/s3/aws4_request,"
-            f"SignedHeaders={signed},Signature={sig}")
+    return (
+        f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20130524/us-east-1/s3/aws4_request,"
+        f"SignedHeaders={signed},Signature={sig}"
+    )
 
 
 def test_aws_example_get_object() -> None:
@@ -59,9 +59,13 @@ def test_aws_example_get_object() -> None:
         ("Range", "bytes=0-9"),
         ("x-amz-content-sha256", EMPTY),
         ("x-amz-date", "20130524T000000Z"),
-        ("Authorization", _auth(
-            "host;range;x-amz-content-sha256;x-amz-date",
-            "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41")),
+        (
+            "Authorization",
+            _auth(
+                "host;range;x-amz-content-sha256;x-amz-date",
+                "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41",
+            ),
+        ),
     ]
     res = verify_request("GET", "/test.txt", "", headers, lookup_secret, EXAMPLE_NOW)
     assert res.access_key == ACCESS_KEY
@@ -76,11 +80,17 @@ def test_aws_example_put_object_with_date_header() -> None:
         ("Date", "Fri, 24 May 2013 00:00:00 GMT"),
         ("x-amz-date", "20130524T000000Z"),
         ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
-        ("x-amz-content-sha256",
-         "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072"),
-        ("Authorization", _auth(
-            "date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class",
-            "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd")),
+        (
+            "x-amz-content-sha256",
+            "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072",
+        ),
+        (
+            "Authorization",
+            _auth(
+                "date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class",
+                "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd",
+            ),
+        ),
     ]
     res = verify_request("PUT", "/test%24file.text", "", headers, lookup_secret, EXAMPLE_NOW)
     v = PayloadSha256Verifier(res.payload_sha256 or "")
@@ -91,28 +101,47 @@ def test_aws_example_put_object_with_date_header() -> None:
 
 
 def test_aws_example_lifecycle_and_list() -> None:
-    base = [("Host", "examplebucket.s3.amazonaws.com"), ("x-amz-date", "20130524T000000Z"),
-            ("x-amz-content-sha256", EMPTY)]
+    base = [
+        ("Host", "examplebucket.s3.amazonaws.com"),
+        ("x-amz-date", "20130524T000000Z"),
+        ("x-amz-content-sha256", EMPTY),
+    ]
     signed = "host;x-amz-content-sha256;x-amz-date"
-    lifecycle = base + [("Authorization", _auth(
-        signed, "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543"))]
+    lifecycle = base + [
+        (
+            "Authorization",
+            _auth(signed, "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543"),
+        )
+    ]
     verify_request("GET", "/", "lifecycle", lifecycle, lookup_secret, EXAMPLE_NOW)
-    listing = base + [("Authorization", _auth(
-        signed, "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"))]
+    listing = base + [
+        (
+            "Authorization",
+            _auth(signed, "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"),
+        )
+    ]
     verify_request("GET", "/", "max-keys=2&prefix=J", listing, lookup_secret, EXAMPLE_NOW)
 
 
 def test_aws_example_presigned() -> None:
-    query = ("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524"
-             "%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400"
-             "&X-Amz-SignedHeaders=host&X-Amz-Signature="
-             "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404")
+    query = (
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524"
+        "%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400"
+        "&X-Amz-SignedHeaders=host&X-Amz-Signature="
+        "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
+    )
     headers = [("Host", "examplebucket.s3.amazonaws.com")]
     res = verify_request("GET", "/test.txt", query, headers, lookup_secret, EXAMPLE_NOW)
     assert res.presigned and res.payload_mode is PayloadMode.UNSIGNED
     with pytest.raises(S3Error) as info:
-        verify_request("GET", "/test.txt", query, headers, lookup_secret,
-                       EXAMPLE_NOW + timedelta(seconds=86401))
+        verify_request(
+            "GET",
+            "/test.txt",
+            query,
+            headers,
+            lookup_secret,
+            EXAMPLE_NOW + timedelta(seconds=86401),
+        )
     assert (info.value.code, info.value.status) == ("AccessDenied", 403)
     assert info.value.message == "Request has expired"
 
@@ -134,10 +163,34 @@ def test_canonical_forms() -> None:
 
 # --- real botocore ------------------------------------------------------------------------
 
-KEYS = ["k", "a b", "a+b", "tilde~x", "100%", "a//b", "dir/", "dir//", "ünïcødé/日本語",
-        "emoji😀", "sp ace/+plus/%25", "!*'();:@&=$,?#[]", "x-id", ".", "..", "a/./b/../c"]
-QUERIES = ["", "x-id=PutObject", "uploads", "tagging=", "prefix=a%20b&max-keys=10",
-           "a=1&a=0&b=", "list-type=2&start-after=%E6%97%A5", "delete="]
+KEYS = [
+    "k",
+    "a b",
+    "a+b",
+    "tilde~x",
+    "100%",
+    "a//b",
+    "dir/",
+    "dir//",
+    "ünïcødé/日本語",
+    "emoji😀",
+    "sp ace/+plus/%25",
+    "!*'();:@&=$,?#[]",
+    "x-id",
+    ".",
+    "..",
+    "a/./b/../c",
+]
+QUERIES = [
+    "",
+    "x-id=PutObject",
+    "uploads",
+    "tagging=",
+    "prefix=a%20b&max-keys=10",
+    "a=1&a=0&b=",
+    "list-type=2&start-after=%E6%97%A5",
+    "delete=",
+]
 
 
 def _url(host: str, path: str, query: str) -> str:
@@ -148,15 +201,20 @@ def _url(host: str, path: str, query: str) -> str:
 @pytest.mark.parametrize("method", ["GET", "PUT", "HEAD", "DELETE", "POST"])
 def test_botocore_header_auth_keys(method: str, key: str) -> None:
     body = b"data" if method in ("PUT", "POST") else b""
-    r = botocore_request(method, _url("127.0.0.1:9000", "/bucket/" + quote(key, safe="/~"),
-                                      "x-id=Op"), {"Content-Type": "text/plain"}, body)
+    r = botocore_request(
+        method,
+        _url("127.0.0.1:9000", "/bucket/" + quote(key, safe="/~"), "x-id=Op"),
+        {"Content-Type": "text/plain"},
+        body,
+    )
     res = verify(r)
     assert res.access_key == ACCESS_KEY  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("query", QUERIES)
-@pytest.mark.parametrize("host", ["127.0.0.1:9000", "localhost", "bucket.s3.example.com:8443",
-                                  "s3.example.com"])
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1:9000", "localhost", "bucket.s3.example.com:8443", "s3.example.com"]
+)
 def test_botocore_queries_and_hosts(query: str, host: str) -> None:
     verify(botocore_request("GET", _url(host, "/bucket/key", query)))
     verify(botocore_request("GET", _url(host, "/bucket/key", query), presign=True))
@@ -164,9 +222,12 @@ def test_botocore_queries_and_hosts(query: str, host: str) -> None:
 
 def test_botocore_unsigned_payload_and_custom_headers() -> None:
     r = botocore_request(
-        "PUT", "http://127.0.0.1:9000/b/k",
+        "PUT",
+        "http://127.0.0.1:9000/b/k",
         {"x-amz-meta-Foo": "  a   b  ", "Content-MD5": "XUFAKrxLKna5cZ2REBfFkg=="},
-        b"hello", payload_signing=False)
+        b"hello",
+        payload_signing=False,
+    )
     res = verify(r)
     assert res.payload_mode is PayloadMode.UNSIGNED  # type: ignore[attr-defined]
 
@@ -174,8 +235,12 @@ def test_botocore_unsigned_payload_and_custom_headers() -> None:
 @pytest.mark.parametrize("key", KEYS)
 def test_botocore_presigned_keys(key: str) -> None:
     for method in ("GET", "PUT"):
-        r = botocore_request(method, _url("localhost:9000", "/b/" + quote(key, safe="/~"), ""),
-                             presign=True, expires=60)
+        r = botocore_request(
+            method,
+            _url("localhost:9000", "/b/" + quote(key, safe="/~"), ""),
+            presign=True,
+            expires=60,
+        )
         verify(r)
         assert code_of(r, r.now + timedelta(seconds=120)) == "AccessDenied"
 
@@ -192,8 +257,9 @@ def test_clock_skew() -> None:
     verify(r)
     assert code_of(r, r.now + timedelta(minutes=16)) == "RequestTimeTooSkewed"
     assert code_of(r, r.now - timedelta(minutes=16)) == "RequestTimeTooSkewed"
-    verify_request(r.method, r.raw_path, r.raw_query, r.headers, lookup_secret,
-                   r.now + timedelta(minutes=14))
+    verify_request(
+        r.method, r.raw_path, r.raw_query, r.headers, lookup_secret, r.now + timedelta(minutes=14)
+    )
 
 
 def test_error_cases() -> None:
@@ -210,12 +276,12 @@ def test_error_cases() -> None:
     # anonymous
     assert code_of(WireRequest("GET", "/b/k", "", [("Host", "h")])) == "AccessDenied"
     # malformed header
-    bad = [(n, v if n != "Authorization" else "AWS4-HMAC-SHA256 Credential=x")
-           for n, v in r.headers]
-    assert code_of(WireRequest("GET", "/b/k", "", bad, now=r.now)) == \
-        "AuthorizationHeaderMalformed"
+    bad = [
+        (n, v if n != "Authorization" else "AWS4-HMAC-SHA256 Credential=x") for n, v in r.headers
+    ]
+    assert code_of(WireRequest("GET", "/b/k", "", bad, now=r.now)) == "AuthorizationHeaderMalformed"
     sigv2 = [(n, v if n != "Authorization" else "AWS AKID:sig") for n, v in r.headers]
-    assert code_of(WireRequest("GET", "/b/k", "", sigv2, now=r.now)) == "InvalidRequest"
+    assert code_of(WireRequest("GET", "/b/k", "", sigv2, now=r.now)) == "InvalidAccessKeyId"
     # wrong region when one is configured
     with pytest.raises(S3Error) as info:
         verify(r, region="eu-west-1")
@@ -240,17 +306,24 @@ def test_payload_sha256_mismatch() -> None:
 
 def _flip(data: bytes, index: int, bit: int) -> bytes:
     i = index % len(data)
-    return data[:i] + bytes([data[i] ^ (1 << bit)]) + data[i + 1:]
+    return data[:i] + bytes([data[i] ^ (1 << bit)]) + data[i + 1 :]
 
 
 BASE = botocore_request(
-    "PUT", "http://bucket.s3.example.com:9000/dir/ke%20y%2B~?x-id=PutObject&tagging=",
-    {"Content-Type": "text/plain", "x-amz-meta-color": "blue"}, b"payload")
+    "PUT",
+    "http://bucket.s3.example.com:9000/dir/ke%20y%2B~?x-id=PutObject&tagging=",
+    {"Content-Type": "text/plain", "x-amz-meta-color": "blue"},
+    b"payload",
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(target=st.sampled_from(["path", "query", "header", "signature", "method"]),
-       index=st.integers(0, 10_000), bit=st.integers(0, 7), header=st.integers(0, 100))
+@given(
+    target=st.sampled_from(["path", "query", "header", "signature", "method"]),
+    index=st.integers(0, 10_000),
+    bit=st.integers(0, 7),
+    header=st.integers(0, 100),
+)
 def test_single_bit_tampering_rejected(target: str, index: int, bit: int, header: int) -> None:
     r = BASE
     method, path, query, headers = r.method, r.raw_path, r.raw_query, list(r.headers)
@@ -260,15 +333,30 @@ def test_single_bit_tampering_rejected(target: str, index: int, bit: int, header
     elif target == "query":
         pairs = parse_raw_query(query)
         name, value = pairs[0]
-        query = (quote(_flip(name, index, bit), safe="") + "=" + quote(value, safe="") + "&"
-                 + query.split("&", 1)[1])
+        query = (
+            quote(_flip(name, index, bit), safe="")
+            + "="
+            + quote(value, safe="")
+            + "&"
+            + query.split("&", 1)[1]
+        )
     elif target == "method":
         method = _flip(method.encode(), index, bit).decode("latin-1")
         assume(method.upper() != r.method)
     else:
-        names = [i for i, (n, _) in enumerate(headers)
-                 if n.lower() in ("host", "content-type", "x-amz-meta-color", "x-amz-date",
-                                  "x-amz-content-sha256", "authorization")]
+        names = [
+            i
+            for i, (n, _) in enumerate(headers)
+            if n.lower()
+            in (
+                "host",
+                "content-type",
+                "x-amz-meta-color",
+                "x-amz-date",
+                "x-amz-content-sha256",
+                "authorization",
+            )
+        ]
         i = names[header % len(names)]
         n, v = headers[i]
         if target == "signature":
@@ -284,3 +372,22 @@ def test_single_bit_tampering_rejected(target: str, index: int, bit: int, header
         headers[i] = (n, new_v)
     with pytest.raises(S3Error):
         verify_request(method, path, query, headers, lookup_secret, r.now)
+
+
+def test_presigned_with_signed_content_type() -> None:
+    r = botocore_request("PUT", "http://h:9000/b/k", {"Content-Type": "text/plain"}, presign=True)
+    assert "content-type" in r.raw_query.lower()
+    verify(r)
+    other = [(n, "image/png" if n.lower() == "content-type" else v) for n, v in r.headers]
+    assert (
+        code_of(WireRequest(r.method, r.raw_path, r.raw_query, other, now=r.now))
+        == "SignatureDoesNotMatch"
+    )
+
+
+def test_query_given_as_decoded_pairs() -> None:
+    r = botocore_request("GET", "http://h/b/k?prefix=a%20b%2Bc&list-type=2")
+    pairs = parse_raw_query(r.raw_query)
+    decoded = [(n.decode(), v.decode()) for n, v in pairs]
+    res = verify_request(r.method, r.raw_path, decoded, r.headers, lookup_secret, r.now)
+    assert res.access_key == ACCESS_KEY

@@ -18,10 +18,11 @@ never by the project) for:
   re-serialises them to;
 * ``rejects``: malformed cap strings that Tahoe's ``uri.from_string`` turns
   into an unknown cap (our parser must raise ``CapabilityError``);
-* ``sdmf_shares``: whole SDMF shares built by Tahoe's own publish pieces
-  (``SDMFSlotWriteProxy``, ``CRSEncoder``, ``HashTree``, AES, tagged hashes)
-  for a given key, plaintext, seqnum, IV, k and N, with the (randomised)
-  PSS signature Tahoe made; a re-implementation given the same inputs and
+* ``sdmf_shares`` and ``mdmf_shares``: whole SDMF and MDMF shares built by
+  Tahoe's own publish pieces (``SDMFSlotWriteProxy``/``MDMFSlotWriteProxy``,
+  ``CRSEncoder``, ``HashTree``, AES, tagged hashes) for a given key,
+  plaintext, seqnum, IV or salts, k and N, with the (randomised) PSS
+  signature Tahoe made; a re-implementation given the same inputs and
   that signature must produce byte-identical shares (SHA-256 per share, and
   share 0 in full for the small ones);
 * ``dirnode``: directory bodies packed by Tahoe's ``dirnode.pack_children``
@@ -33,10 +34,13 @@ never by the project) for:
   ``dirnode.update_metadata`` results;
 * ``real_grid`` (skip with ``--no-real-grid``): shares written by a real
   Tahoe-LAFS 1.20 client to real 1.20 storage nodes on loopback (the node
-  set-up of ``generate.py`` in this directory is reused): SDMF files (one
-  rewritten, one empty) and an SDMF directory with several kinds of
-  children made through the web API, each share as the container holds it
-  (share bytes, write enabler, node id), plus the web API's JSON listing of
+  set-up of ``generate.py`` in this directory is reused): SDMF and MDMF
+  files (some rewritten, some empty, one of three MDMF segments) and an
+  SDMF directory with several kinds of children made through the web API,
+  each share as the container holds it
+  (SHA-256 of the share bytes, the bytes themselves in base64 for small
+  shares and shares 0-3 of large ones, write enabler, node id), plus the
+  web API's JSON listing of
   the directory with its write cap and its read cap.
 """
 
@@ -54,7 +58,7 @@ from allmydata import dirnode, uri
 from allmydata.codec import CRSEncoder
 from allmydata.crypto import aes, rsa
 from allmydata.hashtree import HashTree
-from allmydata.mutable.layout import SDMFSlotWriteProxy
+from allmydata.mutable.layout import MDMFSlotWriteProxy, SDMFSlotWriteProxy
 from allmydata.nodemaker import NodeMaker
 from allmydata.util import base32, hashutil, mathutil
 from cryptography.hazmat.primitives import serialization
@@ -78,6 +82,17 @@ SDMF_SHARE_CASES = [
     ("q100000-k25n100", 7, b"q", 100000, 1, 0x88, 25, 100),
     ("q999-k1n255-seq-big", 8, b"q", 999, 2**40 + 3, 0x99, 1, 255),
     ("json300-k3n7", 9, b'{"a": 1}', 300, 3, 0xAA, 3, 7),
+]
+# (name, key index, seed, length, seqnum, k, N): MDMF, segments of next_multiple(131072, k)
+MDMF_SHARE_CASES = [
+    ("empty-k3n10", 10, b"", 0, 1, 3, 10),
+    ("a1-k3n10", 11, b"a", 1, 1, 3, 10),
+    ("abc1000-k2n3", 12, b"abc", 1000, 4, 2, 3),
+    ("q131073-k3n10-one-full-segment", 13, b"q", 131073, 1, 3, 10),
+    ("q131074-k3n10-tail-of-1", 14, b"q", 131074, 1, 3, 10),
+    ("xyz300000-k3n10", 15, b"xyz", 300000, 9, 3, 10),
+    ("q400000-k1n1", 16, b"q", 400000, 1, 1, 1),
+    ("q270000-k71n255", 17, b"q", 270000, 2, 71, 255),
 ]
 FULL_SHARE_LIMIT = 4000  # record share 0 in full when it is at most this long
 
@@ -437,13 +452,17 @@ def _collect_mutable(grid: object, cap: str) -> list[dict[str, object]]:
         for f in sorted(sidir.iterdir(), key=lambda p: int(p.name)):
             raw = f.read_bytes()
             (length,) = struct.unpack(">Q", raw[84:92])
-            out.append({
+            share = raw[MUTABLE_DATA_OFFSET : MUTABLE_DATA_OFFSET + length]
+            entry = {
                 "server": node.basedir.name,
                 "shnum": int(f.name),
                 "nodeid": base32.b2a(raw[32:52]).decode(),
                 "write_enabler": base32.b2a(raw[52:84]).decode(),
-                "share": raw[MUTABLE_DATA_OFFSET : MUTABLE_DATA_OFFSET + length].hex(),
-            })  # fmt: skip
+                "sha256": hashlib.sha256(share).hexdigest(),
+            }
+            if len(share) <= FULL_SHARE_LIMIT * 2 or int(f.name) < 4:
+                entry["share"] = base64.b64encode(share).decode()  # k=3 plus one spare
+            out.append(entry)
     return out
 
 
@@ -476,11 +495,17 @@ def real_grid_section(tahoe: str) -> dict[str, object]:
             ),
             ("empty", [b""]),
             ("binary-10k", [bytes(range(256)) * 40]),
+            ("mdmf-small", [b"a small MDMF file"]),
+            ("mdmf-3-segments-rewritten", [b"one", (bytes(range(251)) * 1045)[:262147]]),
+            ("mdmf-empty", [b""]),
         ]:
-            cap = _web(port, "PUT", "/uri?format=SDMF", versions[0]).decode().strip()
+            fmt = "MDMF" if label.startswith("mdmf") else "SDMF"
+            cap = _web(port, "PUT", f"/uri?format={fmt}", versions[0]).decode().strip()
             for data in versions[1:]:
                 _web(port, "PUT", f"/uri/{q(cap)}", data)
-            files.append({"label": label, "cap": cap, "plaintext": versions[-1].hex(),
+            files.append({"label": label, "cap": cap,
+                          "plaintext_sha256": hashlib.sha256(versions[-1]).hexdigest(),
+                          "length": len(versions[-1]),
                           "shares": _collect_mutable(grid, cap)})  # fmt: skip
         chk = _web(
             port, "PUT", "/uri", b"an immutable child file, long enough for CHK " * 3
@@ -532,6 +557,93 @@ def real_grid_section(tahoe: str) -> dict[str, object]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+class _ApplyWrites:
+    """A storage server stand-in that applies MDMF's write vectors to one share."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def slot_testv_and_readv_and_writev(self, si, secrets, tw_vectors, readv):  # type: ignore[no-untyped-def]
+        from twisted.internet import defer
+
+        ((_testv, datav, _new_length),) = tw_vectors.values()
+        for offset, data in datav:
+            if len(self.data) < offset + len(data):
+                self.data.extend(bytes(offset + len(data) - len(self.data)))
+            self.data[offset : offset + len(data)] = data
+        return defer.succeed((True, {}))
+
+
+def mdmf_share_case(case: tuple, der: bytes) -> dict[str, object]:  # type: ignore[type-arg]
+    """Build every share of one MDMF version the way Tahoe's Publish does, with its code."""
+    name, key_index, seed, length, seqnum, k, n = case
+    plaintext = stretch(seed, length)
+    priv, pub = rsa.create_signing_keypair_from_string(der)
+    priv_der = rsa.der_string_from_signing_key(priv)
+    pub_der = rsa.der_string_from_verifying_key(pub)
+    writekey = hashutil.ssk_writekey_hash(priv_der)
+    readkey = hashutil.ssk_readkey_hash(writekey)
+    encprivkey = aes.encrypt_data(aes.create_encryptor(writekey), priv_der)
+    segsize = mathutil.next_multiple(131072, k)
+    nseg = mathutil.div_ceil(len(plaintext), segsize)
+    servers = [_ApplyWrites() for _ in range(n)]
+    writers = [
+        MDMFSlotWriteProxy(
+            i, servers[i], b"\0" * 16, (b"", b"", b""), seqnum, k, n, segsize, len(plaintext)
+        )
+        for i in range(n)
+    ]
+    blockhashes: list[list[bytes]] = [[] for _ in range(n)]
+    salts = []
+    for segnum in range(nseg):
+        salt = hashlib.sha256(b"salt %d of %s" % (segnum, name.encode())).digest()[:16]
+        salts.append(salt)
+        chunk = plaintext[segnum * segsize : (segnum + 1) * segsize]
+        key = hashutil.ssk_readkey_data_hash(salt, readkey)
+        crypttext = aes.encrypt_data(aes.create_encryptor(key), chunk)
+        fec = CRSEncoder()
+        fec.set_params(len(chunk), k, n)
+        piece = fec.get_block_size()
+        pieces = [crypttext[i * piece : (i + 1) * piece].ljust(piece, b"\0") for i in range(k)]
+        blocks = fec.encoder.encode(pieces, list(range(n)))
+        for i, block in enumerate(blocks):
+            writers[i].put_block(block, segnum, salt)
+            blockhashes[i].append(hashutil.block_hash(salt + block))
+    leaves = []
+    for i, w in enumerate(writers):
+        w.put_encprivkey(encprivkey)
+        tree = HashTree(blockhashes[i])
+        w.put_blockhashes(list(tree))
+        leaves.append(tree[0])
+    share_tree = HashTree(leaves)
+    for i, w in enumerate(writers):
+        w.put_sharehashes({j: share_tree[j] for j in share_tree.needed_hashes(i)})
+        w.put_root_hash(share_tree[0])
+    signature = rsa.sign_data(priv, writers[0].get_signable())
+    for w in writers:
+        w.put_signature(signature)
+        w.put_verification_key(pub_der)
+        w.finish_publishing()
+    shares = [bytes(s.data) for s in servers]
+    assert shares[0][:1] == b"\1"
+    out: dict[str, object] = {
+        "name": name,
+        "key": key_index,
+        "seed": base64.b64encode(seed).decode(),
+        "length": length,
+        "seqnum": seqnum,
+        "salts": [s.hex() for s in salts],
+        "k": k,
+        "n": n,
+        "root_hash": share_tree[0].hex(),
+        "signature": signature.hex(),
+        "shares": [hashlib.sha256(sh).hexdigest() for sh in shares],
+    }
+    if len(shares[0]) <= FULL_SHARE_LIMIT:
+        out["share0"] = shares[0].hex()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=str(HERE / "ssk.json"))
@@ -551,6 +663,7 @@ def main() -> None:
         "extensions": extension_cases(cases),
         "rejects": reject_cases(cases),
         "sdmf_shares": [sdmf_share_case(c, keys[c[1]][1]) for c in SDMF_SHARE_CASES],
+        "mdmf_shares": [mdmf_share_case(c, keys[c[1]][1]) for c in MDMF_SHARE_CASES],
         "dirnode": dirnode_section(cases),
     }
     if not args.no_real_grid:
@@ -558,7 +671,8 @@ def main() -> None:
     with open(args.out, "w") as f:
         json.dump(doc, f, indent=0)
         f.write("\n")
-    print(f"wrote {len(cases)} cap cases and {len(SDMF_SHARE_CASES)} share cases to {args.out}")
+    shares = len(SDMF_SHARE_CASES) + len(MDMF_SHARE_CASES)
+    print(f"wrote {len(cases)} cap cases and {shares} share cases to {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,275 @@
+"""S3 request dispatch as one pure function: (method, host, path, query, headers) -> Route.
+
+S3 picks the operation from the method, whether a bucket and key are named
+(path-style ``/bucket/key`` or virtual-hosted ``bucket.<base domain>/key``),
+sub-resource query parameters (``?uploads``, ``?uploadId``, ``?tagging``...)
+and, for PUT, the ``x-amz-copy-source`` header. Sub-resources we do not serve
+answer NotImplemented; unknown query parameters (such as boto3's ``x-id``)
+are ignored. Bucket-name and key rules are here too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import unquote_to_bytes
+
+from s3gw.errors import (
+    InvalidArgument,
+    InvalidBucketName,
+    KeyTooLongError,
+    MethodNotAllowed,
+    S3NotImplemented,
+)
+
+MAX_KEY_BYTES = 1024
+
+# Sub-resources of S3 we recognise but do not implement (bucket- or object-level).
+UNSUPPORTED_SUBRESOURCES = frozenset(
+    {
+        "accelerate",
+        "acl",
+        "analytics",
+        "attributes",
+        "cors",
+        "encryption",
+        "intelligent-tiering",
+        "inventory",
+        "legal-hold",
+        "lifecycle",
+        "logging",
+        "metadataTable",
+        "metrics",
+        "notification",
+        "object-lock",
+        "ownershipControls",
+        "policy",
+        "policyStatus",
+        "publicAccessBlock",
+        "replication",
+        "requestPayment",
+        "restore",
+        "retention",
+        "select",
+        "session",
+        "torrent",
+        "versioning",
+        "versions",
+        "website",
+        "versionId",
+        "renameObject",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    """The operation a request names. `query` holds the first value of each parameter."""
+
+    operation: str
+    bucket: str | None = None
+    key: str | None = None
+    query: dict[str, str] = field(default_factory=dict)
+    virtual_host: bool = False
+
+
+def parse_query(raw: str | bytes) -> list[tuple[str, str]]:
+    """A raw query string as decoded (name, value) pairs in order ('+' stays '+', as S3 reads
+    SigV4-encoded queries); invalid UTF-8 raises InvalidArgument."""
+    text = raw.decode("latin-1") if isinstance(raw, bytes) else raw
+    pairs = []
+    for part in text.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        pairs.append((_decode(name), _decode(value)))
+    return pairs
+
+
+def _decode(text: str) -> str:
+    try:
+        return unquote_to_bytes(text).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument("The request URI or query is not valid UTF-8.") from exc
+
+
+def split_host(host: str) -> str:
+    """The host name without port, lowercased (IPv6 brackets kept)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[: host.index("]") + 1] if "]" in host else host
+    return host.rsplit(":", 1)[0] if ":" in host else host
+
+
+def bucket_from_host(host: str, base_domains: Sequence[str]) -> str | None:
+    """The bucket of a virtual-hosted-style Host, or None for path style."""
+    name = split_host(host)
+    for base in base_domains:
+        base = base.lower().strip(".")
+        if name.endswith("." + base) and len(name) > len(base) + 1:
+            return name[: -len(base) - 1]
+    return None
+
+
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_BAD_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_BAD_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+def validate_bucket_name(name: str) -> None:
+    """Raise InvalidBucketName unless `name` follows S3's general-purpose bucket rules."""
+    ok = (
+        bool(_BUCKET_RE.fullmatch(name))
+        and ".." not in name
+        and ".-" not in name
+        and "-." not in name
+    )
+    if ok and not name.startswith(_BAD_PREFIXES) and not name.endswith(_BAD_SUFFIXES):
+        try:
+            ipaddress.IPv4Address(name)
+        except ValueError:
+            return
+    raise InvalidBucketName(f"The specified bucket is not valid: {name}", resource=name)
+
+
+def validate_key(key: str) -> None:
+    """Raise KeyTooLongError for keys over 1024 bytes of UTF-8, InvalidArgument for empty."""
+    if not key:
+        raise InvalidArgument("The key must not be empty.")
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise KeyTooLongError(f"Your key is too long; the maximum is {MAX_KEY_BYTES} bytes.")
+
+
+def _unsupported(query: Mapping[str, str]) -> None:
+    # versionId=null names the only version an unversioned bucket has.
+    names = sorted(
+        n
+        for n in query
+        if n in UNSUPPORTED_SUBRESOURCES and not (n == "versionId" and query[n] == "null")
+    )
+    if names:
+        raise S3NotImplemented(f"The {names[0]} sub-resource is not implemented by this gateway.")
+
+
+def route(
+    method: str,
+    host: str,
+    raw_path: str | bytes,
+    query: str | bytes | Sequence[tuple[str, str]],
+    headers: Mapping[str, str] | None = None,
+    *,
+    base_domains: Sequence[str] = (),
+) -> Route:
+    """Name the S3 operation of a request.
+
+    `raw_path` is percent-encoded as received; `headers` need only
+    ``x-amz-copy-source`` (any case). Raises S3NotImplemented (unserved
+    operations), MethodNotAllowed, InvalidArgument, KeyTooLongError.
+    """
+    method = method.upper()
+    pairs = parse_query(query) if isinstance(query, str | bytes) else list(query)
+    q: dict[str, str] = {}
+    for n, v in pairs:
+        q.setdefault(n, v)
+    lower_headers = {k.lower(): v for k, v in (headers or {}).items()}
+    copy = "x-amz-copy-source" in lower_headers
+
+    path_text = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else raw_path
+    path = _decode(path_text or "/")
+    if not path.startswith("/"):
+        path = "/" + path
+    vbucket = bucket_from_host(host, base_domains)
+    if vbucket is not None:
+        bucket: str | None = vbucket
+        key: str | None = path[1:] or None
+    else:
+        rest = path[1:]
+        if not rest:
+            bucket, key = None, None
+        else:
+            b, slash, k = rest.partition("/")
+            bucket, key = b, (k if slash and k else None)
+        if bucket == "":
+            bucket = None
+
+    def r(op: str) -> Route:
+        return Route(op, bucket, key, q, vbucket is not None)
+
+    if bucket is None:
+        if method in ("GET", "HEAD"):
+            return r("ListBuckets")
+        raise MethodNotAllowed(headers={"Allow": "GET, HEAD"})
+
+    if key is None:
+        _unsupported(q)
+        if method == "GET":
+            if "location" in q:
+                return r("GetBucketLocation")
+            if "uploads" in q:
+                return r("ListMultipartUploads")
+            if "tagging" in q:
+                raise S3NotImplemented("Bucket tagging is not implemented by this gateway.")
+            if "list-type" in q:
+                if q["list-type"] != "2":
+                    raise InvalidArgument("Invalid List Type specified in Request")
+                return r("ListObjectsV2")
+            return r("ListObjects")
+        if method == "HEAD":
+            return r("HeadBucket")
+        if method == "PUT":
+            if "tagging" in q:
+                raise S3NotImplemented("Bucket tagging is not implemented by this gateway.")
+            return r("CreateBucket")
+        if method == "DELETE":
+            if "tagging" in q:
+                raise S3NotImplemented("Bucket tagging is not implemented by this gateway.")
+            return r("DeleteBucket")
+        if method == "POST" and "delete" in q:
+            return r("DeleteObjects")
+        raise S3NotImplemented(f"{method} on a bucket is not implemented by this gateway.")
+
+    _unsupported(q)
+    if method in ("PUT", "POST"):
+        validate_key(key)
+    if method == "GET":
+        if "uploadId" in q:
+            return r("ListParts")
+        if "tagging" in q:
+            return r("GetObjectTagging")
+        return r("GetObject")
+    if method == "HEAD":
+        return r("HeadObject")
+    if method == "PUT":
+        if "uploadId" in q or "partNumber" in q:
+            if "uploadId" not in q or "partNumber" not in q:
+                raise InvalidArgument("UploadPart needs both partNumber and uploadId.")
+            return r("UploadPartCopy" if copy else "UploadPart")
+        if "tagging" in q:
+            return r("PutObjectTagging")
+        return r("CopyObject" if copy else "PutObject")
+    if method == "DELETE":
+        if "uploadId" in q:
+            return r("AbortMultipartUpload")
+        if "tagging" in q:
+            return r("DeleteObjectTagging")
+        return r("DeleteObject")
+    if method == "POST":
+        if "uploads" in q:
+            return r("CreateMultipartUpload")
+        if "uploadId" in q:
+            return r("CompleteMultipartUpload")
+    raise S3NotImplemented(f"{method} on an object is not implemented by this gateway.")
+
+
+__all__ = [
+    "MAX_KEY_BYTES",
+    "Route",
+    "bucket_from_host",
+    "parse_query",
+    "route",
+    "split_host",
+    "validate_bucket_name",
+    "validate_key",
+]

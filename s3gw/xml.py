@@ -1,0 +1,570 @@
+"""S3 XML documents: rendering responses and strictly parsing request bodies.
+
+Shapes follow the S3 API reference (namespace
+``http://s3.amazonaws.com/doc/2006-03-01/``). Renderers take plain values and
+return UTF-8 bytes; parsers take a body and return plain values or raise
+MalformedXML (or InvalidTag, InvalidArgument) - never an XML library error.
+Bodies with a DOCTYPE or entity declaration are refused before parsing, so
+entity expansion attacks cannot start.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import quote_plus
+from xml.sax.saxutils import escape
+
+from s3gw.errors import InvalidArgument, InvalidTag, MalformedXML
+
+NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
+MAX_XML_BODY = 2 * 1024 * 1024  # CompleteMultipartUpload with 10,000 parts fits
+MAX_DELETE_KEYS = 1000
+
+# XML 1.0 cannot carry these characters; such keys need encoding-type=url.
+_INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    """Escape text; characters XML 1.0 cannot hold become numeric references, as S3 sends
+    them (strict parsers then fail loudly instead of seeing a different key; clients
+    should list with encoding-type=url, which boto3 does by default)."""
+    escaped = escape(text)
+    return _INVALID_XML_CHARS.sub(lambda m: f"&#x{ord(m.group()):x};", escaped)
+
+
+# --- values -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Owner:
+    id: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class ObjectEntry:
+    """One key in a listing. `etag` is the bare value (hex or hex-N), without quotes."""
+
+    key: str
+    last_modified: datetime
+    etag: str
+    size: int
+    storage_class: str = "STANDARD"
+    owner: Owner | None = None
+
+
+@dataclass(frozen=True)
+class PartEntry:
+    part_number: int
+    last_modified: datetime
+    etag: str
+    size: int
+
+
+@dataclass(frozen=True)
+class UploadEntry:
+    key: str
+    upload_id: str
+    initiated: datetime
+    owner: Owner | None = None
+    storage_class: str = "STANDARD"
+
+
+@dataclass(frozen=True)
+class DeleteError:
+    key: str
+    code: str
+    message: str
+
+
+def format_time(dt: datetime) -> str:
+    """S3's XML timestamp: ``2009-10-12T17:50:30.000Z`` (UTC, milliseconds)."""
+    dt = dt.astimezone(UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def quote_etag(etag: str) -> str:
+    """An ETag as S3 sends it: in double quotes."""
+    return etag if etag.startswith('"') else f'"{etag}"'
+
+
+# --- rendering --------------------------------------------------------------------------
+
+
+class _Doc:
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.parts = [_HEAD, f'<{root} xmlns="{NS}">']
+
+    def el(self, name: str, value: object | None) -> None:
+        """Add <name>value</name>; skipped when value is None."""
+        if value is None:
+            return
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, datetime):
+            text = format_time(value)
+        else:
+            text = str(value)
+        self.parts.append(f"<{name}>{_xml_text(text)}</{name}>")
+
+    def open(self, name: str) -> None:
+        self.parts.append(f"<{name}>")
+
+    def close(self, name: str) -> None:
+        self.parts.append(f"</{name}>")
+
+    def owner(self, owner: Owner | None, name: str = "Owner") -> None:
+        if owner is None:
+            return
+        self.open(name)
+        self.el("ID", owner.id)
+        self.el("DisplayName", owner.display_name)
+        self.close(name)
+
+    def done(self) -> bytes:
+        return ("".join(self.parts) + f"</{self.root}>").encode("utf-8")
+
+
+def _enc(value: str | None, encoding_type: str | None) -> str | None:
+    if value is None or encoding_type != "url":
+        return value
+    return quote_plus(value, safe="/")
+
+
+def render_list_buckets(owner: Owner, buckets: Iterable[tuple[str, datetime]]) -> bytes:
+    """ListAllMyBucketsResult: (name, creation date) pairs, in name order."""
+    d = _Doc("ListAllMyBucketsResult")
+    d.owner(owner)
+    d.open("Buckets")
+    for name, created in buckets:
+        d.open("Bucket")
+        d.el("Name", name)
+        d.el("CreationDate", created)
+        d.close("Bucket")
+    d.close("Buckets")
+    return d.done()
+
+
+def _contents(
+    d: _Doc, entries: Iterable[ObjectEntry], encoding_type: str | None, with_owner: bool
+) -> None:
+    for e in entries:
+        d.open("Contents")
+        d.el("Key", _enc(e.key, encoding_type))
+        d.el("LastModified", e.last_modified)
+        d.el("ETag", quote_etag(e.etag))
+        d.el("Size", e.size)
+        if with_owner:
+            d.owner(e.owner)
+        d.el("StorageClass", e.storage_class)
+        d.close("Contents")
+
+
+def _common_prefixes(d: _Doc, prefixes: Iterable[str], encoding_type: str | None) -> None:
+    for p in prefixes:
+        d.open("CommonPrefixes")
+        d.el("Prefix", _enc(p, encoding_type))
+        d.close("CommonPrefixes")
+
+
+def render_list_objects_v1(
+    *,
+    bucket: str,
+    prefix: str,
+    marker: str,
+    delimiter: str | None,
+    max_keys: int,
+    is_truncated: bool,
+    next_marker: str | None,
+    contents: Sequence[ObjectEntry],
+    common_prefixes: Sequence[str],
+    encoding_type: str | None = None,
+) -> bytes:
+    """ListBucketResult (ListObjects v1). NextMarker is sent only with a delimiter, as S3 does."""
+    d = _Doc("ListBucketResult")
+    d.el("Name", bucket)
+    d.el("Prefix", _enc(prefix, encoding_type))
+    d.el("Marker", _enc(marker, encoding_type))
+    if is_truncated and delimiter:
+        d.el("NextMarker", _enc(next_marker, encoding_type))
+    d.el("MaxKeys", max_keys)
+    d.el("Delimiter", _enc(delimiter, encoding_type))
+    d.el("IsTruncated", is_truncated)
+    d.el("EncodingType", encoding_type)
+    _contents(d, contents, encoding_type, True)
+    _common_prefixes(d, common_prefixes, encoding_type)
+    return d.done()
+
+
+def render_list_objects_v2(
+    *,
+    bucket: str,
+    prefix: str,
+    delimiter: str | None,
+    max_keys: int,
+    is_truncated: bool,
+    contents: Sequence[ObjectEntry],
+    common_prefixes: Sequence[str],
+    continuation_token: str | None = None,
+    next_continuation_token: str | None = None,
+    start_after: str | None = None,
+    encoding_type: str | None = None,
+    fetch_owner: bool = False,
+) -> bytes:
+    """ListBucketResult (ListObjectsV2); KeyCount counts keys plus common prefixes."""
+    d = _Doc("ListBucketResult")
+    d.el("Name", bucket)
+    d.el("Prefix", _enc(prefix, encoding_type))
+    d.el("KeyCount", len(contents) + len(common_prefixes))
+    d.el("MaxKeys", max_keys)
+    d.el("Delimiter", _enc(delimiter, encoding_type))
+    d.el("IsTruncated", is_truncated)
+    d.el("ContinuationToken", continuation_token)
+    if is_truncated:
+        d.el("NextContinuationToken", next_continuation_token)
+    d.el("StartAfter", _enc(start_after, encoding_type))
+    d.el("EncodingType", encoding_type)
+    _contents(d, contents, encoding_type, fetch_owner)
+    _common_prefixes(d, common_prefixes, encoding_type)
+    return d.done()
+
+
+def render_copy_object_result(etag: str, last_modified: datetime, *, part: bool = False) -> bytes:
+    """CopyObjectResult, or CopyPartResult for UploadPartCopy."""
+    d = _Doc("CopyPartResult" if part else "CopyObjectResult")
+    d.el("LastModified", last_modified)
+    d.el("ETag", quote_etag(etag))
+    return d.done()
+
+
+def render_initiate_multipart_upload(bucket: str, key: str, upload_id: str) -> bytes:
+    d = _Doc("InitiateMultipartUploadResult")
+    d.el("Bucket", bucket)
+    d.el("Key", key)
+    d.el("UploadId", upload_id)
+    return d.done()
+
+
+def render_complete_multipart_upload(location: str, bucket: str, key: str, etag: str) -> bytes:
+    d = _Doc("CompleteMultipartUploadResult")
+    d.el("Location", location)
+    d.el("Bucket", bucket)
+    d.el("Key", key)
+    d.el("ETag", quote_etag(etag))
+    return d.done()
+
+
+def render_list_parts(
+    *,
+    bucket: str,
+    key: str,
+    upload_id: str,
+    part_number_marker: int,
+    next_part_number_marker: int,
+    max_parts: int,
+    is_truncated: bool,
+    parts: Sequence[PartEntry],
+    owner: Owner | None = None,
+    storage_class: str = "STANDARD",
+) -> bytes:
+    d = _Doc("ListPartsResult")
+    d.el("Bucket", bucket)
+    d.el("Key", key)
+    d.el("UploadId", upload_id)
+    d.owner(owner, "Initiator")
+    d.owner(owner)
+    d.el("StorageClass", storage_class)
+    d.el("PartNumberMarker", part_number_marker)
+    d.el("NextPartNumberMarker", next_part_number_marker)
+    d.el("MaxParts", max_parts)
+    d.el("IsTruncated", is_truncated)
+    for p in parts:
+        d.open("Part")
+        d.el("PartNumber", p.part_number)
+        d.el("LastModified", p.last_modified)
+        d.el("ETag", quote_etag(p.etag))
+        d.el("Size", p.size)
+        d.close("Part")
+    return d.done()
+
+
+def render_list_multipart_uploads(
+    *,
+    bucket: str,
+    key_marker: str,
+    upload_id_marker: str,
+    next_key_marker: str | None,
+    next_upload_id_marker: str | None,
+    max_uploads: int,
+    is_truncated: bool,
+    uploads: Sequence[UploadEntry],
+    prefix: str = "",
+    delimiter: str | None = None,
+    common_prefixes: Sequence[str] = (),
+    encoding_type: str | None = None,
+) -> bytes:
+    d = _Doc("ListMultipartUploadsResult")
+    d.el("Bucket", bucket)
+    d.el("KeyMarker", _enc(key_marker, encoding_type))
+    d.el("UploadIdMarker", upload_id_marker)
+    d.el("NextKeyMarker", _enc(next_key_marker, encoding_type))
+    d.el("NextUploadIdMarker", next_upload_id_marker)
+    d.el("Prefix", _enc(prefix, encoding_type))
+    d.el("Delimiter", _enc(delimiter, encoding_type))
+    d.el("MaxUploads", max_uploads)
+    d.el("IsTruncated", is_truncated)
+    d.el("EncodingType", encoding_type)
+    for u in uploads:
+        d.open("Upload")
+        d.el("Key", _enc(u.key, encoding_type))
+        d.el("UploadId", u.upload_id)
+        d.owner(u.owner, "Initiator")
+        d.owner(u.owner)
+        d.el("StorageClass", u.storage_class)
+        d.el("Initiated", u.initiated)
+        d.close("Upload")
+    _common_prefixes(d, common_prefixes, encoding_type)
+    return d.done()
+
+
+def render_delete_result(
+    deleted: Sequence[str], errors: Sequence[DeleteError], *, quiet: bool = False
+) -> bytes:
+    """DeleteResult; in quiet mode only the errors are listed."""
+    d = _Doc("DeleteResult")
+    if not quiet:
+        for key in deleted:
+            d.open("Deleted")
+            d.el("Key", key)
+            d.close("Deleted")
+    for err in errors:
+        d.open("Error")
+        d.el("Key", err.key)
+        d.el("Code", err.code)
+        d.el("Message", err.message)
+        d.close("Error")
+    return d.done()
+
+
+def render_tagging(tags: Sequence[tuple[str, str]]) -> bytes:
+    """Tagging (GetObjectTagging)."""
+    d = _Doc("Tagging")
+    d.open("TagSet")
+    for k, v in tags:
+        d.open("Tag")
+        d.el("Key", k)
+        d.el("Value", v)
+        d.close("Tag")
+    d.close("TagSet")
+    return d.done()
+
+
+def render_location_constraint(region: str | None) -> bytes:
+    """LocationConstraint; us-east-1 (or None) is the empty element, as S3 answers."""
+    value = "" if region in (None, "us-east-1") else region
+    return (
+        f'{_HEAD}<LocationConstraint xmlns="{NS}">{escape(value or "")}</LocationConstraint>'
+    ).encode()
+
+
+# --- parsing ----------------------------------------------------------------------------
+
+_FORBIDDEN = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+def _parse(body: bytes, root: str) -> ET.Element:
+    if len(body) > MAX_XML_BODY:
+        raise MalformedXML("The XML you provided was too large.")
+    if _FORBIDDEN.search(body):
+        raise MalformedXML("DOCTYPE and ENTITY declarations are not allowed.")
+    try:
+        elem = ET.fromstring(body)
+    except ET.ParseError as exc:
+        raise MalformedXML() from exc
+    if _local(elem.tag) != root:
+        raise MalformedXML(f"The root element must be {root}.")
+    return elem
+
+
+def _local(tag: str) -> str:
+    """Element name without its namespace (S3 accepts bodies with or without one)."""
+    if tag.startswith("{"):
+        ns, _, name = tag[1:].partition("}")
+        if ns != NS:
+            raise MalformedXML(f"Unexpected XML namespace {ns}.")
+        return name
+    return tag
+
+
+def _children(elem: ET.Element, allowed: Iterable[str]) -> list[tuple[str, ET.Element]]:
+    allowed_set = set(allowed)
+    out = []
+    for child in elem:
+        name = _local(child.tag)
+        if name not in allowed_set:
+            raise MalformedXML(f"Unexpected element {name}.")
+        out.append((name, child))
+    return out
+
+
+def _text(elem: ET.Element) -> str:
+    if len(elem):
+        raise MalformedXML(f"Element {_local(elem.tag)} must hold text only.")
+    return elem.text or ""
+
+
+def _one(children: list[tuple[str, ET.Element]], name: str, required: bool = True) -> str | None:
+    values = [_text(e) for n, e in children if n == name]
+    if len(values) > 1:
+        raise MalformedXML(f"Element {name} appears more than once.")
+    if not values:
+        if required:
+            raise MalformedXML(f"Element {name} is required.")
+        return None
+    return values[0]
+
+
+def parse_create_bucket_configuration(body: bytes) -> str | None:
+    """The LocationConstraint of a CreateBucket body (None for an empty body or element)."""
+    if not body.strip():
+        return None
+    root = _parse(body, "CreateBucketConfiguration")
+    children = _children(root, ["LocationConstraint", "Location", "Bucket"])
+    value = _one(children, "LocationConstraint", required=False)
+    return value.strip() or None if value is not None else None
+
+
+def parse_complete_multipart_upload(body: bytes) -> list[tuple[int, str]]:
+    """(part number, ETag without quotes) in the order given; order is checked by the caller.
+
+    Raises MalformedXML for a bad document, an empty part list or a bad part number.
+    """
+    root = _parse(body, "CompleteMultipartUpload")
+    parts = []
+    for _, part in _children(root, ["Part"]):
+        fields = _children(
+            part,
+            [
+                "PartNumber",
+                "ETag",
+                "ChecksumCRC32",
+                "ChecksumCRC32C",
+                "ChecksumCRC64NVME",
+                "ChecksumSHA1",
+                "ChecksumSHA256",
+                "ChecksumSHA512",
+                "ChecksumMD5",
+                "ChecksumXXHASH64",
+                "ChecksumXXHASH3",
+                "ChecksumXXHASH128",
+            ],
+        )
+        number_text = (_one(fields, "PartNumber") or "").strip()
+        etag = (_one(fields, "ETag") or "").strip()
+        if not number_text.isdigit():
+            raise MalformedXML("PartNumber must be a positive integer.")
+        number = int(number_text)
+        if not 1 <= number <= 10000:
+            raise InvalidArgument("Part number must be an integer between 1 and 10000, inclusive")
+        parts.append((number, etag.strip('"')))
+    if not parts:
+        raise MalformedXML("CompleteMultipartUpload needs at least one Part.")
+    return parts
+
+
+def parse_delete(body: bytes) -> tuple[bool, list[tuple[str, str | None]]]:
+    """(quiet, [(key, version id)]) of a DeleteObjects body; 1 to 1000 objects."""
+    root = _parse(body, "Delete")
+    children = _children(root, ["Object", "Quiet"])
+    quiet_text = (_one(children, "Quiet", required=False) or "false").strip().lower()
+    if quiet_text not in ("true", "false"):
+        raise MalformedXML("Quiet must be true or false.")
+    objects: list[tuple[str, str | None]] = []
+    for name, obj in children:
+        if name != "Object":
+            continue
+        fields = _children(obj, ["Key", "VersionId", "ETag", "LastModifiedTime", "Size"])
+        key = _one(fields, "Key")
+        assert key is not None
+        objects.append((key, _one(fields, "VersionId", required=False)))
+    if not objects or len(objects) > MAX_DELETE_KEYS:
+        raise MalformedXML("Delete must list between 1 and 1000 objects.")
+    return quiet_text == "true", objects
+
+
+MAX_OBJECT_TAGS = 10
+
+
+def parse_tagging(body: bytes, max_tags: int = MAX_OBJECT_TAGS) -> list[tuple[str, str]]:
+    """The (key, value) tags of a Tagging body, validated as S3 does for object tags.
+
+    Keys are 1-128 and values 0-256 characters, unique, at most `max_tags`
+    (10 for objects); breaking these raises InvalidTag.
+    """
+    root = _parse(body, "Tagging")
+    children = _children(root, ["TagSet"])
+    if len(children) != 1:
+        raise MalformedXML("Tagging needs exactly one TagSet.")
+    pairs: list[tuple[str, str]] = []
+    for _, tag in _children(children[0][1], ["Tag"]):
+        fields = _children(tag, ["Key", "Value"])
+        key = _one(fields, "Key")
+        assert key is not None
+        pairs.append((key, _one(fields, "Value", required=False) or ""))
+    return validate_tags(pairs, max_tags)
+
+
+def validate_tags(
+    pairs: Sequence[tuple[str, str]], max_tags: int = MAX_OBJECT_TAGS
+) -> list[tuple[str, str]]:
+    """Check tags as S3 does for objects: keys 1-128 and values 0-256 characters, no
+    ``aws:`` prefix, unique keys, at most `max_tags`; InvalidTag otherwise."""
+    tags: list[tuple[str, str]] = []
+    for key, value in pairs:
+        if not 1 <= len(key) <= 128:
+            raise InvalidTag("The TagKey you have provided is invalid")
+        if len(value) > 256:
+            raise InvalidTag("The TagValue you have provided is invalid")
+        if key.startswith("aws:"):
+            raise InvalidTag("Your TagKey cannot be prefixed with aws:")
+        if any(k == key for k, _ in tags):
+            raise InvalidTag("Cannot provide multiple Tags with the same key")
+        tags.append((key, value))
+    if len(tags) > max_tags:
+        raise InvalidTag(f"Object tags cannot be greater than {max_tags}")
+    return tags
+
+
+__all__ = [
+    "MAX_DELETE_KEYS",
+    "NS",
+    "DeleteError",
+    "ObjectEntry",
+    "Owner",
+    "PartEntry",
+    "UploadEntry",
+    "format_time",
+    "parse_complete_multipart_upload",
+    "parse_create_bucket_configuration",
+    "parse_delete",
+    "parse_tagging",
+    "quote_etag",
+    "render_complete_multipart_upload",
+    "render_copy_object_result",
+    "render_delete_result",
+    "render_initiate_multipart_upload",
+    "render_list_buckets",
+    "render_list_multipart_uploads",
+    "render_list_objects_v1",
+    "render_list_objects_v2",
+    "render_list_parts",
+    "render_location_constraint",
+    "render_tagging",
+    "validate_tags",
+]

@@ -1,0 +1,130 @@
+"""PayloadReader over real boto3 / aws-cli uploads, and its failure modes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+
+from s3gw.auth.payload import PayloadReader, PayloadResult
+from s3gw.auth.sigv4 import AuthResult, PayloadMode, parse_amz_date, verify_request
+from s3gw.checksums import checksum_b64
+from s3gw.errors import S3Error
+from tests.s3gw.botocore_oracle import ACCESS_KEY, WireRequest, botocore_request, lookup_secret
+
+Captures = list[tuple[WireRequest, bytes]]
+
+
+def read(reader: PayloadReader, body: bytes, step: int = 65536) -> tuple[bytes, PayloadResult]:
+    out = bytearray()
+    for i in range(0, len(body), step):
+        out += reader.feed(body[i : i + step])
+    return bytes(out), reader.finish()
+
+
+def auth_of(req: WireRequest) -> AuthResult:
+    h = {k.lower(): v for k, v in req.headers}
+    return verify_request(
+        req.method,
+        req.raw_path,
+        req.raw_query,
+        req.headers,
+        lookup_secret,
+        parse_amz_date(h["x-amz-date"]),
+    )
+
+
+def test_real_uploads(boto3_captures: Captures, awscli_captures: Captures) -> None:
+    seen_checksums = set()
+    for req, data in boto3_captures + awscli_captures:
+        auth = auth_of(req)
+        reader = PayloadReader(auth, dict(req.headers))
+        assert reader.expected_size == len(data)
+        out, result = read(reader, req.body, 7919)
+        assert out == data
+        assert result.size == len(data)
+        assert result.md5_hex == hashlib.md5(data).hexdigest()
+        assert result.content_md5 == base64.b64encode(hashlib.md5(data).digest()).decode()
+        for alg, value in result.checksums.items():
+            assert value == checksum_b64(alg, data)
+            seen_checksums.add(alg)
+    assert {"CRC32", "SHA1", "SHA256"} <= seen_checksums
+
+
+def _signed(headers: dict[str, str], body: bytes) -> tuple[AuthResult, dict[str, str]]:
+    req = botocore_request("PUT", "http://h/b/k", headers, body)
+    return verify_request(
+        req.method, req.raw_path, req.raw_query, req.headers, lookup_secret, req.now
+    ), dict(req.headers)
+
+
+def code(fn: object, *args: object) -> str:
+    with pytest.raises(S3Error) as info:
+        fn(*args)  # type: ignore[operator]
+    return info.value.code
+
+
+def test_content_md5() -> None:
+    body = b"hello world"
+    good = base64.b64encode(hashlib.md5(body).digest()).decode()
+    auth, headers = _signed({"Content-MD5": good}, body)
+    assert read(PayloadReader(auth, headers), body)[1].size == 11
+    auth, headers = _signed({"Content-MD5": base64.b64encode(b"x" * 16).decode()}, body)
+    assert code(read, PayloadReader(auth, headers), body) == "BadDigest"
+    auth, headers = _signed({"Content-MD5": "nope"}, body)
+    assert code(PayloadReader, auth, headers) == "InvalidDigest"
+
+
+def test_sha256_mismatch_and_length() -> None:
+    auth, headers = _signed({}, b"hello")
+    assert code(read, PayloadReader(auth, headers), b"hellO") == "XAmzContentSHA256Mismatch"
+    assert code(read, PayloadReader(auth, headers), b"hell") == "IncompleteBody"
+    assert code(read, PayloadReader(auth, headers), b"hello!") == "InvalidRequest"
+    no_len = {k: v for k, v in headers.items() if k.lower() != "content-length"}
+    assert code(PayloadReader, auth, no_len) == "MissingContentLength"
+    assert code(lambda: PayloadReader(auth, headers, max_size=4)) == "EntityTooLarge"
+
+
+def test_checksum_headers() -> None:
+    body = b"abc"
+    auth, headers = _signed({"x-amz-checksum-crc32c": checksum_b64("CRC32C", body)}, body)
+    assert read(PayloadReader(auth, headers), body)[1].checksums == {
+        "CRC32C": checksum_b64("CRC32C", body)
+    }
+    auth, headers = _signed({"x-amz-checksum-crc64nvme": checksum_b64("CRC64NVME", b"x")}, body)
+    assert code(read, PayloadReader(auth, headers), body) == "BadDigest"
+    auth, headers = _signed(
+        {
+            "x-amz-checksum-sha1": checksum_b64("SHA1", body),
+            "x-amz-checksum-sha256": checksum_b64("SHA256", body),
+        },
+        body,
+    )
+    assert code(PayloadReader, auth, headers) == "InvalidRequest"
+    auth, headers = _signed(
+        {
+            "x-amz-checksum-sha1": checksum_b64("SHA1", body),
+            "x-amz-sdk-checksum-algorithm": "CRC32",
+        },
+        body,
+    )
+    assert code(PayloadReader, auth, headers) == "InvalidRequest"
+
+
+def test_streaming_needs_decoded_length() -> None:
+    auth = AuthResult(
+        ACCESS_KEY,
+        PayloadMode.STREAMING_UNSIGNED_TRAILER,
+        None,
+        "",
+        b"",
+        "",
+        "",
+        "us-east-1",
+        False,
+    )
+    assert code(PayloadReader, auth, {"Content-Length": "10"}) == "MissingContentLength"
+    reader = PayloadReader(auth, {"x-amz-decoded-content-length": "2"})
+    out, result = read(reader, b"2\r\nab\r\n0\r\n\r\n", 1)
+    assert out == b"ab" and result.md5_hex == hashlib.md5(b"ab").hexdigest()
