@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from storage_node.local_grid import LocalGrid  # noqa: E402
 
@@ -34,28 +35,41 @@ def make_file(path: Path, size: int) -> None:
         f.write(os.urandom(size % MiB))
 
 
+def vm_hwm(pid: int) -> float:
+    """Peak resident memory of a live process, MiB (0 once it is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    line = next((x for x in status.splitlines() if x.startswith("VmHWM:")), "VmHWM: 0 kB")
+    return int(line.split()[1]) / 1024
+
+
 def peak_rss_of_child(cmd: list[str]) -> tuple[float, float, str]:
-    """Like run_measured, but reads the child's own peak RSS from wait4."""
+    """Run a command; (wall seconds, its peak RSS in MiB, last line of its output).
+
+    The peak is sampled from /proc while it runs (ru_maxrss would also count the
+    parent's size, which a child keeps across fork and exec).
+    """
     start = time.perf_counter()
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out = process.stdout.read() if process.stdout else b""
-    err = process.stderr.read() if process.stderr else b""
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode:
-        raise RuntimeError(f"{' '.join(cmd)} failed: {err.decode(errors='replace')[-500:]}")
-    last = out.decode(errors="replace").strip().splitlines()[-1:] or [""]
-    return wall, usage.ru_maxrss / 1024, last[0]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(cmd, stdout=out, stderr=err)
+        peak = 0.0
+        while process.poll() is None:
+            peak = max(peak, vm_hwm(process.pid))
+            time.sleep(0.02)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        if process.returncode:
+            message = err.read().decode(errors="replace")[-500:]
+            raise RuntimeError(f"{' '.join(cmd)} failed: {message}")
+        last = out.read().decode(errors="replace").strip().splitlines()[-1:] or [""]
+    return wall, peak, last[0]
 
 
 def node_peak_rss(grid: LocalGrid) -> float:
-    peaks = []
-    for process in grid.processes:
-        status = Path(f"/proc/{process.pid}/status").read_text()
-        line = next(x for x in status.splitlines() if x.startswith("VmHWM:"))
-        peaks.append(int(line.split()[1]) / 1024)
-    return max(peaks)
+    return max(vm_hwm(process.pid) for process in grid.processes)
 
 
 def bench_ours(tmp: Path, source: Path, runs: int, nodes: int) -> dict[str, float]:

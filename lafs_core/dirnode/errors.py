@@ -1,6 +1,9 @@
 """Errors of directory operations, rooted in `LafsError`."""
 
 from ..errors import LafsError
+from ..mutable.errors import NotWriteableError
+
+__all__ = ["ChildOfWrongTypeError", "ExistingChildError", "NoSuchChildError", "NotWriteableError"]
 
 
 class NoSuchChildError(LafsError, KeyError):
@@ -9,10 +12,6 @@ class NoSuchChildError(LafsError, KeyError):
 
 class ExistingChildError(LafsError):
     """A child of that name exists and the caller asked not to overwrite it."""
-
-
-class NotWriteableError(LafsError):
-    """The directory was opened with a read-only (or immutable) cap; nothing was changed."""
 
 
 class ChildOfWrongTypeError(LafsError):

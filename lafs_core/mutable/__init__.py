@@ -21,6 +21,7 @@ from .caps import (
 )
 from .errors import (
     NotEnoughServersError,
+    NotWriteableError,
     UncoordinatedWriteError,
     UnrecoverableFileError,
     UnsupportedMutableFormat,
@@ -53,6 +54,7 @@ __all__ = [
     "MutableVerifyCap",
     "MutableWriteCap",
     "NotEnoughServersError",
+    "NotWriteableError",
     "SDMFPrefix",
     "SDMFShare",
     "SDMFVersion",

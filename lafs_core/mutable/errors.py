@@ -11,6 +11,10 @@ class UncoordinatedWriteError(LafsError):
     """
 
 
+class NotWriteableError(LafsError, PermissionError):
+    """The file or directory was opened with a read-only cap; nothing was changed."""
+
+
 class NotEnoughServersError(LafsError):
     """Fewer than k shares of a new version could be placed; the write did not happen."""
 

@@ -18,7 +18,7 @@ from concurrent.futures import Executor
 from ..errors import CorruptShareError, NotEnoughSharesError
 from ..grid import Server, StorageBroker
 from .caps import Format, MutableReadCap, MutableWriteCap
-from .errors import UncoordinatedWriteError, UnrecoverableFileError
+from .errors import NotWriteableError, UncoordinatedWriteError, UnrecoverableFileError
 from .formats import Prefix, Share
 from .keys import KeyPair, decrypt_privkey
 from .publish import publish
@@ -122,7 +122,7 @@ class MutableFileNode:
 
     def _writecap(self) -> MutableWriteCap:
         if not isinstance(self.cap, MutableWriteCap):
-            raise PermissionError("this mutable file was opened read-only")
+            raise NotWriteableError("this mutable file was opened read-only")
         return self.cap
 
     async def _ensure_keys(self, smap: ServerMap[Server], version: Prefix) -> KeyPair:

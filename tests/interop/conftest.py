@@ -1,7 +1,8 @@
 """Fixtures for interoperability tests against the real Tahoe-LAFS 1.20.
 
 Tahoe is found in the virtualenv `$TAHOE_VENV` (default `/opt/tahoe-venv`);
-without a Tahoe-LAFS 1.20.0 there, every interop test is skipped.
+without a Tahoe-LAFS 1.20.0 there, every interop test fails with a message
+saying how to install it (`bash .ci/run` does).
 
 One session-wide set of processes serves every test (all on 127.0.0.1):
 
@@ -629,7 +630,7 @@ def interop_grid(
 ) -> Iterator[InteropGrid]:
     ok, why = _tahoe_version_ok()
     if not ok:
-        pytest.skip(why)
+        pytest.fail(f"{why}; install it with: bash .ci/run")
     work = tmp_path_factory.mktemp("tahoe-interop")
     ports = unused_ports(REAL_STORAGE + len(ENCODING))
     real = [TahoeStorageNode(work / f"tahoe-s{i}", ports[i]) for i in range(REAL_STORAGE)]

@@ -10,7 +10,11 @@ import pytest
 from lafs_core import base32
 from lafs_core.client import Client
 from lafs_core.mutable.caps import Format, MutableWriteCap, parse_mutable_cap
-from lafs_core.mutable.errors import UncoordinatedWriteError, UnrecoverableFileError
+from lafs_core.mutable.errors import (
+    NotWriteableError,
+    UncoordinatedWriteError,
+    UnrecoverableFileError,
+)
 from lafs_core.mutable.keypool import KeyPool
 from lafs_core.mutable.keys import KeyPair, write_enabler, write_enabler_master
 from lafs_core.mutable.node import MutableFileNode
@@ -74,7 +78,7 @@ def test_create_read_overwrite(grid: Any) -> None:
         best = smap.best_recoverable()
         assert best is not None and best.seqnum == 2
         assert len(smap.versions()) == 1 and smap.versions()[best] == set(range(10))
-        with pytest.raises(PermissionError):
+        with pytest.raises(NotWriteableError):
             await ro.overwrite(b"nope")
 
     run(go, grid)

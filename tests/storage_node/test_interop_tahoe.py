@@ -1,7 +1,7 @@
 """Serve a storage/ directory written by a REAL Tahoe-LAFS 1.20 node (spec HTTP 12 recipe).
 
 Needs Tahoe-LAFS 1.20 in a virtualenv at $TAHOE_VENV (default /opt/tahoe-venv);
-skipped when it is missing. Run alone with `pytest -m interop`.
+failing with a message when it is missing. Run alone with `pytest -m interop`.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def _share_data(raw: bytes) -> bytes:
 def tahoe_storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A storage/ directory filled by a real Tahoe 1.20 storage node via a real client."""
     if not TAHOE.exists():
-        pytest.skip(f"no Tahoe-LAFS at {TAHOE} (set TAHOE_VENV)")
+        pytest.fail(f"no Tahoe-LAFS at {TAHOE} (set TAHOE_VENV, or install it with: bash .ci/run)")
     base = tmp_path_factory.mktemp("tahoe")
     port = _free_port()
     s1, c0 = base / "s1", base / "c0"
@@ -196,7 +196,7 @@ def test_real_tahoe_client_uses_our_node(
 ) -> None:
     """A real 1.20 client uploads, downloads, modifies and lease-checks files on our node."""
     if not TAHOE.exists():
-        pytest.skip(f"no Tahoe-LAFS at {TAHOE} (set TAHOE_VENV)")
+        pytest.fail(f"no Tahoe-LAFS at {TAHOE} (set TAHOE_VENV, or install it with: bash .ci/run)")
     from storage_node.config import read_config
 
     node = storage_node_factory.create()
