@@ -25,7 +25,7 @@ from .encoder import CHKEncoder, EncodedSegment, ReadAt, convergent_key, read_ch
 from .params import EncodingParams
 
 DISCOVERY_TIMEOUT = 15.0
-WRITE_BATCH = 1024 * 1024  # bytes per share per write request
+WRITE_BATCH = 2 * 1024 * 1024  # bytes per share per write request
 
 
 class UploadUnhappinessError(LafsError):
