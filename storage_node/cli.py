@@ -6,7 +6,6 @@ Configuration is read here, once, into a NodeConfig passed down.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import signal
 import socket
@@ -55,26 +54,9 @@ def create_node(
     return nurl
 
 
-def _fix_malloc_mmap_threshold(threshold: int = 256 * 1024) -> None:
-    """Keep glibc from raising its mmap threshold as big buffers are freed.
-
-    A node moves megabyte-sized buffers through worker threads; with the
-    default dynamic threshold they end up in per-thread arenas that are never
-    given back, and the resident size creeps up. Fixed, they are unmapped on
-    free. A no-op where mallopt is not glibc's.
-    """
-    try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt(ctypes.c_int(-3), ctypes.c_int(threshold))  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        pass
-
-
 def run_node(node_dir: Path) -> None:
     """Serve the node in the foreground until SIGINT or SIGTERM."""
     import uvicorn
-
-    _fix_malloc_mmap_threshold()
 
     from .server import create_app
 
