@@ -7,7 +7,6 @@ their hashes are reported to their server with a corruption advisory.
 
 import asyncio
 import time
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -120,11 +119,3 @@ class Download:
                 pass  # the advisory is a courtesy; the download already worked around the share
 
         await asyncio.gather(*(one(sources[n], why) for n, why in corrupt.items() if n in sources))
-
-
-def servers_holding(servermap: dict[str, set[int]]) -> dict[int, set[str]]:
-    sharemap: dict[int, set[str]] = defaultdict(set)
-    for server, shares in servermap.items():
-        for sharenum in shares:
-            sharemap[sharenum].add(server)
-    return dict(sharemap)

@@ -26,7 +26,7 @@ from ..hashes import (
     tagged_hash,
 )
 from ..hashtree import build_tree, leaf_node, set_iteration_order, uncle_chain
-from ..uri import LIT_MAX_SIZE, CHKReadCap, LiteralCap
+from ..uri import LIT_MAX_SIZE, CHKReadCap
 from .layout import ShareLayout, layout_for, pack_chain, pack_header, pack_ueb, ueb_hash
 from .params import EncodingParams, FileGeometry
 
@@ -197,9 +197,3 @@ def file_reader(fd: int) -> ReadAt:
         return data
 
     return read_at
-
-
-def literal_cap(data: bytes) -> LiteralCap:
-    if len(data) > LIT_MAX_SIZE:
-        raise ValueError(f"LIT caps hold at most {LIT_MAX_SIZE} bytes")
-    return LiteralCap(data)

@@ -115,16 +115,3 @@ class BytesShareSource:
 
     async def read(self, offset: int, length: int) -> bytes:
         return self.data[offset : offset + length]
-
-
-@dataclass
-class FileShareSource:
-    """A share stored as a plain file (as `lafs debug encode` writes them)."""
-
-    sharenum: int
-    path: Path
-
-    async def read(self, offset: int, length: int) -> bytes:
-        with open(self.path, "rb") as f:
-            f.seek(offset)
-            return f.read(length)
