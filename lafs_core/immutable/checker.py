@@ -24,7 +24,7 @@ from .downloader import DISCOVERY_TIMEOUT, GridShare
 from .encoder import CHKEncoder
 from .params import EncodingParams
 from .reader import CHKReader
-from .uploader import _Bucket, _Upload
+from .uploader import Bucket, UploadJob
 from .verifier import verify as verify_shares
 
 
@@ -134,7 +134,7 @@ async def repair(
     ueb = reader.ueb
     params = EncodingParams(cap.k, 1, cap.n, ueb.segment_size)
     encoder = CHKEncoder(None, cap.size, params, storage_index=si)
-    job = _Upload(broker, encoder, params, lease_secret, pool, depth=2)
+    job = UploadJob(broker, encoder, params, lease_secret, pool, depth=2)
     holders = {name for names in pre.sharemap.values() for name in names}
     corrupt_on = {(server, n) for server, n in pre.corrupt_shares}
     load = {s: sum(s.nickname in names for names in pre.sharemap.values()) for s in broker.servers}
@@ -159,7 +159,7 @@ async def repair(
     return len(job.buckets)
 
 
-async def _allocate_one(job: _Upload, server: Server, sharenum: int) -> bool:
+async def _allocate_one(job: UploadJob, server: Server, sharenum: int) -> bool:
     secrets = lease_secrets(job.lease_secret, job.si, server.config.lease_seed)
     upload_secret = os.urandom(32)
     try:
@@ -170,12 +170,12 @@ async def _allocate_one(job: _Upload, server: Server, sharenum: int) -> bool:
         return False
     if sharenum not in result.allocated:
         return False
-    job.buckets[sharenum] = _Bucket(server, sharenum, upload_secret)
+    job.buckets[sharenum] = Bucket(server, sharenum, upload_secret)
     return True
 
 
 async def _reencode_and_push(
-    job: _Upload, reader: CHKReader, cap: CHKReadCap | CHKVerifyCap
+    job: UploadJob, reader: CHKReader, cap: CHKReadCap | CHKVerifyCap
 ) -> None:
     encoder = job.encoder
     loop = asyncio.get_running_loop()

@@ -59,14 +59,21 @@ def unhappiness_message(happy_now: int, k: int, happy: int) -> str:
 
 
 @dataclass
-class _Bucket:
+class Bucket:
+    """A share being written to one server."""
+
     server: Server
     sharenum: int
     upload_secret: bytes
     finished: bool = False  # a write was answered "complete" (writes may finish in any order)
 
 
-class _Upload:
+class UploadJob:
+    """One CHK upload in progress: its buckets on servers, and what failed.
+
+    The repairer (`checker.py`) drives one too, for the shares it regenerates.
+    """
+
     def __init__(
         self,
         broker: StorageBroker,
@@ -83,7 +90,7 @@ class _Upload:
         self.pool = pool
         self.depth = depth
         self.si = encoder.storage_index
-        self.buckets: dict[int, _Bucket] = {}  # shares we are writing
+        self.buckets: dict[int, Bucket] = {}  # shares we are writing
         self.held: dict[Server, set[int]] = defaultdict(set)  # shares already on servers
         self.failed: dict[str, str] = {}
         self.cap: CHKReadCap | None = None
@@ -148,7 +155,7 @@ class _Upload:
         self.held[server] |= set(result.already_have)
         for sharenum in result.allocated:
             if sharenum not in self.buckets:
-                self.buckets[sharenum] = _Bucket(server, sharenum, upload_secret)
+                self.buckets[sharenum] = Bucket(server, sharenum, upload_secret)
 
     async def drop_server(self, server: Server, reason: str) -> None:
         """A server failed mid-upload: forget its shares, fail if no longer happy."""
@@ -159,7 +166,7 @@ class _Upload:
         self.held.pop(server, None)
         self.check_happy()
 
-    async def write(self, bucket: _Bucket, offset: int, data: list[bytes | memoryview]) -> None:
+    async def write(self, bucket: Bucket, offset: int, data: list[bytes | memoryview]) -> None:
         """Write part of a share; the server says when the share is complete."""
         if self.buckets.get(bucket.sharenum) is not bucket:
             return  # its server was dropped
@@ -205,7 +212,7 @@ class _Upload:
         await asyncio.gather(*writes)
 
     async def abort(self) -> None:
-        async def one(bucket: _Bucket) -> None:
+        async def one(bucket: Bucket) -> None:
             try:
                 await bucket.server.client.abort_upload(
                     self.si, bucket.sharenum, bucket.upload_secret
@@ -246,7 +253,7 @@ async def upload(
         )
     timings["cumulative_hashing"] = time.perf_counter() - started
     encoder = CHKEncoder(key, size, params)
-    job = _Upload(broker, encoder, params, lease_secret, pool, depth)
+    job = UploadJob(broker, encoder, params, lease_secret, pool, depth)
     mark = time.perf_counter()
     try:
         await job.select_servers()
@@ -278,7 +285,7 @@ async def upload(
 
 
 async def _encode_and_push(
-    job: _Upload, read_at: ReadAt, pool: Executor | None, depth: int
+    job: UploadJob, read_at: ReadAt, pool: Executor | None, depth: int
 ) -> None:
     """Encode ahead in threads while earlier batches of segments are pushed.
 
