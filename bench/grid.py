@@ -78,7 +78,7 @@ def bench_ours(tmp: Path, source: Path, runs: int, nodes: int) -> dict[str, floa
     try:
         lafs = [sys.executable, "-m", "lafs_core.cli", "--grid", str(grid.grid_file)]
         put_times, get_times, put_rss, get_rss = [], [], [], []
-        for run in range(runs):
+        for _run in range(runs):
             # A fresh convergence secret per run, so every put really uploads.
             (grid.grid_file.parent / "grid.toml.convergence").unlink(missing_ok=True)
             wall, rss, cap = peak_rss_of_child([*lafs, "put", str(source)])

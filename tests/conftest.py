@@ -191,7 +191,7 @@ class Grid:
         self.nodes = nodes
         self.grid_file = grid_file
 
-    def config(self) -> "GridConfig":
+    def config(self) -> GridConfig:
         return load_grid(self.grid_file)
 
     def restart_stopped(self) -> None:
