@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from .check_results import CheckAndRepairResults, CheckResults
+from .dirnode.caps import DirectoryCap
+from .dirnode.node import DirectoryNode
 from .errors import StorageError
 from .grid import StorageBroker
 from .grid_config import GridConfig
@@ -20,6 +22,9 @@ from .immutable.downloader import Download
 from .immutable.encoder import file_reader
 from .immutable.params import EncodingParams
 from .immutable.uploader import UploadResult, upload
+from .mutable.caps import Format, MutableReadCap, MutableWriteCap
+from .mutable.keypool import KeyPool
+from .mutable.node import MutableFileNode
 from .uri import CHKReadCap, CHKVerifyCap, LiteralCap
 
 
@@ -45,8 +50,18 @@ class Client:
         self._own_pool = pool is None
         self.pool = pool or ThreadPoolExecutor(max_workers=os.cpu_count() or 2)
         self.depth = depth
+        self._key_pool: KeyPool | None = None
+
+    @property
+    def key_pool(self) -> KeyPool:
+        """RSA keys made ahead in a background thread, started on first use."""
+        if self._key_pool is None:
+            self._key_pool = KeyPool()
+        return self._key_pool
 
     async def aclose(self) -> None:
+        if self._key_pool is not None:
+            self._key_pool.close()
         await self.broker.aclose()
         if self._own_pool:
             self.pool.shutdown(wait=False)
@@ -131,6 +146,36 @@ class Client:
             lease_secret=self.config.lease_secret,
             pool=self.pool,
         )
+
+    # -- mutable files and directories ----------------------------------------
+
+    async def create_mutable(self, contents: bytes, format: Format = "sdmf") -> MutableFileNode:
+        enc = self.config.encoding
+        return await MutableFileNode.create(
+            self.broker, await self.key_pool.get(), contents, self.config.lease_secret,
+            enc.k, enc.n, self.pool, format=format,
+        )  # fmt: skip
+
+    def mutable(self, cap: MutableWriteCap | MutableReadCap) -> MutableFileNode:
+        enc = self.config.encoding
+        return MutableFileNode(self.broker, cap, self.config.lease_secret, enc.k, enc.n, self.pool)
+
+    async def create_directory(self, format: Format = "sdmf") -> DirectoryNode:
+        enc = self.config.encoding
+        return await DirectoryNode.create(
+            self.broker, await self.key_pool.get(), self.config.lease_secret,
+            k=enc.k, n=enc.n, pool=self.pool, format=format,
+        )  # fmt: skip
+
+    def directory(self, cap: DirectoryCap) -> DirectoryNode:
+        """A node for an existing directory cap (mutable or immutable)."""
+        inner = cap.inner
+        if isinstance(inner, (MutableWriteCap, MutableReadCap)):
+            return DirectoryNode(cap, self.mutable(inner), read_immutable=self._read_cap)
+        return DirectoryNode(cap, None, read_immutable=self._read_cap)
+
+    async def _read_cap(self, cap):  # type: ignore[no-untyped-def]
+        return await self.read_bytes(cap)
 
     async def grid_status(self) -> list[ServerStatus]:
         async def one(server) -> ServerStatus:  # type: ignore[no-untyped-def]
