@@ -18,12 +18,17 @@ from typing import NoReturn
 from . import base32
 from .check_results import CheckAndRepairResults
 from .client import Client
+from .dirnode.caps import AnyCap, DirectoryCap, parse_any_cap
+from .dirnode.children import Child
+from .dirnode.errors import NoSuchChildError
+from .dirnode.node import DirectoryNode
 from .errors import LafsError
 from .grid_config import GridConfig, load_grid
 from .immutable.downloader import DownloadResult
 from .immutable.local import encode_path
 from .immutable.params import DEFAULT_MAX_SEGMENT_SIZE, EncodingParams
 from .immutable.uploader import UploadResult
+from .mutable.caps import MutableReadCap, MutableWriteCap
 from .uri import CHKReadCap, LiteralCap, parse_cap
 
 
@@ -134,29 +139,141 @@ def _print_download(result: DownloadResult) -> None:
 
 def cmd_put(args: argparse.Namespace) -> None:
     config = _grid(args)
+    target = _split_path(args.target) if args.target else None
+    if target is not None and not target[1]:
+        raise UsageError("put into a directory needs a name: DIRCAP/name")
     if args.path in (None, "-"):
         # Convergent encryption reads the data twice: spool standard input first.
         with tempfile.NamedTemporaryFile(prefix="lafs-put-") as spool:
             shutil.copyfileobj(sys.stdin.buffer, spool, 1 << 20)
             spool.flush()
-            result = asyncio.run(_upload(config, spool.name))
+            result = asyncio.run(_upload(config, spool.name, target))
     else:
-        result = asyncio.run(_upload(config, _input_file(args.path)))
+        result = asyncio.run(_upload(config, _input_file(args.path), target))
     if args.verbose:
         _print_upload(result)
     print(result.cap.to_string())
 
 
-async def _upload(config: GridConfig, path: str | Path) -> UploadResult:
+async def _upload(
+    config: GridConfig, path: str | Path, target: tuple[str, str] | None
+) -> UploadResult:
     async with Client(config) as client:
-        return await client.upload_path(path)
+        if target is not None:  # fail before uploading if the directory is unusable
+            parent, name = await _parent_directory(client, *target)
+        result = await client.upload_path(path)
+        if target is not None:
+            await parent.set_uri(name, result.cap.to_string())
+        return result
+
+
+def _split_path(text: str) -> tuple[str, str]:
+    """`CAP/a/b` -> ("CAP", "a/b"); caps contain no slash."""
+    cap, _, path = text.partition("/")
+    return cap, path.strip("/")
+
+
+def _open_directory(client: Client, cap_text: str) -> DirectoryNode:
+    cap = parse_any_cap(cap_text)
+    if not isinstance(cap, DirectoryCap):
+        raise UsageError(f"not a directory cap: {cap_text[:60]}")
+    return client.directory(cap)
+
+
+async def _parent_directory(client: Client, cap_text: str, path: str) -> tuple[DirectoryNode, str]:
+    root = _open_directory(client, cap_text)
+    parent_path, _, name = path.rpartition("/")
+    node, _ = await root.get_child_at_path(parent_path)
+    if not isinstance(node, DirectoryNode):
+        node = _child_directory(client, node, parent_path)
+    return node, name
+
+
+def _child_directory(client: Client, child: Child, path: str) -> DirectoryNode:
+    if not isinstance(child.cap, DirectoryCap):
+        raise UsageError(f"{path!r} is not a directory")
+    return client.directory(child.cap)
+
+
+async def _resolve(client: Client, text: str) -> AnyCap:
+    """A cap, or `DIRCAP/path` walked to the child's cap."""
+    cap_text, path = _split_path(text)
+    if not path:
+        return parse_any_cap(cap_text)
+    node, _ = await _open_directory(client, cap_text).get_child_at_path(path)
+    if isinstance(node, DirectoryNode):
+        return node.cap
+    if node.cap is None:
+        raise UsageError(f"{path!r} is a kind of object this client does not know")
+    return node.cap
+
+
+def cmd_mkdir(args: argparse.Namespace) -> None:
+    config = _grid(args)
+
+    async def run() -> str:
+        async with Client(config) as client:
+            if args.target:
+                parent, name = await _parent_directory(client, *_split_path(args.target))
+                sub = await parent.create_subdirectory(
+                    name, await client.key_pool.get(), overwrite=False
+                )
+                return sub.cap.to_string()
+            return (await client.create_directory(args.format)).cap.to_string()
+
+    print(asyncio.run(run()))
+
+
+def cmd_ls(args: argparse.Namespace) -> None:
+    config = _grid(args)
+
+    async def run() -> list[str]:
+        async with Client(config) as client:
+            cap = await _resolve(client, args.target)
+            if not isinstance(cap, DirectoryCap):
+                raise UsageError("not a directory")
+            listing = await client.directory(cap).list()
+            lines = []
+            for name in sorted(listing):
+                child, _ = listing[name]
+                if not args.long:
+                    lines.append(name)
+                    continue
+                size = getattr(child.cap, "size", None)
+                kind = _kind(child)
+                lines.append(f"{kind:<8} {size if size is not None else '-':>12} {name}")
+            return lines
+
+    for line in asyncio.run(run()):
+        print(line)
+
+
+def _kind(child: Child) -> str:
+    cap = child.cap
+    if cap is None:
+        return "unknown"
+    if isinstance(cap, DirectoryCap):
+        return "dir"
+    if isinstance(cap, (MutableWriteCap, MutableReadCap)):
+        return "mutable"
+    return "file"
 
 
 def cmd_get(args: argparse.Namespace) -> None:
     config = _grid(args)
-    cap = parse_cap(args.cap)
-    if not isinstance(cap, (LiteralCap, CHKReadCap)):
-        raise UsageError("lafs get needs a read-cap (URI:CHK: or URI:LIT:), not a verify-cap")
+    if "/" in args.cap:
+
+        async def resolve() -> AnyCap:
+            async with Client(config) as client:
+                return await _resolve(client, args.cap)
+
+        cap = asyncio.run(resolve())
+    else:
+        cap = parse_any_cap(args.cap)
+    if isinstance(cap, (MutableWriteCap, MutableReadCap)):
+        cap = _MutableContents(cap)
+    elif not isinstance(cap, (LiteralCap, CHKReadCap)):
+        raise UsageError("lafs get needs a file's read-cap (not a directory or a verify-cap)")
     if args.output:
         target = Path(args.output)
         fd, tmp = tempfile.mkstemp(prefix=".lafs-get-", dir=target.parent or ".")
@@ -174,8 +291,19 @@ def cmd_get(args: argparse.Namespace) -> None:
         _print_download(result)
 
 
+class _MutableContents:
+    """A mutable file to download: its best version, read whole."""
+
+    def __init__(self, cap: MutableWriteCap | MutableReadCap) -> None:
+        self.cap = cap
+
+
 async def _download(config: GridConfig, cap: LiteralCap | CHKReadCap, out) -> DownloadResult | None:  # type: ignore[no-untyped-def]
     async with Client(config) as client:
+        if isinstance(cap, _MutableContents):
+            data = await client.mutable(cap.cap).download_best_version()
+            out.write(data)
+            return DownloadResult(len(data))
         if isinstance(cap, LiteralCap):
             out.write(cap.data)
             return DownloadResult(cap.size)
@@ -277,11 +405,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     put = commands.add_parser("put", help="upload a file (or standard input) and print its cap")
     put.add_argument("path", nargs="?", help="file to upload; '-' or nothing for standard input")
+    put.add_argument("target", nargs="?", help="DIRCAP/name: also link the file there")
     put.add_argument("-v", "--verbose", action="store_true", help="print what the upload did")
     put.set_defaults(func=cmd_put)
 
     get = commands.add_parser("get", help="download a file by its cap")
-    get.add_argument("cap")
+    get.add_argument("cap", help="a file's cap, or DIRCAP/path")
     get.add_argument("-o", "--output", metavar="PATH", help="default: standard output")
     get.add_argument("-v", "--verbose", action="store_true", help="print what the download did")
     get.set_defaults(func=cmd_get)
@@ -303,6 +432,16 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--add-lease", action="store_true", help="renew this client's leases")
         cmd.add_argument("--json", action="store_true", help="Tahoe's t=check&output=JSON shape")
         cmd.set_defaults(func=cmd_check)
+
+    mkdir = commands.add_parser("mkdir", help="make a directory and print its cap")
+    mkdir.add_argument("target", nargs="?", help="DIRCAP/name: make it there (default: unlinked)")
+    mkdir.add_argument("--format", choices=["sdmf", "mdmf"], default="sdmf")
+    mkdir.set_defaults(func=cmd_mkdir)
+
+    ls = commands.add_parser("ls", help="list a directory")
+    ls.add_argument("target", help="DIRCAP or DIRCAP/path")
+    ls.add_argument("-l", "--long", action="store_true", help="kind and size too")
+    ls.set_defaults(func=cmd_ls)
 
     grid = commands.add_parser("grid", help="the grid's storage nodes")
     grid_commands = grid.add_subparsers(dest="grid_command", required=True)
@@ -326,6 +465,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
+    except NoSuchChildError as exc:
+        print(f"lafs: error: no such file or directory: {exc.args[0]!r}", file=sys.stderr)
+        return 1
     except (UsageError, LafsError) as exc:
         print(f"lafs: error: {exc}", file=sys.stderr)
         return 1
