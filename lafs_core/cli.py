@@ -29,6 +29,7 @@ from .immutable.local import encode_path
 from .immutable.params import DEFAULT_MAX_SEGMENT_SIZE, EncodingParams
 from .immutable.uploader import UploadResult
 from .mutable.caps import MutableReadCap, MutableWriteCap
+from .mutable.keys import KeyPair
 from .uri import CHKReadCap, LiteralCap, parse_cap
 
 
@@ -44,7 +45,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_encoding_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", help="the file to encode")
+    parser.add_argument("file", nargs="?", help="the file to encode")
     parser.add_argument(
         "--convergence-secret",
         help="base32 text, as in a Tahoe node's private/convergence file",
@@ -72,7 +73,9 @@ def _encoding_params(args: argparse.Namespace) -> EncodingParams:
     return EncodingParams(args.needed, args.happy, args.total, args.max_segment_size)
 
 
-def _input_file(path: str) -> Path:
+def _input_file(path: str | None) -> Path:
+    if path is None:
+        raise UsageError("a FILE is needed")
     p = Path(path)
     if not p.exists():
         raise UsageError(f"no such file: {path}")
@@ -375,9 +378,29 @@ def cmd_grid_status(args: argparse.Namespace) -> None:
 
 
 def cmd_cap(args: argparse.Namespace) -> None:
+    if args.mutable:
+        _mutable_caps(args)
+        return
+    if args.file is None:
+        raise UsageError("a FILE is needed (or --mutable with --private-key-path)")
     params = _encoding_params(args)
     cap = encode_path(_input_file(args.file), params, _convergence(args))
     print(cap.to_string())
+
+
+def _mutable_caps(args: argparse.Namespace) -> None:
+    """The write-, read- and verify-cap that a mutable file made with this key has."""
+    if not args.private_key_path:
+        raise UsageError("--mutable needs --private-key-path KEY.pem")
+    try:
+        pem = Path(args.private_key_path).read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {args.private_key_path}") from None
+    write = MutableWriteCap.from_keypair(KeyPair.load(pem), args.format)
+    read = write.readonly()
+    print(write.to_string())
+    print(read.to_string())
+    print(read.verify_cap().to_string())
 
 
 def cmd_debug_encode(args: argparse.Namespace) -> None:
@@ -450,6 +473,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     cap = commands.add_parser("cap", help="print the read-cap that uploading FILE would produce")
     _add_encoding_options(cap)
+    cap.add_argument(
+        "--mutable", action="store_true", help="print the write-, read- and verify-cap of a key"
+    )
+    cap.add_argument("--format", choices=["sdmf", "mdmf"], default="sdmf")
+    cap.add_argument("--private-key-path", metavar="KEY.pem", help="an unencrypted RSA-2048 key")
     cap.set_defaults(func=cmd_cap)
 
     debug = commands.add_parser("debug", help="tools for comparing with other implementations")

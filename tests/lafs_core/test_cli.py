@@ -107,3 +107,25 @@ def test_bad_input_gets_one_line(tmp_path: Path, args: list[str], message: str) 
     assert message in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_mutable_caps_from_a_private_key(tmp_path: Path) -> None:
+    import json
+
+    from cryptography.hazmat.primitives import serialization
+
+    vectors = json.loads((Path(__file__).parent.parent / "vectors" / "ssk.json").read_text())
+    for case in vectors["cases"][:2] + vectors["cases"][-2:]:
+        key = serialization.load_pem_private_key(vectors["keys"][case["key"]].encode(), None)
+        pkcs8 = key.private_bytes(  # the form `tahoe put --private-key-path` takes
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        pem = tmp_path / "key.pem"
+        pem.write_bytes(pkcs8)
+        out = lafs("cap", "--mutable", "--format", case["format"], "--private-key-path", pem)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.splitlines() == [case["write"], case["read"], case["verify"]]
+    bad = lafs("cap", "--mutable", "--private-key-path", tmp_path / "missing.pem")
+    assert bad.returncode == 1 and "no such file" in bad.stderr
