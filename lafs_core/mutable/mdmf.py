@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 from ..codec import Codec
 from ..crypto import aes_ctr
-from ..errors import CorruptShareError, NotEnoughSharesError
+from ..errors import CorruptShareError
 from ..hashes import BLOCK_TAG, tagged_hash
-from ..hashtree import BadHashError, IncompleteHashTree, build_tree, uncle_chain
+from ..hashtree import build_tree, uncle_chain
 from .errors import UnsupportedMutableFormat
 from .keys import KeyPair, data_key, encrypt_privkey, fingerprint_from_pubkey, verify_signature
-from .sdmf import MAX_SHARES, block_tree, next_multiple
+from .sdmf import MAX_SHARES, block_tree, check_share_hash_chain, next_multiple, one_version
 
 MDMF_VERSION = 1
 _PREFIX = struct.Struct(">BQ32sBBQQ")  # signed: version, seqnum, root, k, N, segsize, datalen
@@ -253,25 +253,15 @@ def check_share(share: MDMFShare, shnum: int, fingerprint: bytes) -> None:
     leaves = [tagged_hash(BLOCK_TAG, s + b) for s, b in share.salts_and_blocks]
     if tuple(block_tree(leaves)) != share.block_hash_tree:
         raise CorruptShareError("blocks do not match the block hash tree", shnum)
-    if set(share.share_hash_chain) != set(uncle_chain(p.n, shnum)):
-        raise CorruptShareError("share hash chain has the wrong nodes", shnum)
-    tree = IncompleteHashTree(p.n, p.root_hash)
-    try:
-        tree.add(share.share_hash_chain, {shnum: share.block_hash_tree[0]})
-    except BadHashError as exc:
-        raise CorruptShareError(f"share hash chain does not reach the root: {exc}", shnum) from exc
+    check_share_hash_chain(
+        share.share_hash_chain, p.n, p.root_hash, shnum, share.block_hash_tree[0]
+    )
 
 
 def decode_version(shares: Mapping[int, MDMFShare], readkey: bytes) -> bytes:
     """Plaintext from any k validated shares of one version."""
-    if not shares:
-        raise NotEnoughSharesError("no shares to decode")
-    prefix = next(iter(shares.values())).prefix
-    if any(s.prefix != prefix for s in shares.values()):
-        raise ValueError("shares of different versions")
-    if len(shares) < prefix.k:
-        raise NotEnoughSharesError(f"need {prefix.k} shares, have {len(shares)}")
-    chosen = sorted(shares)[: prefix.k]
+    first, chosen = one_version(shares)
+    prefix = first.prefix
     codec = Codec(prefix.k, prefix.n)
     out = []
     for segnum in range(prefix.num_segments):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from ..codec import Codec
 from ..crypto import aes_ctr
@@ -125,13 +126,40 @@ def check_share(share: SDMFShare, shnum: int, fingerprint: bytes) -> None:
     leaf = tagged_hash(BLOCK_TAG, share.block) if p.datalen else empty_leaf_hash(0)
     if share.block_hash_tree != (leaf,):
         raise CorruptShareError("block does not match its block hash tree", shnum)
-    if set(share.share_hash_chain) != set(uncle_chain(p.n, shnum)):
+    check_share_hash_chain(share.share_hash_chain, p.n, p.root_hash, shnum, leaf)
+
+
+def check_share_hash_chain(
+    chain: Mapping[int, bytes], n: int, root_hash: bytes, shnum: int, leaf: bytes
+) -> None:
+    """The chain must hold exactly the share's uncles and lead from `leaf` to the root."""
+    if set(chain) != set(uncle_chain(n, shnum)):
         raise CorruptShareError("share hash chain has the wrong nodes", shnum)
-    tree = IncompleteHashTree(p.n, p.root_hash)
+    tree = IncompleteHashTree(n, root_hash)
     try:
-        tree.add(share.share_hash_chain, {shnum: leaf})
+        tree.add(chain, {shnum: leaf})
     except BadHashError as exc:
         raise CorruptShareError(f"share hash chain does not reach the root: {exc}", shnum) from exc
+
+
+class _HasPrefix(Protocol):
+    @property
+    def prefix(self) -> Any: ...
+
+
+ShareT = TypeVar("ShareT", bound=_HasPrefix)
+
+
+def one_version(shares: Mapping[int, ShareT]) -> tuple[ShareT, list[int]]:
+    """A share of the one version all `shares` hold, and the k lowest share numbers to use."""
+    if not shares:
+        raise NotEnoughSharesError("no shares to decode")
+    first = next(iter(shares.values()))
+    if any(s.prefix != first.prefix for s in shares.values()):
+        raise ValueError("shares of different versions")
+    if len(shares) < first.prefix.k:
+        raise NotEnoughSharesError(f"need {first.prefix.k} shares, have {len(shares)}")
+    return first, sorted(shares)[: first.prefix.k]
 
 
 def parse_and_check(raw: bytes, shnum: int, fingerprint: bytes) -> SDMFShare:
@@ -142,16 +170,10 @@ def parse_and_check(raw: bytes, shnum: int, fingerprint: bytes) -> SDMFShare:
 
 def decode_version(shares: Mapping[int, SDMFShare], readkey: bytes) -> bytes:
     """Plaintext from any k validated shares of one version (lowest numbers used first)."""
-    if not shares:
-        raise NotEnoughSharesError("no shares to decode")
-    prefix = next(iter(shares.values())).prefix
-    if any(s.prefix != prefix for s in shares.values()):
-        raise ValueError("shares of different versions")
-    if len(shares) < prefix.k:
-        raise NotEnoughSharesError(f"need {prefix.k} shares, have {len(shares)}")
+    first, chosen = one_version(shares)
+    prefix = first.prefix
     if prefix.datalen == 0:
         return b""
-    chosen = sorted(shares)[: prefix.k]
     padded = Codec(prefix.k, prefix.n).decode({i: shares[i].block for i in chosen})
     return aes_ctr(data_key(prefix.iv, readkey), padded[: prefix.datalen])
 
