@@ -264,52 +264,36 @@ def _kind(child: Child) -> str:
 
 def cmd_get(args: argparse.Namespace) -> None:
     config = _grid(args)
-    if "/" in args.cap:
-
-        async def resolve() -> AnyCap:
-            async with Client(config) as client:
-                return await _resolve(client, args.cap)
-
-        cap = asyncio.run(resolve())
-    else:
-        cap = parse_any_cap(args.cap)
-    if isinstance(cap, (MutableWriteCap, MutableReadCap)):
-        cap = _MutableContents(cap)
-    elif not isinstance(cap, (LiteralCap, CHKReadCap)):
-        raise UsageError("lafs get needs a file's read-cap (not a directory or a verify-cap)")
     if args.output:
         target = Path(args.output)
         fd, tmp = tempfile.mkstemp(prefix=".lafs-get-", dir=target.parent or ".")
         try:
             with os.fdopen(fd, "wb") as out:
-                result = asyncio.run(_download(config, cap, out))
+                result = asyncio.run(_download(config, args.cap, out))
             os.replace(tmp, target)
         except BaseException:
             os.unlink(tmp)
             raise
     else:
-        result = asyncio.run(_download(config, cap, sys.stdout.buffer))
+        result = asyncio.run(_download(config, args.cap, sys.stdout.buffer))
         sys.stdout.flush()
-    if args.verbose and result is not None:
+    if args.verbose:
         _print_download(result)
 
 
-class _MutableContents:
-    """A mutable file to download: its best version, read whole."""
-
-    def __init__(self, cap: MutableWriteCap | MutableReadCap) -> None:
-        self.cap = cap
-
-
-async def _download(config: GridConfig, cap: LiteralCap | CHKReadCap, out) -> DownloadResult | None:  # type: ignore[no-untyped-def]
+async def _download(config: GridConfig, cap_text: str, out) -> DownloadResult:  # type: ignore[no-untyped-def]
+    """Resolve `CAP` or `DIRCAP/path` and write the file's bytes, in one client session."""
     async with Client(config) as client:
-        if isinstance(cap, _MutableContents):
-            data = await client.mutable(cap.cap).download_best_version()
+        cap = await _resolve(client, cap_text)
+        if isinstance(cap, (MutableWriteCap, MutableReadCap)):
+            data = await client.mutable(cap).download_best_version()
             out.write(data)
             return DownloadResult(len(data))
         if isinstance(cap, LiteralCap):
             out.write(cap.data)
             return DownloadResult(cap.size)
+        if not isinstance(cap, CHKReadCap):
+            raise UsageError("lafs get needs a file's read-cap (not a directory or a verify-cap)")
         download = client.download(cap)
         async for chunk in download.chunks():
             out.write(chunk)
