@@ -10,7 +10,6 @@ change; a repair that would produce anything else is aborted.
 """
 
 import asyncio
-import os
 from collections import defaultdict
 from concurrent.futures import Executor
 
@@ -24,7 +23,7 @@ from .downloader import DISCOVERY_TIMEOUT, GridShare
 from .encoder import CHKEncoder
 from .params import EncodingParams
 from .reader import CHKReader
-from .uploader import Bucket, UploadJob
+from .uploader import UploadJob
 from .verifier import verify as verify_shares
 
 
@@ -146,32 +145,18 @@ async def repair(
                 key=lambda s: (s.nickname in holders, load[s], ring.index(s)),
             )
             for server in candidates:
-                if await _allocate_one(job, server, sharenum):
+                if sharenum in await job.allocate(server, {sharenum}):
                     load[server] += 1
                     holders.add(server.nickname)
                     break
         if not job.buckets:
             raise RepairError("no server accepted a new share")
+        job.failed.clear()  # a refused allocation was answered by trying the next server
         await _reencode_and_push(job, reader, cap)
     except BaseException:
         await asyncio.shield(job.abort())
         raise
     return len(job.buckets)
-
-
-async def _allocate_one(job: UploadJob, server: Server, sharenum: int) -> bool:
-    secrets = lease_secrets(job.lease_secret, job.si, server.config.lease_seed)
-    upload_secret = os.urandom(32)
-    try:
-        result = await server.client.allocate_buckets(
-            job.si, secrets.renew, secrets.cancel, upload_secret, [sharenum], job.encoder.share_size
-        )
-    except StorageError:
-        return False
-    if sharenum not in result.allocated:
-        return False
-    job.buckets[sharenum] = Bucket(server, sharenum, upload_secret)
-    return True
 
 
 async def _reencode_and_push(

@@ -134,10 +134,11 @@ class UploadJob:
         wanted: dict[Server, set[int]] = defaultdict(set)
         for sharenum, server in placement.items():
             wanted[server].add(sharenum)
-        await asyncio.gather(*(self._allocate(s, wanted.get(s, set())) for s in writable))
+        await asyncio.gather(*(self.allocate(s, wanted.get(s, set())) for s in writable))
         self.check_happy()
 
-    async def _allocate(self, server: Server, shares: set[int]) -> None:
+    async def allocate(self, server: Server, shares: set[int]) -> set[int]:
+        """Ask `server` for buckets for `shares`; returns the share numbers it gave us."""
         secrets = lease_secrets(self.lease_secret, self.si, server.config.lease_seed)
         upload_secret = os.urandom(32)
         try:
@@ -151,11 +152,14 @@ class UploadJob:
             )
         except StorageError as exc:
             self.failed[server.nickname] = str(exc)
-            return
+            return set()
         self.held[server] |= set(result.already_have)
+        given = set()
         for sharenum in result.allocated:
             if sharenum not in self.buckets:
                 self.buckets[sharenum] = Bucket(server, sharenum, upload_secret)
+                given.add(sharenum)
+        return given
 
     async def drop_server(self, server: Server, reason: str) -> None:
         """A server failed mid-upload: forget its shares, fail if no longer happy."""
