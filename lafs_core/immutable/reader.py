@@ -161,6 +161,10 @@ class CHKReader:
         self.corrupt_shares[sharenum] = reason
         self._open.pop(sharenum, None)
 
+    def mark_unavailable(self, sharenum: int, exc: BaseException) -> None:
+        self.unavailable_shares[sharenum] = str(exc) or type(exc).__name__
+        self._open.pop(sharenum, None)
+
     # -- opening shares ----------------------------------------------------
 
     async def _ensure_open(self, wanted: int | None = None) -> None:
@@ -194,7 +198,7 @@ class CHKReader:
         except CorruptShareError as exc:
             self.mark_corrupt(source.sharenum, str(exc))
         except UNAVAILABLE as exc:
-            self.unavailable_shares[source.sharenum] = str(exc) or type(exc).__name__
+            self.mark_unavailable(source.sharenum, exc)
         else:
             self._open[source.sharenum] = share
 
@@ -285,8 +289,7 @@ class CHKReader:
         except CorruptShareError as exc:
             self.mark_corrupt(sharenum, f"segment {index}: {exc}")
         except UNAVAILABLE as exc:
-            self.unavailable_shares[sharenum] = str(exc) or type(exc).__name__
-            self._open.pop(sharenum, None)
+            self.mark_unavailable(sharenum, exc)
         return None
 
     def _prefetched_block(self, share: OpenShare, index: int) -> "asyncio.Future[bytes]":
@@ -340,8 +343,7 @@ class CHKReader:
         except (CorruptShareError, BadHashError) as exc:
             self.mark_corrupt(sharenum, f"segment {index}: {exc}")
         except UNAVAILABLE as exc:
-            self.unavailable_shares[sharenum] = str(exc) or type(exc).__name__
-            self._open.pop(sharenum, None)
+            self.mark_unavailable(sharenum, exc)
         return False
 
     def _decode(

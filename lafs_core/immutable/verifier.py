@@ -71,7 +71,7 @@ async def verify(
             except CorruptShareError as exc:
                 reader.mark_corrupt(sharenum, str(exc))
             except UNAVAILABLE as exc:
-                reader.unavailable_shares[sharenum] = str(exc) or type(exc).__name__
+                reader.mark_unavailable(sharenum, exc)
             else:
                 result.good.add(sharenum)
 
