@@ -30,6 +30,7 @@ from lafs_core.mutable.keys import (
 from lafs_core.uri import CHKReadCap, LiteralCap
 
 VECTORS = json.loads((Path(__file__).parent.parent / "vectors" / "ssk.json").read_text())
+OFFICIAL = json.loads((Path(__file__).parent.parent / "vectors" / "ssk_official.json").read_text())
 CASES: list[dict[str, Any]] = VECTORS["cases"]
 KEYS = [KeyPair.load(pem.encode()) for pem in VECTORS["keys"]]
 
@@ -38,8 +39,21 @@ def test_the_file_covers_what_we_promise() -> None:
     assert VECTORS["tahoe_version"] == "1.20.0"
     assert len(CASES) == 240
     assert {c["format"] for c in CASES} == {"sdmf", "mdmf"}
-    assert any("BEGIN RSA PRIVATE KEY" in k for k in VECTORS["keys"])
-    assert any("BEGIN PRIVATE KEY" in k for k in VECTORS["keys"])
+    # The 240 keys and caps of the official Tahoe-LAFS vectors, one case each.
+    assert [c["write"] for c in CASES] == [c["expected"] for c in OFFICIAL["cases"]]
+    assert VECTORS["keys"] == [c["key"] for c in OFFICIAL["cases"]]
+    assert sum(c["format"] == "mdmf" for c in CASES) == 120
+
+
+def test_pkcs1_and_pkcs8_forms_load_alike() -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    pem = VECTORS["keys"][1].encode()
+    assert pem.startswith(b"-----BEGIN RSA PRIVATE KEY-----")
+    pkcs8 = serialization.load_pem_private_key(pem, None).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    assert KeyPair.load(pkcs8) == KEYS[1]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])

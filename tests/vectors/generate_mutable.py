@@ -5,14 +5,17 @@ Run with the interpreter of a virtualenv that has ``tahoe-lafs==1.20.0``::
 
     /opt/tahoe-venv/bin/python tests/vectors/generate_mutable.py [--out tests/vectors/ssk.json]
 
-Everything it needs is in this file: it makes its own RSA-2048 keys (fresh
-ones on every run; they are written into the output, which is what the tests
-use), then asks ``allmydata`` (the Tahoe-LAFS package, imported only here,
-never by the project) for:
+Everything it needs is in this directory: the 240 RSA-2048 keys of the
+official Tahoe-LAFS SSK vectors, with the format each was used in and the cap
+Tahoe printed, are in ``ssk_official.json``, which this script wrote once
+from the official ``test_vectors.yaml`` (``--import-official PATH``). It
+asks ``allmydata`` (the Tahoe-LAFS package, imported only here, never by the
+project) for:
 
-* ``cases``: for every key, in SDMF and MDMF form, the write/read/verify caps
-  and the six mutable directory caps built by ``allmydata.uri``, the key
-  chain from ``allmydata.util.hashutil`` (writekey, readkey, storage index,
+* ``cases``: for every official key, in the format of its official case, the
+  write/read/verify caps (the write cap must equal the official one) and the
+  six mutable directory caps built by ``allmydata.uri``, the key chain from
+  ``allmydata.util.hashutil`` (writekey, readkey, storage index,
   fingerprint) and the write enabler for a fixed tub ID;
 * ``extensions``: MDMF caps with trailing extension fields and what Tahoe
   re-serialises them to;
@@ -62,12 +65,11 @@ from allmydata.mutable.layout import MDMFSlotWriteProxy, SDMFSlotWriteProxy
 from allmydata.nodemaker import NodeMaker
 from allmydata.util import base32, hashutil, mathutil
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa as crsa
 
 FORMAT = "lafs-s3gw-ssk-vectors/1"
 TAHOE_VERSION = "1.20.0"
 HERE = Path(__file__).resolve().parent
-NUM_KEYS = 120
+OFFICIAL = HERE / "ssk_official.json"
 TUB_ID = bytes(range(20))  # the server seed the write enablers are computed for
 
 # (name, key index, seed, length, seqnum, IV byte, k, N)
@@ -103,26 +105,47 @@ def stretch(seed: bytes, length: int) -> bytes:
     return (seed * (length // len(seed) + 1))[:length]
 
 
-def make_key(index: int) -> tuple[str, bytes]:
-    """A fresh key as PEM (PKCS#1 for even, PKCS#8 for odd indexes) and its PKCS#8 DER."""
-    key = crsa.generate_private_key(public_exponent=65537, key_size=2048)
-    fmt = (
-        serialization.PrivateFormat.TraditionalOpenSSL
-        if index % 2 == 0
-        else serialization.PrivateFormat.PKCS8
-    )
-    pem = key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption())
-    der = key.private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return pem.decode("ascii"), der
+def import_official(yaml_path: Path) -> None:
+    """Copy the SSK cases (format, private key, expected cap) of the official vectors."""
+    import yaml
+
+    doc = yaml.safe_load(yaml_path.read_text())
+    cases = [
+        {
+            "format": v["format"]["params"]["format"],
+            "key": v["format"]["params"]["key"],
+            "expected": v["expected"],
+        }
+        for v in doc["vector"]
+        if v["format"]["kind"] == "ssk"
+    ]
+    out = {
+        "format": "lafs-s3gw-ssk-official/1",
+        "source": f"tahoe-lafs test_vectors.yaml, version {doc['version']}, SSK cases in order",
+        "cases": cases,
+    }
+    OFFICIAL.write_text(json.dumps(out, indent=0) + "\n")
+
+
+def load_official() -> list[tuple[str, str, bytes, str]]:
+    """(format, PEM, PKCS#8 DER, expected write cap) of every official SSK case."""
+    out = []
+    for c in json.loads(OFFICIAL.read_text())["cases"]:
+        key = serialization.load_pem_private_key(c["key"].encode(), None)
+        der = key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        out.append((c["format"], c["key"], der, c["expected"]))
+    return out
 
 
 def s(cap: object) -> str:
     return str(cap.to_string().decode("ascii"))  # type: ignore[attr-defined]
 
 
-def cap_case(index: int, fmt: str, der: bytes) -> dict[str, object]:
+def cap_case(index: int, fmt: str, der: bytes, expected: str) -> dict[str, object]:
     priv, pub = rsa.create_signing_keypair_from_string(der)
     priv_der = rsa.der_string_from_signing_key(priv)
     pub_der = rsa.der_string_from_verifying_key(pub)
@@ -136,6 +159,10 @@ def cap_case(index: int, fmt: str, der: bytes) -> dict[str, object]:
         dcap = uri.MDMFDirectoryURI(wcap)
     # Round-trip through Tahoe's parser too, to be sure it accepts what it printed.
     assert s(uri.from_string(s(wcap))) == s(wcap)
+    if s(wcap) != expected:
+        raise SystemExit(
+            f"key {index}: Tahoe 1.20 printed {s(wcap)}, the official vector {expected}"
+        )
     readkey = hashutil.ssk_readkey_hash(writekey)
     return {
         "name": f"{fmt}-key{index}",
@@ -649,10 +676,19 @@ def main() -> None:
     ap.add_argument("--out", default=str(HERE / "ssk.json"))
     ap.add_argument("--tahoe", default=str(Path(__import__("sys").executable).with_name("tahoe")))
     ap.add_argument("--no-real-grid", action="store_true", help="skip the real-grid section")
+    ap.add_argument(
+        "--import-official",
+        metavar="YAML",
+        type=Path,
+        help=f"first rewrite {OFFICIAL.name} from Tahoe's official test_vectors.yaml",
+    )
     args = ap.parse_args()
-    keys = [make_key(i) for i in range(NUM_KEYS)]
+    if args.import_official:
+        import_official(args.import_official)
+    official = load_official()
+    keys = [(pem, der) for _fmt, pem, der, _expected in official]
     cases = [
-        cap_case(i, fmt, der) for i, (_pem, der) in enumerate(keys) for fmt in ("sdmf", "mdmf")
+        cap_case(i, fmt, der, expected) for i, (fmt, _pem, der, expected) in enumerate(official)
     ]
     doc = {
         "format": FORMAT,
