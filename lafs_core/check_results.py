@@ -22,6 +22,9 @@ class CheckResults:
     count_wrong_shares: int = 0
     verified: bool = False  # every byte was checked, not just listed
     report: list[str] = field(default_factory=list)
+    # Mutable files count the versions their servermap saw; a CHK file has one version.
+    recoverable_versions: int | None = None
+    unrecoverable_versions: int | None = None
 
     @property
     def count_shares_good(self) -> int:
@@ -32,8 +35,22 @@ class CheckResults:
         return len({server for servers in self.sharemap.values() for server in servers})
 
     @property
+    def count_recoverable_versions(self) -> int:
+        if self.recoverable_versions is None:
+            return int(self.recoverable)
+        return self.recoverable_versions
+
+    @property
+    def count_unrecoverable_versions(self) -> int:
+        if self.unrecoverable_versions is None:
+            return 1 - int(self.recoverable)
+        return self.unrecoverable_versions
+
+    @property
     def healthy(self) -> bool:
-        return self.count_shares_good >= self.count_shares_expected
+        """All N shares of the one version, and no other version anywhere."""
+        one_version = self.count_recoverable_versions == 1 and not self.count_unrecoverable_versions
+        return one_version and self.count_shares_good >= self.count_shares_expected
 
     @property
     def recoverable(self) -> bool:
@@ -55,7 +72,6 @@ class CheckResults:
         )
 
     def to_json(self) -> dict[str, Any]:
-        recoverable = int(self.recoverable)
         si = base32.b2a(self.storage_index)
         return {
             "storage-index": si,
@@ -74,8 +90,8 @@ class CheckResults:
                 "servers-responding": sorted(self.servers_responding),
                 "sharemap": {str(n): sorted(s) for n, s in sorted(self.sharemap.items())},
                 "count-wrong-shares": self.count_wrong_shares,
-                "count-recoverable-versions": recoverable,
-                "count-unrecoverable-versions": 1 - recoverable,
+                "count-recoverable-versions": self.count_recoverable_versions,
+                "count-unrecoverable-versions": self.count_unrecoverable_versions,
             },
         }
 
