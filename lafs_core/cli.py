@@ -186,7 +186,7 @@ def _open_directory(client: Client, cap_text: str) -> DirectoryNode:
 async def _parent_directory(client: Client, cap_text: str, path: str) -> tuple[DirectoryNode, str]:
     root = _open_directory(client, cap_text)
     parent_path, _, name = path.rpartition("/")
-    node, _ = await root.get_child_at_path(parent_path)
+    node = await root.get_child_at_path(parent_path)
     if not isinstance(node, DirectoryNode):
         node = _child_directory(client, node, parent_path)
     return node, name
@@ -203,7 +203,7 @@ async def _resolve(client: Client, text: str) -> AnyCap:
     cap_text, path = _split_path(text)
     if not path:
         return parse_any_cap(cap_text)
-    node, _ = await _open_directory(client, cap_text).get_child_at_path(path)
+    node = await _open_directory(client, cap_text).get_child_at_path(path)
     if isinstance(node, DirectoryNode):
         return node.cap
     if node.cap is None:

@@ -162,20 +162,30 @@ class Client:
 
     async def create_directory(self, format: Format = "sdmf") -> DirectoryNode:
         enc = self.config.encoding
-        return await DirectoryNode.create(
+        node = await DirectoryNode.create(
             self.broker, await self.key_pool.get(), self.config.lease_secret,
             k=enc.k, n=enc.n, pool=self.pool, format=format,
         )  # fmt: skip
+        node.read_immutable, node.upload_immutable = self._read_cap, self._store
+        return node
 
     def directory(self, cap: DirectoryCap) -> DirectoryNode:
         """A node for an existing directory cap (mutable or immutable)."""
         inner = cap.inner
         if isinstance(inner, (MutableWriteCap, MutableReadCap)):
-            return DirectoryNode(cap, self.mutable(inner), read_immutable=self._read_cap)
+            return DirectoryNode(
+                cap,
+                self.mutable(inner),
+                read_immutable=self._read_cap,
+                upload_immutable=self._store,
+            )
         return DirectoryNode(cap, None, read_immutable=self._read_cap)
 
     async def _read_cap(self, cap):  # type: ignore[no-untyped-def]
         return await self.read_bytes(cap)
+
+    async def _store(self, data: bytes) -> LiteralCap | CHKReadCap:
+        return (await self.upload_bytes(data)).cap
 
     async def grid_status(self) -> list[ServerStatus]:
         async def one(server) -> ServerStatus:  # type: ignore[no-untyped-def]

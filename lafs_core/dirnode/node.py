@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 from ..grid import StorageBroker
 from ..mutable.caps import Format, MutableReadCap, MutableVerifyCap, MutableWriteCap
@@ -20,13 +20,14 @@ from ..mutable.keys import KeyPair
 from ..mutable.node import Backoff, MutableFileNode, default_backoff
 from ..uri import CHKReadCap, CHKVerifyCap, LiteralCap
 from .caps import DirectoryCap
-from .children import Child, Listing, make_child, visible_children
+from .children import Child, Listing, known_child, make_child, visible_children
 from .errors import ChildOfWrongTypeError, ExistingChildError, NoSuchChildError, NotWriteableError
 from .format import Entry, normalize, pack_children, unpack_children, update_metadata
 
 Overwrite = bool | Literal["only-files"]
 ReadImmutable = Callable[[CHKReadCap], Awaitable[bytes]]
 UploadImmutable = Callable[[bytes], Awaitable[LiteralCap | CHKReadCap]]
+Node: TypeAlias = "DirectoryNode | MutableFileNode | Child"
 
 
 def _check_overwrite(entries: Mapping[str, Entry], name: str, overwrite: Overwrite) -> None:
@@ -37,6 +38,12 @@ def _check_overwrite(entries: Mapping[str, Entry], name: str, overwrite: Overwri
         if not make_child(e.rw_uri, e.ro_uri).is_directory:
             return
     raise ExistingChildError(f"child {name!r} already exists")
+
+
+def _child_of(node: Node) -> Child:
+    if isinstance(node, Child):
+        return node
+    return known_child(node.cap)
 
 
 def _entry(name: str, child: Child, metadata: dict[str, Any]) -> Entry:
@@ -54,9 +61,11 @@ class DirectoryNode:
         filenode: MutableFileNode | None = None,
         clock: Callable[[], float] = time.time,
         read_immutable: ReadImmutable | None = None,
+        upload_immutable: UploadImmutable | None = None,
     ) -> None:
         """`filenode` backs a mutable directory; `read_immutable` (e.g. `Client.read_bytes`)
-        fetches the body of a DIR2-CHK one. LIT directories need neither."""
+        fetches the body of a DIR2-CHK one. LIT directories need neither.
+        `upload_immutable` stores the data `add_file` is given."""
         if cap.is_mutable and filenode is None:
             raise ValueError("a mutable directory needs its backing MutableFileNode")
         if isinstance(cap.inner, (CHKVerifyCap, MutableVerifyCap)):
@@ -65,6 +74,7 @@ class DirectoryNode:
         self.filenode = filenode
         self.clock = clock
         self.read_immutable = read_immutable
+        self.upload_immutable = upload_immutable
 
     @classmethod
     async def create_immutable(
@@ -120,6 +130,7 @@ class DirectoryNode:
         like: MutableFileNode,
         clock: Callable[[], float] = time.time,
         read_immutable: ReadImmutable | None = None,
+        upload_immutable: UploadImmutable | None = None,
     ) -> DirectoryNode:
         """Open a directory cap with the grid settings of an existing node."""
         if not cap.is_mutable:
@@ -129,7 +140,7 @@ class DirectoryNode:
         node = MutableFileNode(
             like.broker, inner, like.lease_secret, like.k, like.n, like.pool, backoff=like.backoff
         )
-        return cls(cap, node, clock, read_immutable)
+        return cls(cap, node, clock, read_immutable, upload_immutable)
 
     def open_child(self, child: Child) -> DirectoryNode | MutableFileNode:
         """A node for a directory or mutable-file child, with this directory's grid settings."""
@@ -140,7 +151,9 @@ class DirectoryNode:
         if f is None:
             raise TypeError("children of an immutable directory are immutable")
         if isinstance(cap, DirectoryCap):
-            return DirectoryNode.from_cap(cap, f, self.clock, self.read_immutable)
+            return DirectoryNode.from_cap(
+                cap, f, self.clock, self.read_immutable, self.upload_immutable
+            )
         if isinstance(cap, (MutableWriteCap, MutableReadCap)):
             return MutableFileNode(
                 f.broker, cap, f.lease_secret, f.k, f.n, f.pool, backoff=f.backoff
@@ -184,7 +197,10 @@ class DirectoryNode:
     async def has_child(self, name: str) -> bool:
         return normalize(name) in await self.list()
 
-    async def get_child_at_path(
+    async def get_metadata_for(self, name: str) -> dict[str, Any]:
+        return (await self.get_child_and_metadata(name))[1]
+
+    async def get_child_and_metadata_at_path(
         self, path: str | Sequence[str]
     ) -> tuple[Child | DirectoryNode, dict[str, Any]]:
         """Walk `a/b/c` (or a list of names) from here; the empty path is (self, {})."""
@@ -200,6 +216,9 @@ class DirectoryNode:
                     raise NoSuchChildError(f"{name!r} is not a directory")
                 node = opened
         return result
+
+    async def get_child_at_path(self, path: str | Sequence[str]) -> Child | DirectoryNode:
+        return (await self.get_child_and_metadata_at_path(path))[0]
 
     # -- changes ------------------------------------------------------------
 
@@ -260,6 +279,45 @@ class DirectoryNode:
         child = make_child(writecap, readcap)
         if child.error is not None:
             raise ValueError(f"cannot attach {name!r}: {child.error}")
+        await self.set_child(name, child, metadata, overwrite)
+        return child
+
+    async def set_nodes(
+        self,
+        nodes: Mapping[str, tuple[Node, dict[str, Any] | None]],
+        overwrite: Overwrite = True,
+    ) -> None:
+        """`set_children` for opened nodes (directories, mutable files) or children."""
+        await self.set_children(
+            {name: (_child_of(node), md) for name, (node, md) in nodes.items()}, overwrite
+        )
+
+    async def set_node(
+        self,
+        name: str,
+        node: Node,
+        metadata: dict[str, Any] | None = None,
+        overwrite: Overwrite = True,
+    ) -> Node:
+        await self.set_nodes({name: (node, metadata)}, overwrite)
+        return node
+
+    async def add_file(
+        self,
+        name: str,
+        data: bytes,
+        metadata: dict[str, Any] | None = None,
+        overwrite: Overwrite = True,
+    ) -> Child:
+        """Store `data` as an immutable file (LIT or CHK) and link it as `name`."""
+        if self._writekey is None:
+            raise NotWriteableError("this directory is read-only")
+        if self.upload_immutable is None:
+            raise ValueError("add_file needs upload_immutable (e.g. a Client's directory)")
+        if overwrite is not True:  # fail before uploading, as Tahoe does
+            entries = unpack_children(await self.read_body(), self._writekey)
+            _check_overwrite(entries, normalize(name), overwrite)
+        child = known_child(await self.upload_immutable(data))
         await self.set_child(name, child, metadata, overwrite)
         return child
 

@@ -88,9 +88,13 @@ def test_subdirectories_paths_and_readonly(grid: Any) -> None:
         root = await new_dir(client)
         sub = await root.create_subdirectory("sub", await _POOL.get())
         await sub.set_uri("deep.txt", None, CHK)
-        child, _ = await root.get_child_at_path("sub/deep.txt")
-        assert child.ro_uri == CHK  # type: ignore[union-attr]
-        assert (await root.get_child_at_path(""))[0] is root
+        child, md = await root.get_child_and_metadata_at_path("sub/deep.txt")
+        assert child.ro_uri == CHK and "tahoe" in md  # type: ignore[union-attr]
+        assert await root.get_child_at_path("") is root
+        assert await root.get_child_at_path(["sub", "deep.txt"]) == child
+        assert await sub.get_metadata_for("deep.txt") == md
+        with pytest.raises(NoSuchChildError):
+            await root.get_child_at_path("sub/deep.txt/below")
         # The write dircap child is stored with its write cap; readers see only read caps.
         subchild = await root.get("sub")
         assert subchild.rw_uri == sub.cap.to_string()
@@ -184,5 +188,40 @@ def test_immutable_directories(grid: Any) -> None:
             await DirectoryNode.create_immutable(
                 {"m": (make_child(mutable.cap.to_string(), None), {})}, upload
             )
+
+    run(go, grid)
+
+
+def test_nodes_files_and_metadata(grid: Any) -> None:
+    async def go(client: Client) -> None:
+        root = await client.create_directory()
+        sub = await client.create_directory("mdmf")
+        mfile = await client.create_mutable(b"mutable")
+        assert await root.set_node("sub", sub, {"k": "v"}) is sub
+        await root.set_nodes({"m": (mfile, None), "lit": (make_child(LIT, None), {})})
+        small = await root.add_file("small", b"tiny", {"note": 1})
+        big = await root.add_file("big", b"x" * 1000)
+        assert small.ro_uri is not None and small.ro_uri.startswith("URI:LIT:")
+        assert big.ro_uri is not None and big.ro_uri.startswith("URI:CHK:")
+        listing = await root.list()
+        assert set(listing) == {"sub", "m", "lit", "small", "big"}
+        assert listing["sub"][0].rw_uri == sub.cap.to_string()
+        assert listing["m"][0].rw_uri == mfile.cap.to_string()
+        assert (await root.get_metadata_for("small"))["note"] == 1
+        assert (await root.get_metadata_for("sub"))["k"] == "v"
+        assert await client.read_bytes(big.cap) == b"x" * 1000  # type: ignore[arg-type]
+        with pytest.raises(ExistingChildError):
+            await root.add_file("big", b"other", overwrite=False)
+        with pytest.raises(ExistingChildError):
+            await root.set_node("sub", mfile, overwrite="only-files")
+        await root.set_node("big", mfile, overwrite="only-files")
+        assert (await root.get("big")).rw_uri == mfile.cap.to_string()
+        ro = client.directory(root.cap.readonly())
+        with pytest.raises(NotWriteableError):
+            await ro.add_file("x", b"x")
+        with pytest.raises(NotWriteableError):
+            await ro.set_node("x", sub)
+        with pytest.raises(NoSuchChildError):
+            await ro.get_metadata_for("missing")
 
     run(go, grid)
