@@ -30,7 +30,7 @@ from .immutable.params import DEFAULT_MAX_SEGMENT_SIZE, EncodingParams
 from .immutable.uploader import UploadResult
 from .mutable.caps import MutableReadCap, MutableWriteCap
 from .mutable.keys import KeyPair
-from .uri import CHKReadCap, LiteralCap, parse_cap
+from .uri import CHKReadCap, LiteralCap
 
 
 class UsageError(Exception):
@@ -305,8 +305,8 @@ def cmd_check(args: argparse.Namespace) -> None:
     config = _grid(args)
     verify = args.verify or args.command in ("verify", "repair")
     repair = getattr(args, "repair", False) or args.command == "repair"
-    cap = parse_cap(args.cap)
-    if isinstance(cap, LiteralCap):
+    cap = parse_any_cap(args.cap)
+    if isinstance((cap.inner if isinstance(cap, DirectoryCap) else cap), LiteralCap):
         if args.json:
             key = "post-repair-results" if repair else "results"
             print(json.dumps({"storage-index": "", key: {"healthy": True}}))
@@ -428,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("repair", "verify, then regenerate missing or corrupt shares"),
     ):
         cmd = commands.add_parser(name, help=text)
-        cmd.add_argument("cap", help="a read-cap or verify-cap")
+        cmd.add_argument("cap", help="a file's or directory's cap (write, read or verify)")
         if name == "check":
             cmd.add_argument(
                 "--verify", action="store_true", help="check every byte of every share"

@@ -22,10 +22,21 @@ from .immutable.downloader import Download
 from .immutable.encoder import file_reader
 from .immutable.params import EncodingParams
 from .immutable.uploader import UploadResult, upload
-from .mutable.caps import Format, MutableReadCap, MutableWriteCap
+from .mutable import checker as mutable_checker
+from .mutable.caps import Format, MutableCap, MutableReadCap, MutableWriteCap
 from .mutable.keypool import KeyPool
 from .mutable.node import MutableFileNode
 from .uri import CHKReadCap, CHKVerifyCap, LiteralCap
+
+CheckableCap = CHKReadCap | CHKVerifyCap | MutableCap | DirectoryCap
+
+
+def _stored(cap: CheckableCap) -> CHKReadCap | CHKVerifyCap | MutableCap:
+    """The file cap whose shares hold `cap`'s object; LIT objects have none."""
+    inner = cap.inner if isinstance(cap, DirectoryCap) else cap
+    if isinstance(inner, LiteralCap):
+        raise ValueError("a LIT object holds its data in the cap: there is nothing to check")
+    return inner
 
 
 @dataclass(frozen=True)
@@ -124,28 +135,38 @@ class Client:
         return b"".join([chunk async for chunk in self.read(cap)])
 
     async def check(
-        self, cap: CHKReadCap | CHKVerifyCap, verify: bool = False, add_lease: bool = False
+        self, cap: CheckableCap, verify: bool = False, add_lease: bool = False
     ) -> CheckResults:
-        return await checker.check(
-            self.broker,
-            cap,
-            verify=verify,
-            add_lease=add_lease,
-            lease_secret=self.config.lease_secret,
-            pool=self.pool,
-        )
+        """Check a CHK file, a mutable file or a directory (not a LIT one: it has no shares)."""
+        inner = _stored(cap)
+        secret = self.config.lease_secret
+        if isinstance(inner, (CHKReadCap, CHKVerifyCap)):
+            return await checker.check(
+                self.broker, inner, verify=verify, add_lease=add_lease,
+                lease_secret=secret, pool=self.pool,
+            )  # fmt: skip
+        enc = self.config.encoding
+        return await mutable_checker.check(
+            self.broker, inner, verify=verify, add_lease=add_lease,
+            lease_secret=secret, k=enc.k, n=enc.n,
+        )  # fmt: skip
 
     async def check_and_repair(
-        self, cap: CHKReadCap | CHKVerifyCap, verify: bool = True, add_lease: bool = False
+        self, cap: CheckableCap, verify: bool = True, add_lease: bool = False
     ) -> CheckAndRepairResults:
-        return await checker.check_and_repair(
-            self.broker,
-            cap,
-            verify=verify,
-            add_lease=add_lease,
-            lease_secret=self.config.lease_secret,
-            pool=self.pool,
-        )
+        """Check, and repair if unhealthy; a mutable file needs its write cap for that."""
+        inner = _stored(cap)
+        secret = self.config.lease_secret
+        if isinstance(inner, (CHKReadCap, CHKVerifyCap)):
+            return await checker.check_and_repair(
+                self.broker, inner, verify=verify, add_lease=add_lease,
+                lease_secret=secret, pool=self.pool,
+            )  # fmt: skip
+        enc = self.config.encoding
+        return await mutable_checker.check_and_repair(
+            self.broker, inner, verify=verify, add_lease=add_lease,
+            lease_secret=secret, k=enc.k, n=enc.n, pool=self.pool,
+        )  # fmt: skip
 
     # -- mutable files and directories ----------------------------------------
 
