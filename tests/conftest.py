@@ -19,14 +19,17 @@ A `StorageNodeProcess` has `node_dir`, `nurl`, `storage_dir`, `start()`,
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -180,7 +183,6 @@ def storage_node(storage_nodes: list[StorageNodeProcess]) -> StorageNodeProcess:
     return storage_nodes[0]
 
 
-
 # -- grids (owner: lafs_core) -------------------------------------------------
 
 
@@ -201,7 +203,9 @@ class Grid:
 
 
 @pytest.fixture(scope="session")
-def grid(storage_node_factory: StorageNodeFactory, tmp_path_factory: pytest.TempPathFactory) -> Grid:
+def grid(
+    storage_node_factory: StorageNodeFactory, tmp_path_factory: pytest.TempPathFactory
+) -> Grid:
     """Ten running nodes shared by the session; tests that stop nodes restart them."""
     nodes = storage_node_factory.create_many(10)
     grid_file = tmp_path_factory.mktemp("grid") / "grid.toml"
@@ -218,3 +222,128 @@ def healthy_grid(grid: Grid) -> Iterator[Grid]:
         yield grid
     finally:
         grid.restart_stopped()
+
+
+# -- gateways (owner: s3gw) ---------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class GatewayProcess:
+    """A real `s3gw serve` on 127.0.0.1 over a grid file, with a root account from the
+    environment (`access_key`, `secret_key`); `s3()` is a boto3 client for it."""
+
+    def __init__(self, data_dir: Path, grid_file: Path | None, port: int | None = None) -> None:
+        self.data_dir = data_dir
+        self.grid_file = grid_file
+        self.port = port or free_port()
+        self.access_key = "GKTESTROOT" + data_dir.name[-10:].upper().replace("-", "X")
+        self.secret_key = "test-secret-" + data_dir.name
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "S3GW_ACCESS_KEY": self.access_key,
+            "S3GW_SECRET_KEY": self.secret_key,
+        }
+
+    def start(self, timeout: float = 60.0) -> None:
+        cmd = [shutil.which("s3gw") or "s3gw", "serve", "--data-dir", str(self.data_dir)]
+        cmd += ["--port", str(self.port)]
+        if self.grid_file is not None:
+            cmd += ["--grid", str(self.grid_file)]
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.data_dir / "gateway.log", "ab")
+        self.process = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"s3gw exited: {(self.data_dir / 'gateway.log').read_text()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("s3gw did not start") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def s3(self, access_key: str | None = None, secret_key: str | None = None, **config: Any):  # type: ignore[no-untyped-def]
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=access_key or self.access_key,
+            aws_secret_access_key=secret_key or self.secret_key,
+            config=Config(
+                s3={"addressing_style": "path"},
+                retries={"max_attempts": 1, "mode": "standard"},
+                **config,
+            ),
+        )
+
+
+@pytest.fixture(scope="session")
+def gateway_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., GatewayProcess]]:
+    """`make(grid_file=..., data_dir=...)` starts a gateway; all are stopped at session end."""
+    started: list[GatewayProcess] = []
+
+    def make(
+        grid_file: Path | None, data_dir: Path | None = None, start: bool = True
+    ) -> GatewayProcess:
+        gw = GatewayProcess(data_dir or tmp_path_factory.mktemp("gateway"), grid_file)
+        if start:
+            gw.start()
+        started.append(gw)
+        return gw
+
+    yield make
+    for gw in started:
+        gw.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(grid: Grid, gateway_factory: Callable[..., GatewayProcess]) -> GatewayProcess:
+    """One gateway over the shared grid for the session; tests use their own buckets."""
+    return gateway_factory(grid.grid_file)
+
+
+@pytest.fixture
+def s3(gateway: GatewayProcess):  # type: ignore[no-untyped-def]
+    return gateway.s3()
+
+
+@pytest.fixture
+def bucket(s3) -> str:  # type: ignore[no-untyped-def]
+    """A fresh, empty bucket of the session gateway's root account."""
+    import uuid
+
+    name = "b-" + uuid.uuid4().hex[:20]
+    s3.create_bucket(Bucket=name)
+    return name

@@ -1,0 +1,616 @@
+"""One handler per S3 operation, over the catalog, the bucket index and the object store.
+
+A handler gets an authenticated `S3Request` and returns a Starlette
+response; it raises `S3Error`s for everything a client did wrong. Objects
+are index entries: `IndexEntry.cap` is the object's CHK or LIT cap (None for
+a multipart object, whose `info["parts"]` lists [cap, size, etag] per part)
+and `info` holds size, ETag, modification time, stored headers, user
+metadata, tags and checksums.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from starlette.responses import Response, StreamingResponse
+
+from s3gw import xml
+from s3gw.auth import AuthResult, PayloadReader
+from s3gw.bucket_index import BucketIndex, IndexEntry
+from s3gw.catalog import Bucket, Catalog
+from s3gw.checksums import header_name
+from s3gw.conditions import Conditions, evaluate, evaluate_write, format_http_date
+from s3gw.errors import (
+    AccessDenied,
+    IllegalLocationConstraintException,
+    InvalidArgument,
+    InvalidRequest,
+    NoSuchKey,
+    S3Error,
+    S3NotImplemented,
+    from_exception,
+)
+from s3gw.etag import Md5Etag
+from s3gw.headers import (
+    check_copy_to_self,
+    directive,
+    metadata_headers,
+    parse_copy_source,
+    parse_part_number,
+    parse_tagging_header,
+    response_overrides,
+    storage_class,
+    stored_headers,
+    user_metadata,
+)
+from s3gw.listing import (
+    encode_token,
+    paginate_parts,
+    paginate_uploads,
+    parse_list_params,
+    parse_max_keys,
+)
+from s3gw.multipart import Upload
+from s3gw.objects import ObjectStore, object_parts
+from s3gw.parts import MAX_PARTS, check_complete
+from s3gw.ranges import ByteRange, parse_copy_source_range, parse_range
+from s3gw.routes import Route, validate_bucket_name
+
+MAX_XML_BODY = 2 * 1024 * 1024
+XML = "application/xml"
+
+
+@dataclass
+class S3Request:
+    route: Route
+    method: str
+    headers: dict[str, str]  # lowercase names; repeated headers joined with ","
+    auth: AuthResult
+    account: str
+    body: AsyncIterator[bytes]
+    request_id: str
+
+    @property
+    def query(self) -> dict[str, str]:
+        return self.route.query
+
+    @property
+    def bucket(self) -> str:
+        assert self.route.bucket is not None
+        return self.route.bucket
+
+    @property
+    def key(self) -> str:
+        assert self.route.key is not None
+        return self.route.key
+
+
+def owner_of(account: str) -> xml.Owner:
+    return xml.Owner(hashlib.sha256(account.encode()).hexdigest(), account)
+
+
+def _mtime(info: dict[str, Any]) -> datetime:
+    return datetime.fromtimestamp(float(info["mtime"]), UTC)
+
+
+def _xml(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(body, status, headers, media_type=XML)
+
+
+def _tags_header(tags: list[Any]) -> dict[str, str]:
+    return {"x-amz-tagging-count": str(len(tags))} if tags else {}
+
+
+class Gateway:
+    """The S3 operations of one gateway process."""
+
+    def __init__(self, catalog: Catalog, store: ObjectStore, region: str) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.region = region
+
+    def handler(self, operation: str) -> Callable[[S3Request], Awaitable[Response]]:
+        name = "".join("_" + c.lower() if c.isupper() else c for c in operation).lstrip("_")
+        found = getattr(self, "op_" + name.replace("_v2", "v2"), None)
+        if found is None:
+            raise S3NotImplemented(f"{operation} is not implemented by this gateway.")
+        return found  # type: ignore[no-any-return]
+
+    # -- helpers --------------------------------------------------------------
+
+    async def _bucket(self, req: S3Request, name: str | None = None) -> Bucket:
+        bucket = await self.catalog.get(name or req.bucket)
+        if bucket.owner != req.account:
+            raise AccessDenied()
+        return bucket
+
+    async def _body(self, req: S3Request) -> bytes:
+        reader = PayloadReader(req.auth, req.headers, max_size=MAX_XML_BODY)
+        pieces = [reader.feed(raw) async for raw in req.body]
+        reader.finish()
+        return b"".join(pieces)
+
+    async def _entry(self, index: BucketIndex, key: str) -> IndexEntry:
+        entry = await index.get(key)
+        if entry is None:
+            raise NoSuchKey(Key=key)
+        return entry
+
+    def _object_headers(self, entry: IndexEntry, checksums: bool) -> dict[str, str]:
+        info = entry.info
+        headers = {
+            "ETag": xml.quote_etag(info["etag"]),
+            "Last-Modified": format_http_date(_mtime(info)),
+            "Accept-Ranges": "bytes",
+            "Content-Type": "binary/octet-stream",
+        }
+        for name, value in info.get("headers", {}).items():
+            headers[name] = value
+        headers.update(metadata_headers(info.get("meta", {})))
+        headers.update(_tags_header(info.get("tags", [])))
+        if info.get("storage_class", "STANDARD") != "STANDARD":
+            headers["x-amz-storage-class"] = info["storage_class"]
+        if entry.cap is not None:
+            headers["x-lafs-cap"] = entry.cap
+        else:
+            headers["x-amz-mp-parts-count"] = str(len(info["parts"]))
+        if checksums:
+            for alg, value in info.get("checksums", {}).items():
+                headers[header_name(alg)] = value
+        return headers
+
+    async def _modify_entry(
+        self, index: BucketIndex, key: str, change: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> IndexEntry:
+        """Read-modify-write of one entry's info, retried while another writer changes it."""
+        for _ in range(10):
+            current = await self._entry(index, key)
+            updated = IndexEntry(current.cap, change(dict(current.info)))
+
+            def unchanged(found: IndexEntry | None, seen: IndexEntry = current) -> None:
+                if found is None:
+                    raise NoSuchKey(Key=key)
+                if found != seen:
+                    raise _Changed()
+
+            try:
+                await index.put(key, updated, check=unchanged)
+                return updated
+            except _Changed:
+                continue
+        raise InvalidRequest("The object is being changed by other requests; retry.")
+
+    # -- service and buckets --------------------------------------------------
+
+    async def op_list_buckets(self, req: S3Request) -> Response:
+        buckets = [
+            (b.name, b.created) for b in await self.catalog.list_buckets() if b.owner == req.account
+        ]
+        return _xml(xml.render_list_buckets(owner_of(req.account), buckets))
+
+    async def op_create_bucket(self, req: S3Request) -> Response:
+        validate_bucket_name(req.bucket)
+        location = xml.parse_create_bucket_configuration(await self._body(req))
+        if location is not None and location != self.region:
+            raise IllegalLocationConstraintException(
+                f"The {location} location constraint is incompatible for the region specific "
+                "endpoint this request was sent to."
+            )
+        await self.catalog.create(req.bucket, req.account)
+        return Response(status_code=200, headers={"Location": "/" + req.bucket})
+
+    async def op_delete_bucket(self, req: S3Request) -> Response:
+        await self._bucket(req)
+        await self.catalog.delete(req.bucket)
+        return Response(status_code=204)
+
+    async def op_head_bucket(self, req: S3Request) -> Response:
+        await self._bucket(req)
+        return Response(headers={"x-amz-bucket-region": self.region})
+
+    async def op_get_bucket_location(self, req: S3Request) -> Response:
+        await self._bucket(req)
+        return _xml(xml.render_location_constraint(self.region))
+
+    # -- listing --------------------------------------------------------------
+
+    async def _list(self, req: S3Request, v2: bool) -> Response:
+        bucket = await self._bucket(req)
+        p = parse_list_params(req.query, v2=v2)
+        page = await bucket.index.list(p.prefix, p.delimiter or "", p.start_after, p.max_keys)
+        owner = owner_of(bucket.owner)
+        contents = [
+            xml.ObjectEntry(
+                key,
+                _mtime(e.info),
+                e.info["etag"],
+                int(e.info["size"]),
+                e.info.get("storage_class", "STANDARD"),
+                owner,
+            )
+            for key, e in page.entries
+        ]
+        if not v2:
+            return _xml(
+                xml.render_list_objects_v1(
+                    bucket=bucket.name,
+                    prefix=p.prefix,
+                    marker=p.marker,
+                    delimiter=p.delimiter,
+                    max_keys=p.max_keys,
+                    is_truncated=page.is_truncated,
+                    next_marker=page.next_marker,
+                    contents=contents,
+                    common_prefixes=page.common_prefixes,
+                    encoding_type=p.encoding_type,
+                )
+            )
+        token = encode_token(page.next_marker) if page.is_truncated and page.next_marker else None
+        return _xml(
+            xml.render_list_objects_v2(
+                bucket=bucket.name,
+                prefix=p.prefix,
+                delimiter=p.delimiter,
+                max_keys=p.max_keys,
+                is_truncated=page.is_truncated,
+                contents=contents,
+                common_prefixes=page.common_prefixes,
+                continuation_token=p.continuation_token,
+                next_continuation_token=token,
+                start_after=p.start_after_param,
+                encoding_type=p.encoding_type,
+                fetch_owner=p.fetch_owner,
+            )
+        )
+
+    async def op_list_objects(self, req: S3Request) -> Response:
+        return await self._list(req, v2=False)
+
+    async def op_list_objectsv2(self, req: S3Request) -> Response:
+        return await self._list(req, v2=True)
+
+    # -- objects --------------------------------------------------------------
+
+    def _attrs(self, req: S3Request) -> dict[str, Any]:
+        """The object attributes a PUT (or REPLACE copy, or multipart create) sets."""
+        attrs: dict[str, Any] = {
+            "headers": stored_headers(req.headers),
+            "meta": user_metadata(req.headers),
+        }
+        if "x-amz-tagging" in req.headers:
+            attrs["tags"] = [list(t) for t in parse_tagging_header(req.headers["x-amz-tagging"])]
+        sc = storage_class(req.headers)
+        if sc != "STANDARD":
+            attrs["storage_class"] = sc
+        return attrs
+
+    async def _commit(
+        self, req: S3Request, index: BucketIndex, key: str, entry: IndexEntry
+    ) -> None:
+        cond = Conditions.from_headers(req.headers)
+        check = None
+        if cond.if_match is not None or cond.if_none_match is not None:
+
+            def check(current: IndexEntry | None) -> None:
+                evaluate_write(cond, current.info["etag"] if current else None)
+
+        await index.put(key, entry, check=check)
+
+    async def op_put_object(self, req: S3Request) -> Response:
+        bucket = await self._bucket(req)
+        attrs = self._attrs(req)
+        reader = PayloadReader(req.auth, req.headers)
+        stored = await self.store.receive(req.body, reader)
+        payload = stored.payload
+        info = {
+            "size": payload.size,
+            "etag": payload.md5_hex,
+            "mtime": time.time(),
+            **attrs,
+            "checksums": payload.checksums,
+        }
+        await self._commit(req, bucket.index, req.key, IndexEntry(stored.cap, info))
+        headers = {"ETag": xml.quote_etag(payload.md5_hex), "x-lafs-cap": stored.cap}
+        for alg, value in payload.checksums.items():
+            headers[header_name(alg)] = value
+        return Response(headers=headers)
+
+    async def _get_or_head(self, req: S3Request, with_body: bool) -> Response:
+        bucket = await self._bucket(req)
+        entry = await self._entry(bucket.index, req.key)
+        info = entry.info
+        evaluate(
+            Conditions.from_headers(req.headers), info["etag"], _mtime(info), method=req.method
+        )
+        size = int(info["size"])
+        headers = self._object_headers(
+            entry, req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
+        )
+        byte_range: ByteRange | None
+        if "partNumber" in req.query:
+            byte_range = self._part_range(entry, parse_part_number(req.query["partNumber"]))
+        else:
+            byte_range = parse_range(req.headers.get("range"), size)
+        headers.update(response_overrides(req.query))
+        status = 200
+        start, end = 0, size - 1
+        if byte_range is not None:
+            status = 206
+            start, end = byte_range.start, byte_range.end
+            headers["Content-Range"] = byte_range.content_range
+        headers["Content-Length"] = str(end - start + 1)
+        if not with_body or end < start:
+            return Response(status_code=status, headers=headers)
+        chunks = self.store.read_object(entry.cap, info, start, end)
+        try:
+            first = await anext(chunks)
+        except StopAsyncIteration:
+            first = b""
+        return StreamingResponse(_prepend(first, chunks), status, headers)
+
+    def _part_range(self, entry: IndexEntry, number: int) -> ByteRange | None:
+        size = int(entry.info["size"])
+        if entry.cap is not None:
+            if number != 1:
+                raise InvalidArgument("The requested partnumber is not satisfiable")
+            return None
+        parts = object_parts(entry.info)
+        if number > len(parts):
+            raise InvalidArgument("The requested partnumber is not satisfiable")
+        start = sum(p.size for p in parts[: number - 1])
+        return ByteRange(start, start + parts[number - 1].size - 1, size)
+
+    async def op_get_object(self, req: S3Request) -> Response:
+        return await self._get_or_head(req, with_body=True)
+
+    async def op_head_object(self, req: S3Request) -> Response:
+        return await self._get_or_head(req, with_body=False)
+
+    async def op_delete_object(self, req: S3Request) -> Response:
+        bucket = await self._bucket(req)
+        await bucket.index.delete(req.key)
+        return Response(status_code=204)
+
+    async def op_delete_objects(self, req: S3Request) -> Response:
+        bucket = await self._bucket(req)
+        quiet, objects = xml.parse_delete(await self._body(req))
+
+        async def one(key: str) -> xml.DeleteError | None:
+            try:
+                await bucket.index.delete(key)
+            except Exception as exc:  # each key answers for itself
+                err = from_exception(exc)
+                return xml.DeleteError(key, err.code, err.message)
+            return None
+
+        results = await asyncio.gather(*(one(key) for key, _ in objects))
+        errors = [r for r in results if r is not None]
+        failed = {e.key for e in errors}
+        deleted = [key for key, _ in objects if key not in failed]
+        return _xml(xml.render_delete_result(deleted, errors, quiet=quiet))
+
+    async def _copy_source(self, req: S3Request) -> tuple[IndexEntry, str, str]:
+        source = parse_copy_source(req.headers["x-amz-copy-source"])
+        src_bucket = await self._bucket(req, source.bucket)
+        entry = await self._entry(src_bucket.index, source.key)
+        cond = Conditions.from_headers(req.headers, prefix="x-amz-copy-source-")
+        evaluate(cond, entry.info["etag"], _mtime(entry.info), copy_source=True)
+        return entry, source.bucket, source.key
+
+    async def op_copy_object(self, req: S3Request) -> Response:
+        bucket = await self._bucket(req)
+        check_copy_to_self(
+            parse_copy_source(req.headers["x-amz-copy-source"]), req.bucket, req.key, req.headers
+        )
+        entry, _, _ = await self._copy_source(req)
+        info = dict(entry.info)
+        attrs = self._attrs(req)
+        if directive(req.headers, "x-amz-metadata-directive") == "REPLACE":
+            info["headers"], info["meta"] = attrs["headers"], attrs["meta"]
+            info.pop("storage_class", None)
+            if "storage_class" in attrs:
+                info["storage_class"] = attrs["storage_class"]
+        if directive(req.headers, "x-amz-tagging-directive") == "REPLACE":
+            info["tags"] = attrs.get("tags", [])
+        info["mtime"] = time.time()
+        await self._commit(req, bucket.index, req.key, IndexEntry(entry.cap, info))
+        return _xml(xml.render_copy_object_result(info["etag"], _mtime(info)))
+
+    # -- tagging --------------------------------------------------------------
+
+    async def op_get_object_tagging(self, req: S3Request) -> Response:
+        bucket = await self._bucket(req)
+        entry = await self._entry(bucket.index, req.key)
+        tags = [(k, v) for k, v in entry.info.get("tags", [])]
+        return _xml(xml.render_tagging(tags))
+
+    async def op_put_object_tagging(self, req: S3Request) -> Response:
+        bucket = await self._bucket(req)
+        tags = [list(t) for t in xml.parse_tagging(await self._body(req))]
+        await self._modify_entry(bucket.index, req.key, lambda info: {**info, "tags": tags})
+        return Response()
+
+    async def op_delete_object_tagging(self, req: S3Request) -> Response:
+        bucket = await self._bucket(req)
+        await self._modify_entry(bucket.index, req.key, lambda info: {**info, "tags": []})
+        return Response(status_code=204)
+
+    # -- multipart ------------------------------------------------------------
+
+    async def op_create_multipart_upload(self, req: S3Request) -> Response:
+        bucket = await self._bucket(req)
+        upload = await bucket.uploads.create(req.key, req.account, self._attrs(req))
+        return _xml(xml.render_initiate_multipart_upload(bucket.name, req.key, upload.upload_id))
+
+    async def _upload(self, req: S3Request) -> tuple[Bucket, Upload]:
+        bucket = await self._bucket(req)
+        upload = await bucket.uploads.get(req.query["uploadId"], req.key)
+        return bucket, upload
+
+    async def op_upload_part(self, req: S3Request) -> Response:
+        number = parse_part_number(req.query.get("partNumber"))
+        bucket, upload = await self._upload(req)
+        reader = PayloadReader(req.auth, req.headers)
+        stored = await self.store.receive(req.body, reader)
+        payload = stored.payload
+        await bucket.uploads.add_part(
+            upload, number, stored.cap, payload.md5_hex, payload.size, payload.checksums
+        )
+        headers = {"ETag": xml.quote_etag(payload.md5_hex)}
+        for alg, value in payload.checksums.items():
+            headers[header_name(alg)] = value
+        return Response(headers=headers)
+
+    async def op_upload_part_copy(self, req: S3Request) -> Response:
+        number = parse_part_number(req.query.get("partNumber"))
+        bucket, upload = await self._upload(req)
+        entry, _, _ = await self._copy_source(req)
+        size = int(entry.info["size"])
+        if "x-amz-copy-source-range" in req.headers:
+            r = parse_copy_source_range(req.headers["x-amz-copy-source-range"], size)
+            start, end = r.start, r.end
+        else:
+            start, end = 0, size - 1
+        if entry.cap is not None and (start, end) == (0, size - 1):
+            cap, etag = entry.cap, entry.info["etag"]  # the whole single-file object: share its cap
+        else:
+            chunks = self.store.read_object(entry.cap, entry.info, start, end)
+            cap, etag = await self._store_copy(chunks)
+        await bucket.uploads.add_part(upload, number, cap, etag, end - start + 1, {})
+        return _xml(xml.render_copy_object_result(etag, datetime.now(UTC), part=True))
+
+    async def _store_copy(self, chunks: AsyncIterator[bytes]) -> tuple[str, str]:
+        """Spool a byte stream, store it as a new file; (cap, hex MD5)."""
+        md5 = Md5Etag()
+        fd, name = tempfile.mkstemp(dir=self.store.spool_dir, prefix="copy-")
+        try:
+            with os.fdopen(fd, "wb") as spool:
+                async for chunk in chunks:
+                    md5.update(chunk)
+                    spool.write(chunk)
+            if os.path.getsize(name) <= self.store.inline_max_bytes:
+                with open(name, "rb") as f:
+                    cap = await self.store.store_bytes(f.read())
+            else:
+                cap = (await self.store.client.upload_path(name)).cap.to_string()
+        finally:
+            os.unlink(name)
+        return cap, md5.etag()
+
+    async def op_complete_multipart_upload(self, req: S3Request) -> Response:
+        bucket, upload = await self._upload(req)
+        requested = xml.parse_complete_multipart_upload(await self._body(req))
+        if len(requested) > MAX_PARTS:
+            raise InvalidArgument(f"A multipart upload has at most {MAX_PARTS} parts.")
+        stored = await bucket.uploads.parts(upload)
+        completion = check_complete(requested, {n: p.part for n, p in stored.items()})
+        info = {
+            "size": completion.size,
+            "etag": completion.etag,
+            "mtime": time.time(),
+            **upload.attrs,
+            "parts": [[stored[p.number].cap, p.size, p.etag] for p in completion.parts],
+        }
+        await self._commit(req, bucket.index, req.key, IndexEntry(None, info))
+        await bucket.uploads.remove(upload)
+        location = f"/{quote(bucket.name)}/{quote(req.key)}"
+        return _xml(
+            xml.render_complete_multipart_upload(location, bucket.name, req.key, completion.etag)
+        )
+
+    async def op_abort_multipart_upload(self, req: S3Request) -> Response:
+        bucket, upload = await self._upload(req)
+        await bucket.uploads.remove(upload)
+        return Response(status_code=204)
+
+    async def op_list_parts(self, req: S3Request) -> Response:
+        bucket, upload = await self._upload(req)
+        marker_text = req.query.get("part-number-marker", "0") or "0"
+        if not marker_text.isdigit():
+            raise InvalidArgument("part-number-marker must be an integer")
+        max_parts = parse_max_keys(req.query.get("max-parts"), "max-parts")
+        stored = await bucket.uploads.parts(upload)
+        page, truncated, next_marker = paginate_parts(
+            list(stored.items()), part_number_marker=int(marker_text), max_parts=max_parts
+        )
+        entries = [xml.PartEntry(n, p.modified, p.part.etag, p.part.size) for n, p in page]
+        return _xml(
+            xml.render_list_parts(
+                bucket=bucket.name,
+                key=req.key,
+                upload_id=upload.upload_id,
+                part_number_marker=int(marker_text),
+                next_part_number_marker=next_marker,
+                max_parts=max_parts,
+                is_truncated=truncated,
+                parts=entries,
+                owner=owner_of(upload.owner),
+                storage_class=upload.attrs.get("storage_class", "STANDARD"),
+            )
+        )
+
+    async def op_list_multipart_uploads(self, req: S3Request) -> Response:
+        bucket = await self._bucket(req)
+        q = req.query
+        encoding = q.get("encoding-type")
+        if encoding is not None and encoding.lower() != "url":
+            raise InvalidArgument("Invalid Encoding Method specified in Request")
+        max_uploads = parse_max_keys(q.get("max-uploads"), "max-uploads")
+        uploads = await bucket.uploads.list()
+        page = paginate_uploads(
+            [(u.key, u.upload_id, u) for u in uploads],
+            prefix=q.get("prefix", ""),
+            delimiter=q.get("delimiter") or None,
+            key_marker=q.get("key-marker", ""),
+            upload_id_marker=q.get("upload-id-marker", ""),
+            max_uploads=max_uploads,
+        )
+        entries = [
+            xml.UploadEntry(
+                u.key,
+                u.upload_id,
+                u.initiated,
+                owner_of(u.owner),
+                u.attrs.get("storage_class", "STANDARD"),
+            )
+            for _, _, u in page.uploads
+        ]
+        return _xml(
+            xml.render_list_multipart_uploads(
+                bucket=bucket.name,
+                key_marker=q.get("key-marker", ""),
+                upload_id_marker=q.get("upload-id-marker", ""),
+                next_key_marker=page.next_key_marker,
+                next_upload_id_marker=page.next_upload_id_marker,
+                max_uploads=max_uploads,
+                is_truncated=page.is_truncated,
+                uploads=entries,
+                prefix=q.get("prefix", ""),
+                delimiter=q.get("delimiter") or None,
+                common_prefixes=page.common_prefixes,
+                encoding_type="url" if encoding is not None else None,
+            )
+        )
+
+
+class _Changed(Exception):
+    """The entry changed between our read and our write: read again."""
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first:
+        yield first
+    async for chunk in rest:
+        yield chunk
+
+
+__all__ = ["Gateway", "S3Request", "S3Error"]

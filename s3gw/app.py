@@ -1,0 +1,153 @@
+"""The ASGI application: authenticate, route, call the handler, render every error as S3 XML.
+
+A plain ASGI callable rather than a Starlette router: S3 picks the
+operation from method, host, path, query and headers together, which
+`s3gw.routes.route` does as pure code; Starlette's responses do the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from s3gw.api import Gateway, S3Request
+from s3gw.auth import verify_request
+from s3gw.credentials import Credentials
+from s3gw.errors import (
+    AccessDenied,
+    NotModified,
+    S3Error,
+    ServiceUnavailable,
+    from_exception,
+    render_error,
+)
+from s3gw.routes import bucket_from_host, route
+
+log = logging.getLogger("s3gw")
+
+SERVER = "s3gw"
+
+
+def _request_id() -> str:
+    return secrets.token_hex(8).upper()
+
+
+class S3App:
+    def __init__(
+        self,
+        gateway: Gateway | None,
+        credentials: Credentials,
+        *,
+        base_domains: tuple[str, ...] = (),
+        strict_region: bool = False,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_startup: Callable[[], Any] | None = None,
+        on_shutdown: Callable[[], Any] | None = None,
+    ) -> None:
+        self.gateway = gateway
+        self.credentials = credentials
+        self.base_domains = base_domains
+        self.strict_region = strict_region
+        self.clock = clock
+        self.on_startup = on_startup
+        self.on_shutdown = on_shutdown
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request_id = _request_id()
+        try:
+            response = await self._handle(scope, receive, request_id)
+        except ClientDisconnect:
+            return
+        except Exception as exc:  # every failure answers as S3 XML
+            err = from_exception(exc)
+            if err.status >= 500:
+                log.error("request %s failed: %r", request_id, exc, exc_info=exc)
+            response = self._error_response(err, scope, request_id)
+        response.headers["x-amz-request-id"] = request_id
+        response.headers["Server"] = SERVER
+        await response(scope, receive, send)
+
+    def _error_response(self, err: S3Error, scope: Scope, request_id: str) -> Response:
+        headers = dict(err.headers)
+        if isinstance(err, NotModified) or scope["method"] == "HEAD":
+            return Response(status_code=err.status, headers=headers)
+        resource = scope.get("path", "/")
+        return Response(
+            render_error(err, request_id, resource),
+            err.status,
+            headers,
+            media_type="application/xml",
+        )
+
+    async def _handle(self, scope: Scope, receive: Receive, request_id: str) -> Response:
+        gateway = self.gateway
+        if gateway is None:
+            raise ServiceUnavailable("The gateway is starting; retry shortly.")
+        method = scope["method"]
+        header_pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        headers: dict[str, str] = {}
+        for name, value in header_pairs:
+            name = name.lower()
+            headers[name] = headers[name] + "," + value if name in headers else value
+        host = headers.get("host", "")
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        query = scope.get("query_string", b"")
+        vbucket = bucket_from_host(host, self.base_domains)
+        auth = verify_request(
+            method,
+            raw_path,
+            query,
+            header_pairs,
+            self.credentials.secret_for,
+            self.clock(),
+            region=gateway.region if self.strict_region else None,
+            virtual_host_bucket=vbucket,
+        )
+        key = self.credentials.lookup(auth.access_key)
+        if key is None:
+            raise AccessDenied()
+        r = route(method, host, raw_path, query, headers, base_domains=self.base_domains)
+        handler = gateway.handler(r.operation)
+        request = S3Request(r, method, headers, auth, key.account, _body(receive), request_id)
+        return await handler(request)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    if self.on_startup is not None:
+                        await self.on_startup()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.on_shutdown is not None:
+                    await self.on_shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return

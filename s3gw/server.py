@@ -1,0 +1,121 @@
+"""`s3gw serve`: a gateway process, with its embedded local grid when no grid is configured.
+
+The data directory holds what only this gateway knows: credentials
+(0600), the root directory's cap (0600), the spool for uploads in flight
+and, without a grid file, the embedded grid's storage nodes, started as
+child processes before the gateway listens and stopped after it closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from lafs_core import Client
+from lafs_core.dirnode import parse_dir_cap
+from lafs_core.grid_config import load_grid
+from s3gw.api import Gateway
+from s3gw.app import S3App
+from s3gw.catalog import Catalog
+from s3gw.config import GatewayConfig
+from s3gw.credentials import Credentials, CredentialsError, env_access_key, write_private
+from s3gw.objects import ObjectStore
+from storage_node.local_grid import LocalGrid
+
+log = logging.getLogger("s3gw")
+
+FIRST_ACCOUNT = "admin"
+
+
+def prepare_data_dir(config: GatewayConfig) -> Credentials:
+    """Make the data directory (0700) and its first account; print that key pair once."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(config.data_dir, 0o700)
+    credentials = Credentials(config.data_dir, env_access_key(os.environ))
+    if credentials.env_key is None and not credentials.path.exists():
+        key = credentials.add(FIRST_ACCOUNT)
+        print(
+            f"created account {key.account!r}; its access key and secret key "
+            f"(shown once, kept in {credentials.path}):",
+            flush=True,
+        )
+        print(f"{key.access_key} {key.secret_key}", flush=True)
+    return credentials
+
+
+class GatewayService:
+    """Builds the grid client, catalog and handlers inside the server's event loop."""
+
+    def __init__(self, config: GatewayConfig, app: S3App, grid_file: Path) -> None:
+        self.config = config
+        self.app = app
+        self.grid_file = grid_file
+        self.client: Client | None = None
+
+    async def start(self) -> None:
+        config = self.config
+        client = Client(load_grid(self.grid_file))
+        self.client = client
+        root_path = config.root_cap_path
+        if root_path.exists():
+            root_cap = parse_dir_cap(root_path.read_text().strip())
+        else:
+            root_cap = await Catalog.create_root(client)
+            write_private(root_path, root_cap.to_string() + "\n")
+        catalog = Catalog(
+            client,
+            client.directory(root_cap),
+            cache_seconds=config.index_cache_seconds,
+        )
+        shutil.rmtree(config.spool_dir, ignore_errors=True)  # leftovers of a killed process
+        store = ObjectStore(client, config.spool_dir, config.inline_max_bytes)
+        self.app.gateway = Gateway(catalog, store, config.region)
+        print(f"s3gw: serving S3 on http://{config.host}:{config.port}/", flush=True)
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+
+
+def serve(config: GatewayConfig) -> int:
+    try:
+        credentials = prepare_data_dir(config)
+    except CredentialsError as exc:
+        print(f"s3gw: {exc}", file=sys.stderr)
+        return 1
+    local_grid = None
+    if config.grid is None:
+        local_grid = LocalGrid(config.local_grid_dir, config.local_grid_nodes)
+        local_grid.start()
+        grid_file = local_grid.grid_file
+    else:
+        grid_file = config.grid
+    app = S3App(
+        None,
+        credentials,
+        base_domains=config.base_domains,
+        strict_region=config.strict_region,
+    )
+    service = GatewayService(config, app, grid_file)
+    app.on_startup, app.on_shutdown = service.start, service.stop
+    try:
+        uvicorn.run(
+            app,
+            host=config.host,
+            port=config.port,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_level="warning",
+            timeout_keep_alive=60,
+        )
+    finally:
+        if local_grid is not None:
+            local_grid.stop()
+    return 0

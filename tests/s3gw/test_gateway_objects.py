@@ -1,0 +1,283 @@
+"""Object operations through a real `s3gw serve` on the real grid, driven by boto3."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
+from lafs_core.uri import LiteralCap, parse_cap
+
+
+def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(exc.value.response["Error"]["Code"])
+
+
+def _status(exc: pytest.ExceptionInfo[ClientError]) -> int:
+    return int(exc.value.response["ResponseMetadata"]["HTTPStatusCode"])
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096, 4097, 1024 * 1024 + 1])
+def test_put_get_round_trip(s3, bucket, size: int) -> None:
+    data = os.urandom(size)
+    put = s3.put_object(Bucket=bucket, Key=f"obj-{size}", Body=data)
+    assert put["ETag"] == '"' + hashlib.md5(data).hexdigest() + '"'
+    got = s3.get_object(Bucket=bucket, Key=f"obj-{size}")
+    assert got["Body"].read() == data
+    assert got["ETag"] == put["ETag"]
+    assert got["ContentLength"] == size
+    cap = parse_cap(got["ResponseMetadata"]["HTTPHeaders"]["x-lafs-cap"])
+    # small objects live in the index as LIT caps; bigger ones are CHK files on the grid
+    assert isinstance(cap, LiteralCap) == (size <= 4096)
+
+
+def test_headers_and_metadata_round_trip(s3, bucket) -> None:
+    expires = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    s3.put_object(
+        Bucket=bucket,
+        Key="doc.html",
+        Body=b"<p>hi</p>",
+        ContentType="text/html; charset=utf-8",
+        ContentEncoding="identity",
+        ContentDisposition='attachment; filename="doc.html"',
+        ContentLanguage="en",
+        CacheControl="max-age=60",
+        Expires=expires,
+        Metadata={"color": "blue", "Mixed-Case": "Value"},
+    )
+    for head in (
+        s3.head_object(Bucket=bucket, Key="doc.html"),
+        s3.get_object(Bucket=bucket, Key="doc.html"),
+    ):
+        assert head["ContentType"] == "text/html; charset=utf-8"
+        assert head["ContentEncoding"] == "identity"
+        assert head["ContentDisposition"] == 'attachment; filename="doc.html"'
+        assert head["ContentLanguage"] == "en"
+        assert head["CacheControl"] == "max-age=60"
+        assert head["Expires"] == expires
+        assert head["Metadata"] == {"color": "blue", "mixed-case": "Value"}
+    got = s3.get_object(
+        Bucket=bucket,
+        Key="doc.html",
+        ResponseContentType="text/plain",
+        ResponseCacheControl="no-cache",
+        ResponseContentDisposition="inline",
+    )
+    assert got["ContentType"] == "text/plain"
+    assert got["CacheControl"] == "no-cache"
+    assert got["ContentDisposition"] == "inline"
+
+
+def test_ranges(s3, bucket) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    s3.put_object(Bucket=bucket, Key="big", Body=data)
+    cases = {
+        "bytes=0-0": data[0:1],
+        "bytes=5-": data[5:],
+        "bytes=-10": data[-10:],
+        "bytes=1048570-2097160": data[1048570:2097161],
+        "bytes=100-99999999999": data[100:],
+    }
+    for header, expected in cases.items():
+        got = s3.get_object(Bucket=bucket, Key="big", Range=header)
+        assert got["ResponseMetadata"]["HTTPStatusCode"] == 206, header
+        assert got["Body"].read() == expected, header
+        assert got["ContentRange"].endswith(f"/{len(data)}")
+    # several ranges: S3 answers the whole object
+    got = s3.get_object(Bucket=bucket, Key="big", Range="bytes=0-1,5-6")
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert got["Body"].read() == data
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="big", Range=f"bytes={len(data)}-")
+    assert _code(exc) == "InvalidRange" and _status(exc) == 416
+
+
+def test_conditional_get(s3, bucket) -> None:
+    etag = s3.put_object(Bucket=bucket, Key="c", Body=b"x")["ETag"]
+    assert s3.get_object(Bucket=bucket, Key="c", IfMatch=etag)["Body"].read() == b"x"
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="c", IfMatch='"0123"')
+    assert _status(exc) == 412
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="c", IfNoneMatch=etag)
+    assert _status(exc) == 304
+    future = datetime.now(UTC) + timedelta(days=1)
+    past = datetime.now(UTC) - timedelta(days=1)
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="c", IfModifiedSince=future)
+    assert _status(exc) == 304
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="c", IfUnmodifiedSince=past)
+    assert _status(exc) == 412
+    assert s3.get_object(Bucket=bucket, Key="c", IfModifiedSince=past)["Body"].read() == b"x"
+
+
+def test_conditional_put(s3, bucket) -> None:
+    s3.put_object(Bucket=bucket, Key="once", Body=b"1", IfNoneMatch="*")
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="once", Body=b"2", IfNoneMatch="*")
+    assert _status(exc) == 412
+    assert s3.get_object(Bucket=bucket, Key="once")["Body"].read() == b"1"
+
+
+def test_missing_objects_and_deletes(s3, bucket) -> None:
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="nope")
+    assert _code(exc) == "NoSuchKey" and _status(exc) == 404
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="nope")
+    assert _status(exc) == 404
+    s3.delete_object(Bucket=bucket, Key="nope")  # deleting a missing key succeeds, as in S3
+    for i in range(5):
+        s3.put_object(Bucket=bucket, Key=f"d/{i}", Body=b"x" * i)
+    out = s3.delete_objects(
+        Bucket=bucket, Delete={"Objects": [{"Key": f"d/{i}"} for i in range(3)] + [{"Key": "zz"}]}
+    )
+    assert sorted(d["Key"] for d in out["Deleted"]) == ["d/0", "d/1", "d/2", "zz"]
+    out = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "d/3"}], "Quiet": True})
+    assert "Deleted" not in out and "Errors" not in out
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert keys == ["d/4"]
+
+
+def test_copy_object(s3, bucket) -> None:
+    s3.put_object(
+        Bucket=bucket, Key="src", Body=b"payload" * 1000, Metadata={"a": "1"}, ContentType="x/y"
+    )
+    s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src"})
+    dst = s3.get_object(Bucket=bucket, Key="dst")
+    assert dst["Body"].read() == b"payload" * 1000
+    assert dst["Metadata"] == {"a": "1"} and dst["ContentType"] == "x/y"
+    s3.copy_object(
+        Bucket=bucket,
+        Key="dst2",
+        CopySource=f"{bucket}/src",
+        MetadataDirective="REPLACE",
+        Metadata={"b": "2"},
+        ContentType="text/plain",
+    )
+    dst2 = s3.head_object(Bucket=bucket, Key="dst2")
+    assert dst2["Metadata"] == {"b": "2"} and dst2["ContentType"] == "text/plain"
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(Bucket=bucket, Key="src", CopySource=f"{bucket}/src")
+    assert _code(exc) == "InvalidRequest"
+    s3.copy_object(
+        Bucket=bucket,
+        Key="src",
+        CopySource=f"{bucket}/src",
+        MetadataDirective="REPLACE",
+        Metadata={"c": "3"},
+    )
+    assert s3.head_object(Bucket=bucket, Key="src")["Metadata"] == {"c": "3"}
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(
+            Bucket=bucket, Key="dst3", CopySource=f"{bucket}/src", CopySourceIfMatch='"abc"'
+        )
+    assert _status(exc) == 412
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(Bucket=bucket, Key="dst3", CopySource=f"{bucket}/missing")
+    assert _code(exc) == "NoSuchKey"
+
+
+def test_tagging(s3, bucket) -> None:
+    s3.put_object(Bucket=bucket, Key="t", Body=b"x", Tagging="k1=v1&k2=v%202")
+    assert s3.get_object(Bucket=bucket, Key="t")["TagCount"] == 2
+    tags = s3.get_object_tagging(Bucket=bucket, Key="t")["TagSet"]
+    assert tags == [{"Key": "k1", "Value": "v1"}, {"Key": "k2", "Value": "v 2"}]
+    s3.put_object_tagging(Bucket=bucket, Key="t", Tagging={"TagSet": [{"Key": "a", "Value": "b"}]})
+    assert s3.get_object_tagging(Bucket=bucket, Key="t")["TagSet"] == [{"Key": "a", "Value": "b"}]
+    s3.delete_object_tagging(Bucket=bucket, Key="t")
+    assert s3.get_object_tagging(Bucket=bucket, Key="t")["TagSet"] == []
+    assert s3.get_object(Bucket=bucket, Key="t")["Body"].read() == b"x"
+    with pytest.raises(ClientError) as exc:
+        s3.put_object_tagging(
+            Bucket=bucket, Key="nope", Tagging={"TagSet": [{"Key": "a", "Value": "b"}]}
+        )
+    assert _code(exc) == "NoSuchKey"
+
+
+@pytest.mark.parametrize("algorithm", ["CRC32", "CRC32C", "SHA1", "SHA256", "CRC64NVME"])
+def test_checksums_stored_and_returned(s3, bucket, algorithm: str) -> None:
+    data = os.urandom(10_000)
+    put = s3.put_object(Bucket=bucket, Key="ck", Body=data, ChecksumAlgorithm=algorithm)
+    field = "Checksum" + algorithm
+    assert put[field]
+    got = s3.get_object(Bucket=bucket, Key="ck", ChecksumMode="ENABLED")
+    assert got["Body"].read() == data  # botocore verifies the returned checksum as it reads
+    assert got[field] == put[field]
+    head = s3.head_object(Bucket=bucket, Key="ck", ChecksumMode="ENABLED")
+    assert head[field] == put[field]
+
+
+def test_bad_content_md5_stores_nothing(s3, bucket) -> None:
+    import base64
+
+    wrong = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="md5", Body=b"data", ContentMD5=wrong)
+    assert _code(exc) == "BadDigest"
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="md5", Body=b"data", ContentMD5="not base64!")
+    assert _code(exc) == "InvalidDigest"
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="md5")
+    assert _status(exc) == 404
+
+
+def test_keys_kept_exactly(s3, bucket) -> None:
+    keys = [
+        "a",
+        "a/b",
+        "a/",
+        "a//b",
+        "caf\u00e9",  # NFC
+        "cafe\u0301",  # the same text in NFD: a different S3 key
+        "sp ace+plus%percent",
+        "\u65e5\u672c/\u8a9e",
+        "x" * 1024,
+    ]
+    for i, key in enumerate(keys):
+        s3.put_object(Bucket=bucket, Key=key, Body=str(i).encode())
+    for i, key in enumerate(keys):
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == str(i).encode(), key
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert listed == sorted(keys, key=lambda k: k.encode("utf-8"))
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="x" * 1025, Body=b"")
+    assert _code(exc) == "KeyTooLongError"
+
+
+def test_presigned_get_and_put(s3, bucket, gateway) -> None:
+    s3.put_object(Bucket=bucket, Key="p", Body=b"presigned body")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "p"})
+    assert httpx.get(url).content == b"presigned body"
+    v4 = gateway.s3(signature_version="s3v4")
+    url = v4.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "p"}, ExpiresIn=60
+    )
+    assert httpx.get(url).content == b"presigned body"
+    put_url = v4.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "q"})
+    assert httpx.put(put_url, content=b"uploaded").status_code == 200
+    assert s3.get_object(Bucket=bucket, Key="q")["Body"].read() == b"uploaded"
+    tampered = url.replace("Key=p", "Key=q").replace(f"/{bucket}/p", f"/{bucket}/q")
+    r = httpx.get(tampered)
+    assert r.status_code == 403 and b"SignatureDoesNotMatch" in r.content
+
+
+def test_x_lafs_cap_reads_with_lafs(s3, bucket, gateway, tmp_path) -> None:
+    import subprocess
+
+    data = os.urandom(100_000)
+    s3.put_object(Bucket=bucket, Key="share-me", Body=data)
+    cap = s3.head_object(Bucket=bucket, Key="share-me")["ResponseMetadata"]["HTTPHeaders"][
+        "x-lafs-cap"
+    ]
+    out = tmp_path / "out"
+    subprocess.run(
+        ["lafs", "--grid", str(gateway.grid_file), "get", cap, "-o", str(out)], check=True, timeout=60
+    )
+    assert out.read_bytes() == data
