@@ -1,0 +1,457 @@
+"""`BucketIndex`: a bucket's keys -> object entries, as a B-link tree of Tahoe directories.
+
+ARCHITECTURE.md "Mapping S3 onto the grid". Every node records its key range
+[low, high) and a right-sibling link (Lehman and Yao's B-link tree), so a
+reader or writer that reaches a node whose range ends before its key simply
+moves right: routing through stale (cached) interior nodes stays correct.
+
+Writers never trust the cache: each change is a `modify` (read, test-and-set
+publish, retry on collision) of one leaf that re-checks the leaf's range on
+the fresh contents; changes that no longer belong there are re-routed. So
+gateways in different processes sharing the root cap need no lock. Within
+one process, changes queued for the same leaf are applied by one publish.
+
+A split keeps the tree reachable at every step: the new right sibling is
+created first, then the old node shrinks and links to it (only if it did not
+change meanwhile), then the separator goes into the parent. The root's cap
+never changes: a root split moves its contents into two new children.
+Deletes only remove entries (no merging). A PUT rewrites one leaf (plus a
+new sibling and the parent on a split), whatever the bucket's size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from lafs_core.client import Client
+from lafs_core.dirnode import DirectoryCap
+from lafs_core.errors import NotEnoughSharesError
+from lafs_core.mutable import (
+    Mode,
+    MutableFileNode,
+    MutableWriteCap,
+    UncoordinatedWriteError,
+    retrieve,
+)
+from lafs_core.mutable.caps import Format
+
+from .index_cache import NodeCache
+from .index_node import (
+    IndexEntry,
+    IndexNode,
+    IndexPage,
+    index_entry,
+    leaf_entry,
+    new_root,
+    pack_node,
+    parse_node,
+)
+from .listing import paginate
+
+Check = Callable[[IndexEntry | None], None]
+MAX_REROUTES = 64
+
+
+class _Moved:
+    """An op's outcome when its key no longer belongs to the leaf it was queued for."""
+
+
+MOVED = _Moved()
+
+
+@dataclass(eq=False)
+class _Op:
+    key: str
+    new: Any  # a packed leaf Entry, or None to delete
+    check: Check | None
+    future: asyncio.Future[Any] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+@dataclass
+class _LeafQueue:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    pending: list[_Op] = field(default_factory=list)
+    users: int = 0
+
+
+async def _short_backoff(attempt: int, error: UncoordinatedWriteError) -> None:
+    """Collisions between gateways are short-lived: retry soon, with jitter, many times."""
+    if attempt >= 40:
+        raise error
+    await asyncio.sleep(random.uniform(0, 0.01 * min(attempt, 20)))
+
+
+class BucketIndex:
+    """The interface the S3 handlers use; `cap` (the root's write cap) names the index."""
+
+    def __init__(
+        self,
+        client: Client,
+        cap: DirectoryCap,
+        *,
+        max_entries: int = 1000,
+        max_bytes: int = 64 * 1024,
+        ttl: float = 1.0,
+        interior_ttl: float = 30.0,
+        max_cached_nodes: int = 512,
+        format: Format = "sdmf",
+    ) -> None:
+        """Open an existing index. Leaves split past `max_entries` entries or `max_bytes`
+        bytes; other processes' writes show within `ttl` seconds (0: always re-read)."""
+        if not isinstance(cap.inner, MutableWriteCap):
+            raise ValueError("a bucket index is opened with its root's write cap")
+        self.client = client
+        self.cap = cap
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.format = format
+        self._writekey = cap.inner.writekey
+        self._cache = NodeCache(ttl, interior_ttl, max_cached_nodes)
+        self._files: dict[DirectoryCap, MutableFileNode] = {}
+        self._queues: dict[DirectoryCap, _LeafQueue] = {}
+        self.publishes = 0  # leaf publishes by this object (merged changes count once)
+
+    @classmethod
+    async def create(cls, client: Client, **options: Any) -> BucketIndex:
+        """A new, empty index on the grid."""
+        fmt = options.get("format", "sdmf")
+        node = await client.create_mutable(pack_node(IndexNode(0), None), fmt)
+        return cls(client, DirectoryCap(node.cap), **options)
+
+    # -- nodes ------------------------------------------------------------------
+
+    def _file(self, cap: DirectoryCap) -> MutableFileNode:
+        key = cap
+        f = self._files.get(key)
+        if f is None:
+            inner = cap.inner
+            assert isinstance(inner, MutableWriteCap)
+            enc = self.client.config.encoding
+            f = MutableFileNode(
+                self.client.broker, inner, self.client.config.lease_secret,
+                enc.k, enc.n, self.client.pool, backoff=_short_backoff,
+            )  # fmt: skip
+            self._files[key] = f
+        return f
+
+    async def _fetch(self, cap: DirectoryCap, known: Any) -> tuple[IndexNode, Any] | None:
+        """Read a node unless the grid's best version is `known` (then None)."""
+        f = self._file(cap)
+        try:
+            smap = await f.get_servermap(Mode.READ)
+            best = smap.best_recoverable()
+            if best is not None and best == known:
+                return None
+            body, version, _ = await retrieve(smap, f.cap, best, pool=self.client.pool)
+        except (NotEnoughSharesError, UncoordinatedWriteError):
+            body, version = await f.download_best_version(), None  # its wider search
+        return parse_node(body, self._writekey), version
+
+    async def _node(self, cap: DirectoryCap, fresh: bool = False) -> IndexNode:
+        key = cap
+        node = None if fresh else self._cache.fresh(key)
+        if node is None:
+            node = await self._cache.load(key, lambda known: self._fetch(cap, known))
+        return node
+
+    async def _descend(self, key: str, level: int = 0) -> tuple[DirectoryCap, IndexNode]:
+        """The node at `level` whose range holds `key` (following right links)."""
+        cap = self.cap
+        node = await self._node(cap)
+        restarts = 0
+        while True:
+            if node.past_high(key):
+                assert node.right is not None
+                cap = node.right
+            elif node.level > level:
+                cap = node.child_for(key)
+            elif node.level == level and node.low <= key:
+                return cap, node
+            else:  # routed by stale nodes: start again from a fresh root
+                restarts += 1
+                if restarts > 3:
+                    raise RuntimeError(f"bucket index has no level-{level} node for {key!r}")
+                cap, node = self.cap, await self._node(self.cap, fresh=True)
+                continue
+            node = await self._node(cap)
+
+    def _too_big(self, node: IndexNode) -> bool:
+        return node.count > 1 and (node.count > self.max_entries or node.size > self.max_bytes)
+
+    # -- reads ------------------------------------------------------------------
+
+    async def get(self, key: str) -> IndexEntry | None:
+        _, leaf = await self._descend(key)
+        entry = leaf.entries.get(key)
+        return None if entry is None else index_entry(entry)
+
+    async def _leaves(self, start: str = "") -> AsyncIterator[IndexNode]:
+        _, leaf = await self._descend(start)
+        yield leaf
+        while leaf.right is not None:
+            leaf = await self._node(leaf.right)
+            yield leaf
+
+    async def entries(self) -> AsyncIterator[tuple[str, IndexEntry]]:
+        """Every entry in key order."""
+        async for leaf in self._leaves():
+            for key, entry in leaf.items_from(""):
+                yield key, index_entry(entry)
+
+    async def is_empty(self) -> bool:
+        async for leaf in self._leaves():
+            if leaf.keys:
+                return False
+        return True
+
+    async def node_caps(self) -> list[DirectoryCap]:
+        """Every directory of the tree (root first), for lease renewal and checks."""
+        found = [self.cap]
+        seen = {self.cap}
+        todo = [self.cap]
+        while todo:
+            node = await self._node(todo.pop())
+            links = [cap for _, cap in node.children] + ([node.right] if node.right else [])
+            for cap in links:
+                if cap not in seen:
+                    seen.add(cap)
+                    found.append(cap)
+                    todo.append(cap)
+        return found
+
+    async def list(
+        self, prefix: str = "", delimiter: str = "", start_after: str = "", limit: int = 1000
+    ) -> IndexPage:
+        """One ListObjects page (s3gw.listing rules), walking leaves left to right."""
+        entries: list[tuple[str, IndexEntry]] = []
+        prefixes: list[str] = []
+        if limit <= 0:
+            return IndexPage(entries, prefixes, False, None)
+        after, remaining, truncated, skip = start_after, limit, False, ""
+        seek = max(prefix, start_after)
+        _, leaf = await self._descend(seek)
+        while True:
+            items = ((k, index_entry(e)) for k, e in leaf.items_from(seek))
+            page = paginate(
+                items, prefix=prefix, delimiter=delimiter or None,
+                start_after=after, max_keys=max(remaining, 1),
+            )  # fmt: skip
+            if remaining == 0:  # full: is there anything more?
+                truncated = bool(page.contents or page.common_prefixes)
+                break
+            entries += page.contents
+            prefixes += page.common_prefixes
+            remaining -= len(page.contents) + len(page.common_prefixes)
+            if page.last is not None:
+                rolled_up = bool(page.common_prefixes) and page.last == page.common_prefixes[-1]
+                after, skip = page.last, _past_prefix(page.last) if rolled_up else ""
+            if page.is_truncated:
+                truncated = True
+                break
+            high = leaf.high
+            if high is None or (high > prefix and not high.startswith(prefix)):
+                break  # every later key is past the prefix
+            if skip > high:  # the rest of this common prefix: jump over it
+                seek = skip
+                _, leaf = await self._descend(seek)
+            else:
+                assert leaf.right is not None
+                seek = high
+                leaf = await self._node(leaf.right)
+        return IndexPage(entries, prefixes, truncated, after if truncated else None)
+
+    # -- writes -----------------------------------------------------------------
+
+    async def put(
+        self, key: str, entry: IndexEntry, check: Check | None = None
+    ) -> IndexEntry | None:
+        """Store `entry` under `key`; returns the previous entry. `check(current)` runs on
+        the freshly read current entry inside the read-modify-write and may raise to refuse
+        this change (the exception reaches this caller)."""
+        return await self._change(key, leaf_entry(key, entry.cap, entry.info), check)
+
+    async def delete(self, key: str, check: Check | None = None) -> IndexEntry | None:
+        """Remove `key`; returns the removed entry, None if it was absent."""
+        return await self._change(key, None, check)
+
+    async def _change(self, key: str, new: Any, check: Check | None) -> IndexEntry | None:
+        for _ in range(MAX_REROUTES):
+            cap, _leaf = await self._descend(key)
+            op = _Op(key, new, check)
+            outcome = await self._submit(cap, op)
+            if outcome is not MOVED:
+                return outcome  # type: ignore[no-any-return]
+        raise RuntimeError(f"bucket index: no leaf would take {key!r}")
+
+    async def _submit(self, cap: DirectoryCap, op: _Op) -> Any:
+        """Queue `op` for its leaf; the first waiter applies everything queued in one publish."""
+        name = cap
+        queue = self._queues.setdefault(name, _LeafQueue())
+        queue.pending.append(op)
+        queue.users += 1
+        try:
+            async with queue.lock:
+                if not op.future.done():
+                    batch, queue.pending = queue.pending, []
+                    await self._apply(cap, batch)
+        finally:
+            queue.users -= 1
+            if queue.users == 0:
+                self._queues.pop(name, None)
+        if op.future.cancelled():
+            return MOVED
+        return op.future.result()
+
+    async def _apply(self, cap: DirectoryCap, batch: list[_Op]) -> None:
+        writekey = self._writekey
+        state: dict[str, Any] = {}
+
+        def modifier(old: bytes, first_time: bool) -> bytes | None:
+            node = parse_node(old, writekey)
+            outcomes: dict[_Op, Any] = {}
+            changes: dict[str, Any] = {}
+            for op in batch:
+                if not node.is_leaf or not node.covers(op.key):
+                    outcomes[op] = MOVED
+                    continue
+                current = changes[op.key] if op.key in changes else node.entries.get(op.key)
+                previous = None if current is None else index_entry(current)
+                if op.check is not None:
+                    try:
+                        op.check(previous)
+                    except Exception as exc:  # the caller's refusal, handed back to it
+                        outcomes[op] = exc
+                        continue
+                outcomes[op] = previous
+                if current is not None or op.new is not None:
+                    changes[op.key] = op.new
+            state["outcomes"], state["node"], state["published"] = outcomes, node, 0
+            if not changes:
+                return None
+            state["published"] = 1
+            state["node"] = node.with_changes(changes)
+            return pack_node(state["node"], writekey)
+
+        try:
+            await self._file(cap).modify(modifier)
+        except Exception as exc:  # e.g. the grid is unreachable: every caller gets it
+            for op in batch:
+                op.future.set_exception(exc)
+            return
+        except BaseException:
+            for op in batch:
+                op.future.cancel()  # interrupted: each op's caller routes it again
+            raise
+        node: IndexNode = state["node"]
+        self.publishes += state["published"]
+        self._cache.store(cap, node)
+        for op, outcome in state["outcomes"].items():
+            if isinstance(outcome, Exception):
+                op.future.set_exception(outcome)
+            else:
+                op.future.set_result(outcome)
+        if node.is_leaf and self._too_big(node):
+            await self._split(cap)
+
+    async def _split(self, cap: DirectoryCap) -> None:
+        """Split a node until it fits: new right sibling, shrink (if unchanged), link parent."""
+        f = self._file(cap)
+        spare: MutableFileNode | None = None
+        while True:
+            body = await f.download_best_version()
+            node = parse_node(body, self._writekey)
+            self._cache.store(cap, node)
+            if not self._too_big(node):
+                return
+            left, right = node.split()
+            if cap == self.cap:
+                if await self._split_root(body, node, left, right):
+                    return
+                continue
+            rbody = pack_node(right, self._writekey)
+            if spare is None:  # unreachable until linked, so it can be rewritten freely
+                spare = await self.client.create_mutable(rbody, self.format)
+                self._files[DirectoryCap(spare.cap)] = spare
+            else:
+                await spare.overwrite(rbody)
+            rcap = DirectoryCap(spare.cap)
+            left = replace(left, right=rcap)
+            if await self._replace_if_unchanged(cap, body, left):
+                self._cache.store(rcap, right)
+                await self._link(node.level + 1, right.low, rcap)
+                for half, half_cap in ((left, cap), (right, rcap)):
+                    if self._too_big(half):
+                        await self._split(half_cap)
+                return
+
+    async def _rewrite(
+        self, cap: DirectoryCap, change: Callable[[bytes, IndexNode], IndexNode | None]
+    ) -> tuple[IndexNode, bool]:
+        """Read-modify-write one node: `change(old body, old node)` gives the new node, or
+        None to leave it. Returns the node as it now stands and whether it was published."""
+        writekey = self._writekey
+        result: dict[str, Any] = {}
+
+        def modifier(old: bytes, first_time: bool) -> bytes | None:
+            node = parse_node(old, writekey)
+            new = change(old, node)
+            result["node"], result["published"] = (node, False) if new is None else (new, True)
+            return None if new is None else pack_node(new, writekey)
+
+        await self._file(cap).modify(modifier)
+        self._cache.store(cap, result["node"])
+        return result["node"], result["published"]
+
+    async def _replace_if_unchanged(self, cap: DirectoryCap, body: bytes, new: IndexNode) -> bool:
+        """Publish `new` over a node only if it still holds `body` (test-and-set)."""
+        _, done = await self._rewrite(cap, lambda old, _node: new if old == body else None)
+        return done
+
+    async def _split_root(
+        self, body: bytes, node: IndexNode, left: IndexNode, right: IndexNode
+    ) -> bool:
+        rfile = await self.client.create_mutable(pack_node(right, self._writekey), self.format)
+        rcap = DirectoryCap(rfile.cap)
+        left = replace(left, right=rcap)
+        lfile = await self.client.create_mutable(pack_node(left, self._writekey), self.format)
+        lcap = DirectoryCap(lfile.cap)
+        self._files[lcap], self._files[rcap] = lfile, rfile
+        root = new_root(node.level + 1, lcap, right.low, rcap)
+        if not await self._replace_if_unchanged(self.cap, body, root):
+            return False
+        for half, half_cap in ((left, lcap), (right, rcap)):
+            self._cache.store(half_cap, half)
+            if self._too_big(half):
+                await self._split(half_cap)
+        return True
+
+    async def _link(self, level: int, low: str, child: DirectoryCap) -> None:
+        """Add a separator (a new node's low key) to the level-`level` node that covers it."""
+
+        def add(_old: bytes, node: IndexNode) -> IndexNode | None:
+            return node.with_child(low, child) if node.level == level and node.covers(low) else None
+
+        for _ in range(MAX_REROUTES):
+            cap, _node = await self._descend(low, level)
+            node, linked = await self._rewrite(cap, add)
+            if linked or (node.level == level and node.covers(low)):
+                if self._too_big(node):
+                    await self._split(cap)
+                return
+        raise RuntimeError(f"bucket index: no level-{level} node would take {low!r}")
+
+
+def _past_prefix(prefix: str) -> str:
+    """The least string above every string starting with `prefix` ("" if there is none)."""
+    while prefix and prefix[-1] == "\U0010ffff":
+        prefix = prefix[:-1]
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else ""
+
+
+__all__ = ["BucketIndex", "IndexEntry", "IndexPage"]
