@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from . import base32
+from . import base32, deep_cli
 from .check_results import CheckAndRepairResults
 from .client import Client
 from .dirnode.caps import AnyCap, DirectoryCap, parse_any_cap
 from .dirnode.children import Child
 from .dirnode.errors import NoSuchChildError
+from .dirnode.listing_json import directory_json, file_json, render
 from .dirnode.node import DirectoryNode
 from .errors import LafsError
 from .grid_config import GridConfig, load_grid
@@ -28,7 +29,7 @@ from .immutable.downloader import DownloadResult
 from .immutable.local import encode_path
 from .immutable.params import DEFAULT_MAX_SEGMENT_SIZE, EncodingParams
 from .immutable.uploader import UploadResult
-from .mutable.caps import MutableReadCap, MutableWriteCap
+from .mutable.caps import Format, MutableReadCap, MutableWriteCap
 from .mutable.keys import KeyPair
 from .uri import CHKReadCap, LiteralCap
 
@@ -145,6 +146,13 @@ def cmd_put(args: argparse.Namespace) -> None:
     target = _split_path(args.target) if args.target else None
     if target is not None and not target[1]:
         raise UsageError("put into a directory needs a name: DIRCAP/name")
+    if args.mutable:
+        keys = _load_key(args.private_key_path) if args.private_key_path else None
+        data = _input_file(args.path).read_bytes() if args.path not in (None, "-") else None
+        if data is None:
+            data = sys.stdin.buffer.read()
+        print(asyncio.run(_put_mutable(config, data, args.format, keys, target)))
+        return
     if args.path in (None, "-"):
         # Convergent encryption reads the data twice: spool standard input first.
         with tempfile.NamedTemporaryFile(prefix="lafs-put-") as spool:
@@ -168,6 +176,23 @@ async def _upload(
         if target is not None:
             await parent.set_uri(name, result.cap.to_string())
         return result
+
+
+async def _put_mutable(
+    config: GridConfig,
+    data: bytes,
+    format: Format,
+    keys: KeyPair | None,
+    target: tuple[str, str] | None,
+) -> str:
+    """Store `data` as a new mutable file (under `keys` if given); its write cap."""
+    async with Client(config) as client:
+        if target is not None:
+            parent, name = await _parent_directory(client, *target)
+        node = await client.create_mutable(data, format, keys)
+        if target is not None:
+            await parent.set_node(name, node)
+        return node.cap.to_string()
 
 
 def _split_path(text: str) -> tuple[str, str]:
@@ -232,6 +257,8 @@ def cmd_ls(args: argparse.Namespace) -> None:
 
     async def run() -> list[str]:
         async with Client(config) as client:
+            if args.json:
+                return [await _ls_json(client, args.target)]
             cap = await _resolve(client, args.target)
             if not isinstance(cap, DirectoryCap):
                 raise UsageError("not a directory")
@@ -249,6 +276,64 @@ def cmd_ls(args: argparse.Namespace) -> None:
 
     for line in asyncio.run(run()):
         print(line)
+
+
+async def _ls_json(client: Client, text: str) -> str:
+    """What `tahoe ls --json` prints: the web API's `?t=json` of a directory or file."""
+    cap_text, path = _split_path(text)
+    metadata = None
+    if path:
+        node, metadata = await _open_directory(client, cap_text).get_child_and_metadata_at_path(
+            path
+        )
+        cap = node.cap
+    else:
+        cap = parse_any_cap(cap_text)
+    if cap is None:
+        raise UsageError(f"{path!r} is a kind of object this client does not know")
+    if isinstance(cap, DirectoryCap):
+        return render(directory_json(cap, await client.directory(cap).list()))
+    size = None
+    if isinstance(cap, (MutableWriteCap, MutableReadCap)):
+        size = await client.mutable(cap).get_size_of_best_version()
+    return render(file_json(cap, size, metadata))
+
+
+def cmd_mv(args: argparse.Namespace) -> None:
+    """Move (rename) a child; into TARGET itself when TARGET is a directory, as `tahoe mv`."""
+    config = _grid(args)
+
+    async def run() -> None:
+        async with Client(config) as client:
+            source, name = await _parent_directory(client, *_split_path(args.source))
+            cap_text, path = _split_path(args.target)
+            if not name or not path:
+                raise UsageError("lafs mv needs DIRCAP/path for both FROM and TO")
+            target, new_name = await _parent_directory(client, cap_text, path)
+            try:
+                existing = await target.get_child_at_path(new_name)
+            except NoSuchChildError:
+                existing = None
+            if isinstance(existing, Child) and existing.is_directory:
+                target, new_name = _child_directory(client, existing, path), name
+            await source.move_child_to(name, target, new_name, overwrite="only-files")
+
+    asyncio.run(run())
+    print("OK")
+
+
+def cmd_rm(args: argparse.Namespace) -> None:
+    """Unlink a child from its directory (`tahoe unlink`)."""
+    config = _grid(args)
+
+    async def run() -> None:
+        async with Client(config) as client:
+            parent, name = await _parent_directory(client, *_split_path(args.target))
+            if not name:
+                raise UsageError("lafs rm needs DIRCAP/path")
+            await parent.delete(name)
+
+    asyncio.run(run())
 
 
 def _kind(child: Child) -> str:
@@ -343,6 +428,31 @@ def cmd_check(args: argparse.Namespace) -> None:
             print(line)
 
 
+def cmd_deep(args: argparse.Namespace) -> None:
+    """`lafs manifest`, `lafs stats` and `lafs deep-check` on DIRCAP (or DIRCAP/path)."""
+    config = _grid(args)
+
+    async def run() -> int:
+        async with Client(config) as client:
+            root = await _resolve(client, args.root)
+            if not isinstance(root, DirectoryCap):
+                raise UsageError(f"not a directory: {args.root[:60]}")
+            if args.command == "manifest":
+                await deep_cli.manifest(client, root, args.show, args.json)
+                return 0
+            if args.command == "stats":
+                await deep_cli.stats(client, root, args.json)
+                return 0
+            return await deep_cli.deep_check_command(
+                client, root, verify=args.verify, repair=args.repair,
+                add_lease=args.add_lease, as_json=args.json,
+            )  # fmt: skip
+
+    status = asyncio.run(run())
+    if status:
+        raise SystemExit(status)
+
+
 def cmd_grid_status(args: argparse.Namespace) -> None:
     config = _grid(args)
 
@@ -376,15 +486,18 @@ def _mutable_caps(args: argparse.Namespace) -> None:
     """The write-, read- and verify-cap that a mutable file made with this key has."""
     if not args.private_key_path:
         raise UsageError("--mutable needs --private-key-path KEY.pem")
-    try:
-        pem = Path(args.private_key_path).read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"no such file: {args.private_key_path}") from None
-    write = MutableWriteCap.from_keypair(KeyPair.load(pem), args.format)
+    write = MutableWriteCap.from_keypair(_load_key(args.private_key_path), args.format)
     read = write.readonly()
     print(write.to_string())
     print(read.to_string())
     print(read.verify_cap().to_string())
+
+
+def _load_key(path: str) -> KeyPair:
+    try:
+        return KeyPair.load(Path(path).read_bytes())
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {path}") from None
 
 
 def cmd_debug_encode(args: argparse.Namespace) -> None:
@@ -414,6 +527,11 @@ def build_parser() -> argparse.ArgumentParser:
     put.add_argument("path", nargs="?", help="file to upload; '-' or nothing for standard input")
     put.add_argument("target", nargs="?", help="DIRCAP/name: also link the file there")
     put.add_argument("-v", "--verbose", action="store_true", help="print what the upload did")
+    put.add_argument("--mutable", action="store_true", help="a mutable file: prints its write cap")
+    put.add_argument("--format", choices=["sdmf", "mdmf"], default="sdmf", help="with --mutable")
+    put.add_argument(
+        "--private-key-path", metavar="KEY.pem", help="with --mutable: the file's RSA-2048 key"
+    )
     put.set_defaults(func=cmd_put)
 
     get = commands.add_parser("get", help="download a file by its cap")
@@ -440,6 +558,25 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--json", action="store_true", help="Tahoe's t=check&output=JSON shape")
         cmd.set_defaults(func=cmd_check)
 
+    manifest = commands.add_parser("manifest", help="list everything reachable from a directory")
+    manifest.add_argument("root", metavar="DIRCAP", help="DIRCAP or DIRCAP/path")
+    show = manifest.add_mutually_exclusive_group()
+    for value in ("storage-index", "verify-cap", "repair-cap"):
+        show.add_argument(f"--{value}", dest="show", action="store_const", const=value)
+    show.add_argument("--json", action="store_true", help="Tahoe's t=stream-manifest lines")
+    manifest.set_defaults(func=cmd_deep, show="cap")
+    stats = commands.add_parser("stats", help="deep-stats: counts and sizes below a directory")
+    stats.add_argument("root", metavar="DIRCAP", help="DIRCAP or DIRCAP/path")
+    stats.add_argument("--json", action="store_true", help="Tahoe's t=deep-stats object")
+    stats.set_defaults(func=cmd_deep)
+    deep = commands.add_parser("deep-check", help="check everything reachable from a directory")
+    deep.add_argument("root", metavar="DIRCAP", help="DIRCAP or DIRCAP/path")
+    deep.add_argument("--verify", action="store_true", help="check every byte of every share")
+    deep.add_argument("--repair", action="store_true", help="repair what is not healthy")
+    deep.add_argument("--add-lease", action="store_true", help="renew this client's leases")
+    deep.add_argument("--json", action="store_true", help="Tahoe's t=stream-deep-check lines")
+    deep.set_defaults(func=cmd_deep)
+
     mkdir = commands.add_parser("mkdir", help="make a directory and print its cap")
     mkdir.add_argument("target", nargs="?", help="DIRCAP/name: make it there (default: unlinked)")
     mkdir.add_argument("--format", choices=["sdmf", "mdmf"], default="sdmf")
@@ -448,7 +585,17 @@ def build_parser() -> argparse.ArgumentParser:
     ls = commands.add_parser("ls", help="list a directory")
     ls.add_argument("target", help="DIRCAP or DIRCAP/path")
     ls.add_argument("-l", "--long", action="store_true", help="kind and size too")
+    ls.add_argument("--json", action="store_true", help="what `tahoe ls --json` prints")
     ls.set_defaults(func=cmd_ls)
+
+    mv = commands.add_parser("mv", help="move or rename a child: DIRCAP/path to DIRCAP/path")
+    mv.add_argument("source", help="DIRCAP/path")
+    mv.add_argument("target", help="DIRCAP/path (a directory: move into it)")
+    mv.set_defaults(func=cmd_mv)
+
+    rm = commands.add_parser("rm", help="unlink a child from its directory")
+    rm.add_argument("target", help="DIRCAP/path")
+    rm.set_defaults(func=cmd_rm)
 
     grid = commands.add_parser("grid", help="the grid's storage nodes")
     grid_commands = grid.add_subparsers(dest="grid_command", required=True)
