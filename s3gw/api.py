@@ -148,10 +148,10 @@ class Gateway:
     def _object_headers(self, entry: IndexEntry, checksums: bool) -> dict[str, str]:
         info = entry.info
         headers = {
-            "ETag": xml.quote_etag(info["etag"]),
-            "Last-Modified": format_http_date(_mtime(info)),
-            "Accept-Ranges": "bytes",
-            "Content-Type": "binary/octet-stream",
+            "etag": xml.quote_etag(info["etag"]),
+            "last-modified": format_http_date(_mtime(info)),
+            "accept-ranges": "bytes",
+            "content-type": "binary/octet-stream",
         }
         for name, value in info.get("headers", {}).items():
             headers[name] = value
@@ -332,22 +332,22 @@ class Gateway:
             Conditions.from_headers(req.headers), info["etag"], _mtime(info), method=req.method
         )
         size = int(info["size"])
-        headers = self._object_headers(
-            entry, req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
-        )
         byte_range: ByteRange | None
         if "partNumber" in req.query:
             byte_range = self._part_range(entry, parse_part_number(req.query["partNumber"]))
         else:
             byte_range = parse_range(req.headers.get("range"), size)
-        headers.update(response_overrides(req.query))
+        # a checksum covers the whole object: S3 sends it only with the whole object
+        wants_checksums = req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
+        headers = self._object_headers(entry, wants_checksums and byte_range is None)
+        headers.update((k.lower(), v) for k, v in response_overrides(req.query).items())
         status = 200
         start, end = 0, size - 1
         if byte_range is not None:
             status = 206
             start, end = byte_range.start, byte_range.end
-            headers["Content-Range"] = byte_range.content_range
-        headers["Content-Length"] = str(end - start + 1)
+            headers["content-range"] = byte_range.content_range
+        headers["content-length"] = str(end - start + 1)
         if not with_body or end < start:
             return Response(status_code=status, headers=headers)
         chunks = self.store.read_object(entry.cap, info, start, end)

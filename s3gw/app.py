@@ -66,8 +66,9 @@ class S3App:
         if scope["type"] != "http":
             return
         request_id = _request_id()
+        body = RequestBody(receive)
         try:
-            response = await self._handle(scope, receive, request_id)
+            response = await self._handle(scope, body, request_id)
         except ClientDisconnect:
             return
         except Exception as exc:  # every failure answers as S3 XML
@@ -76,7 +77,11 @@ class S3App:
                 log.error("request %s failed: %r", request_id, exc, exc_info=exc)
             response = self._error_response(err, scope, request_id)
         response.headers["x-amz-request-id"] = request_id
-        response.headers["Server"] = SERVER
+        response.headers["server"] = SERVER
+        if not body.finished and _has_body(scope["headers"]):
+            # the client may still send the body we did not read (after Expect: 100-continue);
+            # a closed connection keeps it from being read as the next request
+            response.headers["connection"] = "close"
         await response(scope, receive, send)
 
     def _error_response(self, err: S3Error, scope: Scope, request_id: str) -> Response:
@@ -91,7 +96,7 @@ class S3App:
             media_type="application/xml",
         )
 
-    async def _handle(self, scope: Scope, receive: Receive, request_id: str) -> Response:
+    async def _handle(self, scope: Scope, body: RequestBody, request_id: str) -> Response:
         gateway = self.gateway
         if gateway is None:
             raise ServiceUnavailable("The gateway is starting; retry shortly.")
@@ -120,7 +125,7 @@ class S3App:
             raise AccessDenied()
         r = route(method, host, raw_path, query, headers, base_domains=self.base_domains)
         handler = gateway.handler(r.operation)
-        request = S3Request(r, method, headers, auth, key.account, _body(receive), request_id)
+        request = S3Request(r, method, headers, auth, key.account, body.chunks(), request_id)
         return await handler(request)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -141,13 +146,27 @@ class S3App:
                 return
 
 
-async def _body(receive: Receive) -> AsyncIterator[bytes]:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunk = message.get("body", b"")
-        if chunk:
-            yield chunk
-        if not message.get("more_body", False):
-            return
+def _has_body(raw_headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in raw_headers:
+        name = name.lower()
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
+            return True
+    return False
+
+
+class RequestBody:
+    """The request body as an async iterator of chunks; `finished` once all of it was read."""
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.finished = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while not self.finished:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            self.finished = not message.get("more_body", False)
+            chunk = message.get("body", b"")
+            if chunk:
+                yield chunk

@@ -114,6 +114,7 @@ def serve(config: GatewayConfig) -> int:
             access_log=False,
             log_level="warning",
             timeout_keep_alive=60,
+            server_header=False,
         )
     finally:
         if local_grid is not None:

@@ -1,0 +1,140 @@
+"""Buckets and listings through a real gateway, driven by boto3."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+
+def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(exc.value.response["Error"]["Code"])
+
+
+def test_bucket_lifecycle(s3) -> None:
+    name = "life-" + uuid.uuid4().hex[:12]
+    s3.create_bucket(Bucket=name)
+    assert name in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    s3.head_bucket(Bucket=name)
+    assert s3.get_bucket_location(Bucket=name).get("LocationConstraint") is None
+    with pytest.raises(ClientError) as exc:
+        s3.create_bucket(Bucket=name)
+    assert _code(exc) == "BucketAlreadyOwnedByYou"
+    s3.put_object(Bucket=name, Key="k", Body=b"v")
+    with pytest.raises(ClientError) as exc:
+        s3.delete_bucket(Bucket=name)
+    assert _code(exc) == "BucketNotEmpty"
+    s3.delete_object(Bucket=name, Key="k")
+    s3.delete_bucket(Bucket=name)
+    with pytest.raises(ClientError) as exc:
+        s3.head_bucket(Bucket=name)
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    with pytest.raises(ClientError) as exc:
+        s3.list_objects_v2(Bucket=name)
+    assert _code(exc) == "NoSuchBucket"
+    assert name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+@pytest.mark.parametrize("name", ["ab", "UPPER", "-dash", "a_b", "192.168.1.1", "a..b", "x" * 64])
+def test_invalid_bucket_names(s3, name: str) -> None:
+    with pytest.raises(ClientError) as exc:
+        s3.create_bucket(Bucket=name)
+    assert _code(exc) == "InvalidBucketName"
+
+
+def test_location_constraint(s3) -> None:
+    with pytest.raises(ClientError) as exc:
+        s3.create_bucket(
+            Bucket="loc-" + uuid.uuid4().hex[:12],
+            CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
+        )
+    assert _code(exc) == "IllegalLocationConstraintException"
+
+
+def test_buckets_belong_to_their_account(gateway, s3, bucket) -> None:
+    out = subprocess.run(
+        [
+            "s3gw",
+            "keys",
+            "add",
+            "--data-dir",
+            str(gateway.data_dir),
+            "other-" + uuid.uuid4().hex[:6],
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    access, secret = out.stdout.strip().splitlines()[-1].split()
+    other = gateway.s3(access, secret)
+    s3.put_object(Bucket=bucket, Key="private", Body=b"mine")
+    for call in (
+        lambda: other.get_object(Bucket=bucket, Key="private"),
+        lambda: other.put_object(Bucket=bucket, Key="x", Body=b""),
+        lambda: other.list_objects_v2(Bucket=bucket),
+        lambda: other.delete_bucket(Bucket=bucket),
+    ):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert _code(exc) == "AccessDenied"
+    with pytest.raises(ClientError) as exc:
+        other.create_bucket(Bucket=bucket)
+    assert _code(exc) == "BucketAlreadyExists"
+    assert bucket not in [b["Name"] for b in other.list_buckets()["Buckets"]]
+
+
+def test_list_objects_v1_and_v2(s3, bucket) -> None:
+    keys = ["a/1", "a/2", "a/b/3", "b", "c/4", "c/5", "d"]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+    v2 = s3.list_objects_v2(Bucket=bucket, Delimiter="/")
+    assert [o["Key"] for o in v2["Contents"]] == ["b", "d"]
+    assert [p["Prefix"] for p in v2["CommonPrefixes"]] == ["a/", "c/"]
+    assert v2["KeyCount"] == 4
+    v2 = s3.list_objects_v2(Bucket=bucket, Prefix="a/", Delimiter="/")
+    assert [o["Key"] for o in v2["Contents"]] == ["a/1", "a/2"]
+    assert [p["Prefix"] for p in v2["CommonPrefixes"]] == ["a/b/"]
+    # pagination: v2 continuation tokens and start-after, v1 markers
+    seen, token = [], None
+    while True:
+        kw = {"ContinuationToken": token} if token else {}
+        page = s3.list_objects_v2(Bucket=bucket, MaxKeys=2, **kw)
+        seen += [o["Key"] for o in page.get("Contents", [])]
+        if not page["IsTruncated"]:
+            break
+        token = page["NextContinuationToken"]
+    assert seen == keys
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, StartAfter="c/4")["Contents"]] == [
+        "c/5",
+        "d",
+    ]
+    v1 = s3.list_objects(Bucket=bucket, Marker="a/b/3", MaxKeys=2)
+    assert [o["Key"] for o in v1["Contents"]] == ["b", "c/4"] and v1["IsTruncated"]
+    v1 = s3.list_objects(Bucket=bucket, Delimiter="/", MaxKeys=2)
+    assert v1["IsTruncated"] and v1["NextMarker"] == "b"
+    owner = s3.list_objects_v2(Bucket=bucket, FetchOwner=True)["Contents"][0]["Owner"]
+    assert owner["DisplayName"] == "root"
+    entry = s3.list_objects_v2(Bucket=bucket, Prefix="d")["Contents"][0]
+    assert entry["Size"] == 1 and entry["ETag"].startswith('"')
+    paginator = s3.get_paginator("list_objects_v2")
+    assert [o["Key"] for p in paginator.paginate(Bucket=bucket, PaginationConfig={"PageSize": 3})
+            for o in p["Contents"]] == keys  # fmt: skip
+
+
+def test_list_encoding_type_url(s3, bucket) -> None:
+    key = "dir with space/\u00e9\x01"
+    s3.put_object(Bucket=bucket, Key=key, Body=b"")
+    # boto3 asks for encoding-type=url and decodes the keys
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == [key]
+    assert [o["Key"] for o in s3.list_objects(Bucket=bucket)["Contents"]] == [key]
+
+
+def test_not_implemented_operations_answer_s3_errors(s3, bucket) -> None:
+    with pytest.raises(ClientError) as exc:
+        s3.get_bucket_policy(Bucket=bucket)
+    assert _code(exc) == "NotImplemented"
+    with pytest.raises(ClientError) as exc:
+        s3.get_bucket_versioning(Bucket=bucket)
+    assert _code(exc) == "NotImplemented"
