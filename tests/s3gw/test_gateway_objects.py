@@ -278,6 +278,8 @@ def test_x_lafs_cap_reads_with_lafs(s3, bucket, gateway, tmp_path) -> None:
     ]
     out = tmp_path / "out"
     subprocess.run(
-        ["lafs", "--grid", str(gateway.grid_file), "get", cap, "-o", str(out)], check=True, timeout=60
+        ["lafs", "--grid", str(gateway.grid_file), "get", cap, "-o", str(out)],
+        check=True,
+        timeout=60,
     )
     assert out.read_bytes() == data
