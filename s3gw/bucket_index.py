@@ -54,6 +54,7 @@ from .listing import paginate
 
 Check = Callable[[IndexEntry | None], None]
 MAX_REROUTES = 64
+MAX_READ_ATTEMPTS = 6
 
 
 class _Moved:
@@ -140,18 +141,28 @@ class BucketIndex:
             self._files[key] = f
         return f
 
-    async def _fetch(self, cap: DirectoryCap, known: Any) -> tuple[IndexNode, Any] | None:
-        """Read a node unless the grid's best version is `known` (then None)."""
+    async def _read(self, cap: DirectoryCap, known: Any = None) -> tuple[bytes | None, Any]:
+        """A node's body and version; body None if the grid's best version is `known`.
+
+        A writer replacing shares while we read is retried (with a wider search)."""
         f = self._file(cap)
-        try:
-            smap = await f.get_servermap(Mode.READ)
-            best = smap.best_recoverable()
-            if best is not None and best == known:
-                return None
-            body, version, _ = await retrieve(smap, f.cap, best, pool=self.client.pool)
-        except (NotEnoughSharesError, UncoordinatedWriteError):
-            body, version = await f.download_best_version(), None  # its wider search
-        return parse_node(body, self._writekey), version
+        for attempt in range(MAX_READ_ATTEMPTS):
+            try:
+                smap = await f.get_servermap(Mode.READ if attempt == 0 else Mode.WRITE)
+                best = smap.best_recoverable()
+                if best is not None and best == known:
+                    return None, known
+                body, version, _ = await retrieve(smap, f.cap, best, pool=self.client.pool)
+                return body, version
+            except (NotEnoughSharesError, UncoordinatedWriteError):
+                if attempt + 1 == MAX_READ_ATTEMPTS:
+                    raise
+                await asyncio.sleep(random.uniform(0, 0.01 * attempt))
+        raise AssertionError("unreachable")
+
+    async def _fetch(self, cap: DirectoryCap, known: Any) -> tuple[IndexNode, Any] | None:
+        body, version = await self._read(cap, known)
+        return None if body is None else (parse_node(body, self._writekey), version)
 
     async def _node(self, cap: DirectoryCap, fresh: bool = False) -> IndexNode:
         key = cap
@@ -361,10 +372,10 @@ class BucketIndex:
 
     async def _split(self, cap: DirectoryCap) -> None:
         """Split a node until it fits: new right sibling, shrink (if unchanged), link parent."""
-        f = self._file(cap)
         spare: MutableFileNode | None = None
         while True:
-            body = await f.download_best_version()
+            body, _version = await self._read(cap)
+            assert body is not None
             node = parse_node(body, self._writekey)
             self._cache.store(cap, node)
             if not self._too_big(node):

@@ -1,0 +1,318 @@
+"""The bucket index (B-link tree of directories) on 10 real storage nodes, against a dict model.
+
+Small leaf limits make splits happen after a few entries, so every test runs
+through several levels, right links and root splits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import unicodedata
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lafs_core.client import Client
+from lafs_core.dirnode import unpack_children
+from lafs_core.dirnode.format import normalize
+from s3gw.bucket_index import BucketIndex, IndexEntry
+from s3gw.index_node import (
+    HEADER,
+    MARKER,
+    IndexNode,
+    decode_name,
+    encode_key,
+    leaf_entry,
+    pack_node,
+    parse_node,
+)
+from s3gw.listing import paginate
+
+T = TypeVar("T")
+LIT = "URI:LIT:mfqwc"
+CHK = (
+    "URI:CHK:yzxcoagbetwet65ltjpbqyli3m:6b7inuiha2xdtgqzd55i6aeggutnxzr6qfwpv2ep5xlln6pgef7a:1:1:56"
+)
+SMALL = {"max_entries": 3, "max_bytes": 100_000}
+WRITEKEY = bytes(16)
+
+
+def run(grid: Any, make: Callable[[Client], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with Client(grid.config()) as client:
+            return await make(client)
+
+    return asyncio.run(main())
+
+
+def entry(i: int, cap: str | None = LIT) -> IndexEntry:
+    return IndexEntry(cap, {"size": i, "etag": f"{i:032x}", "ct": "text/plain"})
+
+
+def model_page(
+    model: dict[str, IndexEntry], prefix: str, delimiter: str, start_after: str, limit: int
+) -> tuple[list[str], list[str], bool]:
+    page = paginate(
+        sorted(model.items()), prefix=prefix, delimiter=delimiter or None,
+        start_after=start_after, max_keys=limit,
+    )  # fmt: skip
+    return [k for k, _ in page.contents], page.common_prefixes, page.is_truncated
+
+
+async def all_keys(index: BucketIndex) -> list[str]:
+    return [k async for k, _ in index.entries()]
+
+
+# -- pure: names and node bodies ---------------------------------------------------
+
+EDGE_KEYS = [
+    "a", "a/b", "a/", "a//b", "/", "//", "a/b/", "\u00e9", "e\u0301", "\uac00", "\u1100\u1161",
+    MARKER, MARKER + "abc", "!", MARKER + "!node", "x" * 1024, "\U0001f600/\u00e9/" * 50,
+    "a b", " ", "\t", "%2F", "a\u0000b", "\ufffd",
+]  # fmt: skip
+
+
+@given(st.text(max_size=40))
+def test_names_round_trip_and_survive_nfc(key: str) -> None:
+    name = encode_key(key)
+    assert normalize(name) == name and decode_name(name) == key and name != HEADER
+
+
+def test_edge_keys_get_distinct_nfc_stable_names() -> None:
+    names = [encode_key(k) for k in EDGE_KEYS]
+    assert len(set(names)) == len(EDGE_KEYS)
+    assert all(unicodedata.normalize("NFC", n) == n for n in names)
+    assert encode_key("a/b") == "a/b"  # plain keys stay readable in Tahoe listings
+    assert encode_key("e\u0301").startswith(MARKER) and encode_key("").startswith(MARKER)
+
+
+def test_leaf_body_round_trip_and_tahoe_shape() -> None:
+    node = IndexNode(0, "b", "m").with_changes(
+        {"c": leaf_entry("c", LIT, {"n": 1}), "d": leaf_entry("d", None, {"parts": [CHK]})}
+    )
+    body = pack_node(node, WRITEKEY)
+    back = parse_node(body, WRITEKEY)
+    assert (back.low, back.high, back.keys, back.size) == ("b", "m", ["c", "d"], node.size)
+    stored = unpack_children(body, WRITEKEY)
+    assert stored["c"].ro_uri == LIT and stored["d"].ro_uri is None and stored["d"].rw_uri is None
+    assert stored[HEADER].metadata == {"level": 0, "low": "b", "high": "m"}
+
+
+def test_split_halves_by_bytes() -> None:
+    node = IndexNode(0).with_changes({f"k{i}": leaf_entry(f"k{i}", LIT, {}) for i in range(9)})
+    left, right = node.split()
+    assert left.keys + right.keys == node.keys and left.high == right.low == right.keys[0]
+    assert abs(left.size - right.size) <= node.size // 4
+
+
+# -- on the grid ---------------------------------------------------------------------
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["put", "put", "delete"]),
+        st.text(alphabet="ab/\u00e9e\u0301", min_size=1, max_size=5),
+    ),
+    min_size=5,
+    max_size=25,
+)
+LISTS = st.lists(
+    st.tuples(
+        st.sampled_from(["", "a", "a/", "b"]),
+        st.sampled_from(["", "/"]),
+        st.sampled_from(["", "a", "a/b", "b/"]),
+        st.integers(0, 6),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=OPS, lists=LISTS)
+def test_matches_a_dict_model(grid: Any, ops: list[tuple[str, str]], lists: Any) -> None:
+    async def go(client: Client) -> None:
+        index = await BucketIndex.create(client, **SMALL)
+        model: dict[str, IndexEntry] = {}
+        # Batches of concurrent changes (distinct keys): merged publishes and splits.
+        for start in range(0, len(ops), 6):
+            batch = dict((key, op) for op, key in ops[start : start + 6])
+            expected = {key: model.get(key) for key in batch}
+            results = await asyncio.gather(
+                *(
+                    index.put(key, entry(i)) if op == "put" else index.delete(key)
+                    for i, (key, op) in enumerate(batch.items())
+                )
+            )
+            assert dict(zip(batch, results)) == expected
+            for i, (key, op) in enumerate(batch.items()):
+                if op == "put":
+                    model[key] = entry(i)
+                else:
+                    model.pop(key, None)
+        for key in {k for _, k in ops}:
+            assert await index.get(key) == model.get(key)
+        for prefix, delimiter, after, limit in lists:
+            page = await index.list(prefix, delimiter, after, limit)
+            got = ([k for k, _ in page.entries], page.common_prefixes, page.is_truncated)
+            assert got == model_page(model, prefix, delimiter, after, limit)
+            assert all(e == model[k] for k, e in page.entries)
+        reopened = BucketIndex(client, index.cap)
+        assert await all_keys(reopened) == sorted(model)
+        assert await reopened.is_empty() == (not model)
+
+    run(grid, go)
+
+
+def test_edge_keys_kept_exactly_and_restart(grid: Any) -> None:
+    async def go(client: Client) -> None:
+        index = await BucketIndex.create(client, **SMALL)
+        await asyncio.gather(*(index.put(k, entry(i)) for i, k in enumerate(EDGE_KEYS)))
+        assert await index.put("a", entry(99, None)) == entry(0)
+        reopened = BucketIndex(client, index.cap)
+        for i, key in enumerate(EDGE_KEYS):
+            assert await reopened.get(key) == (entry(99, None) if key == "a" else entry(i))
+        assert await all_keys(reopened) == sorted(EDGE_KEYS)
+        page = await reopened.list(delimiter="/", limit=1000)
+        assert page.common_prefixes == sorted(
+            {k[: k.index("/") + 1] for k in EDGE_KEYS if "/" in k}
+        )
+        assert await reopened.get("\u00e9") != await reopened.get("e\u0301")
+        assert await reopened.get("a/b/c") is None and await reopened.get("") is None
+        # A big inline LIT cap (the handler keeps small objects inline).
+        big = "URI:LIT:" + "a" * 20_000
+        await index.put("big", IndexEntry(big, {"size": 12_500}))
+        assert (await BucketIndex(client, index.cap).get("big")) == IndexEntry(
+            big, {"size": 12_500}
+        )
+
+    run(grid, go)
+
+
+def test_check_refuses_one_change_only(grid: Any) -> None:
+    class PreconditionFailed(Exception):
+        pass
+
+    def if_none_match(current: IndexEntry | None) -> None:
+        if current is not None:
+            raise PreconditionFailed
+
+    seen: list[IndexEntry | None] = []
+
+    async def go(client: Client) -> None:
+        index = await BucketIndex.create(client, **SMALL)
+        await index.put("k", entry(1))
+        with pytest.raises(PreconditionFailed):
+            await index.put("k", entry(2), check=if_none_match)
+        assert await index.get("k") == entry(1)
+        # In one merged batch: the refused change fails, the others land.
+        results = await asyncio.gather(
+            index.put("k", entry(3), check=if_none_match),
+            index.put("n", entry(4), check=if_none_match),
+            index.delete("k", check=seen.append),
+            return_exceptions=True,
+        )
+        assert isinstance(results[0], PreconditionFailed)
+        assert results[1:] == [None, entry(1)] and seen == [entry(1)]
+        fresh = BucketIndex(client, index.cap)
+        assert await fresh.get("k") is None and await fresh.get("n") == entry(4)
+        assert await index.delete("absent") is None
+
+    run(grid, go)
+
+
+def test_merged_publishes_from_many_tasks(grid: Any) -> None:
+    async def go(client: Client) -> None:
+        index = await BucketIndex.create(client, max_entries=1000)
+        keys = [f"obj/{i:03d}" for i in range(60)]
+        await asyncio.gather(*(index.put(k, entry(i)) for i, k in enumerate(keys)))
+        assert index.publishes <= 10  # one leaf: changes queued during a publish share the next
+        assert await all_keys(BucketIndex(client, index.cap)) == keys
+
+    run(grid, go)
+
+
+def test_two_gateways_racing_splits_lose_nothing(grid: Any) -> None:
+    async def go(client: Client) -> None:
+        a = await BucketIndex.create(client, **SMALL)
+        b = BucketIndex(client, a.cap, **SMALL)  # another process: its own cache and queues
+        await a.put("m", entry(0))
+        keys_a = [f"k{i:02d}a" for i in range(14)]
+        keys_b = [f"k{i:02d}b" for i in range(14)]
+
+        async def writer(index: BucketIndex, keys: list[str]) -> None:
+            for start in range(0, len(keys), 4):
+                await asyncio.gather(*(index.put(k, entry(1)) for k in keys[start : start + 4]))
+
+        await asyncio.gather(writer(a, keys_a), writer(b, keys_b))
+        expected = sorted(["m", *keys_a, *keys_b])
+        assert await all_keys(BucketIndex(client, a.cap)) == expected
+        page = await BucketIndex(client, a.cap).list(prefix="k1", limit=100)
+        assert [k for k, _ in page.entries] == [k for k in expected if k.startswith("k1")]
+        caps = await BucketIndex(client, a.cap).node_caps()
+        assert caps[0] == a.cap and len(caps) == len(set(caps)) > 5
+
+    run(grid, go)
+
+
+def test_cache_ttl_and_own_writes(grid: Any) -> None:
+    async def go(client: Client) -> None:
+        a = await BucketIndex.create(client, ttl=60)
+        b = BucketIndex(client, a.cap, ttl=60)
+        zero = BucketIndex(client, a.cap, ttl=0)
+        assert await b.get("k") is None
+        await a.put("k", entry(1))
+        assert await a.get("k") == entry(1)  # own writes at once
+        assert await zero.get("k") == entry(1)  # ttl 0: always re-read
+        assert await b.get("k") is None  # cached for its ttl
+        b._cache.ttl = 0
+        assert await b.get("k") == entry(1)
+        # Concurrent readers of one node share one grid read.
+        loads = zero._cache.loads
+        await asyncio.gather(*(zero.get("k") for _ in range(10)))
+        assert zero._cache.loads == loads + 1
+
+    run(grid, go)
+
+
+def _share_files(grid: Any) -> dict[str, tuple[int, int]]:
+    """Every share file on the storage nodes' disks: path -> (mtime_ns, size)."""
+    out = {}
+    for node in grid.nodes:
+        for path in node.storage_dir.rglob("*"):
+            if path.is_file():
+                st = path.stat()
+                out[str(path)] = (st.st_mtime_ns, st.st_size)
+    return out
+
+
+def test_bytes_rewritten_per_put_do_not_grow_with_the_bucket(grid: Any) -> None:
+    """Share bytes (re)written on the nodes' disks by one PUT, in a small and a large bucket."""
+    opts = {"max_entries": 8, "max_bytes": 100_000}
+    probes = [f"key/{i:05d}" for i in (3, 11, 17, 25, 29)]
+
+    async def rewritten(index: BucketIndex) -> list[int]:
+        costs = []
+        for key in probes:
+            before = _share_files(grid)
+            await index.put(key, entry(7))
+            after = _share_files(grid)
+            costs.append(sum(v[1] for path, v in after.items() if before.get(path) != v))
+        return costs
+
+    async def go(client: Client) -> tuple[list[int], list[int]]:
+        small = await BucketIndex.create(client, **opts)
+        large = await BucketIndex.create(client, **opts)
+        for index, count in ((small, 16), (large, 240)):
+            keys = [f"key/{i:05d}" for i in range(0, 2 * count, 2)]
+            for start in range(0, len(keys), 60):
+                await asyncio.gather(*(index.put(k, entry(1)) for k in keys[start : start + 60]))
+        return await rewritten(small), await rewritten(large)
+
+    before = _share_files(grid)
+    small_costs, large_costs = run(grid, go)
+    written = sum(v[1] for path, v in _share_files(grid).items() if before.get(path) != v)
+    assert 0 < sorted(large_costs)[2] <= 1.5 * sorted(small_costs)[2]
+    assert max(large_costs) < written / 10
