@@ -10,8 +10,11 @@
 * `s3gw.listing`, `s3gw.ranges`, `s3gw.conditions`, `s3gw.headers`,
   `s3gw.parts`: listing pages, Range, conditional requests, object header
   rules and multipart completion rules.
+* `s3gw.bucket_index`: `BucketIndex`, a bucket's keys -> `IndexEntry` as a
+  B-link tree of directories on the grid.
 """
 
+from s3gw.bucket_index import BucketIndex, IndexEntry, IndexPage
 from s3gw.errors import S3Error, from_exception, render_error
 
-__all__ = ["S3Error", "from_exception", "render_error"]
+__all__ = ["BucketIndex", "IndexEntry", "IndexPage", "S3Error", "from_exception", "render_error"]
