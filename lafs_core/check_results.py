@@ -1,7 +1,8 @@
 """Results of checking, verifying and repairing a file, with the fields Tahoe reports.
 
 `to_json` gives the shape of Tahoe's web API `t=check&output=JSON` (and of
-`repair=true`), so tools written for Tahoe read ours.
+`repair=true`), so tools written for Tahoe read ours; like Tahoe 1.20's, it
+leaves needs-rebalancing out (`describe` says it).
 """
 
 from dataclasses import dataclass, field
@@ -73,27 +74,23 @@ class CheckResults:
 
     def to_json(self) -> dict[str, Any]:
         si = base32.b2a(self.storage_index)
-        return {
-            "storage-index": si,
-            "summary": self.summary,
-            "results": {
-                "healthy": self.healthy,
-                "recoverable": self.recoverable,
-                "needs-rebalancing": self.needs_rebalancing,
-                "count-happiness": self.count_happiness,
-                "count-shares-good": self.count_shares_good,
-                "count-shares-needed": self.count_shares_needed,
-                "count-shares-expected": self.count_shares_expected,
-                "count-good-share-hosts": self.count_good_share_hosts,
-                "count-corrupt-shares": len(self.corrupt_shares),
-                "list-corrupt-shares": [[server, si, n] for server, n in self.corrupt_shares],
-                "servers-responding": sorted(self.servers_responding),
-                "sharemap": {str(n): sorted(s) for n, s in sorted(self.sharemap.items())},
-                "count-wrong-shares": self.count_wrong_shares,
-                "count-recoverable-versions": self.count_recoverable_versions,
-                "count-unrecoverable-versions": self.count_unrecoverable_versions,
-            },
+        results = {
+            "healthy": self.healthy,
+            "recoverable": self.recoverable,
+            "count-happiness": self.count_happiness,
+            "count-shares-good": self.count_shares_good,
+            "count-shares-needed": self.count_shares_needed,
+            "count-shares-expected": self.count_shares_expected,
+            "count-good-share-hosts": self.count_good_share_hosts,
+            "count-corrupt-shares": len(self.corrupt_shares),
+            "list-corrupt-shares": [[server, si, n] for server, n in self.corrupt_shares],
+            "servers-responding": sorted(self.servers_responding),
+            "sharemap": {str(n): sorted(s) for n, s in sorted(self.sharemap.items())},
+            "count-wrong-shares": self.count_wrong_shares,
+            "count-recoverable-versions": self.count_recoverable_versions,
+            "count-unrecoverable-versions": self.count_unrecoverable_versions,
         }
+        return {"storage-index": si, "summary": self.summary, "results": results}
 
     def describe(self) -> list[str]:
         """Human-readable lines, as `lafs check` prints them."""
@@ -102,7 +99,8 @@ class CheckResults:
             f" storage index: {base32.b2a(self.storage_index)}",
             f" good-shares: {self.count_shares_good} "
             f"(encoding is {self.count_shares_needed}-of-{self.count_shares_expected})",
-            f" good-share-hosts: {self.count_good_share_hosts}, happiness {self.count_happiness}",
+            f" good-share-hosts: {self.count_good_share_hosts}, happiness {self.count_happiness}"
+            + (", needs rebalancing" if self.needs_rebalancing else ""),
             f" wrong-shares: {self.count_wrong_shares}",
         ]
         if self.corrupt_shares:

@@ -141,6 +141,7 @@ class DeepStats:
             c["count-immutable-files"] + c["count-mutable-files"] + c["count-literal-files"]
         )
         c["size-files-histogram"] = [[lo, hi, n] for (lo, hi), n in sorted(self.histogram.items())]
+        c["api-version"] = 1  # Tahoe's marker of this key set
         return c
 
 
@@ -198,13 +199,15 @@ class DeepCheckResults:
         out = {"count-objects-checked": self.checked}
         if not self.repair:
             return out | dict(zip(names, self.pre))
-        out |= {f"{name}-pre-repair": n for name, n in zip(names, self.pre)}
+        # Tahoe 1.20's repair form has no unrecoverable counts (`describe` gives them).
+        names = (names[0], names[1], "", names[3])
+        out |= {f"{name}-pre-repair": n for name, n in zip(names, self.pre) if name}
         out |= {
             "count-repairs-attempted": self.repairs_attempted,
             "count-repairs-successful": self.repairs_successful,
             "count-repairs-unsuccessful": self.repairs_attempted - self.repairs_successful,
         }
-        return out | {f"{name}-post-repair": n for name, n in zip(names, self.post)}
+        return out | {f"{name}-post-repair": n for name, n in zip(names, self.post) if name}
 
     def to_json(self) -> dict[str, Any]:
         def shares(found: list[tuple[str, bytes, int]]) -> list[list[Any]]:
