@@ -1,9 +1,9 @@
 """Accounts and their access keys, kept in one 0600 JSON file in the data directory.
 
 Credentials are the one secret a gateway holds besides its root capability,
-so they never go to the grid. `s3gw keys add` may run while the gateway
-serves: `Credentials.secret_for` re-reads the file when an unknown key shows
-up and the file has changed, so new keys work without a restart.
+so they never go to the grid. `s3gw keys add|remove` may run while the gateway
+serves: a lookup re-reads the file when it has changed, so keys work (or
+stop working) without a restart.
 """
 
 from __future__ import annotations
@@ -94,11 +94,9 @@ class Credentials:
     def lookup(self, access_key: str) -> AccessKey | None:
         if self.env_key is not None and access_key == self.env_key.access_key:
             return self.env_key
-        found = self._keys.get(access_key)
-        if found is None and self._file_stamp() != self._stamp:
+        if self._file_stamp() != self._stamp:  # one stat: keys added or removed take effect now
             self.reload()
-            found = self._keys.get(access_key)
-        return found
+        return self._keys.get(access_key)
 
     def secret_for(self, access_key: str) -> str | None:
         found = self.lookup(access_key)

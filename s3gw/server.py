@@ -51,10 +51,13 @@ def prepare_data_dir(config: GatewayConfig) -> Credentials:
 class GatewayService:
     """Builds the grid client, catalog and handlers inside the server's event loop."""
 
-    def __init__(self, config: GatewayConfig, app: S3App, grid_file: Path) -> None:
+    def __init__(
+        self, config: GatewayConfig, app: S3App, grid_file: Path, local_grid: LocalGrid | None
+    ) -> None:
         self.config = config
         self.app = app
         self.grid_file = grid_file
+        self.local_grid = local_grid
         self.client: Client | None = None
 
     async def start(self) -> None:
@@ -78,8 +81,12 @@ class GatewayService:
         print(f"s3gw: serving S3 on http://{config.host}:{config.port}/", flush=True)
 
     async def stop(self) -> None:
+        """At lifespan shutdown: uvicorn re-raises the signal that stopped it once it returns,
+        so the embedded grid must stop here, not after `uvicorn.run`."""
         if self.client is not None:
             await self.client.aclose()
+        if self.local_grid is not None:
+            self.local_grid.stop()
 
 
 def serve(config: GatewayConfig) -> int:
@@ -101,7 +108,7 @@ def serve(config: GatewayConfig) -> int:
         base_domains=config.base_domains,
         strict_region=config.strict_region,
     )
-    service = GatewayService(config, app, grid_file)
+    service = GatewayService(config, app, grid_file, local_grid)
     app.on_startup, app.on_shutdown = service.start, service.stop
     try:
         uvicorn.run(
