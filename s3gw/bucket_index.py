@@ -112,7 +112,6 @@ class BucketIndex:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.format = format
-        self._writekey = cap.inner.writekey
         self._cache = NodeCache(ttl, interior_ttl, max_cached_nodes)
         self._files: dict[DirectoryCap, MutableFileNode] = {}
         self._queues: dict[DirectoryCap, _LeafQueue] = {}
@@ -162,7 +161,7 @@ class BucketIndex:
 
     async def _fetch(self, cap: DirectoryCap, known: Any) -> tuple[IndexNode, Any] | None:
         body, version = await self._read(cap, known)
-        return None if body is None else (parse_node(body, self._writekey), version)
+        return None if body is None else (parse_node(body, _writekey(cap)), version)
 
     async def _node(self, cap: DirectoryCap, fresh: bool = False) -> IndexNode:
         key = cap
@@ -320,7 +319,7 @@ class BucketIndex:
         return op.future.result()
 
     async def _apply(self, cap: DirectoryCap, batch: list[_Op]) -> None:
-        writekey = self._writekey
+        writekey = _writekey(cap)
         state: dict[str, Any] = {}
 
         def modifier(old: bytes, first_time: bool) -> bytes | None:
@@ -372,11 +371,11 @@ class BucketIndex:
 
     async def _split(self, cap: DirectoryCap) -> None:
         """Split a node until it fits: new right sibling, shrink (if unchanged), link parent."""
-        spare: MutableFileNode | None = None
+        rcap: DirectoryCap | None = None
         while True:
             body, _version = await self._read(cap)
             assert body is not None
-            node = parse_node(body, self._writekey)
+            node = parse_node(body, _writekey(cap))
             self._cache.store(cap, node)
             if not self._too_big(node):
                 return
@@ -385,13 +384,10 @@ class BucketIndex:
                 if await self._split_root(body, node, left, right):
                     return
                 continue
-            rbody = pack_node(right, self._writekey)
-            if spare is None:  # unreachable until linked, so it can be rewritten freely
-                spare = await self.client.create_mutable(rbody, self.format)
-                self._files[DirectoryCap(spare.cap)] = spare
-            else:
-                await spare.overwrite(rbody)
-            rcap = DirectoryCap(spare.cap)
+            if rcap is None:
+                rcap = await self._create_node(right)
+            else:  # unreachable until linked, so it can be rewritten freely
+                await self._file(rcap).overwrite(pack_node(right, _writekey(rcap)))
             left = replace(left, right=rcap)
             if await self._replace_if_unchanged(cap, body, left):
                 self._cache.store(rcap, right)
@@ -401,12 +397,24 @@ class BucketIndex:
                         await self._split(half_cap)
                 return
 
+    async def _create_node(self, node: IndexNode) -> DirectoryCap:
+        """A new directory holding `node` (its links encrypted under its own writekey)."""
+        keys = await self.client.key_pool.get()
+        cap = DirectoryCap(MutableWriteCap.from_keypair(keys, self.format))
+        enc = self.client.config.encoding
+        self._files[cap] = await MutableFileNode.create(
+            self.client.broker, keys, pack_node(node, _writekey(cap)),
+            self.client.config.lease_secret, enc.k, enc.n, self.client.pool, _short_backoff,
+            self.format,
+        )  # fmt: skip
+        return cap
+
     async def _rewrite(
         self, cap: DirectoryCap, change: Callable[[bytes, IndexNode], IndexNode | None]
     ) -> tuple[IndexNode, bool]:
         """Read-modify-write one node: `change(old body, old node)` gives the new node, or
         None to leave it. Returns the node as it now stands and whether it was published."""
-        writekey = self._writekey
+        writekey = _writekey(cap)
         result: dict[str, Any] = {}
 
         def modifier(old: bytes, first_time: bool) -> bytes | None:
@@ -427,12 +435,9 @@ class BucketIndex:
     async def _split_root(
         self, body: bytes, node: IndexNode, left: IndexNode, right: IndexNode
     ) -> bool:
-        rfile = await self.client.create_mutable(pack_node(right, self._writekey), self.format)
-        rcap = DirectoryCap(rfile.cap)
+        rcap = await self._create_node(right)
         left = replace(left, right=rcap)
-        lfile = await self.client.create_mutable(pack_node(left, self._writekey), self.format)
-        lcap = DirectoryCap(lfile.cap)
-        self._files[lcap], self._files[rcap] = lfile, rfile
+        lcap = await self._create_node(left)
         root = new_root(node.level + 1, lcap, right.low, rcap)
         if not await self._replace_if_unchanged(self.cap, body, root):
             return False
@@ -456,6 +461,12 @@ class BucketIndex:
                     await self._split(cap)
                 return
         raise RuntimeError(f"bucket index: no level-{level} node would take {low!r}")
+
+
+def _writekey(cap: DirectoryCap) -> bytes:
+    """Each node's body encrypts the write caps it links to under its own writekey."""
+    assert isinstance(cap.inner, MutableWriteCap)
+    return cap.inner.writekey
 
 
 def _past_prefix(prefix: str) -> str:

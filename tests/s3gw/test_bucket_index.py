@@ -253,6 +253,13 @@ def test_two_gateways_racing_splits_lose_nothing(grid: Any) -> None:
         assert [k for k, _ in page.entries] == [k for k in expected if k.startswith("k1")]
         caps = await BucketIndex(client, a.cap).node_caps()
         assert caps[0] == a.cap and len(caps) == len(set(caps)) > 5
+        # A plain directory reader (each node under its own writekey) sees the same tree.
+        linked = set()
+        for cap in caps:
+            for child, _md in (await client.directory(cap).list()).values():
+                if child.is_directory:
+                    linked.add(child.cap)
+        assert linked == set(caps[1:])
 
     run(grid, go)
 
