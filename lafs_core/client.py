@@ -25,6 +25,7 @@ from .immutable.uploader import UploadResult, upload
 from .mutable import checker as mutable_checker
 from .mutable.caps import Format, MutableCap, MutableReadCap, MutableWriteCap
 from .mutable.keypool import KeyPool
+from .mutable.keys import KeyPair
 from .mutable.node import MutableFileNode
 from .uri import CHKReadCap, CHKVerifyCap, LiteralCap
 
@@ -170,10 +171,13 @@ class Client:
 
     # -- mutable files and directories ----------------------------------------
 
-    async def create_mutable(self, contents: bytes, format: Format = "sdmf") -> MutableFileNode:
+    async def create_mutable(
+        self, contents: bytes, format: Format = "sdmf", keys: KeyPair | None = None
+    ) -> MutableFileNode:
+        """A new mutable file, under `keys` if given (else a fresh key from the pool)."""
         enc = self.config.encoding
         return await MutableFileNode.create(
-            self.broker, await self.key_pool.get(), contents, self.config.lease_secret,
+            self.broker, keys or await self.key_pool.get(), contents, self.config.lease_secret,
             enc.k, enc.n, self.pool, format=format,
         )  # fmt: skip
 

@@ -120,6 +120,14 @@ class MutableFileNode:
                 plaintext, _version, _ = await retrieve(smap, self.cap, pool=self.pool)
             return plaintext
 
+    async def get_size_of_best_version(self) -> int:
+        """The best recoverable version's length, from share headers only (no download)."""
+        async with self._lock:
+            best = (await self.get_servermap(Mode.READ)).best_recoverable()
+            if best is None:
+                raise UnrecoverableFileError("no recoverable version found")
+            return best.datalen
+
     def _writecap(self) -> MutableWriteCap:
         if not isinstance(self.cap, MutableWriteCap):
             raise NotWriteableError("this mutable file was opened read-only")

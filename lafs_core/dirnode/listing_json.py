@@ -1,0 +1,107 @@
+"""The JSON a Tahoe-LAFS 1.20 web API gives for `?t=json` (what `tahoe ls --json` prints).
+
+Pure: built from caps and listings only. Key order is part of the format,
+since scripts (and byte comparisons) see the text: a directory is
+`["dirnode", {children, ro_uri, rw_uri, verify_uri, mutable}]`; a child in
+a listing is `[kind, {mutable, format, size, metadata, rw_uri, ro_uri,
+verify_uri}]`; a file reached on its own is `["filenode", {mutable, format,
+size, ro_uri, rw_uri, verify_uri, metadata}]`. Keys without a value are left
+out; the size of a mutable file is only known when it was read.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..mutable.caps import MutableReadCap, MutableVerifyCap, MutableWriteCap
+from ..uri import CHKReadCap, CHKVerifyCap, LiteralCap
+from .caps import AnyCap, DirectoryCap
+from .children import Child, Listing
+
+
+def render(data: list[Any]) -> str:
+    """The response body: indented one space, non-ASCII escaped, newline-terminated."""
+    return json.dumps(data, indent=1) + "\n"
+
+
+def _verify_uri(cap: AnyCap) -> str | None:
+    if isinstance(cap, LiteralCap):
+        return None
+    if isinstance(cap, DirectoryCap):
+        verify = cap.verify_cap()
+        return None if verify is None else verify.to_string()
+    if isinstance(cap, (CHKVerifyCap, MutableVerifyCap)):
+        return cap.to_string()
+    return cap.verify_cap().to_string()
+
+
+def _file_facts(cap: AnyCap, size: int | None) -> dict[str, Any]:
+    """mutable, format and size of a file cap (a LIT file counts as CHK)."""
+    if isinstance(cap, (MutableWriteCap, MutableReadCap, MutableVerifyCap)):
+        facts: dict[str, Any] = {"mutable": True, "format": cap.format.upper()}
+    else:
+        facts = {"mutable": False, "format": "CHK"}
+        if isinstance(cap, (LiteralCap, CHKReadCap, CHKVerifyCap)):
+            size = cap.size
+    if size is not None:
+        facts["size"] = size
+    return facts
+
+
+def _uris(child: Child) -> dict[str, str]:
+    out = {}
+    if child.rw_uri:
+        out["rw_uri"] = child.rw_uri
+    if child.ro_uri:
+        out["ro_uri"] = child.ro_uri
+    return out
+
+
+def child_json(child: Child, metadata: dict[str, Any]) -> list[Any]:
+    """One entry of a directory listing."""
+    cap = child.cap
+    if cap is None:
+        return ["unknown", {"metadata": metadata, **_uris(child)}]
+    if isinstance(cap, DirectoryCap):
+        info: dict[str, Any] = {"mutable": cap.is_mutable}
+        kind = "dirnode"
+    else:
+        info = _file_facts(cap, None)
+        kind = "filenode"
+    info["metadata"] = metadata
+    info.update(_uris(child))
+    verify = _verify_uri(cap)
+    if verify is not None:
+        info["verify_uri"] = verify
+    return [kind, info]
+
+
+def directory_json(cap: DirectoryCap, listing: Listing) -> list[Any]:
+    children = {name: child_json(*listing[name]) for name in sorted(listing)}
+    info: dict[str, Any] = {"children": children, "ro_uri": cap.readonly().to_string()}
+    if not cap.is_readonly:
+        info["rw_uri"] = cap.to_string()
+    verify = _verify_uri(cap)
+    if verify is not None:
+        info["verify_uri"] = verify
+    info["mutable"] = cap.is_mutable
+    return ["dirnode", info]
+
+
+def file_json(
+    cap: AnyCap, size: int | None = None, metadata: dict[str, Any] | None = None
+) -> list[Any]:
+    """A file on its own; `metadata` is its edge's when it was reached through a directory."""
+    info = _file_facts(cap, size)
+    if isinstance(cap, MutableWriteCap):
+        info["ro_uri"] = cap.readonly().to_string()
+        info["rw_uri"] = cap.to_string()
+    else:
+        info["ro_uri"] = cap.to_string()
+    verify = _verify_uri(cap)
+    if verify is not None:
+        info["verify_uri"] = verify
+    if metadata is not None:
+        info["metadata"] = metadata
+    return ["filenode", info]
