@@ -30,7 +30,7 @@ from lafs_core.dirnode import DirectoryCap, Entry  # noqa: E402
 from lafs_core.grid_config import load_grid  # noqa: E402
 from lafs_core.mutable import MutableFileNode, MutableWriteCap  # noqa: E402
 from s3gw.bucket_index import BucketIndex, IndexEntry  # noqa: E402
-from s3gw.index_node import IndexNode, leaf_entry, pack_node  # noqa: E402
+from s3gw.index_node import IndexNode, Link, leaf_entry, pack_node  # noqa: E402
 from storage_node.local_grid import LocalGrid  # noqa: E402
 
 CHK = (
@@ -126,7 +126,10 @@ async def bulk_load(client: Client, index: BucketIndex, count: int, fill: float)
         level += 1
         per = max(2, int(fill * index.max_entries))
         nodes = [
-            IndexNode(level, children=list(zip(lows[j : j + per], caps[j : j + per])))
+            IndexNode(
+                level,
+                children=[(lo, Link(c)) for lo, c in zip(lows[j : j + per], caps[j : j + per])],
+            )
             for j in range(0, len(caps), per)
         ]
     root = replace(nodes[0], low="", high=None, right=None)
@@ -135,7 +138,11 @@ async def bulk_load(client: Client, index: BucketIndex, count: int, fill: float)
 
 
 async def bench(grid_file: Path, args: argparse.Namespace) -> None:
-    opts = {"max_entries": args.max_entries, "max_bytes": args.max_bytes}
+    opts = {
+        "max_entries": args.max_entries,
+        "max_bytes": args.max_bytes,
+        "max_cached_nodes": args.cache_nodes,
+    }
     rng = random.Random(1)
     async with Client(load_grid(grid_file)) as client:
         empty = await BucketIndex.create(client, **opts)
@@ -166,7 +173,8 @@ async def bench(grid_file: Path, args: argparse.Namespace) -> None:
         lister._cache.ttl = 3600.0
         warm_list = await list_cost(lister, min(10_000, args.keys))
 
-    print(f"leaf limits: {args.max_entries} entries, {args.max_bytes} bytes")
+    print(f"leaf limits: {args.max_entries} entries, {args.max_bytes} bytes;", end="")
+    print(f" cache {args.cache_nodes} nodes")
     print(f"built {args.keys} keys in {built:.1f} s: {len(caps)} nodes")
     print(f"PUT sequential   empty {seq_empty:7.1f}/s  large {seq_large:7.1f}/s", end="")
     print(f"  (large costs {seq_empty / seq_large:.2f}x)")
@@ -183,6 +191,7 @@ def main() -> None:
     parser.add_argument("--fill", type=float, default=0.7, help="leaf fill of the large index")
     parser.add_argument("--max-entries", type=int, default=1000)
     parser.add_argument("--max-bytes", type=int, default=64 * 1024)
+    parser.add_argument("--cache-nodes", type=int, default=1024, help="node cache size")
     parser.add_argument("--nodes", type=int, default=10)
     parser.add_argument("--grid", type=Path, help="an existing grid file (else a new local grid)")
     args = parser.parse_args()

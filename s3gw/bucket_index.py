@@ -227,7 +227,7 @@ class BucketIndex:
         todo = [self.cap]
         while todo:
             node = await self._node(todo.pop())
-            links = [cap for _, cap in node.children] + ([node.right] if node.right else [])
+            links = [link.cap for _, link in node.children] + ([node.right] if node.right else [])
             for cap in links:
                 if cap not in seen:
                     seen.add(cap)
@@ -292,12 +292,26 @@ class BucketIndex:
 
     async def _change(self, key: str, new: Any, check: Check | None) -> IndexEntry | None:
         for _ in range(MAX_REROUTES):
-            cap, _leaf = await self._descend(key)
+            cap = await self._route(key)
             op = _Op(key, new, check)
             outcome = await self._submit(cap, op)
             if outcome is not MOVED:
                 return outcome  # type: ignore[no-any-return]
         raise RuntimeError(f"bucket index: no leaf would take {key!r}")
+
+    async def _route(self, key: str) -> DirectoryCap:
+        """The leaf for a change of `key`. An uncached leaf is not read first: the change's
+        modify reads it anyway, and re-routes the change if the leaf no longer covers it."""
+        if (await self._node(self.cap)).is_leaf:
+            return self.cap
+        _, parent = await self._descend(key, 1)
+        cap = parent.child_for(key)
+        leaf = self._cache.fresh(cap)
+        while leaf is not None and leaf.past_high(key):
+            assert leaf.right is not None
+            cap = leaf.right
+            leaf = self._cache.fresh(cap)
+        return cap
 
     async def _submit(self, cap: DirectoryCap, op: _Op) -> Any:
         """Queue `op` for its leaf; the first waiter applies everything queued in one publish."""

@@ -98,10 +98,41 @@ def index_entry(entry: Entry) -> IndexEntry:
     return IndexEntry(entry.ro_uri, entry.metadata)
 
 
+class Link:
+    """A link to a child node. Links read from a body are decrypted only when followed
+    (a descent follows one of hundreds) and are written back verbatim under the same key."""
+
+    __slots__ = ("_cap", "entry", "writekey")
+
+    def __init__(
+        self, cap: DirectoryCap | None = None, entry: Entry | None = None, writekey: bytes = b""
+    ) -> None:
+        self._cap, self.entry, self.writekey = cap, entry, writekey
+
+    @property
+    def cap(self) -> DirectoryCap:
+        if self._cap is None:
+            assert self.entry is not None
+            self._cap = _write_cap(self.entry, self.writekey)
+        return self._cap
+
+    def stored(self, name: str, writekey: bytes | None) -> Entry:
+        if self.entry is not None and self.writekey == writekey:
+            return self.entry
+        cap = self.cap
+        return Entry(name, cap.readonly().to_string(), cap.to_string(), {})
+
+    @property
+    def size(self) -> int:
+        if self.entry is not None:
+            return _stored_size(self.entry.raw)
+        return 2 * len(self.cap.to_string()) + 64
+
+
 @dataclass(frozen=True)
 class IndexNode:
     """A decoded node. Leaves fill `entries` (key -> stored child) and `keys` (sorted);
-    interior nodes fill `children`: (low key, child write cap), sorted by low key."""
+    interior nodes fill `children`: (low key, link to the child), sorted by low key."""
 
     level: int
     low: str = ""
@@ -109,7 +140,7 @@ class IndexNode:
     right: DirectoryCap | None = None
     entries: dict[str, Entry] = field(default_factory=dict)
     keys: list[str] = field(default_factory=list)
-    children: list[tuple[str, DirectoryCap]] = field(default_factory=list)
+    children: list[tuple[str, Link]] = field(default_factory=list)
     size: int = 0  # bytes of the packed children (header excluded)
 
     @property
@@ -129,7 +160,7 @@ class IndexNode:
 
     def child_for(self, key: str) -> DirectoryCap:
         i = bisect.bisect_right(self.children, key, key=lambda c: c[0]) - 1
-        return self.children[max(i, 0)][1]
+        return self.children[max(i, 0)][1].cap
 
     def items_from(self, key: str) -> Iterator[tuple[str, Entry]]:
         for k in self.keys[bisect.bisect_left(self.keys, key) :]:
@@ -155,8 +186,9 @@ class IndexNode:
         """An interior node with one more child (no-op if `low` is present)."""
         if any(c[0] == low for c in self.children):
             return self
-        children = sorted([*self.children, (low, cap)], key=lambda c: c[0])
-        return replace(self, children=children, size=self.size + _child_size(low, cap))
+        link = Link(cap)
+        children = sorted([*self.children, (low, link)], key=lambda c: c[0])
+        return replace(self, children=children, size=self.size + _child_size(low, link))
 
     def split(self) -> tuple[IndexNode, IndexNode]:
         """(left, right) halves by stored bytes; left.right must still be set to right's cap."""
@@ -191,8 +223,8 @@ def _leaf(
     return IndexNode(0, low, high, right, entries, keys, [], size)
 
 
-def _child_size(low: str, cap: DirectoryCap) -> int:
-    return len(encode_key(low).encode("utf-8")) + 2 * len(cap.to_string()) + 64
+def _child_size(low: str, link: Link) -> int:
+    return len(encode_key(low).encode("utf-8")) + link.size
 
 
 def _interior(
@@ -200,15 +232,15 @@ def _interior(
     low: str,
     high: str | None,
     right: DirectoryCap | None,
-    children: list[tuple[str, DirectoryCap]],
+    children: list[tuple[str, Link]],
 ) -> IndexNode:
-    size = sum(_child_size(low, cap) for low, cap in children)
+    size = sum(_child_size(low, link) for low, link in children)
     return IndexNode(level, low, high, right, children=list(children), size=size)
 
 
 def new_root(level: int, left: DirectoryCap, sep: str, right: DirectoryCap) -> IndexNode:
     """The root after a root split: two children under the root's fixed cap."""
-    return _interior(level, "", None, None, [("", left), (sep, right)])
+    return _interior(level, "", None, None, [("", Link(left)), (sep, Link(right))])
 
 
 def _header(node: IndexNode) -> Entry:
@@ -227,9 +259,9 @@ def pack_node(node: IndexNode, writekey: bytes | None) -> bytes:
     if node.is_leaf:
         children.update((e.name, e) for e in node.entries.values())
     else:
-        for low, cap in node.children:
+        for low, link in node.children:
             name = encode_key(low)
-            children[name] = Entry(name, cap.readonly().to_string(), cap.to_string(), {})
+            children[name] = link.stored(name, writekey)
     return pack_children(children, writekey)
 
 
@@ -265,7 +297,7 @@ def parse_node(body: bytes, writekey: bytes) -> IndexNode:
         keys = sorted(entries)
         return _leaf(low, high, right, entries, keys)
     children = sorted(
-        ((decode_name(e.name), _write_cap(e, writekey)) for e in stored.values()),
+        ((decode_name(e.name), Link(None, e, writekey)) for e in stored.values()),
         key=lambda c: c[0],
     )
     return _interior(level, low, high, right, children)
@@ -277,6 +309,7 @@ __all__ = [
     "IndexEntry",
     "IndexNode",
     "IndexPage",
+    "Link",
     "decode_name",
     "encode_key",
     "index_entry",
