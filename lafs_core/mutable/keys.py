@@ -46,13 +46,22 @@ def generate_private_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=PUBLIC_EXPONENT, key_size=KEY_BITS)
 
 
-def load_private_key(data: bytes) -> rsa.RSAPrivateKey:
-    """Load PEM (PKCS#1 or PKCS#8) or DER bytes; refuse anything but RSA-2048."""
+def load_private_key(data: bytes, validate: bool = True) -> rsa.RSAPrivateKey:
+    """Load PEM (PKCS#1 or PKCS#8) or DER bytes; refuse anything but RSA-2048.
+
+    `validate=False` skips OpenSSL's RSA consistency check (~50 ms): only for bytes we
+    made or authenticated (a decrypted key that hashes back to its writekey).
+    """
+    skip = not validate
     try:
         if data.lstrip().startswith(b"-----BEGIN"):
-            key = serialization.load_pem_private_key(data, password=None)
+            key = serialization.load_pem_private_key(
+                data, password=None, unsafe_skip_rsa_key_validation=skip
+            )
         else:
-            key = serialization.load_der_private_key(data, password=None)
+            key = serialization.load_der_private_key(
+                data, password=None, unsafe_skip_rsa_key_validation=skip
+            )
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise BadKeyError(f"cannot load private key: {exc}") from exc
     if not isinstance(key, rsa.RSAPrivateKey) or key.key_size != KEY_BITS:
@@ -160,7 +169,9 @@ class KeyPair:
 
     @cached_property
     def private_key(self) -> rsa.RSAPrivateKey:
-        return load_private_key(self.privkey_der)
+        # the DER was generated here, validated by `load`, or decrypted and checked
+        # against the writekey (`decrypt_privkey`): no need to validate it again
+        return load_private_key(self.privkey_der, validate=False)
 
     @property
     def writekey(self) -> bytes:
