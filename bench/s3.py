@@ -1,0 +1,303 @@
+"""The S3 gateway on its embedded 10-node grid: throughput, small-object rates, listing, memory.
+
+    python bench/s3.py                        # 256 MiB objects, 3 runs, 10,000 small objects
+    python bench/s3.py --size-mib 64 --runs 1 --small 2000
+    python bench/s3.py --big-gib 5            # also one 5 GiB object (gateway memory must stay flat)
+
+One `s3gw serve` with an embedded local grid, driven by boto3 as users do:
+put_object / get_object of one large object, upload_file / download_file
+with 8 MiB parts and boto3's default concurrency, `lafs put` / `lafs get` of
+the same file on the same grid (the goal is 80% of it), 4 KiB objects PUT,
+GET and HEAD from 4 client processes of 4 threads each, and ListObjectsV2 of
+the small objects (CPU seconds the gateway spends on it). CPU seconds and
+peak RSS of the gateway and of the storage nodes are read from /proc. The
+encode ceilings of this machine (bench/encode.py) are printed beside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from grid import make_file, vm_hwm  # noqa: E402  (bench/grid.py)
+
+MiB = 1 << 20
+SMALL = 4096
+CLIENT_PROCESSES = 4
+CLIENT_THREADS = 4
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Gateway:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.access_key = "GKBENCHMARKROOTKEY00"
+        self.secret_key = "benchmark-secret-key"
+        env = dict(os.environ, S3GW_ACCESS_KEY=self.access_key, S3GW_SECRET_KEY=self.secret_key)
+        cmd = ["s3gw", "serve", "--data-dir", str(data_dir), "--port", str(self.port)]
+        self.log = open(data_dir.parent / "gateway.log", "wb")
+        self.process = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        import socket
+
+        while True:
+            if self.process.poll() is not None:
+                raise SystemExit((data_dir.parent / "gateway.log").read_text())
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        children = subprocess.run(
+            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True
+        ).stdout.split()
+        self.node_pids = [int(p) for p in children]
+
+    @property
+    def grid_file(self) -> Path:
+        return self.data_dir / "grid" / "grid.toml"
+
+    def client(self):  # type: ignore[no-untyped-def]
+        return make_client(f"http://127.0.0.1:{self.port}", self.access_key, self.secret_key)
+
+    def cpu(self) -> tuple[float, float]:
+        """CPU seconds so far: (gateway, all storage nodes)."""
+        return cpu_seconds(self.process.pid), sum(cpu_seconds(p) for p in self.node_pids)
+
+    def peak_rss(self) -> tuple[float, float]:
+        """Peak RSS in MiB: (gateway, busiest storage node)."""
+        return vm_hwm(self.process.pid), max(vm_hwm(p) for p in self.node_pids)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+        self.log.close()
+
+
+def make_client(endpoint: str, access: str, secret: str):  # type: ignore[no-untyped-def]
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=access,
+        aws_secret_access_key=secret,
+        config=Config(s3={"addressing_style": "path"}, max_pool_connections=32),
+    )
+
+
+def timed(fn) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def drain(body) -> None:  # type: ignore[no-untyped-def]
+    for _ in body.iter_chunks(MiB):
+        pass
+
+
+# -- small objects: 4 processes x 4 threads ---------------------------------------------
+
+
+def _small_worker(args: tuple[str, str, str, str, int, int, str]) -> float:
+    endpoint, access, secret, bucket, worker, count, op = args
+    s3 = make_client(endpoint, access, secret)
+    body = os.urandom(SMALL)
+    per_thread = count // CLIENT_THREADS
+
+    def run(thread: int) -> None:
+        for i in range(per_thread):
+            key = f"small/{worker:02d}-{thread:02d}-{i:06d}"
+            if op == "put":
+                s3.put_object(Bucket=bucket, Key=key, Body=body)
+            elif op == "get":
+                s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            else:
+                s3.head_object(Bucket=bucket, Key=key)
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(CLIENT_THREADS)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start
+
+
+def small_objects(gw: Gateway, bucket: str, total: int, op: str) -> float:
+    """ops/s of `op` over `total` keys from 4 processes of 4 threads."""
+    per_process = total // CLIENT_PROCESSES
+    endpoint = f"http://127.0.0.1:{gw.port}"
+    jobs = [
+        (endpoint, gw.access_key, gw.secret_key, bucket, w, per_process, op)
+        for w in range(CLIENT_PROCESSES)
+    ]
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(CLIENT_PROCESSES) as pool:
+        start = time.perf_counter()
+        pool.map(_small_worker, jobs)
+        wall = time.perf_counter() - start
+    done = per_process // CLIENT_THREADS * CLIENT_THREADS * CLIENT_PROCESSES
+    return done / wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size-mib", type=int, default=256)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--small", type=int, default=10_000, help="4 KiB objects to PUT/GET/HEAD")
+    parser.add_argument("--big-gib", type=float, default=0, help="also one object this large")
+    parser.add_argument("--no-ceilings", action="store_true")
+    args = parser.parse_args()
+    from boto3.s3.transfer import TransferConfig
+
+    size = args.size_mib * MiB
+    transfer = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=8 * MiB)
+    with tempfile.TemporaryDirectory(prefix="s3gw-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        source = tmp / "source"
+        make_file(source, size)
+        (tmp / "gw").mkdir()
+        gw = Gateway(tmp / "gw")
+        try:
+            s3 = gw.client()
+            s3.create_bucket(Bucket="bench")
+            print(
+                f"s3gw on an embedded grid of {len(gw.node_pids)} nodes, k=3 happy=7 n=10, "
+                f"{os.cpu_count()} cores; medians of {args.runs} runs"
+            )
+            if not args.no_ceilings:
+                from encode import ceilings  # bench/encode.py
+
+                c = ceilings(3, 10, 3)
+                print(
+                    "ceilings (1 core, MB/s): "
+                    + ", ".join(f"{name} {rate:.0f}" for name, rate in c.items())
+                )
+            rates: dict[str, list[float]] = {}
+            cpu: dict[str, list[tuple[float, float]]] = {}
+
+            def measure(name: str, fn) -> None:  # type: ignore[no-untyped-def]
+                before = gw.cpu()
+                seconds = timed(fn)
+                after = gw.cpu()
+                rates.setdefault(name, []).append(size / seconds / 1e6)
+                cpu.setdefault(name, []).append((after[0] - before[0], after[1] - before[1]))
+
+            lafs = ["lafs", "--grid", str(gw.grid_file)]
+            for run in range(args.runs):
+                out = subprocess.run(
+                    [*lafs, "put", str(source)], capture_output=True, text=True, check=True
+                )
+                cap = out.stdout.strip().splitlines()[-1]
+                measure(
+                    "lafs put", lambda: subprocess.run([*lafs, "put", str(source)], check=True,
+                                                       capture_output=True)
+                )  # fmt: skip
+                measure(
+                    "lafs get",
+                    lambda: subprocess.run(
+                        [*lafs, "get", cap, "-o", str(tmp / "out")], check=True, capture_output=True
+                    ),
+                )
+                key = f"big-{run}"
+                with open(source, "rb") as f:
+                    measure("put_object", lambda: s3.put_object(Bucket="bench", Key=key, Body=f))
+                measure("get_object", lambda: drain(s3.get_object(Bucket="bench", Key=key)["Body"]))
+                measure(
+                    "upload_file",
+                    lambda: s3.upload_file(str(source), "bench", f"mp-{run}", Config=transfer),
+                )
+                measure(
+                    "download_file",
+                    lambda: s3.download_file(
+                        "bench", f"mp-{run}", str(tmp / "out"), Config=transfer
+                    ),
+                )
+                s3.delete_object(Bucket="bench", Key=key)
+                s3.delete_object(Bucket="bench", Key=f"mp-{run}")
+            lafs_put = statistics.median(rates["lafs put"])
+            lafs_get = statistics.median(rates["lafs get"])
+            print(f"{args.size_mib} MiB object        MB/s   vs lafs   gateway CPU-s  nodes CPU-s")
+            for name, values in rates.items():
+                ref = lafs_put if "put" in name or "upload" in name else lafs_get
+                gcpu = statistics.median(c[0] for c in cpu[name])
+                ncpu = statistics.median(c[1] for c in cpu[name])
+                print(
+                    f"  {name:15s} {statistics.median(values):8.1f}   {statistics.median(values) / ref:6.0%}"
+                    f"   {gcpu:12.2f}  {ncpu:11.2f}"
+                )
+            rss_large = gw.peak_rss()
+            print(f"peak RSS after {args.size_mib} MiB objects: gateway {rss_large[0]:.0f} MiB, "
+                  f"busiest node {rss_large[1]:.0f} MiB")  # fmt: skip
+
+            s3.create_bucket(Bucket="small")
+            for op in ("put", "get", "head"):
+                before = gw.cpu()
+                ops = small_objects(gw, "small", args.small, op)
+                after = gw.cpu()
+                per_op = (after[0] - before[0]) / args.small * 1000
+                print(
+                    f"4 KiB {op.upper():4s} {ops:8.0f} ops/s  "
+                    f"(gateway {per_op:.2f} CPU-ms/op, nodes {(after[1] - before[1]) / args.small * 1000:.2f})"
+                )
+            listing_cpu, listing_wall, listed = [], [], 0
+            for _ in range(args.runs):
+                before = gw.cpu()[0]
+                start = time.perf_counter()
+                listed = sum(
+                    len(p.get("Contents", []))
+                    for p in s3.get_paginator("list_objects_v2").paginate(Bucket="small")
+                )
+                listing_wall.append(time.perf_counter() - start)
+                listing_cpu.append(gw.cpu()[0] - before)
+            print(
+                f"ListObjectsV2 of {listed} keys: gateway {statistics.median(listing_cpu):.3f} CPU-s, "
+                f"{statistics.median(listing_wall):.2f} s wall (with boto3 parsing)"
+            )
+            if args.big_gib:
+                big_size = int(args.big_gib * 1024 * MiB)
+                big = tmp / "big"
+                make_file(big, big_size)
+                t_put = timed(lambda: s3.upload_file(str(big), "bench", "huge", Config=transfer))
+                t_get = timed(lambda: drain(s3.get_object(Bucket="bench", Key="huge")["Body"]))
+                rss = gw.peak_rss()
+                print(
+                    f"{args.big_gib:g} GiB object: upload_file {big_size / t_put / 1e6:.1f} MB/s, "
+                    f"get_object {big_size / t_get / 1e6:.1f} MB/s; peak RSS gateway "
+                    f"{rss[0]:.0f} MiB (was {rss_large[0]:.0f}), busiest node {rss[1]:.0f} MiB"
+                )
+            print(f"peak RSS overall: gateway {gw.peak_rss()[0]:.0f} MiB, "
+                  f"busiest node {gw.peak_rss()[1]:.0f} MiB")  # fmt: skip
+        finally:
+            gw.stop()
+
+
+if __name__ == "__main__":
+    main()
