@@ -398,6 +398,8 @@ class DirectoryNode:
         overwrite: Overwrite = True,
     ) -> None:
         new_name = normalize(new_name if new_name is not None else name)
+        if self._writekey is None:  # before linking anything into new_parent
+            raise NotWriteableError("this directory is read-only")
         if new_parent.cap == self.cap and normalize(name) == new_name:
             return
         child, md = await self.get_child_and_metadata(name)
