@@ -47,3 +47,55 @@ def test_directory_commands(healthy_grid: Grid, tmp_path: Path) -> None:
         out = lafs(healthy_grid, *args)
         text = out.stderr.decode()
         assert out.returncode == 1 and message in text and len(text.strip().splitlines()) == 1, text
+
+
+def test_mv_rm_put_mutable_and_json(healthy_grid: Grid, tmp_path: Path) -> None:
+    import json
+
+    def ok(*args: str, stdin: bytes | None = None) -> str:
+        out = lafs(healthy_grid, *args, stdin=stdin)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.decode()
+
+    root = ok("mkdir").splitlines()[-1]
+    ok("mkdir", f"{root}/sub")
+    wcap = ok("put", "--mutable", "--format", "mdmf", "-", f"{root}/m", stdin=b"v1").strip()
+    assert wcap.startswith("URI:MDMF:")
+    assert ok("get", f"{root}/m") == "v1"
+    alone = ok("put", "--mutable", "-", stdin=b"alone").strip()
+    assert alone.startswith("URI:SSK:") and ok("get", alone) == "alone"
+    ok("put", "-", f"{root}/f", stdin=b"file")
+    assert ok("mv", f"{root}/f", f"{root}/sub") == "OK\n"  # into the directory
+    assert ok("mv", f"{root}/m", f"{root}/renamed") == "OK\n"
+    assert ok("ls", root).split() == ["renamed", "sub"]
+    assert ok("ls", f"{root}/sub").split() == ["f"]
+    ok("rm", f"{root}/sub/f")
+    assert ok("ls", f"{root}/sub").split() == []
+    listing = json.loads(ok("ls", "--json", root))
+    assert listing[0] == "dirnode" and listing[1]["rw_uri"] == root
+    kids = listing[1]["children"]
+    assert kids["renamed"] == [
+        "filenode",
+        {
+            "mutable": True,
+            "format": "MDMF",
+            "metadata": kids["renamed"][1]["metadata"],
+            "rw_uri": wcap,
+            "ro_uri": kids["renamed"][1]["ro_uri"],
+            "verify_uri": kids["renamed"][1]["verify_uri"],
+        },
+    ]
+    assert json.loads(ok("ls", "--json", f"{root}/renamed"))[1]["size"] == 2
+    ro = listing[1]["ro_uri"]
+    for args, message in [
+        (["mv", f"{root}/missing", f"{root}/x"], "no such file or directory: 'missing'"),
+        (["rm", f"{root}/missing"], "no such file or directory: 'missing'"),
+        (["mv", f"{ro}/renamed", f"{root}/x"], "read-only"),
+        (["rm", f"{ro}/renamed"], "read-only"),
+        (["mv", f"{root}/renamed", root], "needs DIRCAP/path"),
+        (["put", "--mutable", "--private-key-path", str(tmp_path / "no.pem"), "-"], "no such file"),
+    ]:
+        out = lafs(healthy_grid, *args, stdin=b"")
+        text = out.stderr.decode()
+        assert out.returncode == 1 and message in text and len(text.strip().splitlines()) == 1, text
+    assert ok("ls", root).split() == ["renamed", "sub"]
