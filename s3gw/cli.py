@@ -1,4 +1,4 @@
-"""`s3gw`: run the gateway (`serve`) and manage its credentials (`keys`)."""
+"""`s3gw`: run the gateway (`serve`), check a bucket (`fsck`), manage credentials (`keys`)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help=f"default {DEFAULT_PORT}")
     serve.add_argument("--grid", type=Path, help="grid file of an existing grid")
+
+    fsck = sub.add_parser(
+        "fsck",
+        help="check a bucket's index and objects on the grid (which must be running: "
+        "for the embedded grid, while `s3gw serve` runs)",
+    )
+    fsck.add_argument("bucket")
+    fsck.add_argument("--config", type=Path, help="TOML settings file (as for serve)")
+    fsck.add_argument("--data-dir", type=Path, help=f"default {DEFAULT_DATA_DIR}")
+    fsck.add_argument("--grid", type=Path, help="grid file, if serve was given one")
+    fsck.add_argument("--verify", action="store_true", help="download and hash-check every share")
+    fsck.add_argument("--repair", action="store_true", help="repair what is unhealthy")
+    fsck.add_argument("--json", action="store_true", help="one JSON object per line")
 
     keys = sub.add_parser("keys", help="manage accounts and their access keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
@@ -67,6 +80,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.command == "keys":
             return _keys(args, config.data_dir)
+        if args.command == "fsck":
+            from s3gw.fsck import fsck_command
+
+            return fsck_command(
+                config, args.bucket, verify=args.verify, repair=args.repair, as_json=args.json
+            )
         from s3gw.server import serve
 
         return serve(config)

@@ -109,4 +109,6 @@ def load_config(path: Path | None, **overrides: Any) -> GatewayConfig:
         raise ConfigError(f"port {config.port} is out of range")
     if config.inline_max_bytes < 0 or config.index_cache_seconds < 0:
         raise ConfigError("inline-max-bytes and index-cache-seconds must not be negative")
+    if config.lease_renewal_hours < 0:
+        raise ConfigError("lease-renewal-hours must not be negative (0 turns renewal off)")
     return config

@@ -8,6 +8,8 @@ child processes before the gateway listens and stopped after it closes.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -24,6 +26,7 @@ from s3gw.app import S3App
 from s3gw.catalog import Catalog
 from s3gw.config import GatewayConfig
 from s3gw.credentials import Credentials, CredentialsError, env_access_key, write_private
+from s3gw.maintenance import renew_on_schedule
 from s3gw.objects import ObjectStore
 from storage_node.local_grid import LocalGrid
 
@@ -59,6 +62,7 @@ class GatewayService:
         self.grid_file = grid_file
         self.local_grid = local_grid
         self.client: Client | None = None
+        self.renewal: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         config = self.config
@@ -78,11 +82,19 @@ class GatewayService:
         shutil.rmtree(config.spool_dir, ignore_errors=True)  # leftovers of a killed process
         store = ObjectStore(client, config.spool_dir, config.inline_max_bytes)
         self.app.gateway = Gateway(catalog, store, config.region)
+        if config.lease_renewal_hours > 0:
+            self.renewal = asyncio.create_task(
+                renew_on_schedule(client, root_cap, config.lease_renewal_hours)
+            )
         print(f"s3gw: serving S3 on http://{config.host}:{config.port}/", flush=True)
 
     async def stop(self) -> None:
         """At lifespan shutdown: uvicorn re-raises the signal that stopped it once it returns,
         so the embedded grid must stop here, not after `uvicorn.run`."""
+        if self.renewal is not None:
+            self.renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.renewal
         if self.client is not None:
             await self.client.aclose()
         if self.local_grid is not None:
