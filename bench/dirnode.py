@@ -1,0 +1,209 @@
+"""Directory speed on a local grid: mkdir, add-child and list, beside the real Tahoe-LAFS 1.20.
+
+    python bench/dirnode.py                 # ours, and Tahoe 1.20 when $TAHOE_VENV has it
+    python bench/dirnode.py --no-tahoe --mkdirs 200
+
+Ours: ten local storage nodes, our client in-process (k=3, happy=7, n=10),
+directories made with keys already generated (a warm key pool). Tahoe: ten
+real 1.20 storage nodes and a client node, driven through its web API one
+request at a time on a kept-alive connection (as `tahoe mkdir` / `tahoe ln`
+do, minus the command start-up). Operations run one after another, so the
+rates are latencies; each add-child goes into a directory that already holds
+10, 1,000 or 5,000 children.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import http.client
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from lafs_core.client import Client  # noqa: E402
+from lafs_core.dirnode.children import make_child  # noqa: E402
+from lafs_core.dirnode.node import DirectoryNode  # noqa: E402
+from lafs_core.grid_config import load_grid  # noqa: E402
+from lafs_core.mutable.keypool import KeyPool  # noqa: E402
+from storage_node.local_grid import LocalGrid  # noqa: E402
+
+CHK = (
+    "URI:CHK:yzxcoagbetwet65ltjpbqyli3m:"
+    "6b7inuiha2xdtgqzd55i6aeggutnxzr6qfwpv2ep5xlln6pgef7a:3:10:56"
+)
+SIZES = (10, 1000, 5000)
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds else float("inf")
+
+
+async def _timed(count: int, op: Callable[[int], Awaitable[object]]) -> float:
+    start = time.perf_counter()
+    for i in range(count):
+        await op(i)
+    return rate(count, time.perf_counter() - start)
+
+
+async def bench_ours_async(grid_file: Path, mkdirs: int, adds: dict[int, int]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    async with Client(load_grid(grid_file)) as client:
+        pool = KeyPool(size=mkdirs + len(SIZES))
+        try:
+            keys = [await pool.get() for _ in range(mkdirs + len(SIZES))]  # warm: all made
+        finally:
+            pool.close()
+        secret = client.config.lease_secret
+
+        async def mkdir(i: int) -> object:
+            return await DirectoryNode.create(client.broker, keys[i], secret, pool=client.pool)
+
+        await mkdir(0)  # connections up
+        out["mkdir"] = await _timed(mkdirs - 1, lambda i: mkdir(i + 1))
+        for j, size in enumerate(SIZES):
+            children = {f"child-{i:05}": (make_child(None, CHK), {}) for i in range(size)}
+            d = await DirectoryNode.create(
+                client.broker, keys[mkdirs + j], secret, children, pool=client.pool
+            )
+            d = client.directory(d.cap)  # as an application opens it
+            out[f"add{size}"] = await _timed(adds[size], lambda i: d.set_uri(f"new-{i}", CHK))  # noqa: B023
+            start = time.perf_counter()
+            listed = await client.directory(d.cap).list()
+            out[f"list{size}"] = time.perf_counter() - start
+            assert len(listed) == size + adds[size]
+    return out
+
+
+def bench_ours(tmp: Path, mkdirs: int, adds: dict[int, int]) -> dict[str, float]:
+    grid = LocalGrid(tmp / "grid", 10)
+    grid.start()
+    try:
+        return asyncio.run(bench_ours_async(grid.grid_file, mkdirs, adds))
+    finally:
+        grid.stop()
+
+
+class TahoeWeb:
+    """One kept-alive connection to a Tahoe client node's web API."""
+
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+
+    def call(self, method: str, path: str, body: bytes | None = None) -> bytes:
+        self.conn.request(method, path, body=body)
+        response = self.conn.getresponse()
+        data = response.read()
+        if response.status not in (200, 201):
+            raise RuntimeError(f"Tahoe {method} {path[:60]}: {response.status} {data[-300:]!r}")
+        return data
+
+
+@contextlib.contextmanager
+def tahoe_client(tmp: Path, nodes: int = 10) -> Iterator[int]:
+    """Ten real storage nodes and a client node (the interop harness); yields its web port."""
+    from tests.interop.conftest import (
+        START_TIMEOUT,
+        ServerEntry,
+        TahoeClientNode,
+        TahoeStorageNode,
+        unused_ports,
+        wait_until,
+    )
+
+    work = tmp / "tahoe"
+    work.mkdir()
+    ports = unused_ports(nodes + 1)
+    storage = [TahoeStorageNode(work / f"s{i}", ports[i]) for i in range(nodes)]
+    client = TahoeClientNode(work / "client", ports[nodes], (3, 7, 10))
+    everyone = [*storage, client]
+    try:
+        creating = [
+            subprocess.Popen(n.create_command(), stdout=subprocess.DEVNULL)  # type: ignore[attr-defined]
+            for n in everyone
+        ]
+        if any(p.wait(600) for p in creating):
+            raise RuntimeError("tahoe create-node failed")
+        for node in storage:
+            node.configure()
+            node.start()
+        wait_until(lambda: all(n.ready() for n in storage), START_TIMEOUT, "Tahoe storage nodes")
+        client.configure([ServerEntry.for_tahoe(n) for n in storage])
+        client.start()
+        client.wait_connected()
+        yield client.web_port
+    finally:
+        for node in everyone:
+            node.stop()
+
+
+def bench_tahoe(tmp: Path, mkdirs: int, adds: dict[int, int]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    with tahoe_client(tmp) as port:
+        web = TahoeWeb(port)
+        web.call("POST", "/uri?t=mkdir")  # connections up
+
+        async def mkdir(_i: int) -> object:
+            return web.call("POST", "/uri?t=mkdir")
+
+        out["mkdir"] = asyncio.run(_timed(mkdirs - 1, mkdir))
+        for size in SIZES:
+            kids = {f"child-{i:05}": ["filenode", {"ro_uri": CHK}] for i in range(size)}
+            body = json.dumps(kids).encode()
+            dircap = web.call("POST", "/uri?t=mkdir-with-children", body).decode().strip()
+            base = "/uri/" + urllib.parse.quote(dircap)
+
+            async def add(i: int) -> object:
+                return web.call("PUT", f"{base}/new-{i}?t=uri", CHK.encode())  # noqa: B023
+
+            out[f"add{size}"] = asyncio.run(_timed(adds[size], add))
+            start = time.perf_counter()
+            listed = json.loads(web.call("GET", f"{base}?t=json"))
+            out[f"list{size}"] = time.perf_counter() - start
+            assert len(listed[1]["children"]) == size + adds[size]
+    return out
+
+
+def tahoe_available() -> bool:
+    venv = Path(os.environ.get("TAHOE_VENV", "/opt/tahoe-venv"))
+    return (venv / "bin" / "tahoe").exists()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mkdirs", type=int, default=100, help="directories made (ours)")
+    parser.add_argument("--adds", type=int, default=30, help="children added per size (ours)")
+    parser.add_argument("--no-tahoe", action="store_true", help="skip the real Tahoe-LAFS 1.20")
+    args = parser.parse_args()
+    ours_adds = dict.fromkeys(SIZES, args.adds)
+    tahoe_adds = {10: 10, 1000: 6, 5000: 3}  # Tahoe is slow; a few operations suffice
+    with tempfile.TemporaryDirectory(prefix="lafs-bench-dirnode-") as tmpdir:
+        tmp = Path(tmpdir)
+        print(f"10 local storage nodes, k=3 happy=7 n=10, {os.cpu_count()} cores")
+        ours = bench_ours(tmp, args.mkdirs, ours_adds)
+        tahoe = None
+        if not args.no_tahoe and tahoe_available():
+            tahoe = bench_tahoe(tmp, 20, tahoe_adds)
+    rows = [("mkdir/s (warm keys)", "mkdir", True)]
+    rows += [(f"add-child/s into {n:>5}", f"add{n}", True) for n in SIZES]
+    rows += [(f"list {n:>5} children (s)", f"list{n}", False) for n in SIZES]
+    print(f"{'':28} {'ours':>10} {'Tahoe 1.20':>12} {'ratio':>8}")
+    for label, key, higher_better in rows:
+        mine = ours[key]
+        line = f"{label:28} {mine:10.3f}"
+        if tahoe is not None:
+            theirs = tahoe[key]
+            ratio = mine / theirs if higher_better else theirs / mine
+            line += f" {theirs:12.3f} {ratio:7.1f}x"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
