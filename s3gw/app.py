@@ -24,6 +24,7 @@ from s3gw.errors import (
     AccessDenied,
     NotModified,
     S3Error,
+    S3NotImplemented,
     ServiceUnavailable,
     from_exception,
     render_error,
@@ -73,7 +74,9 @@ class S3App:
             return
         except Exception as exc:  # every failure answers as S3 XML
             err = from_exception(exc)
-            if err.status >= 500:
+            # NotImplemented answers a client probing features (s3cmd info asks for the
+            # policy, cors and acl of every object): not a fault of the gateway
+            if err.status >= 500 and not isinstance(err, S3NotImplemented):
                 log.error("request %s failed: %r", request_id, exc, exc_info=exc)
             response = self._error_response(err, scope, request_id)
         response.headers["x-amz-request-id"] = request_id

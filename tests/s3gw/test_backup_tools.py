@@ -5,12 +5,14 @@ Each tool is configured only through files and variables under the test's tmp_pa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.s3gw.trees import read_tree, run_tool, tool_env, write_tree
 
@@ -81,6 +83,8 @@ def test_s3cmd_sync_and_get(gateway, s3, files, tmp_path: Path) -> None:  # type
 
     listing = s3cmd("ls", "--recursive", f"s3://{name}")
     assert f"s3://{name}/backup/dir with space/ünï cødé naïve.txt" in listing
+    info = s3cmd("info", f"s3://{name}/backup/{BIG}")  # also asks for policy, cors, acl
+    assert f"MD5 sum:   {hashlib.md5(files[BIG]).hexdigest()}" in info
     s3cmd("del", "--recursive", "--force", f"s3://{name}/backup/")
     assert _keys(s3, name) == []
     s3cmd("rb", f"s3://{name}")
@@ -190,3 +194,22 @@ def test_duplicity_full_incremental_restore(gateway, s3, bucket, files, tmp_path
     # incremental backup (manifests, signatures, volumes) all comes from the gateway
     duplicity("restore", url, str(tmp_path / "restored"), archive="fresh-archive")
     assert read_tree(tmp_path / "restored") == changed
+
+
+def test_not_implemented_probes_are_not_logged_as_faults(gateway, s3, bucket) -> None:  # type: ignore[no-untyped-def]
+    """s3cmd info probes policy, cors and acl on every call; the 501 answers are expected, and
+    a traceback for each in the gateway's log would bury real faults."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    ids = []
+    for probe in (
+        lambda: s3.get_bucket_policy(Bucket=bucket),
+        lambda: s3.get_bucket_cors(Bucket=bucket),
+        lambda: s3.get_object_acl(Bucket=bucket, Key="k"),
+    ):
+        with pytest.raises(ClientError) as exc:
+            probe()
+        assert exc.value.response["Error"]["Code"] == "NotImplemented"
+        assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+        ids.append(exc.value.response["ResponseMetadata"]["RequestId"])
+    log = (gateway.data_dir / "gateway.log").read_text()
+    assert not [i for i in ids if i in log]
