@@ -68,9 +68,11 @@ def decrypt_rw_uri(writekey: bytes, rwcapdata: bytes) -> bytes:
 
     Like Tahoe, data too short to hold salt and MAC decrypts to the empty cap.
     """
-    salt = rwcapdata[:SALT_SIZE]
-    key = tagged_pair_hash(CHILD_CAPKEY_TAG, salt, writekey, 16)
-    return aes_ctr(key, rwcapdata[SALT_SIZE:-MAC_SIZE])
+    crypttext = rwcapdata[SALT_SIZE:-MAC_SIZE]
+    if not crypttext:  # a child without a write cap: most of a big directory's entries
+        return b""
+    key = tagged_pair_hash(CHILD_CAPKEY_TAG, rwcapdata[:SALT_SIZE], writekey, 16)
+    return aes_ctr(key, crypttext)
 
 
 # -- metadata (spec 4) --------------------------------------------------------
