@@ -48,7 +48,8 @@ class Target:
 
     @property
     def label(self) -> str:
-        text = self.kind.replace("-", " ")
+        text = {"part": "object", "upload-part": "upload"}.get(self.kind, self.kind)
+        text = text.replace("-", " ")
         if self.key is not None:
             text += f" {self.key!r}"
         if self.part is not None:

@@ -237,9 +237,16 @@ class GatewayProcess:
     """A real `s3gw serve` on 127.0.0.1 over a grid file, with a root account from the
     environment (`access_key`, `secret_key`); `s3()` is a boto3 client for it."""
 
-    def __init__(self, data_dir: Path, grid_file: Path | None, port: int | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        grid_file: Path | None,
+        port: int | None = None,
+        config: Path | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.grid_file = grid_file
+        self.config = config
         self.port = port or free_port()
         self.access_key = "GKTESTROOT" + data_dir.name[-10:].upper().replace("-", "X")
         self.secret_key = "test-secret-" + data_dir.name
@@ -262,6 +269,8 @@ class GatewayProcess:
         cmd += ["--port", str(self.port)]
         if self.grid_file is not None:
             cmd += ["--grid", str(self.grid_file)]
+        if self.config is not None:
+            cmd += ["--config", str(self.config)]
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / "gateway.log", "ab")
         self.process = subprocess.Popen(
@@ -311,13 +320,18 @@ class GatewayProcess:
 def gateway_factory(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[..., GatewayProcess]]:
-    """`make(grid_file=..., data_dir=...)` starts a gateway; all are stopped at session end."""
+    """`make(grid_file=..., data_dir=..., config=...)` starts a gateway; all are stopped at
+    session end."""
     started: list[GatewayProcess] = []
 
     def make(
-        grid_file: Path | None, data_dir: Path | None = None, start: bool = True
+        grid_file: Path | None,
+        data_dir: Path | None = None,
+        start: bool = True,
+        config: Path | None = None,
     ) -> GatewayProcess:
-        gw = GatewayProcess(data_dir or tmp_path_factory.mktemp("gateway"), grid_file)
+        data_dir = data_dir or tmp_path_factory.mktemp("gateway")
+        gw = GatewayProcess(data_dir, grid_file, config=config)
         if start:
             gw.start()
         started.append(gw)
