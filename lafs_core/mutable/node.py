@@ -68,6 +68,9 @@ class MutableFileNode:
         self._keys = keys
         self.backoff = backoff
         self._lock = asyncio.Lock()
+        # What this node last published: its contents and where its shares went. The next
+        # modify tries it first (test-and-set makes a stale guess fail, never win).
+        self._last: tuple[bytes, ServerMap[Server]] | None = None
 
     @classmethod
     async def create(
@@ -86,7 +89,8 @@ class MutableFileNode:
         cap = MutableWriteCap.from_keypair(keys, format)
         node = cls(broker, cap, lease_secret, k, n, pool, keys, backoff)
         servers = broker.permuted(cap.storage_index)
-        await publish(servers, cap, keys, contents, None, lease_secret, k, n, pool)
+        written = await publish(servers, cap, keys, contents, None, lease_secret, k, n, pool)
+        node._last = (contents, written)
         return node
 
     @property
@@ -160,9 +164,32 @@ class MutableFileNode:
         best: Prefix | None,
     ) -> None:
         k, n = (best.k, best.n) if best is not None else (self.k, self.n)
-        await publish(
+        self._last = None
+        written = await publish(
             self._servers(), cap, keys, contents, smap, self.lease_secret, k, n, self.pool
         )
+        self._last = (contents, written)
+
+    async def _modify_last(self, cap: MutableWriteCap, modifier: Modifier) -> bool:
+        """Apply `modifier` to what we last published and publish over exactly those shares.
+
+        Saves the servermap update and the read when no other writer came in between.
+        False means "decide again on fresh contents": the guess was stale (a share changed,
+        so no write passed its test), or the modifier refused or changed nothing on it.
+        """
+        assert self._last is not None and self._keys is not None
+        old, smap = self._last
+        try:
+            new = modifier(old, True)
+        except Exception:
+            return False  # perhaps only because our copy is stale: ask the grid
+        if new is None or new == old:
+            return False
+        try:
+            await self._publish(cap, self._keys, new, smap, smap.best_recoverable())
+        except UncoordinatedWriteError:
+            return False
+        return True
 
     async def modify(self, modifier: Modifier) -> None:
         """Apply `modifier(old_contents, first_time)` and publish, retrying on collisions.
@@ -174,6 +201,9 @@ class MutableFileNode:
         """
         cap = self._writecap()
         async with self._lock:
+            if self._last is not None and self._keys is not None:
+                if await self._modify_last(cap, modifier):
+                    return
             first_time = True
             attempt = 0
             while True:

@@ -135,9 +135,13 @@ async def _fetch_one(
     info = smap.shares.get((server, shnum))
     length = info.eof if info is not None else 1 << 30
     error: CorruptShareError | None = None
+    seen = smap.whole.pop((server, shnum), None)  # read whole by the servermap query
     for _attempt in range(2):
         try:
-            raw = await server.client.read_mutable_share_chunk(si, shnum, 0, length)
+            if seen is not None:
+                raw, seen = seen, None
+            else:
+                raw = await server.client.read_mutable_share_chunk(si, shnum, 0, length)
         except StorageError:
             smap.shares.pop((server, shnum), None)
             return None

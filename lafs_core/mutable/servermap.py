@@ -24,7 +24,10 @@ from .keys import fingerprint_from_pubkey, verify_signature
 
 S = TypeVar("S")
 
-INITIAL_READ_SIZE = 4000  # bytes read per share by a servermap query (1000 in CHECK mode)
+# Bytes read per share by a servermap query (1000 in CHECK mode). Tahoe reads 4000;
+# we read enough to hold a whole small share (directories, bucket index nodes), which
+# retrieve then uses instead of reading it again.
+INITIAL_READ_SIZE = 64 * 1024
 MAX_OUTSTANDING = 5  # "top up to 5"
 
 
@@ -52,6 +55,7 @@ class ServerMap(Generic[S]):
     bad: dict[tuple[S, int], bytes] = field(default_factory=dict)  # -> checkstring to test
     answered: set[S] = field(default_factory=set)
     failed: set[S] = field(default_factory=set)
+    whole: dict[tuple[S, int], bytes] = field(default_factory=dict)  # shares the query read whole
 
     def add_share(
         self, server: S, shnum: int, head: bytes, fingerprint: bytes, fmt: ShareFormat = SDMF_FORMAT
@@ -76,9 +80,12 @@ class ServerMap(Generic[S]):
             raise
         share = ShareInfo(info.prefix, info.eof)
         self.shares[server, shnum] = share
+        if len(head) >= info.eof:
+            self.whole[server, shnum] = head[: info.eof]
         return share
 
     def mark_bad(self, server: S, shnum: int) -> None:
+        self.whole.pop((server, shnum), None)
         info = self.shares.pop((server, shnum), None)
         if info is not None:
             self.bad[server, shnum] = info.prefix.pack()
@@ -178,10 +185,15 @@ class ServermapUpdater(Generic[S]):
         room = target - len(self.outstanding)
         return self._send(self._unqueried()[: max(room, 0)])
 
+    @property
+    def _want(self) -> int:
+        """How many servers to keep asked (and not failed) at once."""
+        return 2 * self.k if self.mode in (Mode.READ, Mode.ANYTHING) else self.n + self.k
+
     def start(self) -> list[S]:
         if self.mode is Mode.CHECK:
             return self._send(self.servers)
-        want = 2 * self.k if self.mode in (Mode.READ, Mode.ANYTHING) else self.n + self.k
+        want = self._want
         first = [s for s in self.servers if s in self.must_query]
         first += [s for s in self.servers if s not in self.must_query][: max(want - len(first), 0)]
         batch = self._send(first)
@@ -214,6 +226,8 @@ class ServermapUpdater(Generic[S]):
         if self._satisfied():
             self.done = True  # late answers are ignored
             return []
+        if self.outstanding and len(self.queried) - len(self.map.failed) >= self._want:
+            return []  # enough questions in flight: wait for their answers before asking more
         return self._top_up()
 
     def _satisfied(self) -> bool:
