@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.s3gw.trees import read_tree, tool_env, write_tree
+from tests.s3gw.trees import bucket_keys, read_tree, tool_env, write_tree
 
 Aws = Callable[..., subprocess.CompletedProcess[str]]
 TRANSFERS = {("s3", "cp"), ("s3", "sync"), ("s3", "mv")}
@@ -57,10 +57,6 @@ def aws(gateway, tmp_path: Path) -> Aws:  # type: ignore[no-untyped-def]
 
 def _new_bucket_name() -> str:
     return "cli-" + uuid.uuid4().hex[:16]
-
-
-def _keys(s3, bucket: str) -> list[str]:  # type: ignore[no-untyped-def]
-    return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
 
 
 def test_mb_ls_rb(aws: Aws, s3) -> None:  # type: ignore[no-untyped-def]
@@ -130,7 +126,7 @@ def test_sync_both_ways(aws: Aws, s3, bucket: str, tmp_path: Path) -> None:  # t
     write_tree(src, files)
     uploaded = aws("s3", "sync", "src", f"s3://{bucket}/backup").stdout
     assert uploaded.count("upload: ") == len(files)
-    assert sorted(_keys(s3, bucket)) == sorted(f"backup/{k}" for k in files)
+    assert sorted(bucket_keys(s3, bucket)) == sorted(f"backup/{k}" for k in files)
     # nothing changed: nothing to do
     assert aws("s3", "sync", "src", f"s3://{bucket}/backup").stdout.strip() == ""
 
@@ -142,10 +138,10 @@ def test_sync_both_ways(aws: Aws, s3, bucket: str, tmp_path: Path) -> None:  # t
     (src / "top.txt").unlink()
     out = aws("s3", "sync", "src", f"s3://{bucket}/backup").stdout.splitlines()
     assert out == [f"upload: src/a/one.txt to s3://{bucket}/backup/a/one.txt"]
-    assert "backup/top.txt" in _keys(s3, bucket)
+    assert "backup/top.txt" in bucket_keys(s3, bucket)
     out = aws("s3", "sync", "--delete", "src", f"s3://{bucket}/backup").stdout.splitlines()
     assert out == [f"delete: s3://{bucket}/backup/top.txt"]
-    assert "backup/top.txt" not in _keys(s3, bucket)
+    assert "backup/top.txt" not in bucket_keys(s3, bucket)
 
     out = aws("s3", "sync", "--delete", f"s3://{bucket}/backup", "dst").stdout
     assert f"download: s3://{bucket}/backup/a/one.txt" in out
@@ -168,7 +164,8 @@ def test_ls_recursive_and_by_prefix(aws: Aws, s3, bucket: str) -> None:  # type:
     assert names(aws("s3", "ls", f"s3://{bucket}/photos/2024/").stdout) == ["a.jpg", "b.jpg"]
     # a partial prefix matches like S3 does
     assert names(aws("s3", "ls", f"s3://{bucket}/pho").stdout) == ["photos/", "pho"]
-    recursive = aws("s3", "ls", "--recursive", f"s3://{bucket}").stdout
+    # small pages: the CLI follows continuation tokens
+    recursive = aws("s3", "ls", "--recursive", "--page-size", "2", f"s3://{bucket}").stdout
     assert names(recursive) == sorted(keys)
     sizes = {line.split()[3]: int(line.split()[2]) for line in recursive.splitlines()}
     assert sizes == {k: len(k) for k in keys}
@@ -184,9 +181,9 @@ def test_rm_recursive(aws: Aws, s3, bucket: str) -> None:  # type: ignore[no-unt
     assert sorted(out.splitlines()) == [
         f"delete: s3://{bucket}/logs/{k}" for k in ("a", "b/c", "b/d")
     ]
-    assert _keys(s3, bucket) == ["keep.txt", "logsX"]
+    assert bucket_keys(s3, bucket) == ["keep.txt", "logsX"]
     aws("s3", "rm", f"s3://{bucket}/keep.txt")
-    assert _keys(s3, bucket) == ["logsX"]
+    assert bucket_keys(s3, bucket) == ["logsX"]
 
 
 def test_presign_then_plain_get(aws: Aws, gateway, s3, bucket: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

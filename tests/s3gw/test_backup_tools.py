@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.s3gw.trees import read_tree, run_tool, tool_env, write_tree
+from tests.s3gw.trees import bucket_keys, read_tree, run_tool, tool_env, write_tree
 
 BIG = "nested/deeper/big.bin"
 
@@ -45,11 +45,6 @@ def _change(root: Path, files: dict[str, bytes]) -> dict[str, bytes]:
     return changed
 
 
-def _keys(s3, bucket: str, prefix: str = "") -> list[str]:  # type: ignore[no-untyped-def]
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    return [o["Key"] for page in pages for o in page.get("Contents", [])]
-
-
 def test_s3cmd_sync_and_get(gateway, s3, files, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     config = tmp_path / "s3cfg"
     host = f"127.0.0.1:{gateway.port}"
@@ -72,7 +67,7 @@ def test_s3cmd_sync_and_get(gateway, s3, files, tmp_path: Path) -> None:  # type
     assert s3cmd("mb", f"s3://{name}").strip() == f"Bucket 's3://{name}/' created"
     out = s3cmd("sync", f"{src}/", f"s3://{name}/backup/")
     assert out.count("upload: ") == len(files)
-    assert sorted(_keys(s3, name)) == sorted(f"backup/{k}" for k in files)
+    assert sorted(bucket_keys(s3, name)) == sorted(f"backup/{k}" for k in files)
     assert s3.head_object(Bucket=name, Key=f"backup/{BIG}")["ETag"].endswith('-2"')
 
     changed = _change(src, files)
@@ -86,7 +81,7 @@ def test_s3cmd_sync_and_get(gateway, s3, files, tmp_path: Path) -> None:  # type
     info = s3cmd("info", f"s3://{name}/backup/{BIG}")  # also asks for policy, cors, acl
     assert f"MD5 sum:   {hashlib.md5(files[BIG]).hexdigest()}" in info
     s3cmd("del", "--recursive", "--force", f"s3://{name}/backup/")
-    assert _keys(s3, name) == []
+    assert bucket_keys(s3, name) == []
     s3cmd("rb", f"s3://{name}")
 
 
@@ -108,14 +103,14 @@ def test_rclone_sync_check_copy(gateway, s3, files, tmp_path: Path) -> None:  # 
     write_tree(src, files)
     rclone("mkdir", f"gw:{name}")
     rclone("sync", str(src), f"gw:{name}/backup")
-    assert sorted(_keys(s3, name)) == sorted(f"backup/{k}" for k in files)
+    assert sorted(bucket_keys(s3, name)) == sorted(f"backup/{k}" for k in files)
     assert s3.head_object(Bucket=name, Key=f"backup/{BIG}")["ETag"].endswith('-2"')
     # compares sizes and MD5s: the gateway's ETags, or the MD5 rclone keeps for multipart
     rclone("check", str(src), f"gw:{name}/backup")
 
     changed = _change(src, files)
     rclone("sync", str(src), f"gw:{name}/backup")
-    assert sorted(_keys(s3, name)) == sorted(f"backup/{k}" for k in changed)
+    assert sorted(bucket_keys(s3, name)) == sorted(f"backup/{k}" for k in changed)
     rclone("check", "--download", str(src), f"gw:{name}/backup")
     rclone("copy", f"gw:{name}/backup", str(dst))
     assert read_tree(dst) == changed
@@ -142,7 +137,7 @@ def test_restic_backup_check_restore(gateway, s3, files, tmp_path: Path) -> None
 
     write_tree(tmp_path / "data", files)
     restic("init")  # restic creates the bucket itself
-    assert any(k.startswith("repo/keys/") for k in _keys(s3, name))
+    assert any(k.startswith("repo/keys/") for k in bucket_keys(s3, name))
     restic("backup", "data")
     changed = _change(tmp_path / "data", files)
     restic("backup", "data")
@@ -186,7 +181,7 @@ def test_duplicity_full_incremental_restore(gateway, s3, bucket, files, tmp_path
     write_tree(src, files)
     out = duplicity("full", str(src), url)
     assert "Errors 0" in out
-    assert any(k.endswith(".vol3.difftar.gpg") for k in _keys(s3, bucket, "backup/"))
+    assert any(k.endswith(".vol3.difftar.gpg") for k in bucket_keys(s3, bucket, "backup/"))
     changed = _change(src, files)
     assert "Errors 0" in duplicity("incremental", str(src), url)
 

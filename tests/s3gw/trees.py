@@ -1,4 +1,5 @@
-"""Helpers for tests that drive real S3 command-line clients: file trees and tool processes."""
+"""Helpers for tests that drive real S3 command-line clients: file trees, tool processes and
+the keys they leave in a bucket."""
 
 from __future__ import annotations
 
@@ -18,6 +19,12 @@ def write_tree(root: Path, files: dict[str, bytes]) -> None:
 def read_tree(root: Path) -> dict[str, bytes]:
     """Every regular file under `root` as relative POSIX path -> bytes, to compare whole trees."""
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def bucket_keys(s3, bucket: str, prefix: str = "") -> list[str]:  # type: ignore[no-untyped-def]
+    """Every key under `prefix`, through boto3 (all pages), to check what a tool stored."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
 
 def tool_env(home: Path, **extra: str) -> dict[str, str]:
