@@ -11,6 +11,7 @@ A config file looks like::
     base-domains = ["s3.example.com"]  # for virtual-hosted-style bucket addressing
     inline-max-bytes = 4096          # objects up to this size live inside the bucket index
     index-cache-seconds = 1.0        # how stale another gateway's writes may look here
+    index-leaf-bytes = 262144        # a bucket index leaf splits beyond this (or 1,000 keys)
     lease-renewal-hours = 24         # 0 turns scheduled renewal off
     local-grid-nodes = 10
 """
@@ -42,6 +43,7 @@ class GatewayConfig:
     base_domains: tuple[str, ...] = field(default_factory=lambda: ("localhost",))
     inline_max_bytes: int = 4096
     index_cache_seconds: float = 1.0
+    index_leaf_bytes: int = 256 * 1024
     lease_renewal_hours: float = 24.0
     local_grid_nodes: int = 10
 

@@ -78,6 +78,7 @@ class GatewayService:
             client,
             client.directory(root_cap),
             cache_seconds=config.index_cache_seconds,
+            max_bytes=config.index_leaf_bytes,
         )
         shutil.rmtree(config.spool_dir, ignore_errors=True)  # leftovers of a killed process
         store = ObjectStore(client, config.spool_dir, config.inline_max_bytes)
