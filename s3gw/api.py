@@ -161,8 +161,6 @@ class Gateway:
             headers["x-amz-storage-class"] = info["storage_class"]
         if entry.cap is not None:
             headers["x-lafs-cap"] = entry.cap
-        else:
-            headers["x-amz-mp-parts-count"] = str(len(info["parts"]))
         if checksums:
             for alg, value in info.get("checksums", {}).items():
                 headers[header_name(alg)] = value
@@ -341,6 +339,8 @@ class Gateway:
         wants_checksums = req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
         headers = self._object_headers(entry, wants_checksums and byte_range is None)
         headers.update((k.lower(), v) for k, v in response_overrides(req.query).items())
+        if "partNumber" in req.query and entry.cap is None:
+            headers["x-amz-mp-parts-count"] = str(len(info["parts"]))
         status = 200
         start, end = 0, size - 1
         if byte_range is not None:
