@@ -283,3 +283,32 @@ def test_x_lafs_cap_reads_with_lafs(s3, bucket, gateway, tmp_path) -> None:
         timeout=60,
     )
     assert out.read_bytes() == data
+
+
+def test_client_disconnect_mid_upload_leaves_nothing(s3, bucket, gateway) -> None:
+    """A PUT whose client goes away: no object, no spool file left behind."""
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    v4 = gateway.s3(signature_version="s3v4")
+    url = urlsplit(v4.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "cut"}))
+    size = 20 * 1024 * 1024
+    with socket.create_connection(("127.0.0.1", gateway.port)) as sock:
+        head = (
+            f"PUT {url.path}?{url.query} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+            f"Content-Length: {size}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + os.urandom(3 * 1024 * 1024))
+        spool = gateway.data_dir / "spool"
+        deadline = time.monotonic() + 20
+        while not any(spool.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any(spool.iterdir())  # the upload was being spooled when the client left
+    deadline = time.monotonic() + 20
+    while any(spool.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(spool.iterdir())
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="cut")
+    assert _status(exc) == 404
