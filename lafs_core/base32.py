@@ -31,12 +31,20 @@ def is_canonical(text: str) -> bool:
     return not text or text[-1] in _CANONICAL_LAST[_PAD_BITS[rem]]
 
 
+# Our alphabet onto int()'s base-32 digits, so that int(text, 32) reads the bits at C speed
+# (the stdlib decoder loops in Python: 2 ms for the 6,554 characters of a 4 KiB LIT cap).
+_TO_INT_DIGITS = str.maketrans(ALPHABET, "0123456789abcdefghijklmnopqrstuv")
+
+
 def a2b(text: str) -> bytes:
     """Decode canonical Tahoe base32; raises ValueError for anything else."""
     if not is_canonical(text):
         raise ValueError(f"not canonical base32: {text!r}")
-    padded = text.upper() + "=" * (-len(text) % 8)
-    return base64.b32decode(padded)
+    if not text:
+        return b""
+    size = len(text) * 5 // 8
+    value = int(text.translate(_TO_INT_DIGITS), 32) >> _PAD_BITS[len(text) % 8]
+    return value.to_bytes(size, "big")
 
 
 def b2a_len(num_bytes: int) -> int:
