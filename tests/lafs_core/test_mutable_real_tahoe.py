@@ -3,7 +3,8 @@
 Our SDMF and MDMF parsers validate them, our decoders return the uploaded
 bytes, our encoders rebuild them byte for byte from (key, plaintext,
 seqnum, IV or salts, signature), the stored write enablers are ours, and our
-directory reader lists the real directory exactly as the real web API did.
+directory reader lists the real SDMF and MDMF directories exactly as the real
+web API did.
 """
 
 import base64
@@ -18,6 +19,7 @@ from lafs_core import base32
 from lafs_core.dirnode.caps import DirectoryCap, parse_dir_cap
 from lafs_core.dirnode.children import visible_children
 from lafs_core.dirnode.format import Entry, pack_children, unpack_children
+from lafs_core.dirnode.listing_json import directory_json, render
 from lafs_core.mutable import mdmf
 from lafs_core.mutable.caps import MutableReadCap, MutableWriteCap, parse_mutable_cap
 from lafs_core.mutable.keys import KeyPair, decrypt_privkey, write_enabler, write_enabler_master
@@ -109,14 +111,25 @@ def _web_listing(listing: list[Any]) -> dict[str, list[Any]]:
     }
 
 
-def test_real_directory() -> None:
-    d = REAL["directory"]
+def _directory_body(inner: MutableWriteCap, stored: list[dict[str, Any]]) -> bytes:
+    raws = raw_shares(stored)
+    if inner.format == "mdmf":
+        parsed = {n: mdmf.parse_share(raw) for n, raw in raws.items()}
+        for n, share in parsed.items():
+            mdmf.check_share(share, n, inner.fingerprint)
+        return mdmf.decode_version(parsed, inner.readkey)
+    shares = {n: parse_and_check(raw, n, inner.fingerprint) for n, raw in raws.items()}
+    return decode_version(shares, inner.readkey)
+
+
+@pytest.mark.parametrize("which", ["directory", "mdmf_directory"])
+def test_real_directory(which: str) -> None:
+    d = REAL[which]
     dircap = parse_dir_cap(d["cap"])
     inner = dircap.inner
     assert isinstance(inner, MutableWriteCap)
-    raws = raw_shares(d["shares"])
-    shares = {n: parse_and_check(raw, n, inner.fingerprint) for n, raw in raws.items()}
-    body = decode_version(shares, inner.readkey)
+    assert inner.format == ("mdmf" if which == "mdmf_directory" else "sdmf")
+    body = _directory_body(inner, d["shares"])
     check_write_enablers(inner, d["shares"])
 
     entries = unpack_children(body, inner.writekey)
@@ -133,3 +146,6 @@ def test_real_directory() -> None:
     ro_entries = unpack_children(body, None)
     ro_ours = {n: [c.rw_uri, c.ro_uri, md] for n, (c, md) in visible_children(ro_entries).items()}
     assert ro_ours == _web_listing(d["ro_listing"])
+    # `lafs ls --json` text: the web API's JSON, key order included (json keeps it).
+    assert render(directory_json(dircap, visible_children(entries))) == render(d["listing"])
+    assert render(directory_json(ro_cap, visible_children(ro_entries))) == render(d["ro_listing"])

@@ -39,7 +39,8 @@ project) for:
   Tahoe-LAFS 1.20 client to real 1.20 storage nodes on loopback (the node
   set-up of ``generate.py`` in this directory is reused): SDMF and MDMF
   files (some rewritten, some empty, one of three MDMF segments) and an
-  SDMF directory with several kinds of children made through the web API,
+  SDMF and an MDMF directory with several kinds of children made through
+  the web API,
   each share as the container holds it
   (SHA-256 of the share bytes, the bytes themselves in base64 for small
   shares and shares 0-3 of large ones, write enabler, node id), plus the
@@ -572,11 +573,31 @@ def real_grid_section(tahoe: str) -> dict[str, object]:
             "ro_listing": ro_listing,
             "shares": _collect_mutable(grid, dircap),
         }
+        mdmf_cap = _web(port, "POST", "/uri?t=mkdir&format=MDMF").decode().strip()
+        mbase = f"/uri/{q(mdmf_cap)}"
+        _web(port, "PUT", f"{mbase}/{q('file.txt')}?t=uri", chk.encode())
+        _web(port, "PUT", f"{mbase}/{q('mdmf-file')}?t=uri", str(files[3]["cap"]).encode())
+        _web(port, "POST", f"{mbase}?t=mkdir&name=sub&format=MDMF")
+        _web(port, "POST", f"{mbase}?t=set_children", json.dumps(children).encode())
+        mdmf_listing = json.loads(_web(port, "GET", f"{mbase}?t=json"))
+        mdmf_directory = {
+            "cap": mdmf_cap,
+            "listing": mdmf_listing,
+            "ro_listing": json.loads(
+                _web(port, "GET", f"/uri/{q(mdmf_listing[1]['ro_uri'])}?t=json")
+            ),
+            "shares": _collect_mutable(grid, mdmf_cap),
+        }
         tubs = {}
         for node in grid.storage:
             furl = (node.basedir / "private" / "storage.furl").read_text().strip()
             tubs[node.basedir.name] = furl.split("//", 1)[1].split("@", 1)[0]
-        return {"files": files, "directory": directory, "tub_ids": tubs}
+        return {
+            "files": files,
+            "directory": directory,
+            "mdmf_directory": mdmf_directory,
+            "tub_ids": tubs,
+        }
     finally:
         grid.shutdown()
         import shutil
