@@ -3,8 +3,9 @@
 Storage nodes reclaim shares whose leases all expired, so whatever a
 deployment still links must be renewed well within the lease duration
 (31 days): the gateway renews its root on a schedule, adding the caps only
-it knows (kept in entry metadata) through `renew_object_leases`. Anything no longer linked from a root stops being renewed, and
-the nodes' expiry crawlers give its space back. Each object costs one
+it knows (kept in entry metadata) through `renew_object_leases`. Anything
+no longer linked from a root stops being renewed, and the nodes' expiry
+crawlers give its space back. Each object costs one
 add-or-renew request per server; a server without shares answers "none".
 """
 

@@ -16,6 +16,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,12 @@ from lafs_core.dirnode import parse_any_cap, parse_dir_cap
 from lafs_core.grid_config import format_grid, load_grid
 from lafs_core.immutable.params import EncodingParams
 from s3gw.cli import main
-from s3gw.maintenance import renew_gateway_leases
+from s3gw.maintenance import renew_gateway_leases, renew_on_schedule
 from storage_node.backend import Backend
 from storage_node.config import read_config
 from storage_node.crawler import LeaseCrawler
 
-from ..conftest import GatewayProcess, Grid, StorageNodeFactory
+from ..conftest import GatewayProcess, Grid, StorageNodeFactory, free_port
 
 LEASE_SECONDS = 60
 OBJECT_BYTES = 5000  # above the 4096 bytes kept inline as LIT caps: a CHK file each
@@ -112,11 +113,13 @@ def test_deleted_objects_expire_and_live_ones_stay(
     s3 = gw.s3()
     s3.create_bucket(Bucket="leases")
     data = {f"k{i:03}": body(i) for i in range(100)}
-    caps = {}
-    for key, value in data.items():
-        caps[key] = s3.put_object(Bucket="leases", Key=key, Body=value)["ResponseMetadata"][
-            "HTTPHeaders"
-        ]["x-lafs-cap"]
+
+    def put(key: str) -> str:
+        reply = s3.put_object(Bucket="leases", Key=key, Body=data[key])
+        return str(reply["ResponseMetadata"]["HTTPHeaders"]["x-lafs-cap"])
+
+    with ThreadPoolExecutor(4) as pool:
+        caps = dict(zip(data, pool.map(put, data)))
     # A multipart object (its part caps live only in index metadata) and an upload in progress.
     mp_data = body(200)
     multipart(s3, "leases", "mp", [mp_data])
@@ -281,4 +284,32 @@ def test_scheduled_renewal_runs_while_serving(
         assert all(int(leases) >= 7 * int(n) for n, leases in found), found
         runs = [int(n) for n, _ in found]
         time.sleep(0.2)
-    assert "failed" not in log.read_text()
+    stopping = time.monotonic()
+    gw.stop()  # the schedule is cancelled at shutdown, not waited for
+    assert time.monotonic() - stopping < 10
+    text = log.read_text()
+    assert "failed" not in text and "Traceback" not in text, text
+
+
+def test_schedule_goes_on_when_the_grid_is_unreachable(
+    gateway: GatewayProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert gateway.grid_file is not None
+    dead = re.sub(
+        r"127\.0\.0\.1:\d+", lambda _: f"127.0.0.1:{free_port()}", gateway.grid_file.read_text()
+    )
+    grid_file = tmp_path / "grid.toml"
+    grid_file.write_text(dead)
+    root = parse_dir_cap((gateway.data_dir / "root.cap").read_text().strip())
+
+    async def run() -> None:
+        async with Client(load_grid(grid_file)) as client:
+            task = asyncio.create_task(renew_on_schedule(client, root, 0.0001, first_delay=0))
+            await asyncio.sleep(1.0)  # a run every 0.36 s, each failing to reach anything
+            assert not task.done()
+            task.cancel()
+
+    with caplog.at_level("WARNING", logger="s3gw"):
+        asyncio.run(run())
+    failures = [r.getMessage() for r in caplog.records if "cannot list buckets" in r.getMessage()]
+    assert len(failures) >= 2, caplog.text
