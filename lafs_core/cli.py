@@ -18,8 +18,8 @@ from typing import NoReturn
 from . import base32, deep_cli
 from .check_results import CheckAndRepairResults
 from .client import Client
-from .dirnode.caps import AnyCap, DirectoryCap, parse_any_cap
-from .dirnode.children import Child
+from .dirnode.caps import AnyCap, DirectoryCap, is_verify_cap, parse_any_cap
+from .dirnode.children import Child, Listing
 from .dirnode.errors import NoSuchChildError
 from .dirnode.listing_json import directory_json, file_json, render
 from .dirnode.node import DirectoryNode
@@ -262,7 +262,7 @@ def cmd_ls(args: argparse.Namespace) -> None:
             cap = await _resolve(client, args.target)
             if not isinstance(cap, DirectoryCap):
                 raise UsageError("not a directory")
-            listing = await client.directory(cap).list()
+            listing = await _listing(client, cap)
             lines = []
             for name in sorted(listing):
                 child, _ = listing[name]
@@ -276,6 +276,12 @@ def cmd_ls(args: argparse.Namespace) -> None:
 
     for line in asyncio.run(run()):
         print(line)
+
+
+async def _listing(client: Client, cap: DirectoryCap) -> Listing:
+    if is_verify_cap(cap):
+        raise UsageError("a directory's verify-cap cannot list it; use its read-cap")
+    return await client.directory(cap).list()
 
 
 async def _ls_json(client: Client, text: str) -> str:
@@ -292,7 +298,7 @@ async def _ls_json(client: Client, text: str) -> str:
     if cap is None:
         raise UsageError(f"{path!r} is a kind of object this client does not know")
     if isinstance(cap, DirectoryCap):
-        return render(directory_json(cap, await client.directory(cap).list()))
+        return render(directory_json(cap, await _listing(client, cap)))
     size = None
     if isinstance(cap, (MutableWriteCap, MutableReadCap)):
         size = await client.mutable(cap).get_size_of_best_version()

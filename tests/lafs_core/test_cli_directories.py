@@ -16,6 +16,14 @@ def lafs(grid: Grid, *args: str, stdin: bytes | None = None) -> subprocess.Compl
     )
 
 
+def _verify_cap(dircap: str) -> str:
+    from lafs_core.dirnode import parse_dir_cap
+
+    verify = parse_dir_cap(dircap).verify_cap()
+    assert verify is not None
+    return verify.to_string()
+
+
 def test_directory_commands(healthy_grid: Grid, tmp_path: Path) -> None:
     made = lafs(healthy_grid, "mkdir")
     assert made.returncode == 0, made.stderr
@@ -43,6 +51,8 @@ def test_directory_commands(healthy_grid: Grid, tmp_path: Path) -> None:
         (["mkdir", f"{root}/docs"], "already exists"),
         (["ls", f"{root}/note"], "not a directory"),
         (["get", root], "not a directory"),
+        (["ls", _verify_cap(root)], "verify-cap cannot list it"),
+        (["ls", "--json", _verify_cap(root)], "verify-cap cannot list it"),
     ]:
         out = lafs(healthy_grid, *args)
         text = out.stderr.decode()
