@@ -3,9 +3,9 @@
 A bucket is its directory, the directories of its index, the objects its
 index entries name (for a multipart object, each part: their caps live only
 in entry metadata, where `lafs deep-check` cannot see them) and its multipart
-uploads in progress. Index nodes come first, so a repair makes the index
-readable before its entries are read. Keys sharing one stored object
-(convergent encryption) share one check while it runs.
+uploads in progress. Index nodes come first; one that cannot be read at all
+ends the listing of entries, which fsck reports as an error. Keys sharing
+one stored object (convergent encryption) share one check while it runs.
 
 fsck opens the gateway's data directory (root cap, grid file) and talks to
 a running grid: for the embedded grid, one `s3gw serve` is running.
@@ -142,7 +142,7 @@ class FsckResults:
         return out
 
 
-async def targets(client: Client, bucket: Bucket) -> AsyncIterator[Target]:
+async def targets(bucket: Bucket) -> AsyncIterator[Target]:
     """Everything `bucket` keeps, index nodes first; raises LafsError if a part is unreadable."""
     yield Target("bucket", bucket.cap)
     for cap in await bucket.index.node_caps():
@@ -198,7 +198,7 @@ async def fsck(
 
     window: deque[tuple[Target, asyncio.Task[Outcome] | None]] = deque()
     try:
-        async for target in targets(client, bucket):
+        async for target in targets(bucket):
             si = storage_index(target.cap)
             task = None if si is None else running.get(si)
             if si is not None and task is None:
