@@ -58,7 +58,10 @@ class Gateway:
         self.access_key = "GKBENCHMARKROOTKEY00"
         self.secret_key = "benchmark-secret-key"
         env = dict(os.environ, S3GW_ACCESS_KEY=self.access_key, S3GW_SECRET_KEY=self.secret_key)
-        cmd = ["s3gw", "serve", "--data-dir", str(data_dir), "--port", str(self.port)]
+        config = data_dir.parent / "gateway.toml"
+        config.write_text("lease-renewal-hours = 0\n")  # no renewal walk inside the figures
+        cmd = ["s3gw", "serve", "--config", str(config), "--data-dir", str(data_dir)]
+        cmd += ["--port", str(self.port)]
         self.log = open(data_dir.parent / "gateway.log", "wb")
         self.process = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         import socket
