@@ -70,6 +70,9 @@ def run_node(node_dir: Path) -> None:
             ssl_keyfile=str(config.pem_path),
             log_level="warning",
             access_log=False,
+            loop="uvloop",
+            http="httptools",
+            proxy_headers=False,  # no proxy in front: skip the per-request middleware
             lifespan="on",
             timeout_graceful_shutdown=5,
             timeout_keep_alive=75,  # outlives the client's pooled-connection expiry (60 s)
