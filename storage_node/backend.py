@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import hmac
 import os
@@ -24,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from lafs_core import base32
 from lafs_core.storage_protocol import (
@@ -387,12 +389,15 @@ class Backend:
         cancel: bytes,
         request: ReadTestWriteRequest,
     ) -> ReadTestWriteResult:
-        with self._lock:
-            shares = {n: self.share_path(si, n) for n in self._share_numbers(si)}
+        with self._lock, contextlib.ExitStack() as files:
+            # Each share is opened once; data and lease go to disk under one fsync.
+            shares = {
+                n: files.enter_context(open(self.share_path(si, n), "r+b"))
+                for n in self._share_numbers(si)
+            }
             headers = {}
-            for n, path in shares.items():
-                with open(path, "rb") as f:
-                    headers[n] = c.parse_mutable_header(f.read(c.MUTABLE_HEADER_SIZE))
+            for n, f in shares.items():
+                headers[n] = c.parse_mutable_header(f.read(c.MUTABLE_HEADER_SIZE))
                 if not c.write_enabler_matches(headers[n].write_enabler, write_enabler):
                     raise WrongSecretError("wrong write enabler")
             success = all(
@@ -403,10 +408,8 @@ class Backend:
                 for t in vectors.test
             )
             data = {
-                n: [
-                    sf.read_mutable(path, headers[n], r.offset, r.size) for r in request.read_vector
-                ]
-                for n, path in shares.items()
+                n: [sf.read_mutable(f, headers[n], r.offset, r.size) for r in request.read_vector]
+                for n, f in shares.items()
             }
             if not success:
                 return ReadTestWriteResult(False, data)
@@ -418,12 +421,17 @@ class Backend:
                         path.unlink()
                         _rmdir_quietly(path.parent)
                     continue
-                if n not in shares:
+                f = shares.get(n)
+                if f is None:
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    with open(path, "xb") as f:
-                        f.write(c.new_mutable_container(self.nodeid, write_enabler))
-                sf.write_mutable(path, vectors.write, vectors.new_length)
-                self._add_or_renew(path, renew, cancel, 1, now)
+                    f = files.enter_context(open(path, "x+b"))
+                    f.write(c.new_mutable_container(self.nodeid, write_enabler))
+                sf.write_mutable(f, vectors.write, vectors.new_length)
+                self._renew_in(f, renew, cancel, 1, now)
+                f.flush()
+                os.fsync(f.fileno())
+                if n not in shares:
+                    _fsync_dir(path.parent)  # a new share's name is durable too
             return ReadTestWriteResult(True, data)
 
     # -- leases --------------------------------------------------------------
@@ -443,17 +451,21 @@ class Backend:
     def _add_or_renew(
         self, path: Path, renew: bytes, cancel: bytes, owner: int, now: float
     ) -> None:
-        expiration = c.expiration_after(now)
         with open(path, "r+b") as f:
-            head = f.read(c.MUTABLE_HEADER_SIZE)
-            if c.share_kind(head) == "mutable":
-                sf.mutable_add_or_renew(
-                    f, head, renew, cancel, owner, expiration, self.nodeid, self.available_space
-                )
-            else:
-                sf.immutable_add_or_renew(
-                    f, head, renew, cancel, owner, expiration, self.available_space
-                )
+            self._renew_in(f, renew, cancel, owner, now)
+
+    def _renew_in(self, f: BinaryIO, renew: bytes, cancel: bytes, owner: int, now: float) -> None:
+        expiration = c.expiration_after(now)
+        f.seek(0)
+        head = f.read(c.MUTABLE_HEADER_SIZE)
+        if c.share_kind(head) == "mutable":
+            sf.mutable_add_or_renew(
+                f, head, renew, cancel, owner, expiration, self.nodeid, self.available_space
+            )
+        else:
+            sf.immutable_add_or_renew(
+                f, head, renew, cancel, owner, expiration, self.available_space
+            )
 
     def share_leases(self, path: Path) -> ShareLeases:
         """The leases of one share file (for the crawler); raises CorruptContainerError."""
@@ -491,7 +503,10 @@ class Backend:
             return LeaseSweep(len(leases.slots), len(expired), freed, deleted)
 
     def remove_leases(self, path: Path, slots: list[int]) -> int:
-        """Cancel the given lease slots; deletes the share when none is left. Returns bytes freed."""
+        """Cancel the given lease slots; deletes the share when none is left.
+
+        Returns the bytes freed.
+        """
         with self._lock, open(path, "r+b") as f:
             head = f.read(c.MUTABLE_HEADER_SIZE)
             size = os.fstat(f.fileno()).st_size

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import BinaryIO
 
 from lafs_core.storage_protocol import MAX_MUTABLE_SHARE_SIZE, WriteVector
@@ -116,13 +115,12 @@ def mutable_add_or_renew(
     f.write(c.pack_count(extra + 1))
 
 
-def read_mutable(path: Path, header: c.MutableHeader, offset: int, size: int) -> bytes:
+def read_mutable(f: BinaryIO, header: c.MutableHeader, offset: int, size: int) -> bytes:
     end = min(offset + size, header.data_length)
     if offset >= end:
         return b""
-    with open(path, "rb") as f:
-        f.seek(c.MUTABLE_DATA_OFFSET + offset)
-        return f.read(end - offset)
+    f.seek(c.MUTABLE_DATA_OFFSET + offset)
+    return f.read(end - offset)
 
 
 def _write_zeros(f: BinaryIO, pos: int, count: int) -> None:
@@ -133,37 +131,36 @@ def _write_zeros(f: BinaryIO, pos: int, count: int) -> None:
         count -= n
 
 
-def write_mutable(path: Path, writes: Sequence[WriteVector], new_length: int | None) -> None:
-    with open(path, "r+b") as f:
-        header = c.parse_mutable_header(f.read(c.MUTABLE_HEADER_SIZE))
-        length, extra = header.data_length, header.extra_lease_offset
-        for w in writes:
-            end = w.offset + len(w.data)
-            if end > MAX_MUTABLE_SHARE_SIZE:
-                raise WriteError("mutable share would exceed the maximum size")
-            if end >= length:
-                if c.MUTABLE_DATA_OFFSET + end > extra:
-                    f.seek(extra)
-                    count = c.parse_count(f.read(4))
-                    block = c.pack_count(count) + f.read(count * c.MUTABLE_LEASE_SIZE)
-                    new_extra = c.MUTABLE_DATA_OFFSET + end
-                    f.seek(new_extra)
-                    f.write(block)
-                    f.seek(extra)
-                    f.write(bytes(min(len(block), new_extra - extra)))
-                    extra = new_extra
-                if w.offset > length:
-                    _write_zeros(f, c.MUTABLE_DATA_OFFSET + length, w.offset - length)
-                length = end
-            f.seek(c.MUTABLE_DATA_OFFSET + w.offset)
-            f.write(w.data)
-        if new_length is not None and new_length < length:
-            length = new_length
-        f.seek(0)
-        f.write(
-            c.pack_mutable_header(
-                c.MutableHeader(header.version, header.nodeid, header.write_enabler, length, extra)
-            )
+def write_mutable(f: BinaryIO, writes: Sequence[WriteVector], new_length: int | None) -> None:
+    """Apply a write vector to an open share; the caller flushes and fsyncs."""
+    f.seek(0)
+    header = c.parse_mutable_header(f.read(c.MUTABLE_HEADER_SIZE))
+    length, extra = header.data_length, header.extra_lease_offset
+    for w in writes:
+        end = w.offset + len(w.data)
+        if end > MAX_MUTABLE_SHARE_SIZE:
+            raise WriteError("mutable share would exceed the maximum size")
+        if end >= length:
+            if c.MUTABLE_DATA_OFFSET + end > extra:
+                f.seek(extra)
+                count = c.parse_count(f.read(4))
+                block = c.pack_count(count) + f.read(count * c.MUTABLE_LEASE_SIZE)
+                new_extra = c.MUTABLE_DATA_OFFSET + end
+                f.seek(new_extra)
+                f.write(block)
+                f.seek(extra)
+                f.write(bytes(min(len(block), new_extra - extra)))
+                extra = new_extra
+            if w.offset > length:
+                _write_zeros(f, c.MUTABLE_DATA_OFFSET + length, w.offset - length)
+            length = end
+        f.seek(c.MUTABLE_DATA_OFFSET + w.offset)
+        f.write(w.data)
+    if new_length is not None and new_length < length:
+        length = new_length
+    f.seek(0)
+    f.write(
+        c.pack_mutable_header(
+            c.MutableHeader(header.version, header.nodeid, header.write_enabler, length, extra)
         )
-        f.flush()
-        os.fsync(f.fileno())
+    )
