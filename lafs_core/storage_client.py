@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Self
 
 import aiohttp
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDictProxy
 
 from . import storage_protocol as sp
 from .errors import (
@@ -168,7 +168,7 @@ class StorageClient:
             header_list += [(sp.SECRET_HEADER, v) for v in sp.secret_header_values(secrets)]
         try:
             async with self._http().request(
-                method, path, data=content, headers=CIMultiDict(header_list)
+                method, path, data=content, headers=header_list
             ) as response:
                 if response.status not in expected:
                     text = await _read_limited(response, sp.MAX_CLIENT_ERROR_BODY, truncate=True)
@@ -257,7 +257,9 @@ class StorageClient:
 
         `data` may be a list of consecutive pieces, sent without joining them.
         """
-        parts = [memoryview(p).cast("B") for p in (data if isinstance(data, (list, tuple)) else [data])]
+        parts = [
+            memoryview(p).cast("B") for p in (data if isinstance(data, (list, tuple)) else [data])
+        ]
         length = sum(p.nbytes for p in parts)
         if not length:
             raise ValueError("cannot write an empty chunk")
