@@ -66,6 +66,7 @@ from s3gw.ranges import ByteRange, parse_copy_source_range, parse_range
 from s3gw.routes import Route, validate_bucket_name
 
 MAX_XML_BODY = 2 * 1024 * 1024
+WHOLE_BODY_MAX = 1024 * 1024  # GET bodies up to this size are read whole, then sent
 XML = "application/xml"
 
 
@@ -351,6 +352,8 @@ class Gateway:
         if not with_body or end < start:
             return Response(status_code=status, headers=headers)
         chunks = self.store.read_object(entry.cap, info, start, end)
+        if end - start < WHOLE_BODY_MAX:  # a plain response costs less than a streaming one
+            return Response(b"".join([c async for c in chunks]), status, headers)
         try:
             first = await anext(chunks)
         except StopAsyncIteration:
