@@ -115,10 +115,12 @@ def make_client(endpoint: str, access: str, secret: str):  # type: ignore[no-unt
 
 
 def refresh(path: Path) -> None:
-    """New leading bytes: convergent encryption would otherwise find the last run's shares
-    already stored and upload nothing."""
+    """New bytes at the start of every MiB (so of every part too): convergent encryption
+    would otherwise find the last run's shares already stored and upload nothing."""
     with open(path, "r+b") as f:
-        f.write(os.urandom(64))
+        for offset in range(0, path.stat().st_size, MiB):
+            f.seek(offset)
+            f.write(os.urandom(64))
 
 
 def timed(fn) -> float:  # type: ignore[no-untyped-def]
