@@ -421,8 +421,9 @@ class Backend:
                         path.unlink()
                         _rmdir_quietly(path.parent)
                     continue
-                f = shares.get(n)
-                if f is None:
+                if n in shares:
+                    f = shares[n]
+                else:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     f = files.enter_context(open(path, "x+b"))
                     f.write(c.new_mutable_container(self.nodeid, write_enabler))

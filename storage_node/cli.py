@@ -58,6 +58,7 @@ def run_node(node_dir: Path) -> None:
     """Serve the node in the foreground until SIGINT or SIGTERM."""
     import uvicorn
 
+    from .joined_writes import JoinedWritesProtocol
     from .server import create_app
 
     config = read_config(node_dir)
@@ -71,7 +72,7 @@ def run_node(node_dir: Path) -> None:
             log_level="warning",
             access_log=False,
             loop="uvloop",
-            http="httptools",
+            http=JoinedWritesProtocol,  # httptools, one send per small response
             proxy_headers=False,  # no proxy in front: skip the per-request middleware
             lifespan="on",
             timeout_graceful_shutdown=5,
