@@ -76,6 +76,29 @@ async def test_version(storage_node: StorageNodeProcess) -> None:
     assert v.application_version
 
 
+async def test_pipelined_requests_answered_in_order_before_close(
+    storage_node: StorageNodeProcess,
+) -> None:
+    """Writes are joined per loop turn: every answer still arrives, whole and in order,
+    and one asking for `Connection: close` is sent before the connection closes."""
+    async with RawClient(storage_node.nurl) as raw:
+        reader, writer = await raw.open_tls()
+        head = f"Host: x\r\nAuthorization: {raw.auth}\r\n".encode()
+        version = b"GET /storage/v1/version HTTP/1.1\r\n" + head
+        writer.write(version + b"\r\n" + b"GET /storage/v1/nowhere HTTP/1.1\r\n" + head + b"\r\n")
+        answers = []
+        for _ in range(2):
+            lines = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
+            length = next(int(x[15:]) for x in lines if x.lower().startswith(b"content-length:"))
+            answers.append((lines[0].split()[1], await reader.readexactly(length)))
+        writer.write(version + b"Connection: close\r\n\r\n")
+        last = await reader.read()  # to the end: the node closes
+        writer.close()
+    assert [status for status, _ in answers] == [b"200", b"404"]
+    assert sp.decode_version(answers[0][1]).available_space > 0
+    assert last.startswith(b"HTTP/1.1 200") and sp.PROTOCOL_KEY in last
+
+
 async def test_authorization_failures(storage_node: StorageNodeProcess) -> None:
     async with RawClient(storage_node.nurl) as raw:
         path = sp.version_path()
