@@ -55,6 +55,7 @@ from .listing import paginate
 Check = Callable[[IndexEntry | None], None]
 MAX_REROUTES = 64
 MAX_READ_ATTEMPTS = 6
+VERSION_READ = 4000  # bytes of each share a version check reads (enough for SDMF and MDMF)
 
 
 class _Moved:
@@ -147,7 +148,9 @@ class BucketIndex:
         f = self._file(cap)
         for attempt in range(MAX_READ_ATTEMPTS):
             try:
-                smap = await f.get_servermap(Mode.READ if attempt == 0 else Mode.WRITE)
+                mode = Mode.READ if attempt == 0 else Mode.WRITE
+                # checking a cached version needs only share headers, not whole shares
+                smap = await f.get_servermap(mode, read_size=VERSION_READ if known else None)
                 best = smap.best_recoverable()
                 if best is not None and best == known:
                     return None, known

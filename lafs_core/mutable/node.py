@@ -105,9 +105,11 @@ class MutableFileNode:
         return self.broker.permuted(self.storage_index)
 
     async def get_servermap(
-        self, mode: Mode, old: ServerMap[Server] | None = None
+        self, mode: Mode, old: ServerMap[Server] | None = None, read_size: int | None = None
     ) -> ServerMap[Server]:
-        return await update_servermap(self._servers(), self.cap, mode, self.k, self.n, old)
+        return await update_servermap(
+            self._servers(), self.cap, mode, self.k, self.n, old, read_size
+        )
 
     async def download_best_version(self) -> bytes:
         async with self._lock:

@@ -50,10 +50,14 @@ async def update_servermap(
     k: int = 3,
     n: int = 10,
     old: ServerMap[Server] | None = None,
+    read_size: int | None = None,
 ) -> ServerMap[Server]:
-    """Ask servers (in permuted order) what they hold, as the mode's rules say."""
+    """Ask servers (in permuted order) what they hold, as the mode's rules say.
+
+    `read_size` overrides how much of each share is read (e.g. a header's worth when only
+    the version matters)."""
     si = cap.verify_cap().storage_index
-    updater = ServermapUpdater(servers, mode, cap.fingerprint, k, n, old, format_of(cap))
+    updater = ServermapUpdater(servers, mode, cap.fingerprint, k, n, old, format_of(cap), read_size)
     async with asyncio.TaskGroup() as tg:
         pending = {tg.create_task(_query(s, si, updater.read_size)) for s in updater.start()}
         while pending and not updater.done:

@@ -150,8 +150,10 @@ class ServermapUpdater(Generic[S]):
         n: int = 10,
         servermap: ServerMap[S] | None = None,
         fmt: ShareFormat = SDMF_FORMAT,
+        read_size: int | None = None,
     ) -> None:
         self.servers = list(servers)
+        self._read_size = read_size
         self.mode = mode
         self.fingerprint = fingerprint
         self.fmt = fmt
@@ -168,6 +170,8 @@ class ServermapUpdater(Generic[S]):
     @property
     def read_size(self) -> int:
         # 1000 bytes hold an SDMF signature; an MDMF key ends near byte 2167.
+        if self._read_size is not None:
+            return self._read_size
         if self.mode is Mode.CHECK and self.fmt.name == "sdmf":
             return 1000
         return INITIAL_READ_SIZE
