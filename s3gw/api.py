@@ -504,7 +504,7 @@ class Gateway:
                 with open(name, "rb") as f:
                     cap = await self.store.store_bytes(f.read())
             else:
-                cap = (await self.store.client.upload_path(name)).cap.to_string()
+                cap = await self.store.upload_spool(name)
         finally:
             os.unlink(name)
         return cap, md5.etag()

@@ -28,6 +28,9 @@ from s3gw.auth.payload import PayloadReader, PayloadResult
 from s3gw.parts import UploadedPart, part_range
 
 FEED_BATCH = 1 << 20  # raw body bytes handed to a worker thread at a time
+# Spooled bodies encoded and uploaded at once. Each holds a pipeline of segments in memory,
+# and two already keep both cores busy: more only add memory (boto3 sends 10 parts at once).
+UPLOADS_AT_ONCE = 2
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class ObjectStore:
         self.client = client
         self.spool_dir = spool_dir
         self.inline_max_bytes = inline_max_bytes
+        self._uploads = asyncio.Semaphore(UPLOADS_AT_ONCE)
         spool_dir.mkdir(parents=True, exist_ok=True)
 
     async def receive(self, body: AsyncIterator[bytes], reader: PayloadReader) -> StoredBody:
@@ -74,10 +78,14 @@ class ObjectStore:
                 if batch:
                     await asyncio.to_thread(absorb, b"".join(batch))
                 payload = reader.finish()
-            result = await self.client.upload_path(name)
-            return StoredBody(result.cap.to_string(), payload)
+            return StoredBody(await self.upload_spool(name), payload)
         finally:
             os.unlink(name)
+
+    async def upload_spool(self, path: str) -> str:
+        """Upload a spooled body as one CHK file; its cap."""
+        async with self._uploads:
+            return (await self.client.upload_path(path)).cap.to_string()
 
     async def store_bytes(self, data: bytes) -> str:
         if len(data) <= self.inline_max_bytes:
