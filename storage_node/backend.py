@@ -389,50 +389,62 @@ class Backend:
         cancel: bytes,
         request: ReadTestWriteRequest,
     ) -> ReadTestWriteResult:
-        with self._lock, contextlib.ExitStack() as files:
-            # Each share is opened once; data and lease go to disk under one fsync.
-            shares = {
-                n: files.enter_context(open(self.share_path(si, n), "r+b"))
-                for n in self._share_numbers(si)
-            }
-            headers = {}
-            for n, f in shares.items():
-                headers[n] = c.parse_mutable_header(f.read(c.MUTABLE_HEADER_SIZE))
-                if not c.write_enabler_matches(headers[n].write_enabler, write_enabler):
-                    raise WrongSecretError("wrong write enabler")
-            success = all(
-                sf.read_mutable(shares[n], headers[n], t.offset, t.size) == t.specimen
-                if n in shares
-                else t.specimen == b""
-                for n, vectors in request.test_write_vectors.items()
-                for t in vectors.test
-            )
-            data = {
-                n: [sf.read_mutable(f, headers[n], r.offset, r.size) for r in request.read_vector]
-                for n, f in shares.items()
-            }
-            if not success:
-                return ReadTestWriteResult(False, data)
-            now = self.clock()
-            for n, vectors in request.test_write_vectors.items():
-                path = self.share_path(si, n)
-                if vectors.new_length == 0:
+        with contextlib.ExitStack() as files:
+            # Each share is opened once; data and lease go to disk under one fsync,
+            # made outside the lock so that writes to other slots need not wait
+            # for it (and concurrent fsyncs share journal commits).
+            to_sync: list[int] = []  # file descriptors
+            new_dirs: list[Path] = []
+            with self._lock:
+                shares = {
+                    n: files.enter_context(open(self.share_path(si, n), "r+b"))
+                    for n in self._share_numbers(si)
+                }
+                headers = {}
+                for n, f in shares.items():
+                    headers[n] = c.parse_mutable_header(f.read(c.MUTABLE_HEADER_SIZE))
+                    if not c.write_enabler_matches(headers[n].write_enabler, write_enabler):
+                        raise WrongSecretError("wrong write enabler")
+                success = all(
+                    sf.read_mutable(shares[n], headers[n], t.offset, t.size) == t.specimen
+                    if n in shares
+                    else t.specimen == b""
+                    for n, vectors in request.test_write_vectors.items()
+                    for t in vectors.test
+                )
+                data = {
+                    n: [
+                        sf.read_mutable(f, headers[n], r.offset, r.size)
+                        for r in request.read_vector
+                    ]
+                    for n, f in shares.items()
+                }
+                if not success:
+                    return ReadTestWriteResult(False, data)
+                now = self.clock()
+                for n, vectors in request.test_write_vectors.items():
+                    path = self.share_path(si, n)
+                    if vectors.new_length == 0:
+                        if n in shares:
+                            path.unlink()
+                            _rmdir_quietly(path.parent)
+                        continue
                     if n in shares:
-                        path.unlink()
-                        _rmdir_quietly(path.parent)
-                    continue
-                if n in shares:
-                    f = shares[n]
-                else:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    f = files.enter_context(open(path, "x+b"))
-                    f.write(c.new_mutable_container(self.nodeid, write_enabler))
-                sf.write_mutable(f, vectors.write, vectors.new_length)
-                self._renew_in(f, renew, cancel, 1, now)
-                f.flush()
-                os.fsync(f.fileno())
-                if n not in shares:
-                    _fsync_dir(path.parent)  # a new share's name is durable too
+                        f = shares[n]
+                    else:
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        f = files.enter_context(open(path, "x+b"))
+                        f.write(c.new_mutable_container(self.nodeid, write_enabler))
+                    sf.write_mutable(f, vectors.write, vectors.new_length)
+                    self._renew_in(f, renew, cancel, 1, now)
+                    f.flush()
+                    to_sync.append(f.fileno())
+                    if n not in shares:
+                        new_dirs.append(path.parent)  # a new share's name is durable too
+            for fd in to_sync:
+                os.fsync(fd)
+            for directory in new_dirs:
+                _fsync_dir(directory)
             return ReadTestWriteResult(True, data)
 
     # -- leases --------------------------------------------------------------
