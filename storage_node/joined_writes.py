@@ -3,7 +3,7 @@
 uvicorn writes a response's head and its body with two transport writes; over
 TLS each becomes a record of its own, an encryption, a send(2) and a wake-up
 of the client. Joining what one loop turn writes makes a small response one
-of each: about a fifth of the node's CPU per small request.
+of each (half the send(2) calls per small request, measured with strace).
 """
 
 from __future__ import annotations
