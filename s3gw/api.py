@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -35,7 +36,6 @@ from s3gw.errors import (
     InvalidArgument,
     InvalidRequest,
     NoSuchKey,
-    S3Error,
     S3NotImplemented,
     from_exception,
 )
@@ -120,8 +120,9 @@ class Gateway:
         self.region = region
 
     def handler(self, operation: str) -> Callable[[S3Request], Awaitable[Response]]:
-        name = "".join("_" + c.lower() if c.isupper() else c for c in operation).lstrip("_")
-        found = getattr(self, "op_" + name.replace("_v2", "v2"), None)
+        # ListObjectsV2 -> op_list_objects_v2
+        name = re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
+        found = getattr(self, "op_" + name, None)
         if found is None:
             raise S3NotImplemented(f"{operation} is not implemented by this gateway.")
         return found  # type: ignore[no-any-return]
@@ -274,7 +275,7 @@ class Gateway:
     async def op_list_objects(self, req: S3Request) -> Response:
         return await self._list(req, v2=False)
 
-    async def op_list_objectsv2(self, req: S3Request) -> Response:
+    async def op_list_objects_v2(self, req: S3Request) -> Response:
         return await self._list(req, v2=True)
 
     # -- objects --------------------------------------------------------------
@@ -616,4 +617,4 @@ async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[by
         yield chunk
 
 
-__all__ = ["Gateway", "S3Request", "S3Error"]
+__all__ = ["Gateway", "S3Request"]
