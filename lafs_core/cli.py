@@ -11,7 +11,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -144,13 +144,16 @@ def _print_download(result: DownloadResult) -> None:
 def cmd_put(args: argparse.Namespace) -> None:
     config = _grid(args)
     target = _split_path(args.target) if args.target else None
-    if target is not None and not target[1]:
-        raise UsageError("put into a directory needs a name: DIRCAP/name")
+    if target is not None:
+        replaced = asyncio.run(_replace_mutable(config, target, lambda: _input_bytes(args.path)))
+        if replaced is not None:
+            print(replaced)
+            return
+        if not target[1]:
+            raise UsageError("put into a directory needs a name: DIRCAP/name")
     if args.mutable:
         keys = _load_key(args.private_key_path) if args.private_key_path else None
-        data = _input_file(args.path).read_bytes() if args.path not in (None, "-") else None
-        if data is None:
-            data = sys.stdin.buffer.read()
+        data = _input_bytes(args.path)
         print(asyncio.run(_put_mutable(config, data, args.format, keys, target)))
         return
     if args.path in (None, "-"):
@@ -176,6 +179,34 @@ async def _upload(
         if target is not None:
             await parent.set_uri(name, result.cap.to_string())
         return result
+
+
+def _input_bytes(path: str | None) -> bytes:
+    """A mutable file's new contents (they are held in memory anyway): FILE or stdin."""
+    if path in (None, "-"):
+        return sys.stdin.buffer.read()
+    return _input_file(path).read_bytes()
+
+
+async def _replace_mutable(
+    config: GridConfig, target: tuple[str, str], contents: Callable[[], bytes]
+) -> str | None:
+    """As `tahoe put`: a target that is a mutable file we can write (a write cap, or
+    DIRCAP/name linking one) gets the new contents in place; its write cap. None otherwise."""
+    cap_text, path = target
+    async with Client(config) as client:
+        if not path:
+            cap: AnyCap | None = parse_any_cap(cap_text)
+        else:
+            parent, name = await _parent_directory(client, cap_text, path)
+            try:
+                cap = (await parent.get(name)).cap
+            except NoSuchChildError:
+                return None
+        if not isinstance(cap, MutableWriteCap):
+            return None
+        await client.mutable(cap).overwrite(contents())
+        return cap.to_string()
 
 
 async def _put_mutable(

@@ -74,6 +74,11 @@ def test_mv_rm_put_mutable_and_json(healthy_grid: Grid, tmp_path: Path) -> None:
     assert ok("get", f"{root}/m") == "v1"
     alone = ok("put", "--mutable", "-", stdin=b"alone").strip()
     assert alone.startswith("URI:SSK:") and ok("get", alone) == "alone"
+    # as `tahoe put`: onto an existing mutable file, the contents change in place
+    assert ok("put", "-", f"{root}/m", stdin=b"v2").strip() == wcap
+    assert ok("get", f"{root}/m") == "v2" and ok("get", wcap) == "v2"
+    assert ok("put", "--mutable", "-", alone, stdin=b"again").strip() == alone
+    assert ok("get", alone) == "again"
     ok("put", "-", f"{root}/f", stdin=b"file")
     assert ok("mv", f"{root}/f", f"{root}/sub") == "OK\n"  # into the directory
     assert ok("mv", f"{root}/m", f"{root}/renamed") == "OK\n"
