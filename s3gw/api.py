@@ -402,20 +402,20 @@ class Gateway:
         deleted = [key for key, _ in objects if key not in failed]
         return _xml(xml.render_delete_result(deleted, errors, quiet=quiet))
 
-    async def _copy_source(self, req: S3Request) -> tuple[IndexEntry, str, str]:
+    async def _copy_source(self, req: S3Request) -> IndexEntry:
         source = parse_copy_source(req.headers["x-amz-copy-source"])
         src_bucket = await self._bucket(req, source.bucket)
         entry = await self._entry(src_bucket.index, source.key)
         cond = Conditions.from_headers(req.headers, prefix="x-amz-copy-source-")
         evaluate(cond, entry.info["etag"], _mtime(entry.info), copy_source=True)
-        return entry, source.bucket, source.key
+        return entry
 
     async def op_copy_object(self, req: S3Request) -> Response:
         bucket = await self._bucket(req)
         check_copy_to_self(
             parse_copy_source(req.headers["x-amz-copy-source"]), req.bucket, req.key, req.headers
         )
-        entry, _, _ = await self._copy_source(req)
+        entry = await self._copy_source(req)
         info = dict(entry.info)
         attrs = self._attrs(req)
         if directive(req.headers, "x-amz-metadata-directive") == "REPLACE":
@@ -477,7 +477,7 @@ class Gateway:
     async def op_upload_part_copy(self, req: S3Request) -> Response:
         number = parse_part_number(req.query.get("partNumber"))
         bucket, upload = await self._upload(req)
-        entry, _, _ = await self._copy_source(req)
+        entry = await self._copy_source(req)
         size = int(entry.info["size"])
         if "x-amz-copy-source-range" in req.headers:
             r = parse_copy_source_range(req.headers["x-amz-copy-source-range"], size)
