@@ -201,6 +201,33 @@ class Grid:
             if node.process is None or node.process.poll() is not None:
                 node.start()
 
+    def share_bytes(self) -> dict[str, int]:
+        """Storage index (base32) -> bytes of its share files, over every node."""
+        sizes: dict[str, int] = {}
+        for node in self.nodes:
+            for path in (node.storage_dir / "shares").glob("??/*/*"):
+                si = path.parent.name
+                sizes[si] = sizes.get(si, 0) + path.stat().st_size
+        return sizes
+
+    def run_expiry(self, now: float) -> int:
+        """Stop each node, run its real lease-expiry crawler once as if it were `now`,
+        start it again; the bytes of space recovered."""
+        from storage_node.backend import Backend
+        from storage_node.config import read_config
+        from storage_node.crawler import LeaseCrawler
+
+        freed = 0
+        for node in self.nodes:
+            node.stop()
+            cfg = read_config(Path(node.node_dir))
+            crawler = LeaseCrawler(
+                Backend(cfg.storage_dir, cfg.nodeid), cfg.expiry, clock=lambda: now
+            )
+            freed += crawler.run_cycle().space_recovered
+            node.start()
+        return freed
+
 
 @pytest.fixture(scope="session")
 def grid(
@@ -212,6 +239,29 @@ def grid(
     servers = [(f"node{i}", node.nurl) for i, node in enumerate(nodes)]
     grid_file.write_text(format_grid(EncodingParams(3, 7, 10), servers))
     return Grid(nodes, grid_file)
+
+
+LEASE_SECONDS = 60  # the lease duration of `expiring_grid`
+
+
+@pytest.fixture(scope="module")
+def expiring_grid(
+    storage_node_factory: StorageNodeFactory, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Grid]:
+    """Five nodes (k=3, happy=4, n=5) whose leases last LEASE_SECONDS; tests run the expiry
+    crawler themselves (`Grid.run_expiry`)."""
+    options = {
+        "expire.enabled": "true",
+        "expire.override_lease_duration": f"{LEASE_SECONDS}s",
+        "crawler.first_delay": "86400",
+    }
+    nodes = storage_node_factory.create_many(5, storage_options=options)
+    grid_file = tmp_path_factory.mktemp("expiring-grid") / "grid.toml"
+    servers = [(f"node{i}", node.nurl) for i, node in enumerate(nodes)]
+    grid_file.write_text(format_grid(EncodingParams(3, 4, 5), servers))
+    yield Grid(nodes, grid_file)
+    for node in nodes:
+        node.stop()
 
 
 @pytest.fixture

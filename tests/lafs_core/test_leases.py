@@ -9,52 +9,14 @@ renewed leases would expire, instead of the test sleeping a lease duration.
 import asyncio
 import os
 import time
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from lafs_core import base32
 from lafs_core.client import Client
 from lafs_core.dirnode import make_child, parse_dir_cap
-from lafs_core.grid_config import format_grid, load_grid
-from lafs_core.immutable.params import EncodingParams
+from lafs_core.grid_config import load_grid
 from lafs_core.leases import renew_leases
-from storage_node.backend import Backend
-from storage_node.config import read_config
-from storage_node.crawler import LeaseCrawler
 
-from ..conftest import Grid, StorageNodeFactory
-
-LEASE_SECONDS = 60
-
-
-@pytest.fixture(scope="module")
-def expiring_grid(
-    storage_node_factory: StorageNodeFactory, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Grid]:
-    options = {
-        "expire.enabled": "true",
-        "expire.override_lease_duration": f"{LEASE_SECONDS}s",
-        "crawler.first_delay": "86400",  # the test runs the crawler itself
-    }
-    nodes = storage_node_factory.create_many(5, storage_options=options)
-    grid_file = tmp_path_factory.mktemp("expiring-grid") / "grid.toml"
-    servers = [(f"node{i}", node.nurl) for i, node in enumerate(nodes)]
-    grid_file.write_text(format_grid(EncodingParams(3, 4, 5), servers))
-    yield Grid(nodes, grid_file)
-    for node in nodes:
-        node.stop()
-
-
-def stored(grid: Grid) -> dict[str, int]:
-    """Storage index (base32) -> bytes of its share files, over every node."""
-    sizes: dict[str, int] = {}
-    for node in grid.nodes:
-        for path in (node.storage_dir / "shares").glob("??/*/*"):
-            si = path.parent.name
-            sizes[si] = sizes.get(si, 0) + path.stat().st_size
-    return sizes
+from ..conftest import LEASE_SECONDS, Grid
 
 
 def test_unlinked_files_expire_and_linked_ones_stay(expiring_grid: Grid) -> None:
@@ -78,7 +40,7 @@ def test_unlinked_files_expire_and_linked_ones_stay(expiring_grid: Grid) -> None
             return root.cap.to_string(), sis[:10], sis[10:]
 
     root_text, kept, dropped = asyncio.run(build())
-    before = stored(expiring_grid)
+    before = expiring_grid.share_bytes()
     assert all(base32.b2a(si) in before for si in kept + dropped)
 
     time.sleep(1.5)  # every lease granted so far is now older than any renewed one
@@ -92,17 +54,9 @@ def test_unlinked_files_expire_and_linked_ones_stay(expiring_grid: Grid) -> None
 
     asyncio.run(renew())
 
-    freed = 0
-    for node in expiring_grid.nodes:
-        node.stop()
-        cfg = read_config(Path(node.node_dir))
-        backend = Backend(cfg.storage_dir, cfg.nodeid)
-        # Just inside the renewed leases' lifetime, past every older one.
-        crawler = LeaseCrawler(backend, cfg.expiry, clock=lambda: renewed_at + LEASE_SECONDS - 1)
-        report = crawler.run_cycle()
-        freed += report.space_recovered
-        node.start()
-    after = stored(expiring_grid)
+    # Just inside the renewed leases' lifetime, past every older one.
+    freed = expiring_grid.run_expiry(renewed_at + LEASE_SECONDS - 1)
+    after = expiring_grid.share_bytes()
     assert not any(base32.b2a(si) in after for si in dropped)
     gone = sum(size for si, size in before.items() if si not in after)
     assert freed == gone and gone >= 90 * 5 * 300

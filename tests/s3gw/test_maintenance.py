@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -26,46 +26,13 @@ from lafs_core import base32
 from lafs_core.client import Client
 from lafs_core.deep_results import storage_index
 from lafs_core.dirnode import parse_any_cap, parse_dir_cap
-from lafs_core.grid_config import format_grid, load_grid
-from lafs_core.immutable.params import EncodingParams
+from lafs_core.grid_config import load_grid
 from s3gw.cli import main
 from s3gw.maintenance import renew_gateway_leases, renew_on_schedule
-from storage_node.backend import Backend
-from storage_node.config import read_config
-from storage_node.crawler import LeaseCrawler
 
-from ..conftest import GatewayProcess, Grid, StorageNodeFactory, free_port
+from ..conftest import LEASE_SECONDS, GatewayProcess, Grid, free_port
 
-LEASE_SECONDS = 60
 OBJECT_BYTES = 5000  # above the 4096 bytes kept inline as LIT caps: a CHK file each
-
-
-@pytest.fixture(scope="module")
-def expiring_grid(
-    storage_node_factory: StorageNodeFactory, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Grid]:
-    options = {
-        "expire.enabled": "true",
-        "expire.override_lease_duration": f"{LEASE_SECONDS}s",
-        "crawler.first_delay": "86400",  # the test runs the crawler itself
-    }
-    nodes = storage_node_factory.create_many(5, storage_options=options)
-    grid_file = tmp_path_factory.mktemp("expiring-grid") / "grid.toml"
-    servers = [(f"node{i}", node.nurl) for i, node in enumerate(nodes)]
-    grid_file.write_text(format_grid(EncodingParams(3, 4, 5), servers))
-    yield Grid(nodes, grid_file)
-    for node in nodes:
-        node.stop()
-
-
-def stored(grid: Grid) -> dict[str, int]:
-    """Storage index (base32) -> bytes of its share files, over every node."""
-    sizes: dict[str, int] = {}
-    for node in grid.nodes:
-        for path in (node.storage_dir / "shares").glob("??/*/*"):
-            si = path.parent.name
-            sizes[si] = sizes.get(si, 0) + path.stat().st_size
-    return sizes
 
 
 def si_of(cap_text: str) -> str:
@@ -129,7 +96,7 @@ def test_deleted_objects_expire_and_live_ones_stay(
         chunk = deleted[start : start + 45]
         s3.delete_objects(Bucket="leases", Delete={"Objects": [{"Key": k} for k in chunk]})
     dropped = {si_of(caps[k]) for k in deleted}
-    before = stored(expiring_grid)
+    before = expiring_grid.share_bytes()
     assert dropped <= set(before)
 
     time.sleep(1.5)  # every lease granted so far is now older than any renewed one
@@ -145,18 +112,8 @@ def test_deleted_objects_expire_and_live_ones_stay(
 
     asyncio.run(renew())
 
-    freed = 0
-    for node in expiring_grid.nodes:
-        node.stop()
-        cfg = read_config(Path(node.node_dir))
-        crawler = LeaseCrawler(
-            Backend(cfg.storage_dir, cfg.nodeid),
-            cfg.expiry,
-            clock=lambda: renewed_at + LEASE_SECONDS - 1,  # past every lease but the renewed
-        )
-        freed += crawler.run_cycle().space_recovered
-        node.start()
-    after = stored(expiring_grid)
+    freed = expiring_grid.run_expiry(renewed_at + LEASE_SECONDS - 1)  # past all but the renewed
+    after = expiring_grid.share_bytes()
     gone = set(before) - set(after)
     # The 90 objects go, and the parts directory "mp" left behind when it completed.
     assert dropped <= gone and len(gone) == 91
