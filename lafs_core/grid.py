@@ -1,10 +1,13 @@
 """The storage broker: one protocol client per configured server, in ring order per file."""
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .errors import StorageError
 from .grid_config import GridConfig, ServerConfig
 from .placement import permuted
+from .secrets import lease_secrets
 from .storage_client import StorageClient
 
 
@@ -21,6 +24,28 @@ class Server:
 
     def __repr__(self) -> str:
         return f"<Server {self.nickname}>"
+
+    async def add_lease(self, storage_index: bytes, lease_secret: bytes) -> bool:
+        """Add or renew our lease on this server's shares of `storage_index`; False if it
+        holds none. Raises StorageError."""
+        secrets = lease_secrets(lease_secret, storage_index, self.config.lease_seed)
+        return await self.client.add_or_renew_lease(storage_index, secrets.renew, secrets.cancel)
+
+
+async def add_leases(
+    servers: Iterable[Server], storage_index: bytes, lease_secret: bytes
+) -> dict[Server, bool | StorageError]:
+    """`Server.add_lease` on every server at once; per server, whether it held shares or
+    the error it answered (leases are best effort: callers decide what a failure means)."""
+
+    async def one(server: Server) -> bool | StorageError:
+        try:
+            return await server.add_lease(storage_index, lease_secret)
+        except StorageError as exc:
+            return exc
+
+    servers = list(servers)
+    return dict(zip(servers, await asyncio.gather(*(one(s) for s in servers))))
 
 
 class StorageBroker:

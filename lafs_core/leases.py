@@ -20,8 +20,7 @@ from .deep import Walk, walk
 from .deep_results import storage_index
 from .dirnode.caps import AnyCap, DirectoryCap
 from .errors import StorageError
-from .grid import Server
-from .secrets import lease_secrets
+from .grid import Server, add_leases
 
 if TYPE_CHECKING:
     from .client import Client
@@ -44,15 +43,12 @@ class RenewalStats:
 
 
 async def _renew_one(servers: list[Server], si: bytes, secret: bytes, stats: RenewalStats) -> None:
-    async def on(server: Server) -> bool:
-        secrets = lease_secrets(secret, si, server.config.lease_seed)
-        try:
-            return await server.client.add_or_renew_lease(si, secrets.renew, secrets.cancel)
-        except StorageError as exc:
-            stats.server_errors[server.nickname] = str(exc)
-            return False
-
-    held = sum(await asyncio.gather(*(on(s) for s in servers)))
+    held = 0
+    for server, answer in (await add_leases(servers, si, secret)).items():
+        if isinstance(answer, StorageError):
+            stats.server_errors[server.nickname] = str(answer)
+        else:
+            held += answer
     stats.leases_renewed += held
     if not held:
         stats.unheld.append(si)

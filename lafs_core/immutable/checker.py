@@ -15,9 +15,8 @@ from concurrent.futures import Executor
 
 from ..check_results import CheckAndRepairResults, CheckResults
 from ..errors import LafsError, StorageError
-from ..grid import Server, StorageBroker
+from ..grid import Server, StorageBroker, add_leases
 from ..placement import happiness
-from ..secrets import lease_secrets
 from ..uri import CHKReadCap, CHKVerifyCap
 from .downloader import DISCOVERY_TIMEOUT, GridShare
 from .encoder import CHKEncoder
@@ -87,7 +86,7 @@ async def check(
     if add_lease:
         if lease_secret is None:
             raise ValueError("adding leases needs the client's lease secret")
-        await _add_leases(si, held, lease_secret)
+        await add_leases(held, si, lease_secret)  # unreachable servers: servers-responding
     return results
 
 
@@ -97,17 +96,6 @@ async def _advise(server: Server, si: bytes, corrupt: dict[int, str]) -> None:
             await server.client.advise_corrupt_share(si, sharenum, reason)
         except StorageError:
             pass
-
-
-async def _add_leases(si: bytes, held: dict[Server, frozenset[int]], lease_secret: bytes) -> None:
-    async def one(server: Server) -> None:
-        secrets = lease_secrets(lease_secret, si, server.config.lease_seed)
-        try:
-            await server.client.add_or_renew_lease(si, secrets.renew, secrets.cancel)
-        except StorageError:
-            pass  # an unreachable server shows up in servers-responding
-
-    await asyncio.gather(*(one(s) for s in held))
 
 
 async def repair(

@@ -16,10 +16,9 @@ import asyncio
 from concurrent.futures import Executor
 
 from ..check_results import CheckAndRepairResults, CheckResults
-from ..errors import CorruptShareError, LafsError, StorageError
-from ..grid import Server, StorageBroker
+from ..errors import CorruptShareError, LafsError
+from ..grid import Server, StorageBroker, add_leases
 from ..placement import happiness
-from ..secrets import lease_secrets
 from .caps import MutableReadCap, MutableVerifyCap, MutableWriteCap
 from .formats import Prefix, format_of
 from .node import _keys_from
@@ -115,21 +114,8 @@ async def check(
     if add_lease:
         if lease_secret is None:
             raise ValueError("adding leases needs the client's lease secret")
-        await add_leases(cap.storage_index, smap.servers_with_shares(), lease_secret)
+        await add_leases(smap.servers_with_shares(), cap.storage_index, lease_secret)
     return results
-
-
-async def add_leases(si: bytes, servers: set[Server], lease_secret: bytes) -> None:
-    """Add or renew our lease on every share the servers hold of `si`; best effort."""
-
-    async def one(server: Server) -> None:
-        secrets = lease_secrets(lease_secret, si, server.config.lease_seed)
-        try:
-            await server.client.add_or_renew_lease(si, secrets.renew, secrets.cancel)
-        except StorageError:
-            pass  # an unreachable server shows up in servers-responding
-
-    await asyncio.gather(*(one(s) for s in servers))
 
 
 async def repair(
@@ -166,7 +152,7 @@ async def check_and_repair(
 ) -> CheckAndRepairResults:
     pre, smap, best = await _check(broker, cap, verify, k, n)
     if add_lease:
-        await add_leases(cap.storage_index, smap.servers_with_shares(), lease_secret)
+        await add_leases(smap.servers_with_shares(), cap.storage_index, lease_secret)
     outcome = CheckAndRepairResults(cap.storage_index, pre, pre)
     if pre.healthy:
         return outcome
