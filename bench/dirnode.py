@@ -14,20 +14,21 @@ rates are latencies; each add-child goes into a directory that already holds
 
 import argparse
 import asyncio
-import contextlib
 import http.client
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from tahoe_grid import tahoe_nodes  # noqa: E402  (bench/tahoe_grid.py)
 
 from lafs_core.client import Client  # noqa: E402
 from lafs_core.dirnode.children import make_child  # noqa: E402
@@ -119,47 +120,10 @@ class TahoeWeb:
         return data
 
 
-@contextlib.contextmanager
-def tahoe_client(tmp: Path, nodes: int = 10) -> Iterator[int]:
-    """Ten real storage nodes and a client node (the interop harness); yields its web port."""
-    from tests.interop.conftest import (
-        START_TIMEOUT,
-        ServerEntry,
-        TahoeClientNode,
-        TahoeStorageNode,
-        unused_ports,
-        wait_until,
-    )
-
-    work = tmp / "tahoe"
-    work.mkdir()
-    ports = unused_ports(nodes + 1)
-    storage = [TahoeStorageNode(work / f"s{i}", ports[i]) for i in range(nodes)]
-    client = TahoeClientNode(work / "client", ports[nodes], (3, 7, 10))
-    everyone = [*storage, client]
-    try:
-        creating = [
-            subprocess.Popen(n.create_command(), stdout=subprocess.DEVNULL)  # type: ignore[attr-defined]
-            for n in everyone
-        ]
-        if any(p.wait(600) for p in creating):
-            raise RuntimeError("tahoe create-node failed")
-        for node in storage:
-            node.configure()
-            node.start()
-        wait_until(lambda: all(n.ready() for n in storage), START_TIMEOUT, "Tahoe storage nodes")
-        client.configure([ServerEntry.for_tahoe(n) for n in storage])
-        client.start()
-        client.wait_connected()
-        yield client.web_port
-    finally:
-        for node in everyone:
-            node.stop()
-
-
 def bench_tahoe(tmp: Path, mkdirs: int, adds: dict[int, int]) -> dict[str, float]:
     out: dict[str, float] = {}
-    with tahoe_client(tmp) as port:
+    with tahoe_nodes(tmp) as (client, _storage):
+        port = client.web_port
         web = TahoeWeb(port)
         web.call("POST", "/uri?t=mkdir")  # connections up
 

@@ -6,10 +6,13 @@ segments, the 1.20 defaults), driven through the client's web API as
 (tests/interop/conftest.py), so both start Tahoe the same way.
 """
 
+import contextlib
 import http.client
 import statistics
+import subprocess
 import time
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 
 from grid import vm_hwm  # bench/grid.py
@@ -49,9 +52,12 @@ def _get(port: int, cap: str) -> int:
     return total
 
 
-def bench_tahoe(tmp: Path, source: Path, runs: int, nodes: int) -> dict[str, float]:
-    import subprocess
-
+@contextlib.contextmanager
+def tahoe_nodes(
+    tmp: Path, nodes: int = 10
+) -> Iterator[tuple[TahoeClientNode, list[TahoeStorageNode]]]:
+    """`nodes` real storage nodes and a client node connected to them (k=3, happy=7, n=10),
+    under tmp/tahoe; all stopped afterwards."""
     work = tmp / "tahoe"
     work.mkdir()
     ports = unused_ports(nodes + 1)
@@ -75,6 +81,14 @@ def bench_tahoe(tmp: Path, source: Path, runs: int, nodes: int) -> dict[str, flo
         client.configure([ServerEntry.for_tahoe(n) for n in storage])
         client.start()
         client.wait_connected()
+        yield client, storage
+    finally:
+        for node in everyone:
+            node.stop()
+
+
+def bench_tahoe(tmp: Path, source: Path, runs: int, nodes: int) -> dict[str, float]:
+    with tahoe_nodes(tmp, nodes) as (client, storage):
         size = source.stat().st_size
         put_times, get_times = [], []
         for _ in range(runs):
@@ -95,6 +109,3 @@ def bench_tahoe(tmp: Path, source: Path, runs: int, nodes: int) -> dict[str, flo
             "client_rss": vm_hwm(client.process.pid),
             "node_rss": max(vm_hwm(n.process.pid) for n in storage if n.process),
         }
-    finally:
-        for node in everyone:
-            node.stop()
