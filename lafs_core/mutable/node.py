@@ -14,6 +14,7 @@ import math
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
+from typing import Literal
 
 from ..errors import CorruptShareError, NotEnoughSharesError
 from ..grid import Server, StorageBroker
@@ -172,26 +173,29 @@ class MutableFileNode:
         )
         self._last = (contents, written)
 
-    async def _modify_last(self, cap: MutableWriteCap, modifier: Modifier) -> bool:
+    async def _modify_last(
+        self, cap: MutableWriteCap, modifier: Modifier
+    ) -> Literal["done", "fresh", "collided"]:
         """Apply `modifier` to what we last published and publish over exactly those shares.
 
         Saves the servermap update and the read when no other writer came in between.
-        False means "decide again on fresh contents": the guess was stale (a share changed,
-        so no write passed its test), or the modifier refused or changed nothing on it.
+        "fresh": decide again on fresh contents (the modifier refused or changed nothing on
+        our copy). "collided": another writer got in; some of our shares may be written, so
+        the caller must settle it as after any collision (CHECK mode, republish).
         """
         assert self._last is not None and self._keys is not None
         old, smap = self._last
         try:
             new = modifier(old, True)
         except Exception:
-            return False  # perhaps only because our copy is stale: ask the grid
+            return "fresh"  # perhaps only because our copy is stale: ask the grid
         if new is None or new == old:
-            return False
+            return "fresh"
         try:
             await self._publish(cap, self._keys, new, smap, smap.best_recoverable())
         except UncoordinatedWriteError:
-            return False
-        return True
+            return "collided"
+        return "done"
 
     async def modify(self, modifier: Modifier) -> None:
         """Apply `modifier(old_contents, first_time)` and publish, retrying on collisions.
@@ -203,10 +207,12 @@ class MutableFileNode:
         """
         cap = self._writecap()
         async with self._lock:
-            if self._last is not None and self._keys is not None:
-                if await self._modify_last(cap, modifier):
-                    return
             first_time = True
+            if self._last is not None and self._keys is not None:
+                outcome = await self._modify_last(cap, modifier)
+                if outcome == "done":
+                    return
+                first_time = outcome == "fresh"
             attempt = 0
             while True:
                 mode = Mode.WRITE if first_time else Mode.CHECK
