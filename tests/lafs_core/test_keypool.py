@@ -1,0 +1,60 @@
+"""The key pool: background keys at idle priority, callers never wait behind them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+import time
+
+import pytest
+
+from lafs_core.mutable.keypool import BACKGROUND_NICENESS, KeyPool, _lower_priority
+from lafs_core.mutable.keys import KeyPair
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="threads have their own priority on Linux only")
+def test_background_thread_runs_at_idle_priority() -> None:
+    seen: list[int] = []
+
+    def worker() -> None:
+        _lower_priority()
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen == [BACKGROUND_NICENESS]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
+
+
+def test_finished_keys_are_handed_out_at_once_and_only_once() -> None:
+    async def go() -> tuple[list[KeyPair], float]:
+        pool = KeyPool(size=3)
+        try:
+            while not all(f.done() for f in pool._ready):
+                await asyncio.sleep(0.05)
+            start = time.perf_counter()
+            ready = [await pool.get() for _ in range(3)]
+            took = time.perf_counter() - start
+            more = [await pool.get() for _ in range(2)]  # made on demand or by the refill
+            return ready + more, took
+        finally:
+            pool.close()
+
+    keys, took = asyncio.run(go())
+    assert took < 0.05  # no key generation on the caller's path
+    assert len({k.privkey_der for k in keys}) == 5
+    assert all(len(k.pubkey_der) == 294 for k in keys)
+
+
+def test_closed_pool_refuses() -> None:
+    async def go() -> None:
+        pool = KeyPool(size=0)
+        pool.close()
+        with pytest.raises(RuntimeError):
+            await pool.get()
+
+    asyncio.run(go())
