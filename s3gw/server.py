@@ -28,6 +28,7 @@ from s3gw.config import GatewayConfig
 from s3gw.credentials import Credentials, CredentialsError, env_access_key, write_private
 from s3gw.maintenance import renew_on_schedule
 from s3gw.objects import ObjectStore
+from storage_node.joined_writes import JoinedWritesProtocol
 from storage_node.local_grid import LocalGrid
 
 log = logging.getLogger("s3gw")
@@ -129,8 +130,9 @@ def serve(config: GatewayConfig) -> int:
             host=config.host,
             port=config.port,
             loop="uvloop",
-            http="httptools",
+            http=JoinedWritesProtocol,  # head and body of a response in one send
             lifespan="on",
+            proxy_headers=False,  # no proxy is trusted to name the client
             access_log=False,
             log_level="warning",
             timeout_keep_alive=60,
