@@ -3,9 +3,10 @@
 A handler gets an authenticated `S3Request` and returns a Starlette
 response; it raises `S3Error`s for everything a client did wrong. Objects
 are index entries: `IndexEntry.cap` is the object's CHK or LIT cap (None for
-a multipart object, whose `info["parts"]` lists [cap, size, etag] per part)
-and `info` holds size, ETag, modification time, stored headers, user
-metadata, tags and checksums.
+a multipart object, whose `info["parts"]` lists [cap, size, etag] per part
+and `info["parts-cap"]` is the immutable directory of those parts) and
+`info` holds size, ETag, modification time, stored headers, user metadata,
+tags and checksums.
 """
 
 from __future__ import annotations
@@ -161,8 +162,9 @@ class Gateway:
         headers.update(_tags_header(info.get("tags", [])))
         if info.get("storage_class", "STANDARD") != "STANDARD":
             headers["x-amz-storage-class"] = info["storage_class"]
-        if entry.cap is not None:
-            headers["x-lafs-cap"] = entry.cap
+        cap = entry.cap or info.get("parts-cap")
+        if cap is not None:
+            headers["x-lafs-cap"] = cap
         if checksums:
             for alg, value in info.get("checksums", {}).items():
                 headers[header_name(alg)] = value
@@ -517,12 +519,14 @@ class Gateway:
             raise InvalidArgument(f"A multipart upload has at most {MAX_PARTS} parts.")
         stored = await bucket.uploads.parts(upload)
         completion = check_complete(requested, {n: p.part for n, p in stored.items()})
+        parts = [[stored[p.number].cap, p.size, p.etag] for p in completion.parts]
         info = {
             "size": completion.size,
             "etag": completion.etag,
             "mtime": time.time(),
             **upload.attrs,
-            "parts": [[stored[p.number].cap, p.size, p.etag] for p in completion.parts],
+            "parts": parts,
+            "parts-cap": await self.store.store_part_list(parts),
         }
         await self._commit(req, bucket.index, req.key, IndexEntry(None, info))
         await bucket.uploads.remove(upload)

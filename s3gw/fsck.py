@@ -41,7 +41,7 @@ CHECKS_AT_ONCE = 8
 class Target:
     """One stored thing of a bucket, named the way an operator knows it."""
 
-    kind: str  # bucket, index-node, object, part, uploads, upload, upload-part
+    kind: str  # bucket, index-node, object, part, parts-list, uploads, upload, upload-part
     cap: AnyCap
     key: str | None = None
     part: int | None = None
@@ -153,6 +153,8 @@ async def targets(bucket: Bucket) -> AsyncIterator[Target]:
         else:
             for number, text in enumerate(part_caps(entry.info), 1):
                 yield Target("part", parse_any_cap(text), key, number)
+            if "parts-cap" in entry.info:
+                yield Target("parts-list", parse_any_cap(entry.info["parts-cap"]), key)
     uploads = bucket.uploads
     yield Target("uploads", uploads.directory.cap)
     for upload in await uploads.list():

@@ -36,8 +36,14 @@ def part_caps(info: dict[str, Any]) -> list[str]:
     return [str(part[0]) for part in info.get("parts", ())]
 
 
+def multipart_caps(info: dict[str, Any]) -> list[str]:
+    """Every cap a multipart object keeps alive: its parts and the directory listing them."""
+    listing = info.get("parts-cap")
+    return part_caps(info) + ([str(listing)] if listing else [])
+
+
 async def _multipart_caps(catalog: Catalog, errors: Errors) -> AsyncIterator[AnyCap]:
-    """The part caps of every completed multipart object, bucket by bucket."""
+    """The caps of every completed multipart object, bucket by bucket."""
     try:
         buckets = await catalog.list_buckets()
     except LafsError as exc:
@@ -49,7 +55,7 @@ async def _multipart_caps(catalog: Catalog, errors: Errors) -> AsyncIterator[Any
             async for key, entry in bucket.index.entries():
                 if entry.cap is not None:
                     continue
-                for text in part_caps(entry.info):
+                for text in multipart_caps(entry.info):
                     try:
                         cap = parse_any_cap(text)
                     except LafsError as exc:

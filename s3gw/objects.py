@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lafs_core import Client
+from lafs_core.dirnode import DirectoryNode, make_child
 from lafs_core.uri import CHKReadCap, LiteralCap, parse_cap
 from s3gw.auth.payload import PayloadReader, PayloadResult
 from s3gw.parts import UploadedPart, part_range
@@ -81,6 +82,23 @@ class ObjectStore:
             return StoredBody(await self.upload_spool(name), payload)
         finally:
             os.unlink(name)
+
+    async def store_part_list(self, parts: list[list[Any]]) -> str:
+        """An immutable directory naming the parts in order ("00001", ... -> part cap, with
+        size and ETag): the one cap of a multipart object that `lafs` can check and share."""
+        children = {
+            f"{number:05d}": (
+                make_child(None, cap, immutable_context=True),
+                {"size": size, "etag": etag},
+            )
+            for number, (cap, size, etag) in enumerate(parts, 1)
+        }
+
+        async def upload(body: bytes):  # type: ignore[no-untyped-def]
+            return (await self.client.upload_bytes(body)).cap
+
+        node = await DirectoryNode.create_immutable(children, upload)
+        return node.cap.to_string()
 
     async def upload_spool(self, path: str) -> str:
         """Upload a spooled body as one CHK file; its cap."""

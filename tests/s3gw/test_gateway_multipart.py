@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import subprocess
 
 import pytest
 from botocore.exceptions import ClientError
 
 MIB = 1024 * 1024
+RUN = {"capture_output": True, "text": True, "check": True}
 
 
 def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
@@ -149,3 +152,37 @@ def test_upload_file_uses_multipart(s3, bucket, tmp_path) -> None:
     dst = tmp_path / "dst"
     s3.download_file(bucket, "file", str(dst), Config=config)
     assert dst.read_bytes() == data
+
+
+def test_multipart_object_cap_is_the_directory_of_its_parts(s3, bucket, grid) -> None:
+    parts = [os.urandom(5 * MIB), os.urandom(777)]
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="shared")["UploadId"]
+    etags = [
+        s3.upload_part(Bucket=bucket, Key="shared", UploadId=uid, PartNumber=n, Body=body)["ETag"]
+        for n, body in enumerate(parts, 1)
+    ]
+    s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="shared",
+        UploadId=uid,
+        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]},
+    )
+    cap = s3.head_object(Bucket=bucket, Key="shared")["ResponseMetadata"]["HTTPHeaders"][
+        "x-lafs-cap"
+    ]
+    assert cap.startswith("URI:DIR2-CHK:")
+    lafs = ["lafs", "--grid", str(grid.grid_file)]
+    listing = json.loads(subprocess.run([*lafs, "ls", "--json", cap], **RUN).stdout)
+    children = listing[1]["children"]
+    assert sorted(children) == ["00001", "00002"]
+    for n, (body, etag) in enumerate(zip(parts, etags), 1):
+        child = children[f"{n:05d}"][1]
+        assert child["metadata"]["size"] == len(body)
+        assert child["metadata"]["etag"] == etag.strip('"')
+        got = subprocess.run([*lafs, "get", f"{cap}/{n:05d}"], capture_output=True, check=True)
+        assert got.stdout == body
+    # a copy of the object keeps the same parts and so the same cap
+    s3.copy_object(Bucket=bucket, Key="copied", CopySource={"Bucket": bucket, "Key": "shared"})
+    copied = s3.get_object(Bucket=bucket, Key="copied")
+    assert copied["ResponseMetadata"]["HTTPHeaders"]["x-lafs-cap"] == cap
+    assert copied["Body"].read() == b"".join(parts)

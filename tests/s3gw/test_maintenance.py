@@ -160,6 +160,7 @@ def test_fsck_finds_and_repairs_objects_parts_and_index(
         ("index-node", None, None),
         ("part", "mp", 1),
         ("part", "mp", 2),
+        ("parts-list", "mp", None),
         ("object", "plain", None),
         ("object", "same", None),
         ("object", "tiny", None),
@@ -180,16 +181,16 @@ def test_fsck_finds_and_repairs_objects_parts_and_index(
     for label in damaged:
         assert re.search(f"^unhealthy: {re.escape(label)}: Not Healthy: 7 shares", out, re.M), out
     assert "unhealthy: object 'same'" in out  # the same stored file, reported under both keys
-    assert out.splitlines()[-1].startswith(f"fsck {name}: 7 checked, 1 LIT objects; 3 healthy")
+    assert out.splitlines()[-1].startswith(f"fsck {name}: 8 checked, 1 LIT objects; 4 healthy")
 
     status, out = fsck(gateway, capsys, name, "--repair")
     assert status == 0, out
     for label in damaged:
         assert re.search(f"^repaired: {re.escape(label)}: Not Healthy: .* -> Healthy$", out, re.M)
-    assert "now 7 healthy, 0 unhealthy" in out
+    assert "now 8 healthy, 0 unhealthy" in out
 
     status, out = fsck(gateway, capsys, name, "--verify")
-    assert status == 0 and "7 healthy, 0 unhealthy, 0 unrecoverable, 0 corrupt" in out, out
+    assert status == 0 and "8 healthy, 0 unhealthy, 0 unrecoverable, 0 corrupt" in out, out
     for si in damaged.values():
         assert len(share_dirs(healthy_grid, si)) == 10
     assert s3.get_object(Bucket=name, Key="mp")["Body"].read() == b"".join(parts)
