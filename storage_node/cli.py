@@ -54,9 +54,14 @@ def create_node(
     return nurl
 
 
-def run_node(node_dir: Path) -> None:
-    """Serve the node in the foreground until SIGINT or SIGTERM."""
+def run_node(node_dir: Path, parent_pid: int | None = None) -> None:
+    """Serve the node in the foreground until SIGINT or SIGTERM (or `parent_pid` exits)."""
     import uvicorn
+
+    from .parent import stop_with_parent
+
+    if parent_pid is not None and not stop_with_parent(parent_pid):
+        raise StorageNodeError(f"the process that started this node ({parent_pid}) is gone")
 
     from .joined_writes import JoinedWritesProtocol
     from .server import create_app
@@ -123,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run = sub.add_parser("run", help="serve a node in the foreground")
     run.add_argument("dir", type=Path)
+    run.add_argument(
+        "--parent-pid", type=int, default=None, help="stop when this process exits (Linux)"
+    )
     corruption = sub.add_parser("corruption", help="list the corruption advisories received")
     corruption.add_argument("dir", type=Path)
     nurl = sub.add_parser("nurl", help="print the node's NURL")
@@ -145,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Node created in {args.dir}")
             print(nurl)
         elif args.command == "run":
-            run_node(args.dir)
+            run_node(args.dir, args.parent_pid)
         elif args.command == "corruption":
             list_corruption(args.dir)
         elif args.command == "local-grid":

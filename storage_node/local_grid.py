@@ -7,6 +7,7 @@ running again reuses them (same keys, same shares).
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -57,12 +58,15 @@ class LocalGrid:
         return self.grid_file
 
     def start(self, timeout: float = 30.0) -> None:
+        """Start every node; a node stops by itself if this process dies without stopping it
+        (Linux ties it to the calling thread: call from the main thread)."""
         self.create()
+        parent = str(os.getpid())
         for node_dir in self.node_dirs():
             log = open(node_dir / "node.log", "ab")
             self.processes.append(
                 subprocess.Popen(
-                    [*storage_node_command(), "run", str(node_dir)],
+                    [*storage_node_command(), "run", str(node_dir), "--parent-pid", parent],
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,

@@ -187,9 +187,8 @@ def test_serve_with_embedded_grid(tmp_path) -> None:
         proc.wait(timeout=60)
         proc.stdout.close()
     # every storage node stopped with the gateway
-    pids = subprocess.run(["pgrep", "-f", str(data_dir / "grid")], capture_output=True, text=True)
-    assert pids.stdout.strip() == ""
-    # a second start prints no new key
+    assert _node_pids(data_dir) == ""
+    # a second start prints no new key; killed outright, it still leaves no node behind
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True
     )
@@ -197,7 +196,17 @@ def test_serve_with_embedded_grid(tmp_path) -> None:
         assert proc.stdout is not None
         first_line = proc.stdout.readline()
         assert "serving S3" in first_line
+        assert _node_pids(data_dir) != ""
     finally:
-        proc.terminate()
+        proc.kill()
         proc.wait(timeout=60)
         proc.stdout.close()
+    deadline = time.monotonic() + 30
+    while _node_pids(data_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _node_pids(data_dir) == ""
+
+
+def _node_pids(data_dir) -> str:  # type: ignore[no-untyped-def]
+    found = subprocess.run(["pgrep", "-f", str(data_dir / "grid")], capture_output=True, text=True)
+    return found.stdout.strip()
