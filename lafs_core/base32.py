@@ -15,15 +15,28 @@ _CANONICAL_LAST = {
 }
 # chars mod 8 -> padding bits in the last character; 1, 3 and 6 are impossible.
 _PAD_BITS = {0: 0, 2: 2, 4: 4, 5: 1, 7: 3}
+_ALPHABET_ONLY = re.compile(f"[{ALPHABET}]*")
+
+# Keys and hashes decoded lately, with their text. A cap is usually printed right
+# after it is parsed (listing a directory parses each child's cap, then shows it),
+# and the stdlib encoder loops in Python: remembering the text makes that free.
+# Canonical base32 is one text per byte string, so a hit is always right.
+_RECENT: dict[bytes, str] = {}
+_RECENT_MAX = 1024  # entries of at most _RECENT_BYTES bytes
+_RECENT_BYTES = 64
 
 
 def b2a(data: bytes) -> str:
+    if type(data) is bytes and len(data) <= _RECENT_BYTES:
+        text = _RECENT.get(data)
+        if text is not None:
+            return text
     return base64.b32encode(data).decode("ascii").rstrip("=").lower()
 
 
 def is_canonical(text: str) -> bool:
     """True if `text` is exactly what `b2a` produces for some byte string."""
-    if not re.fullmatch(f"[{ALPHABET}]*", text):
+    if not _ALPHABET_ONLY.fullmatch(text):
         return False
     rem = len(text) % 8
     if rem not in _PAD_BITS:
@@ -44,7 +57,12 @@ def a2b(text: str) -> bytes:
         return b""
     size = len(text) * 5 // 8
     value = int(text.translate(_TO_INT_DIGITS), 32) >> _PAD_BITS[len(text) % 8]
-    return value.to_bytes(size, "big")
+    data = value.to_bytes(size, "big")
+    if size <= _RECENT_BYTES:
+        if len(_RECENT) >= _RECENT_MAX:
+            _RECENT.clear()
+        _RECENT[data] = text
+    return data
 
 
 def b2a_len(num_bytes: int) -> int:

@@ -35,3 +35,11 @@ def test_known_values() -> None:
         base32.b2a(bytes.fromhex("c66e2700c124ec49fbab9a5e186168db"))
         == "yzxcoagbetwet65ltjpbqyli3m"
     )
+
+
+def test_recently_decoded_texts_encode_back_the_same() -> None:
+    texts = [base64.b32encode(i.to_bytes(20, "big")).decode().lower() for i in range(3000)]
+    decoded = [base32.a2b(t) for t in texts]  # more than the remembered number
+    assert [base32.b2a(d) for d in decoded] == texts
+    assert [base32.b2a(bytearray(d)) for d in decoded[:5]] == texts[:5]
+    assert base32.b2a(b"\x00" * 65) == base64.b32encode(b"\x00" * 65).decode().rstrip("=").lower()
