@@ -56,6 +56,7 @@ class Client:
         config: GridConfig,
         pool: Executor | None = None,
         depth: int = 4,
+        key_pool_size: int = 2,
     ) -> None:
         self.config = config
         self.broker = StorageBroker(config)
@@ -63,12 +64,13 @@ class Client:
         self.pool = pool or ThreadPoolExecutor(max_workers=os.cpu_count() or 2)
         self.depth = depth
         self._key_pool: KeyPool | None = None
+        self._key_pool_size = key_pool_size
 
     @property
     def key_pool(self) -> KeyPool:
         """RSA keys made ahead in a background thread, started on first use."""
         if self._key_pool is None:
-            self._key_pool = KeyPool()
+            self._key_pool = KeyPool(self._key_pool_size)
         return self._key_pool
 
     async def aclose(self) -> None:

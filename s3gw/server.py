@@ -34,6 +34,9 @@ from storage_node.local_grid import LocalGrid
 log = logging.getLogger("s3gw")
 
 FIRST_ACCOUNT = "admin"
+# RSA keys kept ready: a burst of new buckets (three directories each), multipart
+# uploads (one each) and index splits (one each) then waits for no key generation.
+KEY_POOL_SIZE = 16
 
 
 def prepare_data_dir(config: GatewayConfig) -> Credentials:
@@ -67,7 +70,8 @@ class GatewayService:
 
     async def start(self) -> None:
         config = self.config
-        client = Client(load_grid(self.grid_file))
+        client = Client(load_grid(self.grid_file), key_pool_size=KEY_POOL_SIZE)
+        client.key_pool.fill()  # in idle time from now on, before the first request needs one
         self.client = client
         root_path = config.root_cap_path
         if root_path.exists():
