@@ -19,7 +19,7 @@ from .grid import StorageBroker
 from .grid_config import GridConfig
 from .immutable import checker
 from .immutable.downloader import Download
-from .immutable.encoder import file_reader
+from .immutable.encoder import ReadAt, file_reader
 from .immutable.params import EncodingParams
 from .immutable.uploader import UploadResult, upload
 from .mutable import checker as mutable_checker
@@ -92,28 +92,38 @@ class Client:
         await self.aclose()
 
     async def upload_path(
-        self, path: str | os.PathLike[str], params: EncodingParams | None = None
+        self,
+        path: str | os.PathLike[str],
+        params: EncodingParams | None = None,
+        convergent: bool = True,
     ) -> UploadResult:
+        """Upload a file. Convergent: its key is derived from the contents and the convergence
+        secret (the same file is stored once); else a random key (nobody holding the secret
+        can tell that two uploads are the same file, and the file is read once, not twice)."""
         fd = os.open(path, os.O_RDONLY)
         try:
             size = os.fstat(fd).st_size
-            return await self._upload(file_reader(fd), size, params)
+            return await self._upload(file_reader(fd), size, params, convergent)
         finally:
             os.close(fd)
 
-    async def upload_bytes(self, data: bytes, params: EncodingParams | None = None) -> UploadResult:
+    async def upload_bytes(
+        self, data: bytes, params: EncodingParams | None = None, convergent: bool = True
+    ) -> UploadResult:
         def read_at(offset: int, length: int) -> bytes:
             return data[offset : offset + length]
 
-        return await self._upload(read_at, len(data), params)
+        return await self._upload(read_at, len(data), params, convergent)
 
-    async def _upload(self, read_at, size: int, params: EncodingParams | None) -> UploadResult:  # type: ignore[no-untyped-def]
+    async def _upload(
+        self, read_at: ReadAt, size: int, params: EncodingParams | None, convergent: bool
+    ) -> UploadResult:
         return await upload(
             self.broker,
             read_at,
             size,
             params or self.config.encoding,
-            self.config.convergence_secret,
+            self.config.convergence_secret if convergent else None,
             self.config.lease_secret,
             self.pool,
             self.depth,

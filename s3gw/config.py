@@ -10,6 +10,7 @@ A config file looks like::
     region = "us-east-1"             # also the only region accepted in signatures, if strict-region
     base-domains = ["s3.example.com"]  # for virtual-hosted-style bucket addressing
     inline-max-bytes = 4096          # objects up to this size live inside the bucket index
+    convergent-encryption = true     # false: a random key per object (no dedupe, one read less)
     index-cache-seconds = 1.0        # how stale another gateway's writes may look here
     index-leaf-bytes = 262144        # a bucket index leaf splits beyond this (or 1,000 keys)
     lease-renewal-hours = 24         # 0 turns scheduled renewal off
@@ -42,6 +43,7 @@ class GatewayConfig:
     strict_region: bool = False
     base_domains: tuple[str, ...] = field(default_factory=lambda: ("localhost",))
     inline_max_bytes: int = 4096
+    convergent_encryption: bool = True
     index_cache_seconds: float = 1.0
     index_leaf_bytes: int = 256 * 1024
     lease_renewal_hours: float = 24.0

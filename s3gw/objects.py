@@ -48,10 +48,13 @@ def read_cap(text: str) -> LiteralCap | CHKReadCap:
 
 
 class ObjectStore:
-    def __init__(self, client: Client, spool_dir: Path, inline_max_bytes: int) -> None:
+    def __init__(
+        self, client: Client, spool_dir: Path, inline_max_bytes: int, convergent: bool = True
+    ) -> None:
         self.client = client
         self.spool_dir = spool_dir
         self.inline_max_bytes = inline_max_bytes
+        self.convergent = convergent
         self._uploads = asyncio.Semaphore(UPLOADS_AT_ONCE)
         spool_dir.mkdir(parents=True, exist_ok=True)
 
@@ -95,7 +98,7 @@ class ObjectStore:
         }
 
         async def upload(body: bytes):  # type: ignore[no-untyped-def]
-            return (await self.client.upload_bytes(body)).cap
+            return (await self.client.upload_bytes(body, convergent=self.convergent)).cap
 
         node = await DirectoryNode.create_immutable(children, upload)
         return node.cap.to_string()
@@ -103,12 +106,12 @@ class ObjectStore:
     async def upload_spool(self, path: str) -> str:
         """Upload a spooled body as one CHK file; its cap."""
         async with self._uploads:
-            return (await self.client.upload_path(path)).cap.to_string()
+            return (await self.client.upload_path(path, convergent=self.convergent)).cap.to_string()
 
     async def store_bytes(self, data: bytes) -> str:
         if len(data) <= self.inline_max_bytes:
             return LiteralCap(data).to_string()
-        return (await self.client.upload_bytes(data)).cap.to_string()
+        return (await self.client.upload_bytes(data, convergent=self.convergent)).cap.to_string()
 
     async def read(
         self, cap: str, offset: int = 0, size: int | None = None

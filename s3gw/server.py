@@ -86,7 +86,9 @@ class GatewayService:
             max_bytes=config.index_leaf_bytes,
         )
         shutil.rmtree(config.spool_dir, ignore_errors=True)  # leftovers of a killed process
-        store = ObjectStore(client, config.spool_dir, config.inline_max_bytes)
+        store = ObjectStore(
+            client, config.spool_dir, config.inline_max_bytes, config.convergent_encryption
+        )
         self.app.gateway = Gateway(catalog, store, config.region)
         if config.lease_renewal_hours > 0:
             self.renewal = asyncio.create_task(

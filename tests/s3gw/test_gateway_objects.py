@@ -312,3 +312,27 @@ def test_client_disconnect_mid_upload_leaves_nothing(s3, bucket, gateway) -> Non
     with pytest.raises(ClientError) as exc:
         s3.head_object(Bucket=bucket, Key="cut")
     assert _status(exc) == 404
+
+
+def test_identical_objects_share_a_cap_unless_keys_are_random(
+    s3, bucket, grid, gateway_factory, tmp_path
+) -> None:
+    data = os.urandom(50_000)
+    caps = []
+    for key in ("first", "second"):
+        reply = s3.put_object(Bucket=bucket, Key=key, Body=data)
+        caps.append(reply["ResponseMetadata"]["HTTPHeaders"]["x-lafs-cap"])
+    assert caps[0] == caps[1]  # convergent: stored once
+
+    config = tmp_path / "random.toml"
+    config.write_text("convergent-encryption = false\n")
+    random_s3 = gateway_factory(grid.grid_file, config=config).s3()
+    random_s3.create_bucket(Bucket="random-keys")
+    caps = []
+    for key in ("first", "second"):
+        random_s3.put_object(Bucket="random-keys", Key=key, Body=data)
+        got = random_s3.get_object(Bucket="random-keys", Key=key)
+        assert got["Body"].read() == data
+        caps.append(got["ResponseMetadata"]["HTTPHeaders"]["x-lafs-cap"])
+    assert caps[0] != caps[1] and caps[0] not in caps[1:]
+    assert all(parse_cap(c).storage_index != parse_cap(caps[0]).storage_index for c in caps[1:])
