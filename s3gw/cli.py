@@ -24,6 +24,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help=f"default {DEFAULT_PORT}")
     serve.add_argument("--grid", type=Path, help="grid file of an existing grid")
+    serve.add_argument("--tls-cert", type=Path, help="serve HTTPS with this PEM certificate")
+    serve.add_argument("--tls-key", type=Path, help="and this PEM private key")
 
     fsck = sub.add_parser(
         "fsck",
@@ -77,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
             grid=getattr(args, "grid", None),
+            tls_cert_file=getattr(args, "tls_cert", None),
+            tls_key_file=getattr(args, "tls_key", None),
         )
         if args.command == "keys":
             return _keys(args, config.data_dir)

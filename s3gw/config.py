@@ -15,6 +15,8 @@ A config file looks like::
     index-leaf-bytes = 262144        # a bucket index leaf splits beyond this (or 1,000 keys)
     lease-renewal-hours = 24         # 0 turns scheduled renewal off
     local-grid-nodes = 10
+    tls-cert-file = "cert.pem"       # with tls-key-file: serve HTTPS (PEM; relative to this file)
+    tls-key-file = "key.pem"
 """
 
 from __future__ import annotations
@@ -48,6 +50,12 @@ class GatewayConfig:
     index_leaf_bytes: int = 256 * 1024
     lease_renewal_hours: float = 24.0
     local_grid_nodes: int = 10
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert_file else "http"
 
     @property
     def root_cap_path(self) -> Path:
@@ -62,7 +70,8 @@ class GatewayConfig:
         return self.data_dir / "spool"
 
 
-_PATHS = {"data_dir", "grid", "root_cap_file"}
+_PATHS = {"data_dir", "grid", "root_cap_file", "tls_cert_file", "tls_key_file"}
+_RELATIVE_TO_FILE = ("grid", "tls_cert_file", "tls_key_file")
 
 
 def _coerce(name: str, value: Any, where: str) -> Any:
@@ -103,12 +112,15 @@ def load_config(path: Path | None, **overrides: Any) -> GatewayConfig:
             if name not in known:
                 raise ConfigError(f"{path}: unknown setting {key!r}")
             values[name] = _coerce(name, value, str(path))
-        if "grid" in values and not values["grid"].is_absolute():
-            values["grid"] = path.parent / values["grid"]
+        for name in _RELATIVE_TO_FILE:
+            if name in values and not values[name].is_absolute():
+                values[name] = path.parent / values[name]
     for name, value in overrides.items():
         if value is not None:
             values[name] = _coerce(name, value, "command line")
     config = replace(GatewayConfig(), **values)
+    if (config.tls_cert_file is None) != (config.tls_key_file is None):
+        raise ConfigError("tls-cert-file and tls-key-file go together")
     if not 0 <= config.port < 65536:
         raise ConfigError(f"port {config.port} is out of range")
     if config.inline_max_bytes < 0 or config.index_cache_seconds < 0:

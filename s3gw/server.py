@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import shutil
+import ssl
 import sys
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from lafs_core.grid_config import load_grid
 from s3gw.api import Gateway
 from s3gw.app import S3App
 from s3gw.catalog import Catalog
-from s3gw.config import GatewayConfig
+from s3gw.config import ConfigError, GatewayConfig
 from s3gw.credentials import Credentials, CredentialsError, env_access_key, write_private
 from s3gw.maintenance import renew_on_schedule
 from s3gw.objects import ObjectStore
@@ -94,7 +95,7 @@ class GatewayService:
             self.renewal = asyncio.create_task(
                 renew_on_schedule(client, root_cap, config.lease_renewal_hours)
             )
-        print(f"s3gw: serving S3 on http://{config.host}:{config.port}/", flush=True)
+        print(f"s3gw: serving S3 on {config.scheme}://{config.host}:{config.port}/", flush=True)
 
     async def stop(self) -> None:
         """At lifespan shutdown: uvicorn re-raises the signal that stopped it once it returns,
@@ -109,10 +110,26 @@ class GatewayService:
             self.local_grid.stop()
 
 
+def check_tls_files(config: GatewayConfig) -> None:
+    """Load the certificate and key once before anything starts, so a wrong file is a clear
+    message, not a traceback after the storage nodes are up."""
+    if config.tls_cert_file is None:
+        return
+    try:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(config.tls_cert_file, config.tls_key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"cannot use TLS certificate {config.tls_cert_file} with key "
+            f"{config.tls_key_file}: {exc}"
+        ) from exc
+
+
 def serve(config: GatewayConfig) -> int:
     try:
+        check_tls_files(config)
         credentials = prepare_data_dir(config)
-    except CredentialsError as exc:
+    except (ConfigError, CredentialsError) as exc:
         print(f"s3gw: {exc}", file=sys.stderr)
         return 1
     local_grid = None
@@ -143,6 +160,8 @@ def serve(config: GatewayConfig) -> int:
             log_level="warning",
             timeout_keep_alive=60,
             server_header=False,
+            ssl_certfile=config.tls_cert_file,
+            ssl_keyfile=config.tls_key_file,
         )
     finally:
         if local_grid is not None:
