@@ -6,9 +6,10 @@
 
 Each figure is the median of --runs runs of the real commands, as a user runs
 them. Peak RSS is measured for the `lafs` process and for the storage node
-that used the most memory. With --tahoe, the same file goes through a real
-Tahoe 1.20 client node's web API onto ten real Tahoe storage nodes in the
-same run, and the ratios are printed.
+that used the most memory. CPU-seconds (the client's, and all nodes' together)
+are printed too: on a shared machine they vary less than the rates. With
+--tahoe, the same file goes through a real Tahoe 1.20 client node's web API
+onto ten real Tahoe storage nodes in the same run, and the ratios are printed.
 """
 
 import argparse
@@ -45,8 +46,17 @@ def vm_hwm(pid: int) -> float:
     return int(line.split()[1]) / 1024
 
 
-def peak_rss_of_child(cmd: list[str]) -> tuple[float, float, str]:
-    """Run a command; (wall seconds, its peak RSS in MiB, last line of its output).
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a live process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_of_child(cmd: list[str]) -> tuple[float, float, str, float]:
+    """Run a command; (wall seconds, its peak RSS in MiB, last line of its output, its CPU-s).
 
     The peak is sampled from /proc while it runs (ru_maxrss would also count the
     parent's size, which a child keeps across fork and exec).
@@ -55,8 +65,12 @@ def peak_rss_of_child(cmd: list[str]) -> tuple[float, float, str]:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         process = subprocess.Popen(cmd, stdout=out, stderr=err)
         peak = 0.0
-        while process.poll() is None:
+        while True:
             peak = max(peak, vm_hwm(process.pid))
+            reaped, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if reaped:
+                process.returncode = os.waitstatus_to_exitcode(status)
+                break
             time.sleep(0.02)
         wall = time.perf_counter() - start
         out.seek(0)
@@ -65,7 +79,11 @@ def peak_rss_of_child(cmd: list[str]) -> tuple[float, float, str]:
             message = err.read().decode(errors="replace")[-500:]
             raise RuntimeError(f"{' '.join(cmd)} failed: {message}")
         last = out.read().decode(errors="replace").strip().splitlines()[-1:] or [""]
-    return wall, peak, last[0]
+    return wall, peak, last[0], usage.ru_utime + usage.ru_stime
+
+
+def nodes_cpu(grid: LocalGrid) -> float:
+    return sum(cpu_seconds(process.pid) for process in grid.processes)
 
 
 def node_peak_rss(grid: LocalGrid) -> float:
@@ -78,16 +96,23 @@ def bench_ours(tmp: Path, source: Path, runs: int, nodes: int) -> dict[str, floa
     try:
         lafs = [sys.executable, "-m", "lafs_core.cli", "--grid", str(grid.grid_file)]
         put_times, get_times, put_rss, get_rss = [], [], [], []
+        cpu: dict[str, list[float]] = {"put": [], "get": [], "put_nodes": [], "get_nodes": []}
         for _run in range(runs):
             # A fresh convergence secret per run, so every put really uploads.
             (grid.grid_file.parent / "grid.toml.convergence").unlink(missing_ok=True)
-            wall, rss, cap = peak_rss_of_child([*lafs, "put", str(source)])
+            before = nodes_cpu(grid)
+            wall, rss, cap, client_cpu = peak_rss_of_child([*lafs, "put", str(source)])
             put_times.append(wall)
             put_rss.append(rss)
+            cpu["put"].append(client_cpu)
+            cpu["put_nodes"].append(nodes_cpu(grid) - before)
             out = tmp / "out"
-            wall, rss, _ = peak_rss_of_child([*lafs, "get", cap, "-o", str(out)])
+            before = nodes_cpu(grid)
+            wall, rss, _, client_cpu = peak_rss_of_child([*lafs, "get", cap, "-o", str(out)])
             get_times.append(wall)
             get_rss.append(rss)
+            cpu["get"].append(client_cpu)
+            cpu["get_nodes"].append(nodes_cpu(grid) - before)
             if out.stat().st_size != source.stat().st_size:
                 raise RuntimeError("download size differs")
             out.unlink()
@@ -101,6 +126,7 @@ def bench_ours(tmp: Path, source: Path, runs: int, nodes: int) -> dict[str, floa
             "put_rss": max(put_rss),
             "get_rss": max(get_rss),
             "node_rss": node_peak_rss(grid),
+            **{f"{name}_cpu": statistics.median(values) for name, values in cpu.items()},
         }
     finally:
         grid.stop()
@@ -132,13 +158,18 @@ def main() -> None:
             f"peak RSS: put {ours['put_rss']:.0f} MiB, get {ours['get_rss']:.0f} MiB, "
             f"busiest node {ours['node_rss']:.0f} MiB"
         )
+        print(
+            f"ours   CPU-s: put client {ours['put_cpu']:.2f}, nodes {ours['put_nodes_cpu']:.2f}; "
+            f"get client {ours['get_cpu']:.2f}, nodes {ours['get_nodes_cpu']:.2f}"
+        )
         for mib in [int(x) for x in args.memory_mib.split(",") if x]:
             big = tmp / f"mem{mib}"
             make_file(big, mib * MiB)
             source.unlink(missing_ok=True)
             m = bench_ours(tmp, big, 1, args.nodes)
             print(
-                f"memory {mib:5d} MiB: put peak RSS {m['put_rss']:.0f} MiB, get {m['get_rss']:.0f} MiB, "
+                f"memory {mib:5d} MiB: put peak RSS {m['put_rss']:.0f} MiB, "
+                f"get {m['get_rss']:.0f} MiB, "
                 f"node {m['node_rss']:.0f} MiB ({m['put_MBps']:.1f} / {m['get_MBps']:.1f} MB/s)"
             )
             big.unlink()
@@ -150,7 +181,8 @@ def main() -> None:
             theirs = bench_tahoe(tmp, source, args.runs, args.nodes)
             print(
                 f"tahoe  put {theirs['put_MBps']:7.1f} MB/s   get {theirs['get_MBps']:7.1f} MB/s   "
-                f"client RSS {theirs['client_rss']:.0f} MiB, busiest node {theirs['node_rss']:.0f} MiB"
+                f"client RSS {theirs['client_rss']:.0f} MiB, "
+                f"busiest node {theirs['node_rss']:.0f} MiB"
             )
             print(
                 f"ratio  put {ours['put_MBps'] / theirs['put_MBps']:.1f}x   "
