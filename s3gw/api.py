@@ -12,6 +12,7 @@ tags and checksums.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import os
 import re
@@ -96,12 +97,30 @@ class S3Request:
         return self.route.key
 
 
+@functools.lru_cache(maxsize=1024)
 def owner_of(account: str) -> xml.Owner:
     return xml.Owner(hashlib.sha256(account.encode()).hexdigest(), account)
 
 
 def _mtime(info: dict[str, Any]) -> datetime:
     return datetime.fromtimestamp(float(info["mtime"]), UTC)
+
+
+def _listed(key: str, entry: IndexEntry, owner: xml.Owner) -> xml.ObjectEntry:
+    """The entry's listing row, kept in its memo: a cached index entry is listed again and
+    again (its ObjectEntry keeps its rendered XML)."""
+    found = entry.memo.get("listed")
+    if found is None or found.owner is not owner:
+        info = entry.info
+        found = entry.memo["listed"] = xml.ObjectEntry(
+            key,
+            _mtime(info),
+            info["etag"],
+            int(info["size"]),
+            info.get("storage_class", "STANDARD"),
+            owner,
+        )
+    return found
 
 
 def _xml(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -230,17 +249,7 @@ class Gateway:
         p = parse_list_params(req.query, v2=v2)
         page = await bucket.index.list(p.prefix, p.delimiter or "", p.start_after, p.max_keys)
         owner = owner_of(bucket.owner)
-        contents = [
-            xml.ObjectEntry(
-                key,
-                _mtime(e.info),
-                e.info["etag"],
-                int(e.info["size"]),
-                e.info.get("storage_class", "STANDARD"),
-                owner,
-            )
-            for key, e in page.entries
-        ]
+        contents = [_listed(key, e, owner) for key, e in page.entries]
         if not v2:
             return _xml(
                 xml.render_list_objects_v1(

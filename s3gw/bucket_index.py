@@ -214,8 +214,8 @@ class BucketIndex:
     async def entries(self) -> AsyncIterator[tuple[str, IndexEntry]]:
         """Every entry in key order."""
         async for leaf in self._leaves():
-            for key, entry in leaf.items_from(""):
-                yield key, index_entry(entry)
+            for item in leaf.items_from(""):
+                yield item
 
     async def is_empty(self) -> bool:
         async for leaf in self._leaves():
@@ -250,9 +250,8 @@ class BucketIndex:
         seek = max(prefix, start_after)
         _, leaf = await self._descend(seek)
         while True:
-            items = ((k, index_entry(e)) for k, e in leaf.items_from(seek))
             page = paginate(
-                items, prefix=prefix, delimiter=delimiter or None,
+                leaf.items_from(seek), prefix=prefix, delimiter=delimiter or None,
                 start_after=after, max_keys=max(remaining, 1),
             )  # fmt: skip
             if remaining == 0:  # full: is there anything more?

@@ -53,6 +53,8 @@ class IndexEntry:
 
     cap: str | None
     info: dict[str, Any]
+    # values derived from info by readers (a listing's row), kept with the cached entry
+    memo: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,8 @@ class IndexNode:
     keys: list[str] = field(default_factory=list)
     children: list[tuple[str, Link]] = field(default_factory=list)
     size: int = 0  # bytes of the packed children (header excluded)
+    # IndexEntry by key, made on first read: a cached leaf hands out the same objects
+    indexed: dict[str, IndexEntry] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def is_leaf(self) -> bool:
@@ -162,9 +166,14 @@ class IndexNode:
         i = bisect.bisect_right(self.children, key, key=lambda c: c[0]) - 1
         return self.children[max(i, 0)][1].cap
 
-    def items_from(self, key: str) -> Iterator[tuple[str, Entry]]:
+    def items_from(self, key: str) -> Iterator[tuple[str, IndexEntry]]:
+        """(key, entry) from `key` on; each entry is made once per node (and its memo kept)."""
+        indexed, entries = self.indexed, self.entries
         for k in self.keys[bisect.bisect_left(self.keys, key) :]:
-            yield k, self.entries[k]
+            found = indexed.get(k)
+            if found is None:
+                found = indexed[k] = index_entry(entries[k])
+            yield k, found
 
     def with_changes(self, changes: dict[str, Entry | None]) -> IndexNode:
         """A leaf with entries set (Entry) or removed (None)."""
@@ -180,7 +189,8 @@ class IndexNode:
                 entries[key] = new
                 size += _stored_size(new.raw)
                 bisect.insort(keys, key)
-        return replace(self, entries=entries, keys=keys, size=size)
+        indexed = {k: e for k, e in self.indexed.items() if k not in changes}
+        return replace(self, entries=entries, keys=keys, size=size, indexed=indexed)
 
     def with_child(self, low: str, cap: DirectoryCap) -> IndexNode:
         """An interior node with one more child (no-op if `low` is present)."""

@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from urllib.parse import quote_plus
 from xml.sax.saxutils import escape
 
@@ -56,6 +57,24 @@ class ObjectEntry:
     size: int
     storage_class: str = "STANDARD"
     owner: Owner | None = None
+
+    @cached_property
+    def _rows(self) -> dict[tuple[str | None, bool], str]:
+        return {}
+
+    def row(self, encoding_type: str | None, with_owner: bool) -> str:
+        """Its <Contents> element, kept: a cached index entry keeps its ObjectEntry, so
+        listing it again costs no time formatting or escaping."""
+        found = self._rows.get((encoding_type, with_owner))
+        if found is None:
+            owner = _owner_xml(self.owner) if with_owner and self.owner is not None else ""
+            found = self._rows[encoding_type, with_owner] = (
+                f"<Contents><Key>{_xml_text(_encoded(self.key, encoding_type))}</Key>"
+                f"<LastModified>{format_time(self.last_modified)}</LastModified>"
+                f"<ETag>{_xml_text(quote_etag(self.etag))}</ETag><Size>{self.size}</Size>{owner}"
+                f"<StorageClass>{_xml_text(self.storage_class)}</StorageClass></Contents>"
+            )
+        return found
 
 
 @dataclass(frozen=True)
@@ -120,21 +139,26 @@ class _Doc:
         self.parts.append(f"</{name}>")
 
     def owner(self, owner: Owner | None, name: str = "Owner") -> None:
-        if owner is None:
-            return
-        self.open(name)
-        self.el("ID", owner.id)
-        self.el("DisplayName", owner.display_name)
-        self.close(name)
+        if owner is not None:
+            self.parts.append(_owner_xml(owner, name))
 
     def done(self) -> bytes:
         return ("".join(self.parts) + f"</{self.root}>").encode("utf-8")
 
 
+def _owner_xml(owner: Owner, name: str = "Owner") -> str:
+    return (
+        f"<{name}><ID>{_xml_text(owner.id)}</ID>"
+        f"<DisplayName>{_xml_text(owner.display_name)}</DisplayName></{name}>"
+    )
+
+
+def _encoded(value: str, encoding_type: str | None) -> str:
+    return quote_plus(value, safe="/") if encoding_type == "url" else value
+
+
 def _enc(value: str | None, encoding_type: str | None) -> str | None:
-    if value is None or encoding_type != "url":
-        return value
-    return quote_plus(value, safe="/")
+    return None if value is None else _encoded(value, encoding_type)
 
 
 def render_list_buckets(owner: Owner, buckets: Iterable[tuple[str, datetime]]) -> bytes:
@@ -154,16 +178,7 @@ def render_list_buckets(owner: Owner, buckets: Iterable[tuple[str, datetime]]) -
 def _contents(
     d: _Doc, entries: Iterable[ObjectEntry], encoding_type: str | None, with_owner: bool
 ) -> None:
-    for e in entries:
-        d.open("Contents")
-        d.el("Key", _enc(e.key, encoding_type))
-        d.el("LastModified", e.last_modified)
-        d.el("ETag", quote_etag(e.etag))
-        d.el("Size", e.size)
-        if with_owner:
-            d.owner(e.owner)
-        d.el("StorageClass", e.storage_class)
-        d.close("Contents")
+    d.parts += [e.row(encoding_type, with_owner) for e in entries]
 
 
 def _common_prefixes(d: _Doc, prefixes: Iterable[str], encoding_type: str | None) -> None:
