@@ -108,6 +108,18 @@ def test_split_halves_by_bytes() -> None:
     assert abs(left.size - right.size) <= node.size // 4
 
 
+def test_leaf_hands_out_the_same_entries_until_they_change() -> None:
+    node = IndexNode(0).with_changes({k: leaf_entry(k, LIT, {"n": k}) for k in "abc"})
+    first = dict(node.items_from(""))
+    assert first == {k: IndexEntry(LIT, {"n": k}) for k in "abc"}
+    first["a"].memo["row"] = "kept"
+    assert all(e is first[k] for k, e in node.items_from(""))
+    changed = dict(node.with_changes({"b": leaf_entry("b", LIT, {"n": "new"})}).items_from(""))
+    assert changed["a"] is first["a"] and changed["c"] is first["c"]
+    assert changed["b"] == IndexEntry(LIT, {"n": "new"}) and changed["b"].memo == {}
+    assert [k for k, _ in node.items_from("b")] == ["b", "c"]
+
+
 # -- on the grid ---------------------------------------------------------------------
 
 OPS = st.lists(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -31,6 +31,24 @@ def entry(
 
 def test_format_time() -> None:
     assert xml.format_time(T) == "2026-11-27T12:30:15.123Z"
+    assert xml.format_time(T.replace(microsecond=0)) == "2026-11-27T12:30:15.000Z"
+    east = T.astimezone(timezone(timedelta(hours=5, minutes=30)))
+    assert xml.format_time(east) == "2026-11-27T12:30:15.123Z"
+
+
+def test_contents_row_is_kept_per_encoding_and_owner() -> None:
+    e = xml.ObjectEntry("a b&<c>", T, "abc-2", 7, owner=OWNER)
+    plain = e.row(None, False)
+    assert plain == (
+        "<Contents><Key>a b&amp;&lt;c&gt;</Key><LastModified>2026-11-27T12:30:15.123Z"
+        '</LastModified><ETag>"abc-2"</ETag><Size>7</Size>'
+        "<StorageClass>STANDARD</StorageClass></Contents>"
+    )
+    assert e.row(None, False) is plain
+    assert "<Key>a+b%26%3Cc%3E</Key>" in e.row("url", False)
+    owned = e.row(None, True)
+    assert "<Owner><ID>abc123</ID><DisplayName>gateway</DisplayName></Owner>" in owned
+    assert xml.ObjectEntry("k", T, "e", 1).row(None, True).count("Owner") == 0
 
 
 def test_list_buckets() -> None:
