@@ -28,12 +28,15 @@ MAX_DELETE_KEYS = 1000
 
 # XML 1.0 cannot carry these characters; such keys need encoding-type=url.
 _INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_SPECIAL = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def _xml_text(text: str) -> str:
     """Escape text; characters XML 1.0 cannot hold become numeric references, as S3 sends
     them (strict parsers then fail loudly instead of seeing a different key; clients
     should list with encoding-type=url, which boto3 does by default)."""
+    if _SPECIAL.search(text) is None:
+        return text  # most text: one scan
     escaped = escape(text)
     return _INVALID_XML_CHARS.sub(lambda m: f"&#x{ord(m.group()):x};", escaped)
 
