@@ -223,7 +223,7 @@ def main() -> None:
                 rates.setdefault(name, []).append(size / seconds / 1e6)
                 cpu.setdefault(name, []).append((after[0] - before[0], after[1] - before[1]))
 
-            lafs = ["lafs", "--grid", str(gw.grid_file)]
+            lafs = [sys.executable, "-m", "lafs_core.cli", "--grid", str(gw.grid_file)]
             out_file = str(tmp / "out")
 
             def one_run(run: int) -> None:
