@@ -12,7 +12,6 @@ tags and checksums.
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import os
 import re
@@ -55,6 +54,7 @@ from s3gw.headers import (
     user_metadata,
 )
 from s3gw.listing import (
+    ListParams,
     encode_token,
     paginate_parts,
     paginate_uploads,
@@ -97,7 +97,6 @@ class S3Request:
         return self.route.key
 
 
-@functools.lru_cache(maxsize=1024)
 def owner_of(account: str) -> xml.Owner:
     return xml.Owner(hashlib.sha256(account.encode()).hexdigest(), account)
 
@@ -106,13 +105,14 @@ def _mtime(info: dict[str, Any]) -> datetime:
     return datetime.fromtimestamp(float(info["mtime"]), UTC)
 
 
-def _listed(key: str, entry: IndexEntry, owner: xml.Owner) -> xml.ObjectEntry:
-    """The entry's listing row, kept in its memo: a cached index entry is listed again and
-    again (its ObjectEntry keeps its rendered XML)."""
-    found = entry.memo.get("listed")
-    if found is None or found.owner is not owner:
+def _listed(key: str, entry: IndexEntry, owner: xml.Owner, p: ListParams) -> str:
+    """The entry's <Contents> row, kept in its memo by request shape (a cached index entry
+    is listed again and again; its bucket, hence owner, never changes)."""
+    shape = (p.encoding_type == "url") * 2 + p.fetch_owner
+    found: str | None = entry.memo.get(shape)
+    if found is None:
         info = entry.info
-        found = entry.memo["listed"] = xml.ObjectEntry(
+        e = xml.ObjectEntry(
             key,
             _mtime(info),
             info["etag"],
@@ -120,6 +120,7 @@ def _listed(key: str, entry: IndexEntry, owner: xml.Owner) -> xml.ObjectEntry:
             info.get("storage_class", "STANDARD"),
             owner,
         )
+        found = entry.memo[shape] = xml.contents_row(e, p.encoding_type, p.fetch_owner)
     return found
 
 
@@ -249,7 +250,7 @@ class Gateway:
         p = parse_list_params(req.query, v2=v2)
         page = await bucket.index.list(p.prefix, p.delimiter or "", p.start_after, p.max_keys)
         owner = owner_of(bucket.owner)
-        contents = [_listed(key, e, owner) for key, e in page.entries]
+        contents = [_listed(key, e, owner, p) for key, e in page.entries]
         if not v2:
             return _xml(
                 xml.render_list_objects_v1(

@@ -45,7 +45,7 @@ MARKER = "\ue000"  # a private-use character: rare in keys, NFC-stable
 HEADER = MARKER + "!node"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IndexEntry:
     """An object's index entry: its read cap (CHK or LIT; None e.g. for a multipart
     object whose parts are listed in info) and JSON-able metadata chosen by the handlers.
@@ -53,8 +53,8 @@ class IndexEntry:
 
     cap: str | None
     info: dict[str, Any]
-    # values derived from info by readers (a listing's row), kept with the cached entry
-    memo: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
+    # values derived from info by readers (listing rows), kept with the cached entry
+    memo: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
 from urllib.parse import quote_plus
 from xml.sax.saxutils import escape
 
@@ -60,24 +59,6 @@ class ObjectEntry:
     size: int
     storage_class: str = "STANDARD"
     owner: Owner | None = None
-
-    @cached_property
-    def _rows(self) -> dict[tuple[str | None, bool], str]:
-        return {}
-
-    def row(self, encoding_type: str | None, with_owner: bool) -> str:
-        """Its <Contents> element, kept: a cached index entry keeps its ObjectEntry, so
-        listing it again costs no time formatting or escaping."""
-        found = self._rows.get((encoding_type, with_owner))
-        if found is None:
-            owner = _owner_xml(self.owner) if with_owner and self.owner is not None else ""
-            found = self._rows[encoding_type, with_owner] = (
-                f"<Contents><Key>{_xml_text(_encoded(self.key, encoding_type))}</Key>"
-                f"<LastModified>{format_time(self.last_modified)}</LastModified>"
-                f"<ETag>{_xml_text(quote_etag(self.etag))}</ETag><Size>{self.size}</Size>{owner}"
-                f"<StorageClass>{_xml_text(self.storage_class)}</StorageClass></Contents>"
-            )
-        return found
 
 
 @dataclass(frozen=True)
@@ -150,6 +131,18 @@ class _Doc:
         return ("".join(self.parts) + f"</{self.root}>").encode("utf-8")
 
 
+def contents_row(e: ObjectEntry, encoding_type: str | None, with_owner: bool) -> str:
+    """One <Contents> element of a listing. Callers may keep it and pass it back in place
+    of `e`: listings show the same entries again and again."""
+    owner = _owner_xml(e.owner) if with_owner and e.owner is not None else ""
+    return (
+        f"<Contents><Key>{_xml_text(_encoded(e.key, encoding_type))}</Key>"
+        f"<LastModified>{format_time(e.last_modified)}</LastModified>"
+        f"<ETag>{_xml_text(quote_etag(e.etag))}</ETag><Size>{e.size}</Size>{owner}"
+        f"<StorageClass>{_xml_text(e.storage_class)}</StorageClass></Contents>"
+    )
+
+
 def _owner_xml(owner: Owner, name: str = "Owner") -> str:
     return (
         f"<{name}><ID>{_xml_text(owner.id)}</ID>"
@@ -180,9 +173,11 @@ def render_list_buckets(owner: Owner, buckets: Iterable[tuple[str, datetime]]) -
 
 
 def _contents(
-    d: _Doc, entries: Iterable[ObjectEntry], encoding_type: str | None, with_owner: bool
+    d: _Doc, entries: Iterable[ObjectEntry | str], encoding_type: str | None, with_owner: bool
 ) -> None:
-    d.parts += [e.row(encoding_type, with_owner) for e in entries]
+    d.parts += [
+        e if isinstance(e, str) else contents_row(e, encoding_type, with_owner) for e in entries
+    ]
 
 
 def _common_prefixes(d: _Doc, prefixes: Iterable[str], encoding_type: str | None) -> None:
@@ -201,7 +196,7 @@ def render_list_objects_v1(
     max_keys: int,
     is_truncated: bool,
     next_marker: str | None,
-    contents: Sequence[ObjectEntry],
+    contents: Sequence[ObjectEntry | str],  # str: a kept contents_row
     common_prefixes: Sequence[str],
     encoding_type: str | None = None,
 ) -> bytes:
@@ -228,7 +223,7 @@ def render_list_objects_v2(
     delimiter: str | None,
     max_keys: int,
     is_truncated: bool,
-    contents: Sequence[ObjectEntry],
+    contents: Sequence[ObjectEntry | str],  # str: a kept contents_row
     common_prefixes: Sequence[str],
     continuation_token: str | None = None,
     next_continuation_token: str | None = None,
@@ -568,6 +563,7 @@ __all__ = [
     "Owner",
     "PartEntry",
     "UploadEntry",
+    "contents_row",
     "format_time",
     "parse_complete_multipart_upload",
     "parse_create_bucket_configuration",

@@ -36,19 +36,23 @@ def test_format_time() -> None:
     assert xml.format_time(east) == "2026-11-27T12:30:15.123Z"
 
 
-def test_contents_row_is_kept_per_encoding_and_owner() -> None:
+def test_contents_row_and_kept_rows_render_alike() -> None:
     e = xml.ObjectEntry("a b&<c>", T, "abc-2", 7, owner=OWNER)
-    plain = e.row(None, False)
-    assert plain == (
+    assert xml.contents_row(e, None, False) == (
         "<Contents><Key>a b&amp;&lt;c&gt;</Key><LastModified>2026-11-27T12:30:15.123Z"
         '</LastModified><ETag>"abc-2"</ETag><Size>7</Size>'
         "<StorageClass>STANDARD</StorageClass></Contents>"
     )
-    assert e.row(None, False) is plain
-    assert "<Key>a+b%26%3Cc%3E</Key>" in e.row("url", False)
-    owned = e.row(None, True)
+    assert "<Key>a+b%26%3Cc%3E</Key>" in xml.contents_row(e, "url", False)
+    owned = xml.contents_row(e, None, True)
     assert "<Owner><ID>abc123</ID><DisplayName>gateway</DisplayName></Owner>" in owned
-    assert xml.ObjectEntry("k", T, "e", 1).row(None, True).count("Owner") == 0
+    assert "Owner" not in xml.contents_row(xml.ObjectEntry("k", T, "e", 1), None, True)
+    common = {"bucket": "b", "prefix": "", "delimiter": None, "max_keys": 2}
+    common |= {"is_truncated": False, "common_prefixes": [], "encoding_type": "url"}
+    kept = xml.contents_row(e, "url", True)
+    assert xml.render_list_objects_v2(contents=[e, kept], fetch_owner=True, **common) == (
+        xml.render_list_objects_v2(contents=[e, e], fetch_owner=True, **common)
+    )
 
 
 def test_list_buckets() -> None:
