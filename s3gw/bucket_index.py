@@ -162,6 +162,12 @@ class BucketIndex:
                 await asyncio.sleep(random.uniform(0, 0.01 * attempt))
         raise AssertionError("unreachable")
 
+    def _parse(self, cap: DirectoryCap, body: bytes) -> IndexNode:
+        """Decode a node body; the body this process last packed or parsed for a change is
+        not parsed again (a leaf near its size limit takes milliseconds to parse)."""
+        node = self._cache.parsed(cap, body)
+        return parse_node(body, _writekey(cap)) if node is None else node
+
     async def _fetch(self, cap: DirectoryCap, known: Any) -> tuple[IndexNode, Any] | None:
         body, version = await self._read(cap, known)
         return None if body is None else (parse_node(body, _writekey(cap)), version)
@@ -339,7 +345,7 @@ class BucketIndex:
         state: dict[str, Any] = {}
 
         def modifier(old: bytes, first_time: bool) -> bytes | None:
-            node = parse_node(old, writekey)
+            node = self._parse(cap, old)
             outcomes: dict[_Op, Any] = {}
             changes: dict[str, Any] = {}
             for op in batch:
@@ -358,11 +364,13 @@ class BucketIndex:
                 if current is not None or op.new is not None:
                     changes[op.key] = op.new
             state["outcomes"], state["node"], state["published"] = outcomes, node, 0
+            state["body"] = old
             if not changes:
                 return None
             state["published"] = 1
             state["node"] = node.with_changes(changes)
-            return pack_node(state["node"], writekey)
+            body = state["body"] = pack_node(state["node"], writekey)
+            return body
 
         try:
             await self._file(cap).modify(modifier)
@@ -376,7 +384,7 @@ class BucketIndex:
             raise
         node: IndexNode = state["node"]
         self.publishes += state["published"]
-        self._cache.store(cap, node)
+        self._cache.store(cap, node, body=state["body"])
         for op, outcome in state["outcomes"].items():
             if isinstance(outcome, Exception):
                 op.future.set_exception(outcome)
@@ -391,8 +399,8 @@ class BucketIndex:
         while True:
             body, _version = await self._read(cap)
             assert body is not None
-            node = parse_node(body, _writekey(cap))
-            self._cache.store(cap, node)
+            node = self._parse(cap, body)
+            self._cache.store(cap, node, body=body)
             if not self._too_big(node):
                 return
             left, right = node.split()
@@ -434,13 +442,17 @@ class BucketIndex:
         result: dict[str, Any] = {}
 
         def modifier(old: bytes, first_time: bool) -> bytes | None:
-            node = parse_node(old, writekey)
+            node = self._parse(cap, old)
             new = change(old, node)
             result["node"], result["published"] = (node, False) if new is None else (new, True)
-            return None if new is None else pack_node(new, writekey)
+            if new is None:
+                result["body"] = old
+                return None
+            body = result["body"] = pack_node(new, writekey)
+            return body
 
         await self._file(cap).modify(modifier)
-        self._cache.store(cap, result["node"])
+        self._cache.store(cap, result["node"], body=result["body"])
         return result["node"], result["published"]
 
     async def _replace_if_unchanged(self, cap: DirectoryCap, body: bytes, new: IndexNode) -> bool:

@@ -6,6 +6,8 @@ interior nodes may live longer, since right links repair stale routing).
 Concurrent readers of one node share one load. A node stored by this
 process (its own write) wins over a load that started before it, so a
 process always sees its own writes. Bounded by a node count (LRU).
+A node this process packed (or parsed for a change) keeps its body, so the
+next change of it, which starts from that same body, need not parse it again.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class _Slot:
     version: Any  # the grid version it was read at (None: unknown, e.g. our own publish)
     at: float
     generation: int
+    body: bytes | None  # the body the node was packed from or parsed from, if kept
 
 
 class NodeCache:
@@ -59,9 +62,16 @@ class NodeCache:
         self._slots.move_to_end(key)
         return slot.node
 
-    def store(self, key: Hashable, node: IndexNode, version: Any = None) -> None:
+    def parsed(self, key: Hashable, body: bytes) -> IndexNode | None:
+        """The cached node if it was kept with exactly `body` (whatever its age)."""
+        slot = self._slots.get(key)
+        return slot.node if slot is not None and slot.body == body else None
+
+    def store(
+        self, key: Hashable, node: IndexNode, version: Any = None, body: bytes | None = None
+    ) -> None:
         self._generation += 1
-        self._slots[key] = _Slot(node, version, self.clock(), self._generation)
+        self._slots[key] = _Slot(node, version, self.clock(), self._generation, body)
         self._slots.move_to_end(key)
         while len(self._slots) > self.max_nodes:
             self._slots.popitem(last=False)
@@ -85,7 +95,7 @@ class NodeCache:
             return now.node  # stored (written by us) while we read: newer than what we read
         if result is None:
             assert before is not None
-            self.store(key, before.node, before.version)
+            self.store(key, before.node, before.version, before.body)
             return before.node
         node, version = result
         self.store(key, node, version)
