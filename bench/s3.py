@@ -311,6 +311,10 @@ def main() -> None:
                 f"{statistics.median(listing_cpu):.3f} CPU-s, "
                 f"{statistics.median(listing_wall):.2f} s wall (with boto3 parsing)"
             )
+            if listed:
+                per_key = statistics.median(listing_cpu) / listed * 1e6
+                print(f"  = {per_key:.0f} us of gateway CPU per key listed (goal: under 30; "
+                      f"bench/s3_listing.py splits cold and warm)")  # fmt: skip
             if args.big_gib:
                 big_size = int(args.big_gib * 1024 * MiB)
                 big = tmp / "big"
