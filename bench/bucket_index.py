@@ -1,16 +1,22 @@
 """The bucket index on a local grid: PUT, GET and list costs in an empty and a large bucket.
 
     python bench/bucket_index.py                   # 100,000 keys, 10 nodes
-    python bench/bucket_index.py --keys 20000 --max-bytes 32768
+    python bench/bucket_index.py --keys 20000 --max-bytes 65536
 
-PUT ops/s into an empty index and into one of --keys keys (sequential: the
-cost of one PUT; and 16 concurrent writers, whose changes to one leaf merge),
-GET ops/s from a warm cache, with ttl=0 (a version check per GET) and cold (a
-new index object: root, interior and leaf reads), and a listing of 10,000 keys
-in pages of 1000 (wall and process CPU time, cold and warm). Entries carry
-gateway-like metadata (size, etag, mtime, content type: about 150 bytes) and
-a CHK cap. The large index is built through the merged-write path, in sorted
-batches.
+The cost of one PUT (sequential), into an empty index and into one of --keys
+keys: wall and process CPU milliseconds, storage requests and KiB sent and
+received per PUT. In the large index, "cold" PUTs each go to a leaf this
+process has not written yet (it must find and read the leaf's shares first),
+"warm" ones to a leaf it has just written (it publishes over what it knows).
+Then PUT ops/s of 16 concurrent writers of random keys (changes to one leaf
+merge), GET ops/s from a warm cache, with ttl=0 (a version check per GET) and
+cold (a new index object: root, interior and leaf reads), and a listing of
+10,000 keys in pages of 1000 (wall and process CPU time, cold and warm).
+Entries carry gateway-like metadata (size, etag, mtime, content type: about
+150 bytes) and a CHK cap. Leaves split at the gateway's default
+index-leaf-bytes unless --max-bytes says otherwise. The large index is written
+straight to the grid in the shape the merged-write path gives (leaves --fill
+full), not replayed through it.
 """
 
 import argparse
@@ -20,7 +26,7 @@ import random
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -29,7 +35,9 @@ from lafs_core.client import Client  # noqa: E402
 from lafs_core.dirnode import DirectoryCap, Entry  # noqa: E402
 from lafs_core.grid_config import load_grid  # noqa: E402
 from lafs_core.mutable import MutableFileNode, MutableWriteCap  # noqa: E402
+from lafs_core.storage_client import StorageClient  # noqa: E402
 from s3gw.bucket_index import BucketIndex, IndexEntry  # noqa: E402
+from s3gw.config import GatewayConfig  # noqa: E402
 from s3gw.index_node import IndexNode, Link, leaf_entry, pack_node  # noqa: E402
 from storage_node.local_grid import LocalGrid  # noqa: E402
 
@@ -52,6 +60,54 @@ def entry(i: int) -> IndexEntry:
         "content-type": "application/octet-stream",
     }
     return IndexEntry(CHK, info)
+
+
+@dataclass
+class Traffic:
+    """Storage requests made by this process, and their bytes (a wrapper counts them)."""
+
+    requests: int = 0
+    sent: int = 0
+    received: int = 0
+
+
+TRAFFIC = Traffic()
+_request = StorageClient._request
+
+
+async def _counted(self: StorageClient, method: str, path: str, **kwargs: object) -> object:
+    content = kwargs.get("content")
+    TRAFFIC.requests += 1
+    TRAFFIC.sent += len(content) if isinstance(content, bytes | bytearray | memoryview) else 0
+    reply = await _request(self, method, path, **kwargs)  # type: ignore[arg-type]
+    TRAFFIC.received += len(reply.body)
+    return reply
+
+
+StorageClient._request = _counted  # type: ignore[method-assign]
+
+
+async def put_cost(index: BucketIndex, ids: list[int]) -> list[float]:
+    """Per sequential PUT of `ids`: wall ms, CPU ms, storage requests, KiB sent, KiB received."""
+    before = replace(TRAFFIC)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for i in ids:
+        await index.put(key(i), entry(i))
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    n = len(ids)
+    return [
+        1000 * wall / n,
+        1000 * cpu / n,
+        (TRAFFIC.requests - before.requests) / n,
+        (TRAFFIC.sent - before.sent) / 1024 / n,
+        (TRAFFIC.received - before.received) / 1024 / n,
+    ]
+
+
+def one_per_leaf(firsts: list[int], puts: int) -> list[int]:
+    """New ids, one in each of up to `puts` leaves spread over the index (`firsts`: the id
+    of each leaf's first key): id + 97 sorts right after id (same residue mod 97)."""
+    return [i + 97 for i in firsts[:: max(1, len(firsts) // puts)][:puts]]
 
 
 async def put_rate(index: BucketIndex, ids: list[int], writers: int) -> float:
@@ -91,17 +147,20 @@ async def list_cost(index: BucketIndex, count: int) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-async def bulk_load(client: Client, index: BucketIndex, count: int, fill: float) -> None:
+async def bulk_load(client: Client, index: BucketIndex, count: int, fill: float) -> list[int]:
     """Write a tree of `count` keys (even ids) straight into the index's root, leaves
-    `fill` full: the shape the merged-write path gives, built without replaying it."""
+    `fill` full: the shape the merged-write path gives, built without replaying it.
+    Returns the id of each leaf's first key."""
     ids = sorted(range(0, 2 * count, 2), key=key)
     groups: list[list[tuple[str, Entry]]] = [[]]
+    firsts = ids[:1]
     size = 0
     for i in ids:
         e = leaf_entry(key(i), entry(i).cap, entry(i).info)
         if groups[-1] and (size + len(e.raw) > fill * index.max_bytes
                            or len(groups[-1]) >= fill * index.max_entries):  # fmt: skip
             groups.append([])
+            firsts.append(i)
             size = 0
         groups[-1].append((key(i), e))
         size += len(e.raw) + 8
@@ -135,6 +194,7 @@ async def bulk_load(client: Client, index: BucketIndex, count: int, fill: float)
     root = replace(nodes[0], low="", high=None, right=None)
     assert isinstance(index.cap.inner, MutableWriteCap)
     await client.mutable(index.cap.inner).overwrite(pack_node(root, index.cap.inner.writekey))
+    return firsts
 
 
 async def bench(grid_file: Path, args: argparse.Namespace) -> None:
@@ -146,17 +206,20 @@ async def bench(grid_file: Path, args: argparse.Namespace) -> None:
     rng = random.Random(1)
     async with Client(load_grid(grid_file)) as client:
         empty = await BucketIndex.create(client, **opts)
-        seq_empty = await put_rate(empty, [2 * i + 1 for i in range(args.puts)], 1)
+        await put_cost(empty, [2 * i + 1 for i in range(10)])  # the first publishes of its leaf
+        seq_empty = await put_cost(empty, [2 * i + 1 for i in range(10, 10 + args.puts)])
         con_empty = await put_rate(empty, [10**7 + i for i in range(args.puts * 2)], 16)
 
         large = await BucketIndex.create(client, **opts)
         start = time.perf_counter()
-        await bulk_load(client, large, args.keys, args.fill)
+        firsts = await bulk_load(client, large, args.keys, args.fill)
         built = time.perf_counter() - start
         caps = await large.node_caps()
-        odd = [2 * rng.randrange(args.keys) + 1 for _ in range(args.puts * 3)]
-        seq_large = await put_rate(large, odd[: args.puts], 1)
-        con_large = await put_rate(large, odd[args.puts :], 16)
+        cold_ids = one_per_leaf(firsts, args.puts)
+        seq_cold = await put_cost(large, cold_ids)
+        seq_warm = await put_cost(large, [i + 2 * 97 for i in cold_ids])  # the same leaves
+        odd = [2 * rng.randrange(args.keys) + 1 for _ in range(args.puts * 2)]
+        con_large = await put_rate(large, odd, 16)
 
         existing = [2 * rng.randrange(args.keys) for _ in range(3000)]
         await get_rate(large, existing[:1000])  # warm the cache
@@ -176,8 +239,14 @@ async def bench(grid_file: Path, args: argparse.Namespace) -> None:
     print(f"leaf limits: {args.max_entries} entries, {args.max_bytes} bytes;", end="")
     print(f" cache {args.cache_nodes} nodes")
     print(f"built {args.keys} keys in {built:.1f} s: {len(caps)} nodes")
-    print(f"PUT sequential   empty {seq_empty:7.1f}/s  large {seq_large:7.1f}/s", end="")
-    print(f"  (large costs {seq_empty / seq_large:.2f}x)")
+    print("one PUT (sequential)    wall ms  CPU ms  requests  KiB sent  KiB received")
+    for name, cost in (("empty", seq_empty), ("large, cold leaf", seq_cold),
+                       ("large, warm leaf", seq_warm)):  # fmt: skip
+        print(f"  {name:18} {cost[0]:9.1f} {cost[1]:7.1f} {cost[2]:9.1f} {cost[3]:9.1f}", end="")
+        print(f" {cost[4]:13.1f}")
+    for name, cost in (("cold", seq_cold), ("warm", seq_warm)):
+        print(f"  large ({name} leaf) costs {cost[0] / seq_empty[0]:.2f}x wall,", end="")
+        print(f" {cost[1] / seq_empty[1]:.2f}x CPU of empty")
     print(f"PUT 16 writers   empty {con_empty:7.1f}/s  large {con_large:7.1f}/s")
     print(f"GET cached {warm:8.0f}/s   ttl=0 {zero:6.1f}/s   cold {cold:6.1f}/s")
     print(f"list 10,000 keys cold: {cold_list[0]:.3f} s wall, {cold_list[1]:.3f} s CPU")
@@ -190,7 +259,7 @@ def main() -> None:
     parser.add_argument("--puts", type=int, default=100, help="sequential PUTs measured")
     parser.add_argument("--fill", type=float, default=0.7, help="leaf fill of the large index")
     parser.add_argument("--max-entries", type=int, default=1000)
-    parser.add_argument("--max-bytes", type=int, default=64 * 1024)
+    parser.add_argument("--max-bytes", type=int, default=GatewayConfig().index_leaf_bytes)
     parser.add_argument("--cache-nodes", type=int, default=1024, help="node cache size")
     parser.add_argument("--nodes", type=int, default=10)
     parser.add_argument("--grid", type=Path, help="an existing grid file (else a new local grid)")
