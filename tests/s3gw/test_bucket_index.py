@@ -18,7 +18,9 @@ from hypothesis import strategies as st
 from lafs_core.client import Client
 from lafs_core.dirnode import unpack_children
 from lafs_core.dirnode.format import normalize
+from lafs_core.mutable import MutableWriteCap
 from s3gw.bucket_index import BucketIndex, IndexEntry
+from s3gw.index_cache import NodeCache
 from s3gw.index_node import (
     HEADER,
     MARKER,
@@ -294,6 +296,53 @@ def test_cache_ttl_and_own_writes(grid: Any) -> None:
         assert zero._cache.loads == loads + 1
 
     run(grid, go)
+
+
+def test_cache_keeps_the_body_a_node_was_packed_from() -> None:
+    cache = NodeCache()
+    node = IndexNode(0).with_changes({"k": leaf_entry("k", LIT, {})})
+    body = pack_node(node, None)
+    cache.store("leaf", node, body=body)
+    assert cache.parsed("leaf", bytes(body)) is node
+    assert cache.parsed("leaf", body + b"x") is None and cache.parsed("other", body) is None
+
+    async def unchanged(_known: Any) -> None:  # a version check finding the cached version
+        return None
+
+    cache.ttl = 0
+    assert asyncio.run(cache.load("leaf", unchanged)) is node
+    assert cache.parsed("leaf", body) is node
+    cache.store("leaf", node)
+    assert cache.parsed("leaf", body) is None
+
+
+def test_a_change_starts_from_the_node_it_last_wrote(grid: Any) -> None:
+    """The next change of a leaf this process wrote starts from the node it packed, not a
+    parse of the body; a leaf another process changed meanwhile is read and parsed again."""
+
+    async def go(client: Client) -> None:
+        a = await BucketIndex.create(client, max_entries=1000)
+        b = BucketIndex(client, a.cap, max_entries=1000)
+        await a.put("k1", entry(1))
+        body = await client.mutable(_write_cap(a)).download_best_version()
+        node = a._cache.parsed(a.cap, body)
+        assert node is not None and node.keys == ["k1"]
+        await a.put("k2", entry(2))
+        assert a._cache.parsed(a.cap, body) is None  # the new body replaced it
+        await b.put("k3", entry(3))
+        await a.put("k4", entry(4))  # from b's version, read from the grid
+        fresh = BucketIndex(client, a.cap)
+        assert await all_keys(fresh) == ["k1", "k2", "k3", "k4"]
+        body = await client.mutable(_write_cap(a)).download_best_version()
+        assert a._cache.parsed(a.cap, body) is a._cache.fresh(a.cap)
+
+    run(grid, go)
+
+
+def _write_cap(index: BucketIndex) -> MutableWriteCap:
+    cap = index.cap.inner
+    assert isinstance(cap, MutableWriteCap)
+    return cap
 
 
 def _share_files(grid: Any) -> dict[str, tuple[int, int]]:
