@@ -87,11 +87,14 @@ async def _counted(self: StorageClient, method: str, path: str, **kwargs: object
 StorageClient._request = _counted  # type: ignore[method-assign]
 
 
-async def put_cost(index: BucketIndex, ids: list[int]) -> list[float]:
-    """Per sequential PUT of `ids`: wall ms, CPU ms, storage requests, KiB sent, KiB received."""
+async def put_cost(index: BucketIndex, ids: list[int], cold: bool = False) -> list[float]:
+    """Per sequential PUT of `ids`: wall ms, CPU ms, storage requests, KiB sent, KiB received.
+    `cold`: before each, forget the leaves' files, as if this process had not written them."""
     before = replace(TRAFFIC)
     wall, cpu = time.perf_counter(), time.process_time()
     for i in ids:
+        if cold:
+            index._files.clear()
         await index.put(key(i), entry(i))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     n = len(ids)
@@ -208,6 +211,7 @@ async def bench(grid_file: Path, args: argparse.Namespace) -> None:
         empty = await BucketIndex.create(client, **opts)
         await put_cost(empty, [2 * i + 1 for i in range(10)])  # the first publishes of its leaf
         seq_empty = await put_cost(empty, [2 * i + 1 for i in range(10, 10 + args.puts)])
+        cold_empty = await put_cost(empty, [2 * i + 1 for i in range(200, 200 + args.puts)], True)
         con_empty = await put_rate(empty, [10**7 + i for i in range(args.puts * 2)], 16)
 
         large = await BucketIndex.create(client, **opts)
@@ -240,13 +244,17 @@ async def bench(grid_file: Path, args: argparse.Namespace) -> None:
     print(f" cache {args.cache_nodes} nodes")
     print(f"built {args.keys} keys in {built:.1f} s: {len(caps)} nodes")
     print("one PUT (sequential)    wall ms  CPU ms  requests  KiB sent  KiB received")
-    for name, cost in (("empty", seq_empty), ("large, cold leaf", seq_cold),
-                       ("large, warm leaf", seq_warm)):  # fmt: skip
+    for name, cost in (("empty, warm leaf", seq_empty), ("empty, cold leaf", cold_empty),
+                       ("large, warm leaf", seq_warm), ("large, cold leaf", seq_cold)):  # fmt: skip
         print(f"  {name:18} {cost[0]:9.1f} {cost[1]:7.1f} {cost[2]:9.1f} {cost[3]:9.1f}", end="")
         print(f" {cost[4]:13.1f}")
-    for name, cost in (("cold", seq_cold), ("warm", seq_warm)):
-        print(f"  large ({name} leaf) costs {cost[0] / seq_empty[0]:.2f}x wall,", end="")
-        print(f" {cost[1] / seq_empty[1]:.2f}x CPU of empty")
+    for name, large_cost, empty_cost in (
+        ("warm leaf / warm leaf", seq_warm, seq_empty),
+        ("cold leaf / cold leaf", seq_cold, cold_empty),
+        ("cold leaf / warm leaf", seq_cold, seq_empty),
+    ):
+        print(f"  large/empty, {name}: {large_cost[0] / empty_cost[0]:.2f}x wall,", end="")
+        print(f" {large_cost[1] / empty_cost[1]:.2f}x CPU")
     print(f"PUT 16 writers   empty {con_empty:7.1f}/s  large {con_large:7.1f}/s")
     print(f"GET cached {warm:8.0f}/s   ttl=0 {zero:6.1f}/s   cold {cold:6.1f}/s")
     print(f"list 10,000 keys cold: {cold_list[0]:.3f} s wall, {cold_list[1]:.3f} s CPU")
