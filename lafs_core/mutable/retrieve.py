@@ -73,6 +73,29 @@ async def update_servermap(
     return updater.map
 
 
+async def still_held(
+    holders: Sequence[tuple[Server, int]], storage_index: bytes, version: Prefix
+) -> bool:
+    """True if every (server, share number) in `holders` still starts with `version`'s
+    checkstring: one small read each, no listing, no signature to check.
+
+    A cheap "is my cached copy current?" for a reader that already verified
+    `version`: any change a writer makes rewrites those checkstrings on every
+    server it reaches. False (also on any error) means: ask properly, with a
+    servermap update.
+    """
+    want = version.checkstring
+
+    async def one(server: Server, shnum: int) -> bool:
+        try:
+            got = await server.client.read_mutable_share_chunk(storage_index, shnum, 0, len(want))
+        except StorageError:
+            return False
+        return bytes(got) == want
+
+    return bool(holders) and all(await asyncio.gather(*(one(s, n) for s, n in holders)))
+
+
 async def fetch_version(
     servermap: ServerMap[Server],
     cap: MutableWriteCap | MutableReadCap,

@@ -19,6 +19,7 @@ from lafs_core.mutable.keypool import KeyPool
 from lafs_core.mutable.keys import KeyPair, write_enabler, write_enabler_master
 from lafs_core.mutable.node import MutableFileNode
 from lafs_core.mutable.publish import publish
+from lafs_core.mutable.retrieve import still_held
 from lafs_core.mutable.servermap import Mode
 from storage_node.container import MUTABLE_DATA_OFFSET
 
@@ -239,3 +240,19 @@ def test_mdmf_file_on_the_grid(grid: Any) -> None:
         assert await node_for(client, empty.cap).download_best_version() == b""
 
     run(go, grid)
+
+
+def test_still_held_sees_another_writers_version(grid: Any) -> None:
+    async def go(client: Client) -> list[bool]:
+        node = await create(client, b"first")
+        smap = await node.get_servermap(Mode.READ)
+        best = smap.best_recoverable()
+        assert best is not None
+        holders = smap.holders(best)[:2]
+        si = node.storage_index
+        seen = [await still_held(holders, si, best), await still_held([], si, best)]
+        await node_for(client, node.cap).overwrite(b"second, by another writer")
+        seen.append(await still_held(holders, si, best))
+        return seen
+
+    assert run(go, grid) == [True, False, False]
