@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -114,7 +115,10 @@ class BucketIndex:
         self.max_bytes = max_bytes
         self.format = format
         self._cache = NodeCache(ttl, interior_ttl, max_cached_nodes)
-        self._files: dict[DirectoryCap, MutableFileNode] = {}
+        # Each node's file remembers what it last published (for the next modify): as many
+        # as nodes cached, least recently used dropped first, so memory stays bounded.
+        self._files: OrderedDict[DirectoryCap, MutableFileNode] = OrderedDict()
+        self._max_files = max_cached_nodes
         self._queues: dict[DirectoryCap, _LeafQueue] = {}
         self.publishes = 0  # leaf publishes by this object (merged changes count once)
 
@@ -128,8 +132,7 @@ class BucketIndex:
     # -- nodes ------------------------------------------------------------------
 
     def _file(self, cap: DirectoryCap) -> MutableFileNode:
-        key = cap
-        f = self._files.get(key)
+        f = self._files.get(cap)
         if f is None:
             inner = cap.inner
             assert isinstance(inner, MutableWriteCap)
@@ -138,8 +141,14 @@ class BucketIndex:
                 self.client.broker, inner, self.client.config.lease_secret,
                 enc.k, enc.n, self.client.pool, backoff=_short_backoff,
             )  # fmt: skip
-            self._files[key] = f
+        self._keep(cap, f)
         return f
+
+    def _keep(self, cap: DirectoryCap, f: MutableFileNode) -> None:
+        self._files[cap] = f
+        self._files.move_to_end(cap)
+        while len(self._files) > self._max_files:
+            self._files.popitem(last=False)
 
     async def _read(self, cap: DirectoryCap, known: Any = None) -> tuple[bytes | None, Any]:
         """A node's body and version; body None if the grid's best version is `known`.
@@ -426,11 +435,11 @@ class BucketIndex:
         keys = await self.client.key_pool.get()
         cap = DirectoryCap(MutableWriteCap.from_keypair(keys, self.format))
         enc = self.client.config.encoding
-        self._files[cap] = await MutableFileNode.create(
+        self._keep(cap, await MutableFileNode.create(
             self.client.broker, keys, pack_node(node, _writekey(cap)),
             self.client.config.lease_secret, enc.k, enc.n, self.client.pool, _short_backoff,
             self.format,
-        )  # fmt: skip
+        ))  # fmt: skip
         return cap
 
     async def _rewrite(

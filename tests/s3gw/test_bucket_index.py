@@ -339,6 +339,18 @@ def test_a_change_starts_from_the_node_it_last_wrote(grid: Any) -> None:
     run(grid, go)
 
 
+def test_files_kept_are_bounded_like_the_cache(grid: Any) -> None:
+    async def go(client: Client) -> None:
+        index = await BucketIndex.create(client, **SMALL, max_cached_nodes=4)
+        keys = [f"k{i:02d}" for i in range(24)]
+        for start in range(0, len(keys), 6):
+            await asyncio.gather(*(index.put(k, entry(1)) for k in keys[start : start + 6]))
+        assert len(index._files) <= 4 < len(await index.node_caps())
+        assert await all_keys(BucketIndex(client, index.cap)) == keys
+
+    run(grid, go)
+
+
 def _write_cap(index: BucketIndex) -> MutableWriteCap:
     cap = index.cap.inner
     assert isinstance(cap, MutableWriteCap)
