@@ -17,12 +17,19 @@ change meanwhile), then the separator goes into the parent. The root's cap
 never changes: a root split moves its contents into two new children.
 Deletes only remove entries (no merging). A PUT rewrites one leaf (plus a
 new sibling and the parent on a split), whatever the bucket's size.
+
+A cached node older than its time-to-live is checked before use. The cheap
+check reads the version's checkstring from two of the servers it was read
+from (`still_held`): a writer's publish rewrites every share it reaches.
+Only a publish that missed both (servers down while it ran) goes unseen, and
+only until the next full servermap check, at most `FULL_CHECK_SECONDS` later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
@@ -31,6 +38,7 @@ from typing import Any
 from lafs_core.client import Client
 from lafs_core.dirnode import DirectoryCap
 from lafs_core.errors import NotEnoughSharesError
+from lafs_core.grid import Server
 from lafs_core.mutable import (
     Mode,
     MutableFileNode,
@@ -39,6 +47,8 @@ from lafs_core.mutable import (
     retrieve,
 )
 from lafs_core.mutable.caps import Format
+from lafs_core.mutable.formats import Prefix
+from lafs_core.mutable.retrieve import still_held
 
 from .index_cache import NodeCache
 from .index_node import (
@@ -57,6 +67,18 @@ Check = Callable[[IndexEntry | None], None]
 MAX_REROUTES = 64
 MAX_READ_ATTEMPTS = 6
 VERSION_READ = 4000  # bytes of each share a version check reads (enough for SDMF and MDMF)
+QUICK_HOLDERS = 2  # servers a cheap version check asks
+FULL_CHECK_SECONDS = 10.0  # a full servermap check at least this often per cached node
+
+
+@dataclass
+class _Seen:
+    """A version of a node this process read and verified, where it lives, and when the
+    grid was last asked with a servermap update (not just `still_held`)."""
+
+    version: Prefix
+    holders: list[tuple[Server, int]]  # one share per server
+    asked_at: float
 
 
 class _Moved:
@@ -150,21 +172,32 @@ class BucketIndex:
         while len(self._files) > self._max_files:
             self._files.popitem(last=False)
 
-    async def _read(self, cap: DirectoryCap, known: Any = None) -> tuple[bytes | None, Any]:
+    async def _read(
+        self, cap: DirectoryCap, known: _Seen | None = None
+    ) -> tuple[bytes | None, _Seen]:
         """A node's body and version; body None if the grid's best version is `known`.
 
         A writer replacing shares while we read is retried (with a wider search)."""
         f = self._file(cap)
+        now = time.monotonic()
+        if known is not None and now - known.asked_at < FULL_CHECK_SECONDS:
+            picks = random.sample(known.holders, min(QUICK_HOLDERS, len(known.holders)))
+            if await still_held(picks, f.storage_index, known.version):
+                return None, known
         for attempt in range(MAX_READ_ATTEMPTS):
             try:
                 mode = Mode.READ if attempt == 0 else Mode.WRITE
                 # checking a cached version needs only share headers, not whole shares
                 smap = await f.get_servermap(mode, read_size=VERSION_READ if known else None)
                 best = smap.best_recoverable()
-                if best is not None and best == known:
+                if best is not None and known is not None and best == known.version:
+                    known.asked_at = now
                     return None, known
                 body, version, _ = await retrieve(smap, f.cap, best, pool=self.client.pool)
-                return body, version
+                holders: dict[Server, int] = {}
+                for server, shnum in smap.holders(version):
+                    holders.setdefault(server, shnum)
+                return body, _Seen(version, list(holders.items()), now)
             except (NotEnoughSharesError, UncoordinatedWriteError):
                 if attempt + 1 == MAX_READ_ATTEMPTS:
                     raise
@@ -177,7 +210,9 @@ class BucketIndex:
         node = self._cache.parsed(cap, body)
         return parse_node(body, _writekey(cap)) if node is None else node
 
-    async def _fetch(self, cap: DirectoryCap, known: Any) -> tuple[IndexNode, Any] | None:
+    async def _fetch(
+        self, cap: DirectoryCap, known: _Seen | None
+    ) -> tuple[IndexNode, _Seen] | None:
         body, version = await self._read(cap, known)
         return None if body is None else (parse_node(body, _writekey(cap)), version)
 
@@ -269,18 +304,20 @@ class BucketIndex:
                 leaf.items_from(seek), prefix=prefix, delimiter=delimiter or None,
                 start_after=after, max_keys=max(remaining, 1),
             )  # fmt: skip
-            if remaining == 0:  # full: is there anything more?
-                truncated = bool(page.contents or page.common_prefixes)
-                break
-            entries += page.contents
-            prefixes += page.common_prefixes
-            remaining -= len(page.contents) + len(page.common_prefixes)
-            if page.last is not None:
-                rolled_up = bool(page.common_prefixes) and page.last == page.common_prefixes[-1]
-                after, skip = page.last, _past_prefix(page.last) if rolled_up else ""
-            if page.is_truncated:
-                truncated = True
-                break
+            if remaining == 0:  # full: is there anything more, here or in a later leaf?
+                if page.contents or page.common_prefixes:
+                    truncated = True
+                    break
+            else:
+                entries += page.contents
+                prefixes += page.common_prefixes
+                remaining -= len(page.contents) + len(page.common_prefixes)
+                if page.last is not None:
+                    rolled_up = bool(page.common_prefixes) and page.last == page.common_prefixes[-1]
+                    after, skip = page.last, _past_prefix(page.last) if rolled_up else ""
+                if page.is_truncated:
+                    truncated = True
+                    break
             high = leaf.high
             if high is None or (high > prefix and not high.startswith(prefix)):
                 break  # every later key is past the prefix

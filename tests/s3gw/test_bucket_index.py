@@ -180,6 +180,28 @@ def test_matches_a_dict_model(grid: Any, ops: list[tuple[str, str]], lists: Any)
     run(grid, go)
 
 
+def test_full_page_looks_past_leaves_inside_a_rolled_up_prefix(grid: Any) -> None:
+    """The page fills with common prefix "/"; the leaf where the keys after "/" would start
+    holds only "/..." keys, so the next result ("a") is two leaves on."""
+
+    async def go(client: Client) -> list[tuple[list[str], list[str], bool]]:
+        index = await BucketIndex.create(client, **SMALL)
+        model: dict[str, IndexEntry] = {}
+        for i, key in enumerate(["/", "a", "b"] + [f"/{c}" for c in "abcdefghij"]):
+            model[key] = entry(i)
+            await index.put(key, model[key])
+        assert len(await index.node_caps()) > 4  # several leaves of "/..." keys
+        pages = []
+        for limit in (1, 2, 3):
+            page = await index.list("", "/", "", limit)
+            got = ([k for k, _ in page.entries], page.common_prefixes, page.is_truncated)
+            assert got == model_page(model, "", "/", "", limit)
+            pages.append(got)
+        return pages
+
+    assert run(grid, go) == [([], ["/"], True), (["a"], ["/"], True), (["a", "b"], ["/"], False)]
+
+
 def test_edge_keys_kept_exactly_and_restart(grid: Any) -> None:
     async def go(client: Client) -> None:
         index = await BucketIndex.create(client, **SMALL)
@@ -294,6 +316,32 @@ def test_cache_ttl_and_own_writes(grid: Any) -> None:
         loads = zero._cache.loads
         await asyncio.gather(*(zero.get("k") for _ in range(10)))
         assert zero._cache.loads == loads + 1
+
+    run(grid, go)
+
+
+def test_unchanged_cached_node_is_checked_with_two_small_reads(grid: Any) -> None:
+    async def go(client: Client) -> None:
+        writer = await BucketIndex.create(client)
+        await writer.put("k", entry(1))
+        reader = BucketIndex(client, writer.cap, ttl=0)
+        assert await reader.get("k") == entry(1)  # read and verified: a full servermap
+        asked: list[str] = []
+        for server in client.broker.servers:
+            for name in ("list_mutable_shares", "read_mutable_share_chunk"):
+                method = getattr(server.client, name)
+
+                async def counted(*args, _method=method, _name=name):  # type: ignore[no-untyped-def]
+                    asked.append(_name)
+                    return await _method(*args)
+
+                setattr(server.client, name, counted)
+        assert await reader.get("k") == entry(1)
+        assert asked == ["read_mutable_share_chunk"] * 2  # no listing, two holders asked
+        await writer.put("k", entry(2))
+        asked.clear()
+        assert await reader.get("k") == entry(2)  # the quick check saw the new version
+        assert "list_mutable_shares" in asked
 
     run(grid, go)
 
