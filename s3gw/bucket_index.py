@@ -126,9 +126,12 @@ class BucketIndex:
         interior_ttl: float = 30.0,
         max_cached_nodes: int = 512,
         format: Format = "sdmf",
+        cache: NodeCache | None = None,
     ) -> None:
         """Open an existing index. Leaves split past `max_entries` entries or `max_bytes`
-        bytes; other processes' writes show within `ttl` seconds (0: always re-read)."""
+        bytes; other processes' writes show within `ttl` seconds (0: always re-read).
+        `cache` (shared by the indexes of many buckets) replaces the own cache those
+        settings would make."""
         if not isinstance(cap.inner, MutableWriteCap):
             raise ValueError("a bucket index is opened with its root's write cap")
         self.client = client
@@ -136,7 +139,7 @@ class BucketIndex:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.format = format
-        self._cache = NodeCache(ttl, interior_ttl, max_cached_nodes)
+        self._cache = cache or NodeCache(ttl, interior_ttl, max_cached_nodes)
         # Each node's file remembers what it last published (for the next modify): as many
         # as nodes cached, least recently used dropped first, so memory stays bounded.
         self._files: OrderedDict[DirectoryCap, MutableFileNode] = OrderedDict()

@@ -27,10 +27,12 @@ from lafs_core.dirnode import (
 from lafs_core.dirnode.children import known_child
 from s3gw.bucket_index import BucketIndex
 from s3gw.errors import BucketAlreadyExists, BucketAlreadyOwnedByYou, BucketNotEmpty, NoSuchBucket
+from s3gw.index_cache import NodeCache
 from s3gw.multipart import Uploads
 
 INDEX = "index"
 UPLOADS = "uploads"
+INDEX_CACHE_BYTES = 64 << 20  # decoded index nodes a gateway keeps, all buckets together
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,9 @@ class Catalog:
         self.client = client
         self.root = root
         self.cache_seconds = cache_seconds
-        self.index_options = dict(index_options, ttl=cache_seconds)
+        # one node cache for every bucket's index: memory is bounded per gateway, not per bucket
+        cache = NodeCache(cache_seconds, max_bytes=INDEX_CACHE_BYTES)
+        self.index_options = dict(index_options, ttl=cache_seconds, cache=cache)
         self._listing: dict[str, tuple[str, BucketInfo]] = {}
         self._listed_at = -1e9
         self._refresh = asyncio.Lock()

@@ -5,7 +5,8 @@ for a time-to-live (leaves: other processes' writes show within it;
 interior nodes may live longer, since right links repair stale routing).
 Concurrent readers of one node share one load. A node stored by this
 process (its own write) wins over a load that started before it, so a
-process always sees its own writes. Bounded by a node count (LRU).
+process always sees its own writes. Bounded by a node count and by bytes
+(LRU), so one cache can serve every bucket of a gateway.
 A node this process packed (or parsed for a change) keeps its body, so the
 next change of it, which starts from that same body, need not parse it again.
 """
@@ -33,6 +34,11 @@ class _Slot:
     generation: int
     body: bytes | None  # the body the node was packed from or parsed from, if kept
 
+    @property
+    def cost(self) -> int:
+        """Bytes held, roughly: the entries (packed size) and the kept body."""
+        return self.node.size + (len(self.body) if self.body is not None else 0)
+
 
 class NodeCache:
     def __init__(
@@ -41,11 +47,14 @@ class NodeCache:
         interior_ttl: float = 30.0,
         max_nodes: int = 512,
         clock: Callable[[], float] = time.monotonic,
+        max_bytes: int | None = None,
     ) -> None:
         self.ttl = ttl
         self.interior_ttl = interior_ttl
         self.max_nodes = max_nodes
+        self.max_bytes = max_bytes
         self.clock = clock
+        self.bytes = 0  # sum of the slots' costs
         self._slots: OrderedDict[Hashable, _Slot] = OrderedDict()
         self._loading: dict[Hashable, asyncio.Future[IndexNode]] = {}
         self._generation = 0
@@ -71,10 +80,17 @@ class NodeCache:
         self, key: Hashable, node: IndexNode, version: Any = None, body: bytes | None = None
     ) -> None:
         self._generation += 1
-        self._slots[key] = _Slot(node, version, self.clock(), self._generation, body)
+        old = self._slots.get(key)
+        if old is not None:
+            self.bytes -= old.cost
+        slot = self._slots[key] = _Slot(node, version, self.clock(), self._generation, body)
+        self.bytes += slot.cost
         self._slots.move_to_end(key)
-        while len(self._slots) > self.max_nodes:
-            self._slots.popitem(last=False)
+        while len(self._slots) > 1 and (
+            len(self._slots) > self.max_nodes
+            or (self.max_bytes is not None and self.bytes > self.max_bytes)
+        ):
+            self.bytes -= self._slots.popitem(last=False)[1].cost
 
     async def load(self, key: Hashable, fetch: Fetch) -> IndexNode:
         """Re-read a node from the grid (one read shared by concurrent callers)."""

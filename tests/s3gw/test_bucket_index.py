@@ -346,6 +346,24 @@ def test_unchanged_cached_node_is_checked_with_two_small_reads(grid: Any) -> Non
     run(grid, go)
 
 
+def test_cache_is_bounded_by_bytes_least_recently_used_first() -> None:
+    node = IndexNode(0).with_changes({f"k{i}": leaf_entry(f"k{i}", LIT, {}) for i in range(50)})
+    body = pack_node(node, None)
+    cost = node.size + len(body)
+    cache = NodeCache(max_bytes=3 * cost)
+    for name in ("a", "b", "c"):
+        cache.store(name, node, body=body)
+    assert cache.bytes == 3 * cost
+    assert cache.fresh("a") is node  # "a" used: "b" is now the least recently used
+    cache.store("d", node, body=body)
+    assert [n for n in "abcd" if cache.fresh(n) is not None] == ["a", "c", "d"]
+    cache.store("d", node)  # replaced without its body: cheaper
+    assert cache.bytes == 2 * cost + node.size
+    huge = NodeCache(max_bytes=1)
+    huge.store("only", node, body=body)
+    assert huge.fresh("only") is node  # the newest node stays, whatever its size
+
+
 def test_cache_keeps_the_body_a_node_was_packed_from() -> None:
     cache = NodeCache()
     node = IndexNode(0).with_changes({"k": leaf_entry("k", LIT, {})})
