@@ -212,53 +212,15 @@ def _node_pids(data_dir) -> str:  # type: ignore[no-untyped-def]
     return found.stdout.strip()
 
 
-def _self_signed(tmp_path):  # type: ignore[no-untyped-def]
-    """A certificate for 127.0.0.1 and its key, as PEM files."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_file.chmod(0o600)
-    return cert_file, key_file
-
-
 def test_serve_https(grid, gateway_factory, tmp_path) -> None:
     import ssl
 
     import boto3
     import httpx
 
-    cert_file, _key_file = _self_signed(tmp_path)
+    from tests.s3gw.capture import make_self_signed
+
+    cert_file, _key_file = make_self_signed(tmp_path)
     config = tmp_path / "tls.toml"
     config.write_text('tls-cert-file = "cert.pem"\ntls-key-file = "key.pem"\n')  # beside it
     gw = gateway_factory(grid.grid_file, config=config)
@@ -284,16 +246,15 @@ def test_serve_https(grid, gateway_factory, tmp_path) -> None:
 
 def test_tls_settings_are_checked_before_serving(tmp_path) -> None:
     config = tmp_path / "tls.toml"
-    config.write_text('tls-cert-file = "missing.pem"\n')
-    out = subprocess.run(
-        ["s3gw", "serve", "--config", str(config), "--data-dir", str(tmp_path / "d")],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert out.returncode == 1 and "go together" in out.stderr
-    config.write_text('tls-cert-file = "missing.pem"\ntls-key-file = "missing.key"\n')
-    out = subprocess.run(
-        ["s3gw", "serve", "--config", str(config), "--data-dir", str(tmp_path / "d")],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert out.returncode == 1 and "cannot use TLS certificate" in out.stderr
-    assert "Traceback" not in out.stderr and not (tmp_path / "d" / "grid").exists()
+    cases = [
+        ('tls-cert-file = "missing.pem"\n', "go together"),
+        ('tls-cert-file = "missing.pem"\ntls-key-file = "missing.key"\n', "cannot use TLS"),
+    ]
+    for settings, message in cases:
+        config.write_text(settings)
+        out = subprocess.run(
+            ["s3gw", "serve", "--config", str(config), "--data-dir", str(tmp_path / "d")],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert out.returncode == 1 and message in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "d" / "grid").exists()  # no storage node was started
