@@ -32,7 +32,7 @@ from s3gw.multipart import Uploads
 
 INDEX = "index"
 UPLOADS = "uploads"
-INDEX_CACHE_BYTES = 64 << 20  # decoded index nodes a gateway keeps, all buckets together
+INDEX_CACHE_BYTES = 128 << 20  # index nodes a gateway keeps decoded (packed size), all buckets
 
 
 @dataclass(frozen=True)
