@@ -217,7 +217,7 @@ class BucketIndex:
         self, cap: DirectoryCap, known: _Seen | None
     ) -> tuple[IndexNode, _Seen] | None:
         body, version = await self._read(cap, known)
-        return None if body is None else (parse_node(body, _writekey(cap)), version)
+        return None if body is None else (self._parse(cap, body), version)
 
     async def _node(self, cap: DirectoryCap, fresh: bool = False) -> IndexNode:
         key = cap

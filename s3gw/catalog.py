@@ -70,9 +70,10 @@ class Catalog:
         self.client = client
         self.root = root
         self.cache_seconds = cache_seconds
-        # one node cache for every bucket's index: memory is bounded per gateway, not per bucket
+        # one node cache (and its TTL) for every bucket's index: memory is bounded per
+        # gateway, not per bucket
         cache = NodeCache(cache_seconds, max_bytes=INDEX_CACHE_BYTES)
-        self.index_options = dict(index_options, ttl=cache_seconds, cache=cache)
+        self.index_options = dict(index_options, cache=cache)
         self._listing: dict[str, tuple[str, BucketInfo]] = {}
         self._listed_at = -1e9
         self._refresh = asyncio.Lock()
