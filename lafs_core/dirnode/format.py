@@ -17,6 +17,7 @@ import json
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ..crypto import aes_ctr
@@ -116,6 +117,8 @@ class Entry:
     `rw_uri` is the decrypted write cap; None if the child has none or the
     directory was read without its writekey. `raw` is the entry as read
     (empty for new or changed entries), reused verbatim when repacking.
+    Entries read by `unpack_children` decode `rw_uri` and `metadata` on
+    first use (see `_StoredEntry`).
     """
 
     name: str
@@ -123,6 +126,49 @@ class Entry:
     rw_uri: str | None
     metadata: dict[str, Any]
     raw: bytes = field(default=b"", compare=False, repr=False)
+
+
+class _StoredEntry(Entry):
+    """An entry read from a body: most readers use a few entries of a big directory
+    (a change repacks the others verbatim), so the write cap is decrypted and the
+    metadata parsed only when asked for; a bad one raises `CorruptDirectoryError` then."""
+
+    _rwcapdata: bytes
+    _writekey: bytes
+    _metadata_json: bytes
+
+    @cached_property
+    def rw_uri(self) -> str | None:  # type: ignore[override]
+        rw = decrypt_rw_uri(self._writekey, self._rwcapdata).rstrip(b" ")
+        try:
+            return rw.decode("utf-8") or None
+        except UnicodeDecodeError as exc:
+            raise CorruptDirectoryError(f"bad write cap of {self.name!r}: {exc}") from exc
+
+    @cached_property
+    def metadata(self) -> dict[str, Any]:  # type: ignore[override]
+        try:
+            metadata = _loads(self._metadata_json)
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            raise CorruptDirectoryError(f"bad metadata of {self.name!r}: {exc}") from exc
+        if not isinstance(metadata, dict):
+            raise CorruptDirectoryError(f"metadata of {self.name!r} is not a JSON object")
+        return metadata
+
+
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def _loads(data: bytes) -> Any:
+    """`json.loads(data)`, minus its per-call layers for the usual UTF-8 object."""
+    try:
+        text = data.decode("utf-8")
+        value, end = _raw_decode(text)
+        if end == len(text):
+            return value
+    except ValueError:
+        pass
+    return json.loads(data)  # BOMs, UTF-16/32, whitespace; and the error to report
 
 
 def strip_prefix_for_ro(ro_uri: str, deep_immutable: bool) -> str:
@@ -164,49 +210,54 @@ def pack_children(
     )
 
 
-def _netstrings(data: bytes, pos: int, count: int | None) -> tuple[list[bytes], int]:
-    """Like Tahoe's split_netstring: up to `count` netstrings from `pos`, strictly framed."""
-    items: list[bytes] = []
-    while pos < len(data) and (count is None or len(items) < count):
-        colon = data.find(b":", pos)
-        digits = data[pos:colon]
-        if colon < 0 or not digits.isdigit() or len(digits) > 12:
-            raise CorruptDirectoryError("malformed netstring length in directory")
-        end = colon + 1 + int(digits)
-        if end >= len(data) or data[end] != ord(","):
-            raise CorruptDirectoryError("truncated netstring in directory")
-        items.append(data[colon + 1 : end])
-        pos = end + 1
-    return items, pos
+def _netstring_at(data: bytes, pos: int) -> tuple[int, int]:
+    """(start, end) of the netstring at `pos`, framed as Tahoe's split_netstring demands."""
+    colon = data.find(b":", pos, pos + 13)  # at most 12 digits
+    digits = data[pos:colon]
+    if colon < 0 or not digits.isdigit():
+        raise CorruptDirectoryError("malformed netstring length in directory")
+    start = colon + 1
+    end = start + int(digits)
+    if end >= len(data) or data[end] != 44:  # b","
+        raise CorruptDirectoryError("truncated netstring in directory")
+    return start, end
 
 
 def unpack_children(data: bytes, writekey: bytes | None, mutable: bool = True) -> dict[str, Entry]:
     """Parse a directory body. Without `writekey` (a read-only holder) child write caps stay hidden.
 
     Bytes after an entry's fourth netstring are ignored; a later duplicate
-    name wins; trailing spaces are stripped from both cap slots.
+    name wins; trailing spaces are stripped from both cap slots. Write caps
+    and metadata are checked when first used (`_StoredEntry`).
     """
     children: dict[str, Entry] = {}
+    new = object.__new__
     pos = 0
     while pos < len(data):
-        (raw,), pos = _netstrings(data, pos, 1)
-        fields, _ = _netstrings(raw, 0, 4)
-        if len(fields) < 4:
-            raise CorruptDirectoryError("a directory entry needs four fields")
-        name_utf8, ro, rwcapdata, metadata_json = fields
-        if not mutable and rwcapdata:
-            raise CorruptDirectoryError("write cap data in an immutable directory")
+        start, end = _netstring_at(data, pos)
+        pos = end + 1
+        raw = data[start:end]
+        name_start, name_end = _netstring_at(raw, 0)
+        ro_start, ro_end = _netstring_at(raw, name_end + 1)
+        rw_start, rw_end = _netstring_at(raw, ro_end + 1)
+        md_start, md_end = _netstring_at(raw, rw_end + 1)
         try:
-            name = normalize(name_utf8.decode("utf-8"))
-            rw = b""
-            if writekey is not None and mutable:
-                rw = decrypt_rw_uri(writekey, rwcapdata)
-            rw_text = rw.rstrip(b" ").decode("utf-8") or None
-            ro_text = ro.rstrip(b" ").decode("utf-8") or None
-            metadata = json.loads(metadata_json)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            name = normalize(raw[name_start:name_end].decode("utf-8"))
+            ro = raw[ro_start:ro_end].rstrip(b" ").decode("utf-8") or None
+        except UnicodeDecodeError as exc:
             raise CorruptDirectoryError(f"bad directory entry: {exc}") from exc
-        if not isinstance(metadata, dict):
-            raise CorruptDirectoryError("entry metadata must be a JSON object")
-        children[name] = Entry(name, ro_text, rw_text, metadata, raw)
+        entry = new(_StoredEntry)
+        fields = entry.__dict__
+        fields["name"], fields["ro_uri"], fields["raw"] = name, ro, raw
+        fields["_metadata_json"] = raw[md_start:md_end]
+        if rw_end > rw_start:
+            if not mutable:
+                raise CorruptDirectoryError("write cap data in an immutable directory")
+            if writekey is not None and rw_end - rw_start > SALT_SIZE + MAC_SIZE:
+                fields["_rwcapdata"], fields["_writekey"] = raw[rw_start:rw_end], writekey
+            else:
+                fields["rw_uri"] = None
+        else:
+            fields["rw_uri"] = None
+        children[name] = entry
     return children

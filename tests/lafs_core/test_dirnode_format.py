@@ -1,6 +1,7 @@
 """Directory bodies, child classification and metadata against Tahoe 1.20 (ssk.json)."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from lafs_core.dirnode.format import (
     update_metadata,
 )
 from lafs_core.mutable.caps import MutableWriteCap
+from lafs_core.netstring import netstring
 
 VECTORS = json.loads((Path(__file__).parent.parent / "vectors" / "ssk.json").read_text())
 D: dict[str, Any] = VECTORS["dirnode"]
@@ -168,6 +170,68 @@ def test_round_trip(spec: dict[str, dict[str, Any]], with_rw: bool) -> None:
 @given(st.binary(max_size=300))
 def test_garbage_fails_cleanly(body: bytes) -> None:
     try:
-        unpack_children(body, WRITEKEY)
+        for e in unpack_children(body, WRITEKEY).values():
+            assert (e.rw_uri, e.metadata) is not None
     except CorruptDirectoryError:
         pass
+
+
+def _entry_bytes(name: bytes, ro: bytes, rwcapdata: bytes, metadata: bytes) -> bytes:
+    return netstring(b"".join(netstring(f) for f in (name, ro, rwcapdata, metadata)))
+
+
+@pytest.mark.parametrize("metadata", [b"[]", b"{", b'{"a": 1} x', b"\xff", b""])
+def test_bad_metadata_is_refused_when_used(metadata: bytes) -> None:
+    good = pack_children({"a": Entry("a", "URI:LIT:mfqwc", None, {"n": 1})}, WRITEKEY)
+    body = good + _entry_bytes(b"b", b"URI:LIT:mfqwc", b"", metadata)
+    children = unpack_children(body, WRITEKEY)
+    assert children["a"].metadata == {"n": 1}
+    with pytest.raises(CorruptDirectoryError):
+        children["b"].metadata  # noqa: B018
+    with pytest.raises(CorruptDirectoryError):
+        visible_children(children)  # a listing shows every child: it fails as Tahoe's does
+    assert pack_children(children, WRITEKEY) == body  # a change elsewhere keeps it verbatim
+
+
+def test_bad_write_cap_is_refused_when_used() -> None:
+    cap = MutableWriteCap(b"\1" * 16, b"\2" * 32).to_string()
+    good = pack_children({"a": Entry("a", None, cap, {})}, WRITEKEY)
+    bad = _entry_bytes(b"b", b"", encrypt_rw_uri(WRITEKEY, b"\xff\xfe"), b"{}")
+    children = unpack_children(good + bad, WRITEKEY)
+    assert children["a"].rw_uri == cap
+    with pytest.raises(CorruptDirectoryError):
+        children["b"].rw_uri  # noqa: B018
+    with pytest.raises(CorruptDirectoryError):
+        visible_children(children)
+    # a read-only holder never decrypts: both entries show no write cap, nothing fails
+    assert [e.rw_uri for e in unpack_children(good + bad, None).values()] == [None, None]
+
+
+def test_metadata_is_parsed_once_and_write_caps_decrypted_once() -> None:
+    cap = MutableWriteCap(b"\1" * 16, b"\2" * 32).to_string()
+    body = pack_children({"a": Entry("a", None, cap, {"n": [1]})}, WRITEKEY)
+    entry = unpack_children(body, WRITEKEY)["a"]
+    assert entry.metadata is entry.metadata and entry.rw_uri is entry.rw_uri == cap
+    changed = replace(entry, metadata={})  # as s3gw.index_node does
+    assert (changed.rw_uri, changed.metadata, entry.metadata) == (cap, {}, {"n": [1]})
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(_json, st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-32-le"]), st.booleans())
+def test_metadata_parses_as_json_loads(value: Any, encoding: str, spaced: bool) -> None:
+    text = json.dumps({"v": value}, ensure_ascii=False)
+    data = (f" {text}\n" if spaced else text).encode(encoding, "surrogatepass")
+    body = _entry_bytes(b"a", b"", b"", data)
+    try:
+        expected = json.loads(data)
+    except ValueError:
+        with pytest.raises(CorruptDirectoryError):
+            unpack_children(body, WRITEKEY)["a"].metadata  # noqa: B018
+    else:
+        assert json.dumps(unpack_children(body, WRITEKEY)["a"].metadata) == json.dumps(expected)
