@@ -45,18 +45,25 @@ def is_canonical(text: str) -> bool:
 
 
 # Our alphabet onto int()'s base-32 digits, so that int(text, 32) reads the bits at C speed
-# (the stdlib decoder loops in Python: 2 ms for the 6,554 characters of a 4 KiB LIT cap).
-_TO_INT_DIGITS = str.maketrans(ALPHABET, "0123456789abcdefghijklmnopqrstuv")
+# (the stdlib decoder loops in Python: 2 ms for the 6,554 characters of a 4 KiB LIT cap);
+# a bytes table maps twice as fast as a str one.
+_TO_INT_DIGITS = bytes.maketrans(ALPHABET.encode("ascii"), b"0123456789abcdefghijklmnopqrstuv")
 
 
 def a2b(text: str) -> bytes:
     """Decode canonical Tahoe base32; raises ValueError for anything else."""
     if not is_canonical(text):
         raise ValueError(f"not canonical base32: {text!r}")
+    return a2b_checked(text)
+
+
+def a2b_checked(text: str) -> bytes:
+    """`a2b` of text already known to be canonical (e.g. matched by a cap's pattern)."""
     if not text:
         return b""
     size = len(text) * 5 // 8
-    value = int(text.translate(_TO_INT_DIGITS), 32) >> _PAD_BITS[len(text) % 8]
+    digits = text.encode("ascii").translate(_TO_INT_DIGITS)
+    value = int(digits, 32) >> _PAD_BITS[len(text) % 8]
     data = value.to_bytes(size, "big")
     if size <= _RECENT_BYTES:
         if len(_RECENT) >= _RECENT_MAX:

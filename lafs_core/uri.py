@@ -8,6 +8,8 @@ refusal is a `CapabilityError` that says what is wrong.
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TypeVar
 
 from . import base32
 from .codec import MAX_SHARES
@@ -26,13 +28,37 @@ _CHK_VERIFY = re.compile(f"URI:CHK-Verifier:({_B32_16}):({_B32_32}):{_NUMS}")
 LIT_MAX_SIZE = 55
 
 
+class PrintedOnce:
+    """A cap's text is made once, or kept from the string it was parsed from: listing a
+    directory parses each child's cap and prints it again (base32 encoding loops in Python)."""
+
+    def _format(self) -> str:
+        raise NotImplementedError
+
+    @cached_property
+    def _text(self) -> str:
+        return self._format()
+
+    def to_string(self) -> str:
+        return self._text
+
+
+_P = TypeVar("_P", bound=PrintedOnce)
+
+
+def with_text(cap: _P, text: str) -> _P:
+    """`cap`, remembering `text` as its printed form (the caller checked it is canonical)."""
+    cap.__dict__["_text"] = text
+    return cap
+
+
 @dataclass(frozen=True)
-class LiteralCap:
+class LiteralCap(PrintedOnce):
     """A tiny file carried inside its own capability; nothing is stored."""
 
     data: bytes
 
-    def to_string(self) -> str:
+    def _format(self) -> str:
         return "URI:LIT:" + base32.b2a(self.data)
 
     @property
@@ -41,7 +67,7 @@ class LiteralCap:
 
 
 @dataclass(frozen=True)
-class CHKVerifyCap:
+class CHKVerifyCap(PrintedOnce):
     """Finds and checks a CHK file's shares, cannot decrypt them."""
 
     storage_index: bytes
@@ -50,7 +76,7 @@ class CHKVerifyCap:
     n: int
     size: int
 
-    def to_string(self) -> str:
+    def _format(self) -> str:
         return (
             f"URI:CHK-Verifier:{base32.b2a(self.storage_index)}:{base32.b2a(self.ueb_hash)}"
             f":{self.k}:{self.n}:{self.size}"
@@ -58,7 +84,7 @@ class CHKVerifyCap:
 
 
 @dataclass(frozen=True)
-class CHKReadCap:
+class CHKReadCap(PrintedOnce):
     """Reads a CHK file: the AES key plus what pins the shares (the UEB hash)."""
 
     key: bytes
@@ -67,14 +93,14 @@ class CHKReadCap:
     n: int
     size: int
 
-    @property
+    @cached_property
     def storage_index(self) -> bytes:
         return storage_index_from_key(self.key)
 
     def verify_cap(self) -> CHKVerifyCap:
         return CHKVerifyCap(self.storage_index, self.ueb_hash, self.k, self.n, self.size)
 
-    def to_string(self) -> str:
+    def _format(self) -> str:
         return (
             f"URI:CHK:{base32.b2a(self.key)}:{base32.b2a(self.ueb_hash)}"
             f":{self.k}:{self.n}:{self.size}"
@@ -91,6 +117,20 @@ def _numbers(cap: str, k: str, n: str, size: str) -> tuple[int, int, int]:
     return kk, nn, int(size)
 
 
+_C = TypeVar("_C", CHKReadCap, CHKVerifyCap)
+
+
+def _chk(kind: type[_C], cap: str, m: re.Match[str], text: str) -> _C:
+    """The matched CHK cap; it keeps `cap` as its text when that is canonical
+    (ASCII digits without leading zeros)."""
+    k, n, size = m.group(3, 4, 5)
+    kk, nn, ss = _numbers(text, k, n, size)
+    parsed = kind(base32.a2b_checked(m[1]), base32.a2b_checked(m[2]), kk, nn, ss)
+    if k[0] != "0" and n[0] != "0" and (size[0] != "0" or size == "0") and cap.isascii():
+        with_text(parsed, cap)
+    return parsed
+
+
 def parse_cap(text: str) -> Cap:
     """Parse a LIT or CHK capability string; raises CapabilityError."""
     if not isinstance(text, str):
@@ -99,22 +139,21 @@ def parse_cap(text: str) -> Cap:
     while cap.startswith(("ro.", "imm.")):
         cap = cap.split(".", 1)[1]
     if cap.startswith("URI:LIT:"):
-        body = cap[len("URI:LIT:") :]
-        if not base32.is_canonical(body):
-            raise CapabilityError(f"LIT capability has malformed base32 data: {text!r}")
-        return LiteralCap(base32.a2b(body))
+        try:
+            data = base32.a2b(cap[len("URI:LIT:") :])
+        except ValueError:
+            raise CapabilityError(f"LIT capability has malformed base32 data: {text!r}") from None
+        return with_text(LiteralCap(data), cap)
     if cap.startswith("URI:CHK:"):
         m = _CHK_READ.fullmatch(cap)
         if not m:
             raise CapabilityError(f"malformed CHK read-cap: {text!r}")
-        k, n, size = _numbers(text, *m.group(3, 4, 5))
-        return CHKReadCap(base32.a2b(m[1]), base32.a2b(m[2]), k, n, size)
+        return _chk(CHKReadCap, cap, m, text)
     if cap.startswith("URI:CHK-Verifier:"):
         m = _CHK_VERIFY.fullmatch(cap)
         if not m:
             raise CapabilityError(f"malformed CHK verify-cap: {text!r}")
-        k, n, size = _numbers(text, *m.group(3, 4, 5))
-        return CHKVerifyCap(base32.a2b(m[1]), base32.a2b(m[2]), k, n, size)
+        return _chk(CHKVerifyCap, cap, m, text)
     if cap.startswith("URI:"):
         raise CapabilityError(f"unsupported capability type: {cap.split(':')[1]!r}")
     raise CapabilityError(f"not a capability (must start with 'URI:'): {text[:40]!r}")

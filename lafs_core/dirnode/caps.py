@@ -24,7 +24,7 @@ from ..mutable.caps import (
     MutableWriteCap,
     parse_mutable_cap,
 )
-from ..uri import CHKReadCap, CHKVerifyCap, LiteralCap
+from ..uri import CHKReadCap, CHKVerifyCap, LiteralCap, PrintedOnce, with_text
 from ..uri import parse_cap as parse_immutable_cap
 
 FileCap = MutableCap | CHKReadCap | CHKVerifyCap | LiteralCap
@@ -49,7 +49,7 @@ def _file_prefix(cap_string: str) -> str:
 
 
 @dataclass(frozen=True)
-class DirectoryCap:
+class DirectoryCap(PrintedOnce):
     """A directory, named by the cap of the file that stores its children."""
 
     inner: FileCap
@@ -83,7 +83,7 @@ class DirectoryCap:
             return self
         return DirectoryCap(inner.verify_cap())
 
-    def to_string(self) -> str:
+    def _format(self) -> str:
         text = self.inner.to_string()
         prefix = _file_prefix(text)
         return _OUTER_PREFIX[prefix] + text[len(prefix) :]
@@ -109,8 +109,11 @@ def parse_dir_cap(text: str) -> DirectoryCap:
         raise CapabilityError(f"not a directory capability: {text[:40]!r}")
     inner_text = _INNER_PREFIX[prefix] + cap[len(prefix) :]
     if inner_text.startswith(("URI:CHK", "URI:LIT")):
-        return DirectoryCap(parse_immutable_cap(inner_text))
-    return DirectoryCap(parse_mutable_cap(inner_text))
+        inner: FileCap = parse_immutable_cap(inner_text)
+    else:
+        inner = parse_mutable_cap(inner_text)
+    parsed = DirectoryCap(inner)
+    return with_text(parsed, cap) if inner.to_string() == inner_text else parsed
 
 
 def _parse_plain(cap: str) -> AnyCap:

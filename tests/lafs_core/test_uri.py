@@ -5,7 +5,10 @@ from hypothesis import strategies as st
 from lafs_core.errors import CapabilityError
 from lafs_core.uri import CHKReadCap, CHKVerifyCap, LiteralCap, parse_cap
 
-READ = "URI:CHK:e6uhixvbm3g5amrzdzd3mnmsqm:4n5aafrb64sqpfnhcdpdfrk5gh2qznprjky6q6jybuuqy2q6z6mq:2:3:131073"
+READ = (
+    "URI:CHK:e6uhixvbm3g5amrzdzd3mnmsqm:"
+    "4n5aafrb64sqpfnhcdpdfrk5gh2qznprjky6q6jybuuqy2q6z6mq:2:3:131073"
+)
 VERIFY = (
     "URI:CHK-Verifier:ztcn4ian46lek3nhd3phlzhmhm:"
     "4n5aafrb64sqpfnhcdpdfrk5gh2qznprjky6q6jybuuqy2q6z6mq:2:3:131073"
@@ -31,6 +34,19 @@ def test_tahoe_tolerances() -> None:
     assert parse_cap("imm." + READ) == parse_cap(READ)
     zeros = READ.replace(":2:3:", ":02:003:")
     assert parse_cap(zeros).to_string() == READ
+
+
+def test_parsed_caps_print_their_canonical_text() -> None:
+    for text in (READ, VERIFY, "URI:LIT:mfqwc", "ro." + READ + "\n"):
+        cap = parse_cap(text)
+        assert cap.to_string() == text.removeprefix("ro.").removesuffix("\n") == cap._format()
+        assert cap.to_string() is cap.to_string()
+    for odd in (":02:003:", ":\u0662:3:"):  # leading zeros, a non-ASCII digit
+        assert parse_cap(READ.replace(":2:3:", odd)).to_string() == READ
+    assert parse_cap(READ.replace(":131073", ":0131073")).to_string() == READ
+    assert parse_cap(READ.replace(":131073", ":0")).to_string() == READ.replace(":131073", ":0")
+    made = CHKReadCap(b"k" * 16, b"h" * 32, 1, 2, 3)
+    assert made.to_string() == made._format() and parse_cap(made.to_string()) == made
 
 
 keys16 = st.binary(min_size=16, max_size=16)
@@ -90,6 +106,7 @@ def test_arbitrary_text_never_crashes(text: str) -> None:
     except CapabilityError:
         return
     assert parse_cap(cap.to_string()) == cap
+    assert cap.to_string() == cap._format()  # a kept text is the canonical one
 
 
 @given(st.data())
@@ -102,3 +119,4 @@ def test_mutated_caps_parse_or_fail_cleanly(data: st.DataObject) -> None:
     except CapabilityError:
         return
     assert isinstance(cap, CHKReadCap)
+    assert cap.to_string() == cap._format()
