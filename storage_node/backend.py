@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import hmac
 import os
@@ -75,6 +74,32 @@ class Upload:
     io_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+@dataclass(eq=False)
+class PendingSync:
+    """Share files a mutable write changed, open until their bytes are on disk.
+
+    A write is acknowledged only after `sync`: fdatasync of each file (its data
+    and the size needed to read it back; not the timestamps) and fsync of each
+    directory that gained a new share.
+    """
+
+    files: list[BinaryIO] = field(default_factory=list)
+    dirs: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.files)
+
+    def sync(self) -> None:
+        try:
+            for f in self.files:
+                os.fdatasync(f.fileno())
+            for directory in self.dirs:
+                _fsync_dir(directory)
+        finally:
+            for f in self.files:
+                f.close()
+
+
 @dataclass(frozen=True)
 class ShareLeases:
     """What the crawler needs to know of one share file."""
@@ -104,6 +129,7 @@ class Backend:
     ) -> None:
         self.storage_dir = storage_dir
         self.shares_dir = storage_dir / "shares"
+        self._shares_text = str(self.shares_dir)
         self.incoming_dir = self.shares_dir / "incoming"
         self.advisories_dir = storage_dir / "corruption-advisories"
         self.nodeid = nodeid
@@ -120,11 +146,18 @@ class Backend:
     # -- paths ---------------------------------------------------------------
 
     def bucket_dir(self, si: bytes) -> Path:
-        text = base32.b2a(si)
-        return self.shares_dir / text[:2] / text
+        return Path(self._bucket(si))
 
     def share_path(self, si: bytes, shnum: int) -> Path:
-        return self.bucket_dir(si) / str(shnum)
+        return Path(self._share_file(si, shnum))
+
+    def _bucket(self, si: bytes) -> str:
+        """`bucket_dir` as a string: the hot paths skip pathlib's per-call parsing."""
+        text = base32.b2a(si)
+        return f"{self._shares_text}/{text[:2]}/{text}"
+
+    def _share_file(self, si: bytes, shnum: int) -> str:
+        return f"{self._bucket(si)}/{shnum}"
 
     def _incoming_path(self, si: bytes, shnum: int) -> Path:
         text = base32.b2a(si)
@@ -132,7 +165,7 @@ class Backend:
 
     def _share_numbers(self, si: bytes) -> list[int]:
         try:
-            names = os.listdir(self.bucket_dir(si))
+            names = os.listdir(self._bucket(si))
         except FileNotFoundError:
             return []
         return sorted(int(n) for n in names if _SHNUM_RE.fullmatch(n))
@@ -349,7 +382,7 @@ class Backend:
     def open_immutable(self, si: bytes, shnum: int) -> tuple[int, int, int]:
         """Open a complete immutable share: (fd, data offset, data length). Caller closes fd."""
         try:
-            fd = os.open(self.share_path(si, shnum), os.O_RDONLY)
+            fd = os.open(self._share_file(si, shnum), os.O_RDONLY)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
             raise NoSuchShareError("no such share") from exc
         try:
@@ -371,7 +404,7 @@ class Backend:
     def open_mutable(self, si: bytes, shnum: int) -> tuple[int, int, int]:
         """Open a mutable share: (fd, data offset, data length). Caller closes fd."""
         try:
-            fd = os.open(self.share_path(si, shnum), os.O_RDONLY)
+            fd = os.open(self._share_file(si, shnum), os.O_RDONLY)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
             raise NoSuchShareError("no such share") from exc
         try:
@@ -389,17 +422,35 @@ class Backend:
         cancel: bytes,
         request: ReadTestWriteRequest,
     ) -> ReadTestWriteResult:
-        with contextlib.ExitStack() as files:
-            # Each share is opened once; data and lease go to disk under one fsync,
-            # made outside the lock so that writes to other slots need not wait
-            # for it (and concurrent fsyncs share journal commits).
-            to_sync: list[int] = []  # file descriptors
-            new_dirs: list[Path] = []
+        """`apply_read_test_write` and its sync: durable when it returns."""
+        result, pending = self.apply_read_test_write(si, write_enabler, renew, cancel, request)
+        pending.sync()
+        return result
+
+    def apply_read_test_write(
+        self,
+        si: bytes,
+        write_enabler: bytes,
+        renew: bytes,
+        cancel: bytes,
+        request: ReadTestWriteRequest,
+    ) -> tuple[ReadTestWriteResult, PendingSync]:
+        """Read, test and write into the page cache; durable only after `pending.sync()`.
+
+        Each share is opened once; data and lease go to disk under one sync,
+        made outside the lock so that writes to other slots need not wait for
+        it (and concurrent syncs share journal commits). Small requests take
+        well under a millisecond here, so the server may call this on its
+        event loop and hand only the sync to a thread.
+        """
+        opened: list[BinaryIO] = []
+        pending = PendingSync()
+        try:
             with self._lock:
-                shares = {
-                    n: files.enter_context(open(self.share_path(si, n), "r+b"))
-                    for n in self._share_numbers(si)
-                }
+                shares: dict[int, BinaryIO] = {}
+                for n in self._share_numbers(si):
+                    shares[n] = f = open(self._share_file(si, n), "r+b")
+                    opened.append(f)
                 headers = {}
                 for n, f in shares.items():
                     headers[n] = c.parse_mutable_header(f.read(c.MUTABLE_HEADER_SIZE))
@@ -419,33 +470,50 @@ class Backend:
                     ]
                     for n, f in shares.items()
                 }
-                if not success:
-                    return ReadTestWriteResult(False, data)
-                now = self.clock()
-                for n, vectors in request.test_write_vectors.items():
-                    path = self.share_path(si, n)
-                    if vectors.new_length == 0:
-                        if n in shares:
-                            path.unlink()
-                            _rmdir_quietly(path.parent)
-                        continue
-                    if n in shares:
-                        f = shares[n]
-                    else:
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                        f = files.enter_context(open(path, "x+b"))
-                        f.write(c.new_mutable_container(self.nodeid, write_enabler))
-                    sf.write_mutable(f, vectors.write, vectors.new_length)
-                    self._renew_in(f, renew, cancel, 1, now)
-                    f.flush()
-                    to_sync.append(f.fileno())
-                    if n not in shares:
-                        new_dirs.append(path.parent)  # a new share's name is durable too
-            for fd in to_sync:
-                os.fsync(fd)
-            for directory in new_dirs:
-                _fsync_dir(directory)
-            return ReadTestWriteResult(True, data)
+                if success:
+                    self._apply_writes(si, write_enabler, renew, cancel, request, shares, pending)
+                    opened.extend(pending.files)
+        except BaseException:
+            for f in opened:
+                f.close()
+            raise
+        for f in opened:
+            if f not in pending.files:
+                f.close()
+        return ReadTestWriteResult(success, data), pending
+
+    def _apply_writes(
+        self,
+        si: bytes,
+        write_enabler: bytes,
+        renew: bytes,
+        cancel: bytes,
+        request: ReadTestWriteRequest,
+        shares: dict[int, BinaryIO],
+        pending: PendingSync,
+    ) -> None:
+        """The write half of a read-test-write whose tests passed (under the lock)."""
+        now = self.clock()
+        for n, vectors in request.test_write_vectors.items():
+            path = self._share_file(si, n)
+            if vectors.new_length == 0:
+                if n in shares:
+                    os.unlink(path)
+                    _rmdir_quietly(os.path.dirname(path))
+                continue
+            f = shares.get(n)
+            if f is None:
+                bucket = os.path.dirname(path)
+                os.makedirs(bucket, exist_ok=True)
+                f = open(path, "x+b")
+                pending.files.append(f)
+                pending.dirs.append(bucket)  # a new share's name is durable too
+                f.write(c.new_mutable_container(self.nodeid, write_enabler))
+            elif f not in pending.files:
+                pending.files.append(f)
+            sf.write_mutable(f, vectors.write, vectors.new_length)
+            self._renew_in(f, renew, cancel, 1, now)
+            f.flush()
 
     # -- leases --------------------------------------------------------------
 
@@ -597,9 +665,9 @@ def _listdir(path: Path) -> list[str]:
         return []
 
 
-def _rmdir_quietly(path: Path) -> None:
+def _rmdir_quietly(path: str) -> None:
     try:
-        path.rmdir()
+        os.rmdir(path)
     except OSError:
         pass
 
@@ -628,7 +696,7 @@ def start_writeback(fd: int, offset: int, length: int) -> None:
         _sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync_dir(path: str | Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

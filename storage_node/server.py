@@ -20,8 +20,8 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.requests import ClientDisconnect
+from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from lafs_core import storage_protocol as sp
@@ -36,6 +36,7 @@ WRITE_PIECE = 1 << 20  # bytes of a PATCH body buffered before each disk write
 MAX_IOV = 512  # chunks per pwritev (the kernel takes at most 1024)
 READ_PIECE = 1 << 20  # bytes per disk read when streaming a share
 INLINE_READ = 64 * 1024  # reads up to this size skip the worker thread
+INLINE_RTW = 64 * 1024  # read-test-writes up to this body size run on the loop, bar the sync
 IDLE_CHECK_INTERVAL = 60.0
 SI, SHNUM = "{si}", "{shnum}"
 _SI_RE = re.compile(sp.SI_PATTERN)
@@ -45,29 +46,85 @@ _log = logging.getLogger(__name__)
 
 @dataclass
 class Call:
-    """One authorized request, its decoded path parameters and secrets."""
+    """One authorized request: its ASGI scope and body channel, path parameters and secrets."""
 
-    request: Request
+    scope: Scope
+    receive: Receive
     si: bytes
     shnum: int
     secrets: dict[str, bytes]
 
+    def header(self, name: bytes) -> str | None:
+        """The first value of a header (latin-1, as Starlette decodes it)."""
+        for key, value in self.scope["headers"]:
+            if key == name:
+                return bytes(value).decode("latin-1")
+        return None
 
+    async def body_chunks(self) -> AsyncIterator[bytes]:
+        """The request body as it arrives; ClientDisconnect if the client goes away."""
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            chunk = message.get("body", b"")
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return
+
+
+class Reply:
+    """A whole response sent as two ASGI messages, headers as Starlette's Response makes them.
+
+    Lighter than a Starlette Response: no header objects, nothing parsed or
+    copied per request.
+    """
+
+    __slots__ = ("status", "body", "headers")
+
+    def __init__(
+        self,
+        status: int,
+        body: bytes = b"",
+        media_type: bytes | None = None,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        raw = headers or []
+        if status >= 200 and status not in (204, 304):
+            raw.append((b"content-length", str(len(body)).encode()))
+        if media_type is not None:
+            raw.append((b"content-type", media_type))
+        self.status, self.body, self.headers = status, body, raw
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+Response = Reply | StreamingResponse
 Handler = Callable[["StorageServer", Call], Awaitable[Response]]
+_CBOR = sp.CBOR_MIME.encode()
+_OCTETS = sp.OCTET_STREAM_MIME.encode()
+_TEXT = b"text/plain; charset=utf-8"
 
 
-def _cbor(data: bytes, status: int = 200) -> Response:
-    return Response(data, status_code=status, media_type=sp.CBOR_MIME)
+def _cbor(data: bytes, status: int = 200) -> Reply:
+    return Reply(status, data, _CBOR)
 
 
-def _error_response(exc: Exception) -> Response:
+def _text(status: int, text: str, headers: list[tuple[bytes, bytes]] | None = None) -> Reply:
+    return Reply(status, text.encode(), _TEXT, headers)
+
+
+def _error_response(exc: Exception) -> Reply:
     """The one place errors become responses (StorageNodeError and StorageProtocolError)."""
     status = getattr(exc, "status", None) or 500
     if status >= 500:
-        return PlainTextResponse("Internal Server Error", status_code=500)
+        return _text(500, "Internal Server Error")
     if status in (406, 413, 415, 416):
-        return Response(status_code=status)
-    return PlainTextResponse(str(exc)[:500], status_code=status)
+        return Reply(status)
+    return _text(status, str(exc)[:500])
 
 
 def _template(path: str) -> tuple[str, str, str]:
@@ -128,26 +185,25 @@ class StorageServer:
         if scope["type"] != "http":
             return
         try:
-            response = await self._dispatch(Request(scope, receive))
+            response = await self._dispatch(scope, receive)
         except (StorageNodeError, StorageProtocolError) as exc:
             response = _error_response(exc)
         except ClientDisconnect:
             return
         except Exception:
             _log.exception("error serving %s %s", scope["method"], scope["path"])
-            response = PlainTextResponse("Internal Server Error", status_code=500)
+            response = _text(500, "Internal Server Error")
         await response(scope, receive, send)
 
-    async def _dispatch(self, request: Request) -> Response:
-        scope = request.scope
+    async def _dispatch(self, scope: Scope, receive: Receive) -> Response:
         template, si_text, shnum = _template(scope["path"])
         methods = self._routes.get(template)
         if methods is None:
-            return PlainTextResponse("Not Found", status_code=404)
+            return _text(404, "Not Found")
         route = methods.get(scope["method"])
         if route is None:
-            allow = ", ".join(methods)
-            return PlainTextResponse("Method Not Allowed", 405, {"Allow": allow})
+            allow = ", ".join(methods).encode()
+            return _text(405, "Method Not Allowed", [(b"allow", allow)])
         handler, required = route
         si = sp.si_from_text(si_text) if si_text else b""
         auth, secret_values = None, []
@@ -160,11 +216,11 @@ class StorageServer:
             try:
                 auth.decode("utf-8")
             except UnicodeDecodeError:
-                return PlainTextResponse("Authorization is not UTF-8", status_code=400)
+                return _text(400, "Authorization is not UTF-8")
         if not sp.authorization_matches(auth, self._auth):
-            return PlainTextResponse("Wrong Authorization header", status_code=401)
+            return _text(401, "Wrong Authorization header")
         secrets = sp.parse_secret_headers(secret_values, required)
-        return await handler(self, Call(request, si, int(shnum) if shnum else -1, secrets))
+        return await handler(self, Call(scope, receive, si, int(shnum) if shnum else -1, secrets))
 
     async def _serve_lifespan(self, receive: Receive, send: Send) -> None:
         await receive()  # lifespan.startup
@@ -202,7 +258,7 @@ class StorageServer:
     # -- endpoints -----------------------------------------------------------
 
     async def version(self, call: Call) -> Response:
-        _require_accept_cbor(call.request)
+        _require_accept_cbor(call)
         info = self.backend.version()  # one statvfs
         return _cbor(sp.encode_version(info))
 
@@ -213,11 +269,11 @@ class StorageServer:
             call.secrets[sp.LEASE_RENEW],
             call.secrets[sp.LEASE_CANCEL],
         )
-        return Response(status_code=204)
+        return Reply(204)
 
     async def allocate(self, call: Call) -> Response:
-        _require_accept_cbor(call.request)
-        body = await _read_cbor_body(call.request, sp.MAX_ALLOCATE_BODY)
+        _require_accept_cbor(call)
+        body = await _read_cbor_body(call, sp.MAX_ALLOCATE_BODY)
         req = sp.decode_allocate_request(body)
         result = await asyncio.to_thread(
             self.backend.allocate,
@@ -231,11 +287,11 @@ class StorageServer:
         return _cbor(sp.encode_allocate_result(result))
 
     async def write(self, call: Call) -> Response:
-        header = call.request.headers.get("content-range")
+        header = call.header(b"content-range")
         if header is None:
             raise StorageProtocolError("Content-Range is required", 416)
         first, last = sp.parse_content_range(header)
-        _require_accept_cbor(call.request)
+        _require_accept_cbor(call)
         backend = self.backend
         upload = backend.get_upload(call.si, call.shnum, call.secrets[sp.UPLOAD])
         if last >= upload.allocated_size:
@@ -243,7 +299,7 @@ class StorageServer:
         expected = last - first + 1
         async with upload.lock:
             pos, chunks, pending = first, [], 0  # chunks go to disk as received, unjoined
-            async for chunk in call.request.stream():
+            async for chunk in call.body_chunks():
                 if pos - first + pending + len(chunk) > expected:
                     raise WriteError("body longer than its Content-Range")
                 if not chunk:
@@ -270,10 +326,10 @@ class StorageServer:
 
     async def abort(self, call: Call) -> Response:
         await asyncio.to_thread(self.backend.abort, call.si, call.shnum, call.secrets[sp.UPLOAD])
-        return Response(status_code=200)
+        return Reply(200)
 
     async def list_immutable(self, call: Call) -> Response:
-        _require_accept_cbor(call.request)
+        _require_accept_cbor(call)
         shares = self.backend.list_immutable(call.si)  # a listdir and 32-byte reads
         return _cbor(sp.encode_share_set(shares))
 
@@ -284,22 +340,29 @@ class StorageServer:
         return await self._advise_corrupt(call, "immutable")
 
     async def read_test_write(self, call: Call) -> Response:
-        _require_accept_cbor(call.request)
-        body = await _read_cbor_body(call.request, self.config.max_mutable_write_body)
+        _require_accept_cbor(call)
+        body = await _read_cbor_body(call, self.config.max_mutable_write_body)
         req = sp.decode_rtw_request(body)
-        del body
-        result = await asyncio.to_thread(
-            self.backend.read_test_write,
+        args = (
             call.si,
             call.secrets[sp.WRITE_ENABLER],
             call.secrets[sp.LEASE_RENEW],
             call.secrets[sp.LEASE_CANCEL],
             req,
         )
+        if len(body) <= INLINE_RTW and sum(r.size for r in req.read_vector) <= INLINE_READ:
+            # Page-cache work on the loop; only the sync, which waits on the disk,
+            # takes a thread: one hop, and no thread holding the GIL meanwhile.
+            result, pending = self.backend.apply_read_test_write(*args)
+            if pending:
+                await asyncio.to_thread(pending.sync)
+        else:
+            del body
+            result = await asyncio.to_thread(self.backend.read_test_write, *args)
         return _cbor(sp.encode_rtw_result(result))
 
     async def list_mutable(self, call: Call) -> Response:
-        _require_accept_cbor(call.request)
+        _require_accept_cbor(call)
         shares = self.backend.list_mutable(call.si)  # a listdir
         return _cbor(sp.encode_share_set(shares))
 
@@ -314,31 +377,29 @@ class StorageServer:
     async def _read(
         self, call: Call, opener: Callable[[bytes, int], tuple[int, int, int]]
     ) -> Response:
-        range_header = call.request.headers.get("range")
+        range_header = call.header(b"range")
         wanted = sp.parse_range(range_header) if range_header is not None else None
         fd, base, length = opener(call.si, call.shnum)  # an open and a header read
         streaming = False
         try:
-            headers: dict[str, str] = {}
+            headers: list[tuple[bytes, bytes]] = []
             if wanted is None:
                 first, end, status = 0, length, 200
             else:
                 first, end, status = wanted[0], min(wanted[1] + 1, length), 206
                 if first >= end:
-                    return Response(status_code=204)
-                headers["content-range"] = sp.format_content_range(first, end - 1)
+                    return Reply(204)
+                headers.append((b"content-range", sp.format_content_range(first, end - 1).encode()))
             size, pos = end - first, base + first
             if size <= INLINE_READ:
-                data = os.pread(fd, size, pos)
-                return Response(data, status, headers, media_type=sp.OCTET_STREAM_MIME)
+                return Reply(status, os.pread(fd, size, pos), _OCTETS, headers)
             if size <= READ_PIECE:
                 data = await asyncio.to_thread(os.pread, fd, size, pos)
-                return Response(data, status, headers, media_type=sp.OCTET_STREAM_MIME)
-            headers["content-length"] = str(size)
+                return Reply(status, data, _OCTETS, headers)
             response = StreamingResponse(
                 _stream_file(fd, pos, size),
                 status,
-                headers,
+                {k.decode(): v.decode() for k, v in headers} | {"content-length": str(size)},
                 media_type=sp.OCTET_STREAM_MIME,
             )
             streaming = True  # the stream closes fd
@@ -352,10 +413,10 @@ class StorageServer:
         opener = backend.open_immutable if kind == "immutable" else backend.open_mutable
         fd, _, _ = await asyncio.to_thread(opener, call.si, call.shnum)
         os.close(fd)
-        body = await _read_cbor_body(call.request, sp.MAX_CORRUPT_BODY)
+        body = await _read_cbor_body(call, sp.MAX_CORRUPT_BODY)
         reason = sp.decode_corrupt_request(body)
         await asyncio.to_thread(backend.advise_corrupt, kind, call.si, call.shnum, reason)
-        return Response(status_code=200)
+        return Reply(200)
 
 
 async def _stream_file(fd: int, pos: int, remaining: int) -> AsyncIterator[bytes]:
@@ -371,28 +432,20 @@ async def _stream_file(fd: int, pos: int, remaining: int) -> AsyncIterator[bytes
         os.close(fd)
 
 
-def _raw_header(request: Request, name: bytes) -> bytes | None:
-    for key, value in request.scope["headers"]:
-        if key == name:
-            return bytes(value)
-    return None
-
-
-def _require_accept_cbor(request: Request) -> None:
-    accept = _raw_header(request, b"accept")
-    if not sp.accepts_cbor(accept.decode("latin-1") if accept is not None else None):
+def _require_accept_cbor(call: Call) -> None:
+    if not sp.accepts_cbor(call.header(b"accept")):
         raise StorageProtocolError("responses are CBOR only", 406)
 
 
-async def _read_cbor_body(request: Request, limit: int) -> bytes:
+async def _read_cbor_body(call: Call, limit: int) -> bytes:
     """The request body, refused with 415 unless CBOR and 413 past `limit`."""
-    if not sp.content_type_is_cbor(request.headers.get("content-type")):
+    if not sp.content_type_is_cbor(call.header(b"content-type")):
         raise StorageProtocolError("request bodies must be CBOR", 415)
-    declared = request.headers.get("content-length")
+    declared = call.header(b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise StorageProtocolError("request body too large", 413)
     body = bytearray()
-    async for chunk in request.stream():
+    async for chunk in call.body_chunks():
         body += chunk
         if len(body) > limit:
             raise StorageProtocolError("request body too large", 413)
