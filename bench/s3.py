@@ -52,14 +52,14 @@ def free_port() -> int:
 
 
 class Gateway:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, settings: str = "") -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.access_key = "GKBENCHMARKROOTKEY00"
         self.secret_key = "benchmark-secret-key"
         env = dict(os.environ, S3GW_ACCESS_KEY=self.access_key, S3GW_SECRET_KEY=self.secret_key)
         config = data_dir.parent / "gateway.toml"
-        config.write_text("lease-renewal-hours = 0\n")  # no renewal walk inside the figures
+        config.write_text("lease-renewal-hours = 0\n" + settings)  # no renewal walk in the figures
         cmd = ["s3gw", "serve", "--config", str(config), "--data-dir", str(data_dir)]
         cmd += ["--port", str(self.port)]
         self.log = open(data_dir.parent / "gateway.log", "wb")
