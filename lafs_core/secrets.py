@@ -5,6 +5,7 @@ and the server's 20-byte lease seed (the tub ID of a Tahoe server).
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .hashes import (
     BUCKET_CANCEL_TAG,
@@ -24,6 +25,7 @@ class LeaseSecrets:
     cancel: bytes
 
 
+@lru_cache(maxsize=4096)  # six SHA-256d per server and file: every publish asked again
 def lease_secrets(client_secret: bytes, storage_index: bytes, server_seed: bytes) -> LeaseSecrets:
     # Note the swapped roles in the first step: the client secret is the tag.
     client_renew = tagged_hash(client_secret, CLIENT_RENEWAL_TAG)
