@@ -152,6 +152,8 @@ def parse_any_cap(text: str, immutable_context: bool = False) -> AnyCap:
     """
     if not isinstance(text, str):
         raise CapabilityError("a capability must be a string")
+    if text.startswith("URI:CHK:"):  # most children: read-only and immutable, nothing to check
+        return parse_immutable_cap(text)
     cap = text.removesuffix("\n")
     must_be_readonly = must_be_immutable = immutable_context
     if cap.startswith("ro."):

@@ -15,9 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from ..crypto import aes_ctr
@@ -128,16 +127,34 @@ class Entry:
     raw: bytes = field(default=b"", compare=False, repr=False)
 
 
+class _Decoded:
+    """`functools.cached_property` minus its lock (Python 3.11 takes one per access, and
+    a listing decodes thousands): the value is computed once and stored on the instance."""
+
+    def __init__(self, decode: Callable[[Any], Any]) -> None:
+        self.decode, self.name = decode, decode.__name__
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.decode(instance)
+        return value
+
+
 class _StoredEntry(Entry):
     """An entry read from a body: most readers use a few entries of a big directory
     (a change repacks the others verbatim), so the write cap is decrypted and the
-    metadata parsed only when asked for; a bad one raises `CorruptDirectoryError` then."""
+    metadata parsed only when asked for; a bad one raises `CorruptDirectoryError` then.
+
+    Made without `__init__`: `rw_uri` or `metadata` is missing from the instance until
+    first read, then stored over the (non-data) descriptor.
+    """
 
     _rwcapdata: bytes
     _writekey: bytes
     _metadata_json: bytes
 
-    @cached_property
+    @_Decoded
     def rw_uri(self) -> str | None:  # type: ignore[override]
         rw = decrypt_rw_uri(self._writekey, self._rwcapdata).rstrip(b" ")
         try:
@@ -145,7 +162,7 @@ class _StoredEntry(Entry):
         except UnicodeDecodeError as exc:
             raise CorruptDirectoryError(f"bad write cap of {self.name!r}: {exc}") from exc
 
-    @cached_property
+    @_Decoded
     def metadata(self) -> dict[str, Any]:  # type: ignore[override]
         try:
             metadata = _loads(self._metadata_json)
@@ -247,9 +264,7 @@ def unpack_children(data: bytes, writekey: bytes | None, mutable: bool = True) -
         except UnicodeDecodeError as exc:
             raise CorruptDirectoryError(f"bad directory entry: {exc}") from exc
         entry = new(_StoredEntry)
-        fields = entry.__dict__
-        fields["name"], fields["ro_uri"], fields["raw"] = name, ro, raw
-        fields["_metadata_json"] = raw[md_start:md_end]
+        fields = {"name": name, "ro_uri": ro, "raw": raw, "_metadata_json": raw[md_start:md_end]}
         if rw_end > rw_start:
             if not mutable:
                 raise CorruptDirectoryError("write cap data in an immutable directory")
@@ -259,5 +274,6 @@ def unpack_children(data: bytes, writekey: bytes | None, mutable: bool = True) -
                 fields["rw_uri"] = None
         else:
             fields["rw_uri"] = None
+        entry.__dict__ = fields
         children[name] = entry
     return children

@@ -180,14 +180,23 @@ class DirectoryNode:
         assert self.filenode is not None
         return await self.filenode.download_best_version()
 
+    async def _entries(self) -> dict[str, Entry]:
+        return unpack_children(await self.read_body(), self._writekey, self.cap.is_mutable)
+
     async def list(self) -> Listing:
-        entries = unpack_children(await self.read_body(), self._writekey, self.cap.is_mutable)
-        return visible_children(entries, not self.cap.is_mutable)
+        return visible_children(await self._entries(), not self.cap.is_mutable)
+
+    async def _visible(self, name: str) -> Listing:
+        """`name`'s part of `list()`: its child alone, when listed (other entries stay unread)."""
+        entry = (await self._entries()).get(name)
+        if entry is None:
+            return {}
+        return visible_children({name: entry}, not self.cap.is_mutable)
 
     async def get_child_and_metadata(self, name: str) -> tuple[Child, dict[str, Any]]:
-        children = await self.list()
+        key = normalize(name)
         try:
-            return children[normalize(name)]
+            return (await self._visible(key))[key]
         except KeyError:
             raise NoSuchChildError(name) from None
 
@@ -195,7 +204,8 @@ class DirectoryNode:
         return (await self.get_child_and_metadata(name))[0]
 
     async def has_child(self, name: str) -> bool:
-        return normalize(name) in await self.list()
+        name = normalize(name)
+        return name in await self._visible(name)
 
     async def get_metadata_for(self, name: str) -> dict[str, Any]:
         return (await self.get_child_and_metadata(name))[1]

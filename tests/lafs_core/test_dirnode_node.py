@@ -16,9 +16,12 @@ from lafs_core.dirnode.errors import (
     NoSuchChildError,
     NotWriteableError,
 )
+from lafs_core.dirnode.format import Entry, pack_children
 from lafs_core.dirnode.node import DirectoryNode
+from lafs_core.mutable.caps import MutableWriteCap
 from lafs_core.mutable.errors import UncoordinatedWriteError
 from lafs_core.mutable.keypool import KeyPool
+from lafs_core.uri import LiteralCap
 
 T = TypeVar("T")
 CHK = (
@@ -225,3 +228,28 @@ def test_nodes_files_and_metadata(grid: Any) -> None:
             await ro.get_metadata_for("missing")
 
     run(go, grid)
+
+
+def test_one_child_is_read_as_list_shows_it() -> None:
+    """get/has_child look at one entry only, and agree with list() on refused children."""
+    ssk_ro = MutableWriteCap(b"\1" * 16, b"\2" * 32).readonly().to_string()
+    stored = {
+        "file": Entry("file", LIT, None, {"n": 1}),
+        "mutable": Entry("mutable", ssk_ro, None, {}),  # not allowed in an immutable directory
+        "broken": Entry("broken", "URI:CHK:bad", None, {}),  # a malformed known cap
+        "future": Entry("future", "x-tahoe-future:ro", None, {}),
+    }
+    d = DirectoryNode(DirectoryCap(LiteralCap(pack_children(stored, None, deep_immutable=True))))
+
+    async def check() -> None:
+        listing = await d.list()
+        assert sorted(listing) == ["file", "future"]
+        for name in [*stored, "absent"]:
+            assert await d.has_child(name) == (name in listing)
+            if name in listing:
+                assert await d.get_child_and_metadata(name) == listing[name]
+            else:
+                with pytest.raises(NoSuchChildError):
+                    await d.get(name)
+
+    asyncio.run(check())
