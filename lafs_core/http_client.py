@@ -19,6 +19,7 @@ import ssl
 from collections import deque
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import httptools
 
@@ -310,8 +311,7 @@ class _Connection(asyncio.Protocol):
     # -- asyncio.Protocol ------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
 
     def data_received(self, data: bytes) -> None:
         if self._answer is None:  # nothing was asked: the peer is confused, stop talking to it

@@ -20,6 +20,13 @@ from ..s3gw.capture import make_self_signed
 
 pytestmark = pytest.mark.anyio
 
+
+@pytest.fixture(params=["asyncio", ("asyncio", {"use_uvloop": True})], ids=["asyncio", "uvloop"])
+def anyio_backend(request: pytest.FixtureRequest) -> object:
+    """The gateway runs on uvloop, the rest on the stock loop: the pool must work on both."""
+    return request.param
+
+
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
