@@ -2,24 +2,19 @@
 
 Per spec/tahoe-storage-http.md 4-9. TLS skips the web PKI and pins the SPKI
 hash from the server's NURL instead: every new connection is checked right
-after its handshake, before any request (and so the swissnum) is sent on it.
-Messages are built and checked by `storage_protocol`.
+after its handshake, before any request (and so the swissnum) is sent on it
+(`http_client`). Messages are built and checked by `storage_protocol`.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
-import aiohttp
-from multidict import CIMultiDictProxy
-
 from . import storage_protocol as sp
 from .errors import (
-    ServerIdentityError,
     ShareConflictError,
     ShareNotFoundError,
     StorageConnectionError,
@@ -27,7 +22,8 @@ from .errors import (
     StorageProtocolError,
     StorageUnauthorizedError,
 )
-from .nurl import NURL, parse_nurl, pins_equal, spki_hash_of_cert
+from .http_client import Body, HTTPConnectionPool, Response, Timeouts
+from .nurl import NURL, parse_nurl
 from .storage_protocol import (
     AllocateResult,
     ReadTestWriteResult,
@@ -36,8 +32,7 @@ from .storage_protocol import (
     VersionInfo,
 )
 
-DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=15.0, sock_read=60.0)
-_PIECE = 1 << 20  # larger bodies go out a piece at a time, as aiohttp prefers
+DEFAULT_TIMEOUT = Timeouts(connect=15.0, read=60.0)
 DEFAULT_MAX_CONNECTIONS = 10
 _STATUS_ERRORS: dict[int, type[StorageHTTPError]] = {
     401: StorageUnauthorizedError,
@@ -47,45 +42,11 @@ _STATUS_ERRORS: dict[int, type[StorageHTTPError]] = {
 
 
 @dataclass(frozen=True)
-class _Reply:
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
-
-
-@dataclass(frozen=True)
 class WriteResult:
     """Answer to a chunk upload: `finished` once the whole share is written."""
 
     finished: bool
     required: list[tuple[int, int]]  # half-open ranges still missing
-
-
-# -- SPKI pinning -----------------------------------------------------------------
-
-
-class _SPKIPin(aiohttp.Fingerprint):
-    """aiohttp checks a Fingerprint on every new TLS connection, before any request
-    (and so the swissnum) is sent; ours compares the SPKI hash instead of the
-    whole certificate's, as NURLs pin it."""
-
-    def __init__(self, pin: str) -> None:
-        super().__init__(bytes(32))
-        self._pin = pin
-
-    def check(self, transport: asyncio.Transport) -> None:
-        ssl_object = transport.get_extra_info("ssl_object")
-        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-        if der is None or not pins_equal(spki_hash_of_cert(der), self._pin):
-            host, port, *_ = transport.get_extra_info("peername") or ("?", 0)
-            # aiohttp closes it politely, which can leave the socket to the garbage
-            # collector; no goodbye is owed to an impostor: cut it right after.
-            asyncio.get_running_loop().call_soon(transport.abort)
-            raise _PinMismatch(self.fingerprint, b"", host, port)
-
-
-class _PinMismatch(aiohttp.ServerFingerprintMismatch):
-    """Raised inside aiohttp; turned into ServerIdentityError by `_request`."""
 
 
 # -- the client ----------------------------------------------------------------
@@ -99,7 +60,7 @@ class StorageClient:
     `StorageConnectionError` for network trouble, `ServerIdentityError` for a
     wrong certificate, `StorageProtocolError` for a malformed answer.
 
-    The HTTP session is made on first use, inside the caller's event loop.
+    The connection pool is made on first use, inside the caller's event loop.
     """
 
     def __init__(
@@ -107,36 +68,33 @@ class StorageClient:
         nurl: NURL | str,
         *,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
-        timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
+        timeout: Timeouts = DEFAULT_TIMEOUT,
     ) -> None:
         self.nurl = parse_nurl(nurl) if isinstance(nurl, str) else nurl
         self._max_connections = max_connections
         self._timeout = timeout
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: HTTPConnectionPool | None = None
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                base_url=self.nurl.base_url,
-                connector=aiohttp.TCPConnector(
-                    limit=self._max_connections,
-                    ssl=_SPKIPin(self.nurl.spki_hash),
-                    keepalive_timeout=60.0,
-                ),
-                headers={
-                    "Authorization": sp.authorization_value(self.nurl.swissnum),
-                    "Accept": sp.CBOR_MIME,
-                },
-                timeout=self._timeout,
-                auto_decompress=False,
-                skip_auto_headers=("User-Agent", "Accept-Encoding"),
+    def _http(self) -> HTTPConnectionPool:
+        if self._pool is None:
+            self._pool = HTTPConnectionPool(
+                self.nurl.host,
+                self.nurl.port,
+                spki_hash=self.nurl.spki_hash,
+                headers=[
+                    ("Authorization", sp.authorization_value(self.nurl.swissnum)),
+                    ("Accept", sp.CBOR_MIME),
+                ],
+                max_connections=self._max_connections,
+                timeouts=self._timeout,
+                max_error_body=sp.MAX_CLIENT_ERROR_BODY,
             )
-        return self._session
+        return self._pool
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            await self._pool.aclose()
+            self._pool = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -158,35 +116,27 @@ class StorageClient:
         *,
         expected: tuple[int, ...],
         secrets: Mapping[str, bytes] | None = None,
-        content: bytes | bytearray | memoryview | AsyncIterator[bytes] | None = None,
+        content: Body | None = None,
         headers: Sequence[tuple[str, str]] = (),
         max_body: int = sp.MAX_CLIENT_CBOR_RESPONSE,
-    ) -> _Reply:
+    ) -> Response:
         """Send a request; return the answer with its body read (at most `max_body`)."""
         header_list = list(headers)
         if secrets:
             header_list += [(sp.SECRET_HEADER, v) for v in sp.secret_header_values(secrets)]
         try:
-            async with self._http().request(
-                method, path, data=content, headers=header_list
-            ) as response:
-                if response.status not in expected:
-                    text = await _read_limited(response, sp.MAX_CLIENT_ERROR_BODY, truncate=True)
-                    cls = _STATUS_ERRORS.get(response.status, StorageHTTPError)
-                    message = text.decode("utf-8", "replace").strip()[:200]
-                    response.close()  # the server may have answered before reading our body
-                    raise cls(
-                        f"{method} {path}: HTTP {response.status} {message}".rstrip(),
-                        response.status,
-                    )
-                body = await _read_limited(response, max_body)
-                return _Reply(response.status, response.headers, body)
-        except _PinMismatch as exc:
-            raise ServerIdentityError(
-                "server certificate does not match the NURL's SPKI hash"
-            ) from exc
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            response = await self._http().request(
+                method, path, header_list, content, expected=expected, max_body=max_body
+            )
+        except OSError as exc:
             raise StorageConnectionError(f"{method} {path}: {exc!r}") from exc
+        if response.status not in expected:
+            cls = _STATUS_ERRORS.get(response.status, StorageHTTPError)
+            message = response.body.decode("utf-8", "replace").strip()[:200]
+            raise cls(
+                f"{method} {path}: HTTP {response.status} {message}".rstrip(), response.status
+            )
+        return response
 
     async def _cbor_request(
         self,
@@ -196,7 +146,7 @@ class StorageClient:
         *,
         expected: tuple[int, ...] = (200,),
         secrets: Mapping[str, bytes] | None = None,
-    ) -> _Reply:
+    ) -> Response:
         headers = [("Content-Type", sp.CBOR_MIME)] if body is not None else []
         return await self._request(
             method, path, expected=expected, secrets=secrets, content=body, headers=headers
@@ -257,15 +207,13 @@ class StorageClient:
 
         `data` may be a list of consecutive pieces, sent without joining them.
         """
-        parts = [
-            memoryview(p).cast("B") for p in (data if isinstance(data, (list, tuple)) else [data])
-        ]
+        pieces = (data,) if isinstance(data, bytes | bytearray | memoryview) else data
+        parts = [memoryview(p).cast("B") for p in pieces]
         length = sum(p.nbytes for p in parts)
         if not length:
             raise ValueError("cannot write an empty chunk")
         headers = [
             ("Content-Range", f"bytes {offset}-{offset + length - 1}/*"),
-            ("Content-Length", str(length)),
             ("Content-Type", sp.OCTET_STREAM_MIME),
         ]
         response = await self._request(
@@ -273,7 +221,7 @@ class StorageClient:
             sp.immutable_share_path(storage_index, share_number),
             expected=(200, 201),
             secrets={sp.UPLOAD: upload_secret},
-            content=_pieces(parts) if len(parts) > 1 or length > _PIECE else parts[0],
+            content=parts,
             headers=headers,
         )
         required = sp.decode_required_ranges(response.body)
@@ -370,29 +318,3 @@ class StorageClient:
             await self._cbor_request("POST", path, body)
         except ShareNotFoundError:
             pass  # as the 1.20 client: the share is gone anyway
-
-
-async def _read_limited(
-    response: aiohttp.ClientResponse, limit: int, truncate: bool = False
-) -> bytes:
-    declared = response.content_length
-    if declared is not None and declared > limit and not truncate:
-        raise StorageProtocolError(f"response body larger than {limit} bytes")
-    if declared is not None and declared <= limit:
-        return await response.read()
-    chunks, size = [], 0  # no length given (chunked, as Tahoe's server answers reads)
-    async for chunk in response.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            if truncate:
-                chunks.append(chunk[: limit - size + len(chunk)])
-                break
-            raise StorageProtocolError(f"response body larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _pieces(parts: list[memoryview]) -> AsyncIterator[memoryview]:
-    for view in parts:
-        for pos in range(0, len(view), _PIECE):
-            yield view[pos : pos + _PIECE]

@@ -19,7 +19,7 @@ from lafs_core.nurl import NURL, parse_nurl
 from lafs_core.storage_client import StorageClient, WriteResult
 from lafs_core.storage_protocol import AllocateResult, VersionInfo
 
-from ..conftest import StorageNodeProcess
+from ..conftest import StorageNodeFactory, StorageNodeProcess
 
 pytestmark = pytest.mark.anyio
 
@@ -120,6 +120,22 @@ async def test_concurrent_uploads_to_several_servers(
     finally:
         for c in clients:
             await c.aclose()
+
+
+async def test_pooled_connections_outlive_a_node_restart(
+    storage_node_factory: StorageNodeFactory,
+) -> None:
+    """Kept-alive connections die with the node; the next requests, sent on them before
+    their end is noticed, go out again on fresh ones."""
+    node = storage_node_factory.create()
+    try:
+        async with StorageClient(node.nurl, max_connections=4) as client:
+            await asyncio.gather(*(client.get_version() for _ in range(8)))
+            node.restart()  # blocks the loop: the ends of the old connections are seen late
+            versions = await asyncio.gather(*(client.get_version() for _ in range(8)))
+        assert all(isinstance(v, VersionInfo) for v in versions)
+    finally:
+        node.stop()
 
 
 def test_error_hierarchy() -> None:
