@@ -173,17 +173,17 @@ class _StoredEntry(Entry):
         return metadata
 
 
-_raw_decode = json.JSONDecoder().raw_decode
+_scan_json = json.JSONDecoder().scan_once  # the C scanner behind json.loads
 
 
 def _loads(data: bytes) -> Any:
     """`json.loads(data)`, minus its per-call layers for the usual UTF-8 object."""
     try:
         text = data.decode("utf-8")
-        value, end = _raw_decode(text)
+        value, end = _scan_json(text, 0)
         if end == len(text):
             return value
-    except ValueError:
+    except (ValueError, StopIteration):  # StopIteration: no JSON value at all
         pass
     return json.loads(data)  # BOMs, UTF-16/32, whitespace; and the error to report
 
