@@ -156,8 +156,10 @@ class HTTPConnectionPool:
             conn.abort()  # also when cancelled: its state is unknown, it is not reused
             raise
         if conn.reusable:
-            conn.idle_since = asyncio.get_running_loop().time()
+            conn.idle_since = now = asyncio.get_running_loop().time()
             self._idle.append(conn)
+            while self._idle[0].closed or now - self._idle[0].idle_since >= IDLE_EXPIRY:
+                self._idle.popleft().abort()  # the least recently used, long unused
         else:
             conn.abort()
         return response

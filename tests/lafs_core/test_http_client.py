@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from lafs_core import http_client
 from lafs_core.errors import ServerIdentityError, StorageProtocolError
 from lafs_core.http_client import HTTPConnectionPool, Response, Timeouts
 from lafs_core.nurl import spki_hash_of_cert
@@ -122,6 +123,28 @@ async def test_keep_alive_reuses_one_connection_and_sends_a_complete_head() -> N
         b"hello 0",
     )
     assert b"Content-Length" not in server.requests[-1][0]  # a GET without a body
+
+
+async def test_idle_connections_expire(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http_client, "IDLE_EXPIRY", 0.4)
+    async with serving(answer_each) as server:
+        p = pool(server)
+        try:
+            await asyncio.gather(get(p), get(p))  # two connections
+            for _ in range(2):
+                await asyncio.sleep(0.25)
+                await get(p)  # on the last used one; the other expires, and is closed
+            for _ in range(100):
+                if server.open == 1:
+                    break
+                await asyncio.sleep(0.01)
+            open_before_the_last = server.open
+            await asyncio.sleep(0.45)
+            await get(p)  # the last one expired too
+        finally:
+            await p.aclose()
+    assert open_before_the_last == 1
+    assert server.connections == 3
 
 
 async def test_requests_beyond_max_connections_wait_for_a_free_one() -> None:
