@@ -2,7 +2,7 @@
 
 The names below are the public API; modules hold one concept each (see README).
 They are imported on first use (PEP 562), so a storage node that needs only
-the pure format modules does not load the client, aiohttp and the rest.
+the pure format modules does not load the client, the HTTP pool and the rest.
 """
 
 import importlib

@@ -56,7 +56,7 @@ class Client:
         config: GridConfig,
         pool: Executor | None = None,
         depth: int = 4,
-        key_pool_size: int = 2,
+        key_pool_size: int = 0,
     ) -> None:
         self.config = config
         self.broker = StorageBroker(config)
@@ -68,7 +68,8 @@ class Client:
 
     @property
     def key_pool(self) -> KeyPool:
-        """RSA keys made ahead in a background thread, started on first use."""
+        """RSA keys, made ahead in a background process when `key_pool_size` > 0 (a
+        server's choice: a one-shot command makes its one key on the spot)."""
         if self._key_pool is None:
             self._key_pool = KeyPool(self._key_pool_size)
         return self._key_pool

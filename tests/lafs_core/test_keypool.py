@@ -58,3 +58,24 @@ def test_closed_pool_refuses() -> None:
             await pool.get()
 
     asyncio.run(go())
+
+
+def test_making_keys_never_stalls_the_event_loop() -> None:
+    """OpenSSL holds the GIL while it makes a key (100-300 ms here): made in a thread, it
+    froze every request in flight. The pool's keys come from another process."""
+
+    async def go() -> float:
+        pool = KeyPool(size=2)
+        try:
+            worst, last = 0.0, time.perf_counter()
+            urgent = asyncio.ensure_future(asyncio.gather(*(pool.get() for _ in range(4))))
+            while not (urgent.done() and all(f.done() for f in pool._ready)):
+                await asyncio.sleep(0.002)
+                now = time.perf_counter()
+                worst, last = max(worst, now - last), now
+            assert len({k.privkey_der for k in await urgent}) == 4
+            return worst
+        finally:
+            pool.close()
+
+    assert asyncio.run(go()) < 0.1
