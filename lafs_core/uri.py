@@ -110,13 +110,6 @@ class CHKReadCap(PrintedOnce):
 Cap = LiteralCap | CHKReadCap | CHKVerifyCap
 
 
-def _numbers(cap: str, k: str, n: str, size: str) -> tuple[int, int, int]:
-    kk, nn = int(k), int(n)
-    if not 1 <= kk <= nn <= MAX_SHARES:
-        raise CapabilityError(f"capability has impossible k={kk}, n={nn}: {cap!r}")
-    return kk, nn, int(size)
-
-
 _C = TypeVar("_C", CHKReadCap, CHKVerifyCap)
 
 
@@ -124,8 +117,10 @@ def _chk(kind: type[_C], cap: str, m: re.Match[str], text: str) -> _C:
     """The matched CHK cap; it keeps `cap` as its text when that is canonical
     (ASCII digits without leading zeros)."""
     k, n, size = m.group(3, 4, 5)
-    kk, nn, ss = _numbers(text, k, n, size)
-    parsed = kind(base32.a2b_checked(m[1]), base32.a2b_checked(m[2]), kk, nn, ss)
+    kk, nn = int(k), int(n)
+    if not 1 <= kk <= nn <= MAX_SHARES:
+        raise CapabilityError(f"capability has impossible k={kk}, n={nn}: {text!r}")
+    parsed = kind(base32.a2b_checked(m[1]), base32.a2b_checked(m[2]), kk, nn, int(size))
     if k[0] != "0" and n[0] != "0" and (size[0] != "0" or size == "0") and cap.isascii():
         with_text(parsed, cap)
     return parsed
