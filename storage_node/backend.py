@@ -507,7 +507,8 @@ class Backend:
                 os.makedirs(bucket, exist_ok=True)
                 f = open(path, "x+b")
                 pending.files.append(f)
-                pending.dirs.append(bucket)  # a new share's name is durable too
+                if bucket not in pending.dirs:
+                    pending.dirs.append(bucket)  # a new share's name is durable too
                 f.write(c.new_mutable_container(self.nodeid, write_enabler))
             elif f not in pending.files:
                 pending.files.append(f)

@@ -5,9 +5,9 @@ Per spec/tahoe-storage-http.md 5-8. Checks run in the spec's order (route,
 errors become responses in one place, `_error_response`. Routing is one dict
 look-up per request (no framework router or middleware stack: a request costs
 the node a fraction of what it did). Disk work that can wait on the disk
-(writes, fsyncs, large reads) runs in worker threads through the `Backend`;
-metadata look-ups and small reads of the page cache run inline, cheaper than a
-thread hop.
+(immutable writes, fsyncs, large reads) runs in worker threads through the
+`Backend`; metadata look-ups, small reads and small read-test-writes of the page
+cache run inline, cheaper than a thread hop, their syncs batched by a `Syncer`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .backend import Backend
 from .config import NodeConfig
 from .crawler import LeaseCrawler, run_periodically
 from .errors import StorageNodeError, WriteError
+from .syncer import Syncer
 
 WRITE_PIECE = 1 << 20  # bytes of a PATCH body buffered before each disk write
 MAX_IOV = 512  # chunks per pwritev (the kernel takes at most 1024)
@@ -150,6 +151,7 @@ class StorageServer:
         self.config = config
         self.backend = backend
         self.crawler = LeaseCrawler(backend, config.expiry)
+        self.syncer = Syncer()
         self._auth = sp.authorization_value(config.swissnum)
         p = sp.PREFIX
         imm, mut = f"{p}/immutable/{SI}", f"{p}/mutable/{SI}"
@@ -247,6 +249,7 @@ class StorageServer:
             await asyncio.gather(*tasks, return_exceptions=True)
             # A clean stop discards every upload in progress (spec disk 10).
             await asyncio.to_thread(self.backend.abort_all_uploads)
+            await asyncio.to_thread(self.syncer.close)
 
     async def _abort_idle_uploads(self) -> None:
         while True:
@@ -352,10 +355,10 @@ class StorageServer:
         )
         if len(body) <= INLINE_RTW and sum(r.size for r in req.read_vector) <= INLINE_READ:
             # Page-cache work on the loop; only the sync, which waits on the disk,
-            # takes a thread: one hop, and no thread holding the GIL meanwhile.
+            # goes to the sync thread (batched with the other requests' syncs).
             result, pending = self.backend.apply_read_test_write(*args)
             if pending:
-                await asyncio.to_thread(pending.sync)
+                await self.syncer.run(pending.sync)
         else:
             del body
             result = await asyncio.to_thread(self.backend.read_test_write, *args)

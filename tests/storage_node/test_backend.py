@@ -106,3 +106,40 @@ def test_idle_uploads_are_aborted(backend: Backend) -> None:
     assert backend.uploads_in_progress() == 1
     backend.abort_all_uploads()
     assert not any(p.is_file() for p in backend.incoming_dir.rglob("*"))
+
+
+def test_apply_read_test_write_leaves_the_sync_to_the_caller(backend: Backend) -> None:
+    """The server applies small writes on its loop and syncs elsewhere: what must be synced."""
+    si, renew, cancel = os.urandom(16), os.urandom(32), os.urandom(32)
+    create = sp.TestWriteVectors((sp.TestVector(0, 1, b""),), (sp.WriteVector(0, b"one"),))
+    req = sp.ReadTestWriteRequest({0: create, 1: create}, (sp.ReadVector(0, 3),))
+    result, pending = backend.apply_read_test_write(si, WE, renew, cancel, req)
+    assert (result.success, result.data) == (True, {})
+    bucket = str(backend.bucket_dir(si))
+    assert len(pending.files) == 2 and pending.dirs == [bucket]
+    assert backend.share_path(si, 1).read_bytes()[468:471] == b"one"  # readable before the sync
+    pending.sync()
+    assert all(f.closed for f in pending.files)
+    # A failed test writes nothing and leaves nothing to sync.
+    result, pending = backend.apply_read_test_write(si, WE, renew, cancel, req)
+    assert (result.success, result.data, bool(pending)) == (
+        False,
+        {0: [b"one"], 1: [b"one"]},
+        False,
+    )
+    # Rewriting an existing share syncs the file only; its directory entry is old.
+    rewrite = sp.ReadTestWriteRequest({1: writes((0, b"two"))})
+    result, pending = backend.apply_read_test_write(si, WE, renew, cancel, rewrite)
+    assert result.success and len(pending.files) == 1 and pending.dirs == []
+    pending.sync()
+    assert backend.share_path(si, 1).read_bytes()[468:471] == b"two"
+
+
+def test_apply_read_test_write_closes_files_on_error(backend: Backend) -> None:
+    si, renew = os.urandom(16), os.urandom(32)
+    assert rtw(backend, si, renew, s0=writes((0, b"x")))
+    fds_before = len(os.listdir("/proc/self/fd"))
+    req = sp.ReadTestWriteRequest({0: writes((0, b"y"))})
+    with pytest.raises(WrongSecretError):
+        backend.apply_read_test_write(si, b"z" * 32, renew, renew, req)
+    assert len(os.listdir("/proc/self/fd")) == fds_before

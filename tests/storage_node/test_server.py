@@ -5,11 +5,13 @@ Status codes follow spec/tahoe-storage-http.md 5-8 and 11.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import struct
 
 import cbor2
+import httpx
 import pytest
 
 from lafs_core import base32
@@ -564,3 +566,101 @@ async def test_oversized_rtw_refused(storage_node_factory: StorageNodeFactory) -
     assert r.status_code == 413
     assert snapshot(node.storage_dir) == before
     node.stop()
+
+
+async def test_concurrent_test_and_set_one_winner(storage_node: StorageNodeProcess) -> None:
+    """Read-test-writes applied on the event loop stay atomic: of racing writers
+    testing the same old contents, exactly one wins, and the share holds its bytes."""
+    si, we, ls = random_si(), os.urandom(32), lease_secrets()
+    renew, cancel = ls[sp.LEASE_RENEW], ls[sp.LEASE_CANCEL]
+    async with storage_node.client() as client:
+        old = b"v0" * 8
+        await client.read_test_write(
+            si, we, renew, cancel, {0: TestWriteVectors(write=(WriteVector(0, old),))}
+        )
+        for round_ in range(3):
+            new = [os.urandom(16) for _ in range(12)]
+            results = await asyncio.gather(
+                *(
+                    client.read_test_write(
+                        si,
+                        we,
+                        renew,
+                        cancel,
+                        {0: TestWriteVectors((TestVector(0, 16, old),), (WriteVector(0, n),))},
+                        [ReadVector(0, 16)],
+                    )
+                    for n in new
+                )
+            )
+            winners = [n for n, r in zip(new, results, strict=True) if r.success]
+            assert len(winners) == 1, round_
+            assert all(r.data == {0: [old]} for r in results if r.success)
+            old = winners[0]
+            assert await client.read_mutable_share_chunk(si, 0, 0, 16) == old
+
+
+async def test_large_rtw_takes_the_thread_path(storage_node: StorageNodeProcess) -> None:
+    """Bodies past INLINE_RTW and reads past INLINE_READ give the same answers."""
+    si, we, ls = random_si(), os.urandom(32), lease_secrets()
+    renew, cancel = ls[sp.LEASE_RENEW], ls[sp.LEASE_CANCEL]
+    big = os.urandom(200_000)
+    async with storage_node.client() as client:
+        r = await client.read_test_write(
+            si, we, renew, cancel, {1: TestWriteVectors(write=(WriteVector(0, big),))}
+        )
+        assert (r.success, r.data) == (True, {})
+        r = await client.read_test_write(
+            si, we, renew, cancel, {1: TestWriteVectors(write=(WriteVector(5, b"x"),))},
+            [ReadVector(0, 100_000)],
+        )  # fmt: skip
+        assert (r.success, r.data) == (True, {1: [big[:100_000]]})
+        with pytest.raises(StorageUnauthorizedError):
+            await client.read_test_write(
+                si,
+                os.urandom(32),
+                renew,
+                cancel,
+                {1: TestWriteVectors(write=(WriteVector(0, big),))},
+            )
+        assert await client.read_mutable_share_chunk(si, 1, 0, 10) == big[:5] + b"x" + big[6:10]
+
+
+async def test_response_heads(storage_node: StorageNodeProcess) -> None:
+    """Header sets as the node sent them through Starlette responses (uvicorn adds `date`)."""
+    si, ls = random_si(), lease_secrets()
+    secrets = {**ls, sp.WRITE_ENABLER: os.urandom(32)}
+    rtw = sp.encode_rtw_request(
+        sp.ReadTestWriteRequest({2: TestWriteVectors(write=(WriteVector(0, b"abcdef"),))})
+    )
+
+    def heads(r: httpx.Response) -> list[tuple[str, str]]:
+        return [(k, v) for k, v in r.headers.items() if k != "date"]
+
+    async with RawClient(storage_node.nurl) as raw:
+        r = await raw.request("POST", sp.mutable_rtw_path(si), secrets=secrets, body=rtw)
+        assert heads(r) == [("content-length", "16"), ("content-type", "application/cbor")]
+        path = sp.mutable_share_path(si, 2)
+        r = await raw.request("GET", path, headers=[("Range", "bytes=1-2")])
+        assert (r.status_code, r.content) == (206, b"bc")
+        assert heads(r) == [
+            ("content-range", "bytes 1-2/*"),
+            ("content-length", "2"),
+            ("content-type", "application/octet-stream"),
+        ]
+        r = await raw.request("GET", path, headers=[("Range", "bytes=10-20")])
+        assert (r.status_code, heads(r)) == (204, [])
+        r = await raw.request("GET", path, auth="Tahoe-LAFS wrong")
+        assert (r.status_code, r.text) == (401, "Wrong Authorization header")
+        assert heads(r) == [("content-length", "26"), ("content-type", "text/plain; charset=utf-8")]
+        r = await raw.request("DELETE", path)
+        assert r.status_code == 405
+        assert heads(r) == [
+            ("allow", "GET, HEAD"),
+            ("content-length", "18"),
+            ("content-type", "text/plain; charset=utf-8"),
+        ]
+        r = await raw.request("GET", sp.mutable_shares_path(si), accept="text/html")
+        assert (r.status_code, heads(r)) == (406, [("content-length", "0")])
+        r = await raw.request("PUT", sp.lease_path(si), secrets=ls)
+        assert (r.status_code, heads(r)) == (204, [])
