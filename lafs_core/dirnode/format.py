@@ -7,7 +7,10 @@ writekey, or empty in immutable directories) and metadata JSON. Entries are
 sorted by name. Entries read from a body keep their raw bytes so an
 unchanged entry is written back verbatim, as Tahoe does.
 
-Pure functions over bytes; malformed bodies raise `CorruptDirectoryError`.
+Pure functions over bytes; malformed bodies raise `CorruptDirectoryError`:
+bad framing or names when unpacked, a bad write cap or metadata when that
+entry's field is first read (a listing reads them all, so it fails as
+Tahoe's does; a change to other children keeps the entry verbatim).
 """
 
 from __future__ import annotations
@@ -274,6 +277,6 @@ def unpack_children(data: bytes, writekey: bytes | None, mutable: bool = True) -
                 fields["rw_uri"] = None
         else:
             fields["rw_uri"] = None
-        entry.__dict__ = fields
+        object.__setattr__(entry, "__dict__", fields)  # frozen: no setattr of its own
         children[name] = entry
     return children
