@@ -37,7 +37,7 @@ WRITE_PIECE = 1 << 20  # bytes of a PATCH body buffered before each disk write
 MAX_IOV = 512  # chunks per pwritev (the kernel takes at most 1024)
 READ_PIECE = 1 << 20  # bytes per disk read when streaming a share
 INLINE_READ = 64 * 1024  # reads up to this size skip the worker thread
-INLINE_RTW = 64 * 1024  # read-test-writes up to this body size run on the loop, bar the sync
+INLINE_WRITE = 64 * 1024  # writes up to this size run on the loop, bar the sync
 IDLE_CHECK_INTERVAL = 60.0
 SI, SHNUM = "{si}", "{shnum}"
 _SI_RE = re.compile(sp.SI_PATTERN)
@@ -266,8 +266,7 @@ class StorageServer:
         return _cbor(sp.encode_version(info))
 
     async def add_or_renew_lease(self, call: Call) -> Response:
-        await asyncio.to_thread(
-            self.backend.add_or_renew_lease,
+        self.backend.add_or_renew_lease(  # a few small page-cache writes: inline
             call.si,
             call.secrets[sp.LEASE_RENEW],
             call.secrets[sp.LEASE_CANCEL],
@@ -278,8 +277,7 @@ class StorageServer:
         _require_accept_cbor(call)
         body = await _read_cbor_body(call, sp.MAX_ALLOCATE_BODY)
         req = sp.decode_allocate_request(body)
-        result = await asyncio.to_thread(
-            self.backend.allocate,
+        result = self.backend.allocate(  # small files made in the page cache: inline
             call.si,
             call.secrets[sp.LEASE_RENEW],
             call.secrets[sp.LEASE_CANCEL],
@@ -314,7 +312,7 @@ class StorageServer:
                     pos, chunks, pending = pos + pending, [], 0
 
             def finish(pos: int = pos) -> list[tuple[int, int]]:
-                """The last piece and the commit, in one thread hop."""
+                """The last piece and the commit (which syncs a complete share), in one hop."""
                 if chunks:
                     backend.write_piece(upload, pos, chunks)
                     pos += pending
@@ -324,7 +322,9 @@ class StorageServer:
                     raise WriteError("body shorter than its Content-Range")
                 return backend.commit(upload, first, last + 1)
 
-            missing = await asyncio.to_thread(finish)
+            # A small last piece joins the batched syncs; a large one gets a thread of its own.
+            hop = self.syncer.run if pending <= INLINE_WRITE else asyncio.to_thread
+            missing = await hop(finish)
         return _cbor(sp.encode_required_ranges(missing), 200 if missing else 201)
 
     async def abort(self, call: Call) -> Response:
@@ -353,7 +353,7 @@ class StorageServer:
             call.secrets[sp.LEASE_CANCEL],
             req,
         )
-        if len(body) <= INLINE_RTW and sum(r.size for r in req.read_vector) <= INLINE_READ:
+        if len(body) <= INLINE_WRITE and sum(r.size for r in req.read_vector) <= INLINE_READ:
             # Page-cache work on the loop; only the sync, which waits on the disk,
             # goes to the sync thread (batched with the other requests' syncs).
             result, pending = self.backend.apply_read_test_write(*args)

@@ -12,28 +12,30 @@ import asyncio
 import queue
 import threading
 from collections.abc import Callable
+from typing import Any, TypeVar
 
-Job = Callable[[], None]
-_Item = tuple[Job, "asyncio.Future[None]", asyncio.AbstractEventLoop]
-_Outcome = tuple["asyncio.Future[None]", BaseException | None]
+T = TypeVar("T")
+_Item = tuple[Callable[[], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+_Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
 
 
 class Syncer:
-    """Runs blocking sync jobs one after another in its own daemon thread."""
+    """Runs short blocking jobs (syncs and the little around them) one after another
+    in its own daemon thread."""
 
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    async def run(self, job: Job) -> None:
-        """Run `job` in the sync thread; returns when it has, raising what it raised."""
+    async def run(self, job: Callable[[], T]) -> T:
+        """Run `job` in the sync thread; returns what it returned, raises what it raised."""
         loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
+        done: asyncio.Future[T] = loop.create_future()
         if self._thread is None:
             self._start()
         self._queue.put((job, done, loop))
-        await done
+        return await done
 
     def close(self) -> None:
         """Finish the queued jobs and stop the thread (it starts again if needed)."""
@@ -64,12 +66,12 @@ class Syncer:
                     stop = True
                     continue
                 job, done, loop = item
+                result, error = None, None
                 try:
-                    job()
-                    error: BaseException | None = None
+                    result = job()
                 except BaseException as exc:  # handed to the waiting request
                     error = exc
-                outcomes.setdefault(loop, []).append((done, error))
+                outcomes.setdefault(loop, []).append((done, result, error))
             for loop, settled in outcomes.items():
                 try:
                     loop.call_soon_threadsafe(_settle, settled)
@@ -78,10 +80,10 @@ class Syncer:
 
 
 def _settle(outcomes: list[_Outcome]) -> None:
-    for done, error in outcomes:
+    for done, result, error in outcomes:
         if done.cancelled():
             continue
         if error is None:
-            done.set_result(None)
+            done.set_result(result)
         else:
             done.set_exception(error)

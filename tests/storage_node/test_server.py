@@ -601,7 +601,7 @@ async def test_concurrent_test_and_set_one_winner(storage_node: StorageNodeProce
 
 
 async def test_large_rtw_takes_the_thread_path(storage_node: StorageNodeProcess) -> None:
-    """Bodies past INLINE_RTW and reads past INLINE_READ give the same answers."""
+    """Bodies past INLINE_WRITE and reads past INLINE_READ give the same answers."""
     si, we, ls = random_si(), os.urandom(32), lease_secrets()
     renew, cancel = ls[sp.LEASE_RENEW], ls[sp.LEASE_CANCEL]
     big = os.urandom(200_000)

@@ -1,4 +1,4 @@
-"""The sync thread: jobs run in order, in batches, errors reach their waiter."""
+"""The sync thread: jobs run in order, in batches; results and errors reach their waiter."""
 
 from __future__ import annotations
 
@@ -47,12 +47,12 @@ async def test_a_failing_job_fails_only_its_waiter() -> None:
         results = await asyncio.gather(
             syncer.run(lambda: done.append(1)),
             syncer.run(fail),
-            syncer.run(lambda: done.append(3)),
+            syncer.run(lambda: done.append(3) or "three"),
             return_exceptions=True,
         )
     finally:
         syncer.close()
-    assert results[0] is None and results[2] is None
+    assert results[0] is None and results[2] == "three"
     assert isinstance(results[1], OSError)
     assert done == [1, 3]
 
