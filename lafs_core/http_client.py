@@ -8,7 +8,9 @@ bodies sent piece by piece under flow control, Content-Length or chunked
 response bodies read up to a limit, and TLS pinned by SPKI hash instead of the
 web PKI. The pin is checked right after the handshake, before any request byte
 (and so the swissnum) is written. Network failures raise `OSError`s
-(`ConnectionError`, `TimeoutError`, `ssl.SSLError`).
+(`ConnectionError`, `TimeoutError`, `ssl.SSLError`). A large Content-Length
+body (share data) is received straight into one bytearray of its size: TLS
+decrypts into it, and no list of chunks is joined.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .nurl import pins_equal, spki_hash_of_cert
 IDLE_EXPIRY = 60.0  # seconds a pooled connection may sit unused (uvicorn keeps them 75 s)
 _PIECE = 1 << 20  # large bodies are written in pieces of this size, each after the last drained
 _SMALL_BODY = 1 << 16  # smaller bodies go out with the head in one write (one TLS record)
+_SCRATCH = 1 << 16  # receive buffer for heads and small or chunked bodies
 
 BodyPart = bytes | bytearray | memoryview
 Body = BodyPart | Sequence[BodyPart]
@@ -47,7 +50,7 @@ class Timeouts:
 class Response:
     status: int
     headers: dict[str, str]  # names lower-cased; repeated headers joined with ", "
-    body: bytes
+    body: bytes | bytearray  # a bytearray when the body was over _SMALL_BODY with a Content-Length
 
 
 @functools.cache
@@ -208,9 +211,12 @@ class _Exchange:
     max_error_body: int
 
 
-class _Connection(asyncio.Protocol):
+class _Connection(asyncio.BufferedProtocol):
     """One connection: writes a request, feeds what arrives to the parser, which calls
-    the `on_*` methods; the answer, or the failure, ends up in `_answer`."""
+    the `on_*` methods; the answer, or the failure, ends up in `_answer`.
+
+    Once the head of a large Content-Length answer is parsed, the rest of its body is
+    received straight into `_body` (the parser is bypassed, and replaced after)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, read_timeout: float) -> None:
         self._loop = loop
@@ -237,6 +243,10 @@ class _Connection(asyncio.Protocol):
         self._size = 0
         self._limit = 0
         self._truncate = False
+        self._scratch = memoryview(bytearray(_SCRATCH))
+        self._body: bytearray | None = None  # the preallocated body being received
+        self._direct = False  # the rest of `_body` is read straight into it
+        self._keep_alive = False
 
     def peer_pin_is(self, pin: str) -> bool:
         assert self._transport is not None
@@ -304,10 +314,10 @@ class _Connection(asyncio.Protocol):
 
     def _finish(self, keep_alive: bool) -> None:
         if self._answer is not None and not self._answer.done():
-            body = b"".join(self._chunks)
+            body = self._body if self._body is not None else b"".join(self._chunks)
             self._answer.set_result(Response(self._status, self._headers, body))
             self.reusable = keep_alive
-        self._chunks = []
+        self._chunks, self._body, self._direct = [], None, False
         self._settle()
 
     # -- asyncio.Protocol ------------------------------------------------------
@@ -315,17 +325,32 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if self._direct:
+            assert self._body is not None
+            return memoryview(self._body)[self._size :]  # never past this answer's end
+        return self._scratch
+
+    def buffer_updated(self, nbytes: int) -> None:
         if self._answer is None:  # nothing was asked: the peer is confused, stop talking to it
             self.abort()
             return
         self._got_bytes = True
         self._last_activity = self._loop.time()
+        if self._direct:
+            assert self._body is not None
+            self._size += nbytes
+            if self._size == len(self._body):
+                self._parser = httptools.HttpResponseParser(self)  # the old one is mid-body
+                self._finish(self._keep_alive)
+            return
         try:
-            self._parser.feed_data(data)
+            self._parser.feed_data(self._scratch[:nbytes])
         except httptools.HttpParserError as exc:
             self._fail(ConnectionError(f"malformed HTTP response: {exc}"))
             self.abort()
+            return
+        self._direct = self._body is not None and self._size < len(self._body)
 
     def eof_received(self) -> bool:
         return False  # close: a response is never ended by EOF in this protocol
@@ -352,7 +377,7 @@ class _Connection(asyncio.Protocol):
     # -- parser callbacks (httptools) ------------------------------------------
 
     def on_message_begin(self) -> None:
-        self._headers, self._chunks, self._size = {}, [], 0
+        self._headers, self._chunks, self._size, self._body = {}, [], 0, None
 
     def on_header(self, name: bytes, value: bytes) -> None:
         key, text = name.decode("latin-1").lower(), value.decode("latin-1")
@@ -373,9 +398,16 @@ class _Connection(asyncio.Protocol):
             self._finish(keep_alive)
         elif declared is not None and int(declared) > self._limit and not self._truncate:
             self._fail(StorageProtocolError(f"response body larger than {self._limit} bytes"))
+        elif declared is not None and int(declared) > _SMALL_BODY and not self._truncate:
+            self._body = bytearray(int(declared))
+            self._keep_alive = self._parser.should_keep_alive()
 
     def on_body(self, data: bytes) -> None:
         if self._answer is None or self._answer.done():
+            return
+        if self._body is not None:
+            self._body[self._size : self._size + len(data)] = data
+            self._size += len(data)
             return
         self._size += len(data)
         if self._size <= self._limit:

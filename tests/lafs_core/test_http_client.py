@@ -395,3 +395,43 @@ async def test_pinned_tls(tmp_path: Path) -> None:
             await wrong.aclose()
             await right.aclose()
     assert [body for _, body in server.requests] == [b"hi", b"again"]  # nothing to the impostor
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
+async def test_large_bodies_received_whole_then_reuse(tmp_path: Path, tls: bool) -> None:
+    """Bodies over 64 KiB with a Content-Length are read into one buffer, in whatever pieces
+    they arrive (the head's packet may carry part of them); the connection is reused after,
+    and one cut short fails."""
+    sizes = [70_000, 3 << 20, 5, 1 << 20]
+
+    async def pieces(server: Server, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        while (request := await server.read_request(reader)) is not None:
+            size = sizes[len(server.requests) - 1] if request[0].split()[1] != b"/cut" else 0
+            body = bytes(i % 251 for i in range(size or 1 << 17))
+            w.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:1000])
+            await w.drain()
+            await asyncio.sleep(0.01)
+            if not size:
+                w.write(body[1000:50_000])
+                return  # the answer is cut short: the connection closes
+            for pos in range(1000, len(body), 300_000):
+                w.write(body[pos : pos + 300_000])
+                await w.drain()
+
+    context, pin = None, None
+    if tls:
+        cert, key = make_self_signed(tmp_path)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        pin = spki_hash_of_cert(cert.read_text())
+    async with serving(pieces, context) as server:
+        p = HTTPConnectionPool("127.0.0.1", server.port, spki_hash=pin)
+        try:
+            for size in sizes:
+                r = await p.request("GET", "/", expected=(200,), max_body=4 << 20)
+                assert r.body == bytes(i % 251 for i in range(size))
+            with pytest.raises(ConnectionResetError):
+                await p.request("GET", "/cut", expected=(200,), max_body=4 << 20)
+        finally:
+            await p.aclose()
+    assert server.connections == 1  # every answer, the cut one too, on one connection
