@@ -4,11 +4,15 @@ zfec is systematic, so blocks 0..k-1 are the pieces themselves; only the
 check blocks k..n-1 are computed. zfec releases the GIL while it works.
 """
 
+from collections.abc import Mapping
+
 import zfec
 
 from .errors import BadEncodingParameters
 
 MAX_SHARES = 256
+
+Buffer = bytes | bytearray | memoryview
 
 
 class Codec:
@@ -35,12 +39,16 @@ class Codec:
             return pieces
         return pieces + list(self._encoder.encode(pieces, self._check_numbers))
 
-    def decode(self, blocks: dict[int, bytes]) -> bytes:
+    def decode(self, blocks: Mapping[int, Buffer]) -> bytes:
         """Rebuild the padded segment from any k blocks (share number -> block)."""
+        return b"".join(self.pieces(blocks))
+
+    def pieces(self, blocks: Mapping[int, Buffer]) -> list[Buffer]:
+        """The k pieces of the padded segment, in order, from any k blocks; with blocks
+        0..k-1 those are the blocks themselves (nothing is copied)."""
         numbers = sorted(blocks)[: self.k]
         if len(numbers) < self.k:
             raise ValueError(f"need {self.k} blocks, got {len(numbers)}")
         if numbers == list(range(self.k)):
-            return b"".join(blocks[i] for i in numbers)
-        pieces = self._decoder.decode([blocks[i] for i in numbers], numbers)
-        return b"".join(pieces)
+            return [blocks[i] for i in numbers]
+        return list(self._decoder.decode([blocks[i] for i in numbers], numbers))

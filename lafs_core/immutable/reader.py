@@ -18,10 +18,10 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..codec import Codec
-from ..crypto import aes_ctr
+from ..codec import Buffer, Codec
+from ..crypto import aes_ctr_at
 from ..errors import CorruptShareError, NotEnoughSharesError, StorageError
-from ..hashes import BLOCK_TAG, CRYPTTEXT_SEGMENT_TAG, tagged_hash
+from ..hashes import BLOCK_TAG, CRYPTTEXT_SEGMENT_TAG, TaggedHasher, tagged_hash
 from ..hashtree import BadHashError, IncompleteHashTree, leaf_node
 from ..uri import CHKReadCap, CHKVerifyCap
 from .layout import (
@@ -49,7 +49,7 @@ class ShareSource(Protocol):
 
     sharenum: int
 
-    async def read(self, offset: int, length: int) -> bytes:
+    async def read(self, offset: int, length: int) -> bytes | bytearray:
         """Up to `length` bytes at `offset` (fewer only at the end of the share)."""
         ...
 
@@ -61,7 +61,7 @@ class OpenShare:
     block_tree: IncompleteHashTree
     block_tree_nodes: "asyncio.Future[list[bytes]] | None" = None
     # Blocks fetched ahead, several segments per request, until their segment asks.
-    prefetched: "dict[int, asyncio.Future[bytes]]" = field(default_factory=dict)
+    prefetched: "dict[int, asyncio.Future[memoryview]]" = field(default_factory=dict)
 
 
 @dataclass
@@ -104,7 +104,9 @@ class CHKReader:
     async def read(self, offset: int = 0, size: int | None = None) -> bytes:
         return b"".join([chunk async for chunk in self.iter_range(offset, size)])
 
-    async def iter_range(self, offset: int = 0, size: int | None = None) -> AsyncIterator[bytes]:
+    async def iter_range(
+        self, offset: int = 0, size: int | None = None
+    ) -> AsyncIterator[bytes | bytearray]:
         """Yield the plaintext of [offset, offset+size), one segment at a time, prefetching."""
         end = self.cap.size if size is None else min(self.cap.size, offset + size)
         if offset < 0 or (size is not None and size < 0):
@@ -117,7 +119,7 @@ class CHKReader:
         first = offset // geometry.segment_size
         last = (end - 1) // geometry.segment_size
         self._range_last = last
-        pending: deque[tuple[int, asyncio.Task[bytes]]] = deque()
+        pending: deque[tuple[int, asyncio.Task[bytes | bytearray]]] = deque()
         next_index = first
         try:
             while next_index <= last or pending:
@@ -127,8 +129,11 @@ class CHKReader:
                     next_index += 1
                 index, task = pending.popleft()
                 plaintext = await task
-                start, _ = geometry.segment_span(index)
-                yield plaintext[max(offset - start, 0) : end - start]
+                start, length = geometry.segment_span(index)
+                if offset <= start and start + length <= end:
+                    yield plaintext  # the whole segment: no copy
+                else:
+                    yield plaintext[max(offset - start, 0) : end - start]
         finally:
             for _, task in pending:
                 task.cancel()
@@ -202,7 +207,7 @@ class CHKReader:
         else:
             self._open[source.sharenum] = share
 
-    async def _fetch(self, source: ShareSource, offset: int, length: int) -> bytes:
+    async def _fetch(self, source: ShareSource, offset: int, length: int) -> bytes | bytearray:
         data = await source.read(offset, length)
         self.stats.bytes_fetched += len(data)
         return data
@@ -258,7 +263,7 @@ class CHKReader:
 
     # -- segments -------------------------------------------------------------
 
-    async def _segment(self, index: int) -> bytes:
+    async def _segment(self, index: int) -> bytes | bytearray:
         while True:
             await self._ensure_open()
             chosen = [self._open[n] for n in sorted(self._open)[: self.cap.k]]
@@ -278,7 +283,7 @@ class CHKReader:
         self.stats.shares_used.update(blocks)
         return plaintext
 
-    async def _raw_block(self, share: OpenShare, index: int) -> bytes | None:
+    async def _raw_block(self, share: OpenShare, index: int) -> memoryview | None:
         """The share's (unchecked) block for a segment, or None if the share fails."""
         sharenum = share.source.sharenum
         try:
@@ -292,7 +297,7 @@ class CHKReader:
             self.mark_unavailable(sharenum, exc)
         return None
 
-    def _prefetched_block(self, share: OpenShare, index: int) -> "asyncio.Future[bytes]":
+    def _prefetched_block(self, share: OpenShare, index: int) -> "asyncio.Future[memoryview]":
         """A future for the block, reading it with the next few of the range in one request."""
         future = share.prefetched.pop(index, None)
         if future is not None:
@@ -318,10 +323,11 @@ class CHKReader:
                     if not future.done():
                         future.set_exception(exc)
                 return
+            view = memoryview(data)  # blocks are views into the one response body
             for i, future in zip(range(index, end + 1), futures):
                 offset, length = geometry.block_span(i)
                 if not future.done():
-                    future.set_result(data[offset - start : offset - start + length])
+                    future.set_result(view[offset - start : offset - start + length])
 
         self._tasks.add(task := asyncio.ensure_future(fetch()))
         task.add_done_callback(self._tasks.discard)
@@ -347,15 +353,28 @@ class CHKReader:
         return False
 
     def _decode(
-        self, index: int, blocks: dict[int, bytes]
-    ) -> tuple[dict[int, bytes], bytes, bytes]:
+        self, index: int, blocks: dict[int, memoryview]
+    ) -> tuple[dict[int, bytes], bytes | bytearray, bytes]:
+        """Hash the blocks, and hash and decrypt the segment they make piece by piece,
+        straight into the one buffer returned (a verify-cap gets the ciphertext)."""
         block_hashes = {n: tagged_hash(BLOCK_TAG, b) for n, b in blocks.items()}
         offset, length = self.geometry.segment_span(index)
-        ciphertext = self._codec.decode(blocks)[:length]
-        segment_hash = tagged_hash(CRYPTTEXT_SEGMENT_TAG, ciphertext)
+        pieces: list[Buffer] = []
+        room = length  # the padding after the segment's end is not part of it
+        for piece in self._codec.pieces(blocks):
+            pieces.append(memoryview(piece)[:room])
+            room -= len(pieces[-1])
+        hasher = TaggedHasher(CRYPTTEXT_SEGMENT_TAG)
+        for piece in pieces:
+            hasher.update(piece)
         if isinstance(self.cap, CHKVerifyCap):
-            return block_hashes, ciphertext, segment_hash  # a verify-cap checks, cannot decrypt
-        return block_hashes, aes_ctr(self.cap.key, ciphertext, offset), segment_hash
+            return block_hashes, b"".join(pieces), hasher.digest()  # checks, cannot decrypt
+        plaintext = bytearray(length)
+        out, cipher = memoryview(plaintext), aes_ctr_at(self.cap.key, offset)
+        for piece in pieces:
+            cipher.update_into(piece, out)
+            out = out[len(piece) :]
+        return block_hashes, plaintext, hasher.digest()
 
     async def _check_segment(self, index: int, segment_hash: bytes) -> None:
         """Check a decoded segment against the crypttext tree, whose nodes any share carries."""
