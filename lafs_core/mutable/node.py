@@ -109,7 +109,7 @@ class MutableFileNode:
         self, mode: Mode, old: ServerMap[Server] | None = None, read_size: int | None = None
     ) -> ServerMap[Server]:
         return await update_servermap(
-            self._servers(), self.cap, mode, self.k, self.n, old, read_size
+            self._servers(), self.cap, mode, self.k, self.n, old, read_size, self.lease_secret
         )
 
     async def download_best_version(self) -> bytes:

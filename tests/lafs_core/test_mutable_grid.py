@@ -256,3 +256,65 @@ def test_still_held_sees_another_writers_version(grid: Any) -> None:
         return seen
 
     assert run(go, grid) == [True, False, False]
+
+
+def count_calls(client: Client, names: tuple[str, ...]) -> list[str]:
+    """Record which storage-client calls are made from now on (the calls still go out)."""
+    asked: list[str] = []
+    for server in client.broker.servers:
+        for name in names:
+            method = getattr(server.client, name)
+
+            async def counted(*args, _method=method, _name=name):  # type: ignore[no-untyped-def]
+                asked.append(_name)
+                return await _method(*args)
+
+            setattr(server.client, name, counted)
+    return asked
+
+
+def test_a_writer_asks_each_server_once(grid: Any) -> None:
+    """With the write cap, a servermap update reads every share a server holds with one
+    read-test-write (no writes, so nothing changes); a reader lists, then reads."""
+    names = ("list_mutable_shares", "read_mutable_share_chunk", "read_test_write")
+
+    async def go(client: Client) -> tuple[list[str], list[str], bytes]:
+        node = await create(client, b"asked once")
+        asked = count_calls(client, names)
+        writer = node_for(client, node.cap)
+        smap = await writer.get_servermap(Mode.WRITE)
+        as_writer = sorted(asked)
+        asked.clear()
+        reader = node_for(client, node.cap.readonly())
+        await reader.get_servermap(Mode.WRITE)
+        as_reader = sorted(set(asked))
+        best = smap.best_recoverable()
+        assert best is not None and len(smap.holders(best)) == 10
+        return as_writer, as_reader, await writer.download_best_version()
+
+    as_writer, as_reader, data = run(go, grid)
+    assert as_writer == ["read_test_write"] * 10
+    assert as_reader == ["list_mutable_shares", "read_mutable_share_chunk"]
+    assert data == b"asked once"
+
+
+def test_a_share_under_another_write_enabler_is_still_found(grid: Any) -> None:
+    """A share whose write enabler differs (its server was moved) refuses the writer's
+    one-request query; the server is then asked as a reader would, and the share counts."""
+
+    async def go(client: Client) -> MutableFileNode:
+        return await create(client, b"moved server")
+
+    node = run(go, grid)
+    (index, path), *_ = share_files(grid, node.storage_index)
+    raw = bytearray(path.read_bytes())
+    raw[52:84] = bytes(32)
+    path.write_bytes(raw)
+
+    async def look(client: Client) -> int:
+        smap = await node_for(client, node.cap).get_servermap(Mode.WRITE)
+        best = smap.best_recoverable()
+        assert best is not None
+        return len(smap.holders(best))
+
+    assert run(look, grid) == 10
