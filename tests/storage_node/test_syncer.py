@@ -1,9 +1,10 @@
-"""The sync thread: jobs run in order, in batches; results and errors reach their waiter."""
+"""The sync threads: parallel, bounded, reused; results and errors reach their waiter."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -12,28 +13,29 @@ from storage_node.syncer import Syncer
 pytestmark = pytest.mark.anyio
 
 
-async def test_jobs_queued_meanwhile_run_as_one_batch() -> None:
+async def test_syncs_run_in_parallel_off_the_loop() -> None:
+    """Concurrent syncs must not wait for each other (they share disk flushes)."""
     syncer = Syncer()
-    release = threading.Event()
-    ran: list[tuple[int, int]] = []  # (job, thread)
-
-    def job(i: int) -> None:
-        if i == 0:
-            release.wait(10)
-        ran.append((i, threading.get_ident()))
-
+    barrier = threading.Barrier(3, timeout=10)  # breaks unless three jobs run at once
     try:
-        first = asyncio.ensure_future(syncer.run(lambda: job(0)))
-        await asyncio.sleep(0.05)  # job 0 is blocking the thread
-        rest = [asyncio.ensure_future(syncer.run(lambda i=i: job(i))) for i in range(1, 6)]
-        await asyncio.sleep(0.05)
-        assert not any(f.done() for f in rest)
-        release.set()
-        await asyncio.gather(first, *rest)
+        threads = await asyncio.gather(
+            *(syncer.run(lambda: (barrier.wait(), threading.get_ident())[1]) for _ in range(3))
+        )
     finally:
         syncer.close()
-    assert [i for i, _ in ran] == list(range(6))
-    assert len({t for _, t in ran}) == 1 and ran[0][1] != threading.get_ident()
+    assert len(set(threads)) == 3 and threading.get_ident() not in threads
+
+
+async def test_threads_are_bounded_and_reused() -> None:
+    syncer = Syncer(max_threads=2)
+    try:
+        threads = await asyncio.gather(
+            *(syncer.run(lambda: (time.sleep(0.01), threading.get_ident())[1]) for _ in range(8))
+        )
+        later = await syncer.run(threading.get_ident)
+    finally:
+        syncer.close()
+    assert len(set(threads)) == 2 and later in threads
 
 
 async def test_a_failing_job_fails_only_its_waiter() -> None:
@@ -54,13 +56,12 @@ async def test_a_failing_job_fails_only_its_waiter() -> None:
         syncer.close()
     assert results[0] is None and results[2] == "three"
     assert isinstance(results[1], OSError)
-    assert done == [1, 3]
+    assert sorted(done) == [1, 3]
 
 
-async def test_close_stops_the_thread_and_a_later_job_restarts_it() -> None:
+async def test_close_stops_the_threads_and_a_later_job_starts_one() -> None:
     syncer = Syncer()
-    await syncer.run(lambda: None)
-    before = {t.ident for t in threading.enumerate() if t.name == "syncer"}
+    before = {await syncer.run(threading.get_ident)}
     syncer.close()
     assert not any(t.name == "syncer" and t.ident in before for t in threading.enumerate())
     ran = []
