@@ -29,6 +29,7 @@ from .immutable.downloader import DownloadResult
 from .immutable.local import encode_path
 from .immutable.params import DEFAULT_MAX_SEGMENT_SIZE, EncodingParams
 from .immutable.uploader import UploadResult
+from .malloc import reuse_freed_memory
 from .mutable.caps import Format, MutableReadCap, MutableWriteCap
 from .mutable.keys import KeyPair
 from .uri import CHKReadCap, LiteralCap
@@ -386,6 +387,7 @@ def _kind(child: Child) -> str:
 
 def cmd_get(args: argparse.Namespace) -> None:
     config = _grid(args)
+    reuse_freed_memory()
     if args.output:
         target = Path(args.output)
         fd, tmp = tempfile.mkstemp(prefix=".lafs-get-", dir=target.parent or ".")
@@ -417,8 +419,17 @@ async def _download(config: GridConfig, cap_text: str, out) -> DownloadResult:  
         if not isinstance(cap, CHKReadCap):
             raise UsageError("lafs get needs a file's read-cap (not a directory or a verify-cap)")
         download = client.download(cap)
-        async for chunk in download.chunks():
-            out.write(chunk)
+        loop = asyncio.get_running_loop()
+        writing: asyncio.Future[object] | None = None
+        try:
+            async for chunk in download.chunks():
+                if writing is not None:
+                    await writing
+                # in a worker thread, so that the next segments are fetched meanwhile
+                writing = loop.run_in_executor(client.pool, out.write, chunk)
+        finally:
+            if writing is not None:
+                await writing
         return download.result
 
 
