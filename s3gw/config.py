@@ -12,7 +12,7 @@ A config file looks like::
     inline-max-bytes = 4096          # objects up to this size live inside the bucket index
     convergent-encryption = true     # false: a random key per object (no dedupe, one read less)
     index-cache-seconds = 1.0        # how stale another gateway's writes may look here
-    index-leaf-bytes = 262144        # a bucket index leaf splits beyond this (or 1,000 keys)
+    index-leaf-bytes = 262144        # a bucket index leaf splits beyond this (or 250 keys)
     lease-renewal-hours = 24         # 0 turns scheduled renewal off
     local-grid-nodes = 10
     tls-cert-file = "cert.pem"       # with tls-key-file: serve HTTPS (PEM; relative to this file)

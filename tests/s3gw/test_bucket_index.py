@@ -328,7 +328,7 @@ def test_unchanged_cached_node_is_checked_with_two_small_reads(grid: Any) -> Non
         assert await reader.get("k") == entry(1)  # read and verified: a full servermap
         asked: list[str] = []
         for server in client.broker.servers:
-            for name in ("list_mutable_shares", "read_mutable_share_chunk"):
+            for name in ("list_mutable_shares", "read_mutable_share_chunk", "read_test_write"):
                 method = getattr(server.client, name)
 
                 async def counted(*args, _method=method, _name=name):  # type: ignore[no-untyped-def]
@@ -341,7 +341,7 @@ def test_unchanged_cached_node_is_checked_with_two_small_reads(grid: Any) -> Non
         await writer.put("k", entry(2))
         asked.clear()
         assert await reader.get("k") == entry(2)  # the quick check saw the new version
-        assert "list_mutable_shares" in asked
+        assert "read_test_write" in asked  # then a servermap update (one read-only rtw each)
 
     run(grid, go)
 
