@@ -119,11 +119,14 @@ class CHKReader:
         first = offset // geometry.segment_size
         last = (end - 1) // geometry.segment_size
         self._range_last = last
+        # At least two requests' worth of segments ahead: one batch of blocks arrives
+        # while the one before is decoded.
+        ahead = max(self.depth, 2 * self._batch_blocks)
         pending: deque[tuple[int, asyncio.Task[bytes | bytearray]]] = deque()
         next_index = first
         try:
             while next_index <= last or pending:
-                while next_index <= last and len(pending) < self.depth:
+                while next_index <= last and len(pending) < ahead:
                     task = asyncio.ensure_future(self._segment(next_index))
                     pending.append((next_index, task))
                     next_index += 1
@@ -303,7 +306,7 @@ class CHKReader:
         if future is not None:
             return future
         geometry = self.geometry
-        last = min(index + max(1, READ_BATCH // geometry.block_size) - 1, self._range_last)
+        last = min(index + self._batch_blocks - 1, self._range_last)
         end = index
         while end < last and end + 1 not in share.prefetched:
             end += 1
@@ -332,6 +335,11 @@ class CHKReader:
         self._tasks.add(task := asyncio.ensure_future(fetch()))
         task.add_done_callback(self._tasks.discard)
         return futures[0]
+
+    @property
+    def _batch_blocks(self) -> int:
+        """Blocks of one share read per request."""
+        return max(1, READ_BATCH // self.geometry.block_size)
 
     async def _check_block(self, share: OpenShare, index: int, block_hash: bytes) -> bool:
         """Check a block's hash against the share's block tree; set the share aside if wrong."""
