@@ -104,10 +104,10 @@ class CHKReader:
     async def read(self, offset: int = 0, size: int | None = None) -> bytes:
         return b"".join([chunk async for chunk in self.iter_range(offset, size)])
 
-    async def iter_range(
-        self, offset: int = 0, size: int | None = None
-    ) -> AsyncIterator[bytes | bytearray]:
-        """Yield the plaintext of [offset, offset+size), one segment at a time, prefetching."""
+    async def iter_range(self, offset: int = 0, size: int | None = None) -> AsyncIterator[bytes]:
+        """Yield the plaintext of [offset, offset+size), prefetching: each segment in up to k
+        chunks (its decrypted pieces, not joined), or, for a verify-cap, the segment's
+        ciphertext as one chunk."""
         end = self.cap.size if size is None else min(self.cap.size, offset + size)
         if offset < 0 or (size is not None and size < 0):
             raise ValueError("offset and size must not be negative")
@@ -122,7 +122,7 @@ class CHKReader:
         # At least two requests' worth of segments ahead: one batch of blocks arrives
         # while the one before is decoded.
         ahead = max(self.depth, 2 * self._batch_blocks)
-        pending: deque[tuple[int, asyncio.Task[bytes | bytearray]]] = deque()
+        pending: deque[tuple[int, asyncio.Task[list[bytes]]]] = deque()
         next_index = first
         try:
             while next_index <= last or pending:
@@ -131,12 +131,12 @@ class CHKReader:
                     pending.append((next_index, task))
                     next_index += 1
                 index, task = pending.popleft()
-                plaintext = await task
-                start, length = geometry.segment_span(index)
-                if offset <= start and start + length <= end:
-                    yield plaintext  # the whole segment: no copy
-                else:
-                    yield plaintext[max(offset - start, 0) : end - start]
+                position = geometry.segment_span(index)[0]
+                for piece in await task:
+                    low, high = max(offset - position, 0), min(end - position, len(piece))
+                    if low < high:
+                        yield piece if high - low == len(piece) else piece[low:high]
+                    position += len(piece)
         finally:
             for _, task in pending:
                 task.cancel()
@@ -266,7 +266,7 @@ class CHKReader:
 
     # -- segments -------------------------------------------------------------
 
-    async def _segment(self, index: int) -> bytes | bytearray:
+    async def _segment(self, index: int) -> list[bytes]:
         while True:
             await self._ensure_open()
             chosen = [self._open[n] for n in sorted(self._open)[: self.cap.k]]
@@ -362,9 +362,9 @@ class CHKReader:
 
     def _decode(
         self, index: int, blocks: dict[int, memoryview]
-    ) -> tuple[dict[int, bytes], bytes | bytearray, bytes]:
+    ) -> tuple[dict[int, bytes], list[bytes], bytes]:
         """Hash the blocks, and hash and decrypt the segment they make piece by piece,
-        straight into the one buffer returned (a verify-cap gets the ciphertext)."""
+        without joining them (a verify-cap gets the ciphertext, joined)."""
         block_hashes = {n: tagged_hash(BLOCK_TAG, b) for n, b in blocks.items()}
         offset, length = self.geometry.segment_span(index)
         pieces: list[Buffer] = []
@@ -376,13 +376,9 @@ class CHKReader:
         for piece in pieces:
             hasher.update(piece)
         if isinstance(self.cap, CHKVerifyCap):
-            return block_hashes, b"".join(pieces), hasher.digest()  # checks, cannot decrypt
-        plaintext = bytearray(length)
-        out, cipher = memoryview(plaintext), aes_ctr_at(self.cap.key, offset)
-        for piece in pieces:
-            cipher.update_into(piece, out)
-            out = out[len(piece) :]
-        return block_hashes, plaintext, hasher.digest()
+            return block_hashes, [b"".join(pieces)], hasher.digest()  # checks, cannot decrypt
+        cipher = aes_ctr_at(self.cap.key, offset)
+        return block_hashes, [cipher.update(piece) for piece in pieces], hasher.digest()
 
     async def _check_segment(self, index: int, segment_hash: bytes) -> None:
         """Check a decoded segment against the crypttext tree, whose nodes any share carries."""

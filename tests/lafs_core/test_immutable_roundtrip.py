@@ -95,3 +95,21 @@ def test_range_reads_fetch_only_their_segments() -> None:
     assert reader.stats.segments == 1
     whole = len(SHARES[0]) * 3
     assert reader.stats.bytes_fetched < whole / 3
+
+
+@pytest.mark.parametrize("shares", [(0, 1, 2), (4, 0, 9)], ids=["systematic", "decoded"])
+def test_chunks_are_bytes_pieces_of_segments(shares: tuple[int, ...]) -> None:
+    """A read-cap's range comes as the decrypted pieces of each segment (no join, so up to k
+    chunks a segment), each plain bytes, as web frameworks want them; a range inside a
+    piece is cut from it."""
+    assert isinstance(CAP, CHKReadCap)
+
+    async def chunks(offset: int, size: int) -> list[bytes]:
+        reader = CHKReader(CAP, [BytesShareSource(i, SHARES[i]) for i in shares])
+        return [chunk async for chunk in reader.iter_range(offset, size)]
+
+    whole = asyncio.run(chunks(0, len(DATA)))
+    assert [len(c) for c in whole[:3]] == [333, 333, 333]  # segment 999 bytes, k = 3
+    assert all(type(c) is bytes for c in whole) and b"".join(whole) == DATA
+    assert asyncio.run(chunks(1100, 100)) == [DATA[1100:1200]]
+    assert asyncio.run(chunks(990, 20)) == [DATA[990:999], DATA[999:1010]]
