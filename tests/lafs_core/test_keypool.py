@@ -4,30 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
-import threading
 import time
 
 import pytest
 
-from lafs_core.mutable.keypool import BACKGROUND_NICENESS, KeyPool, _lower_priority
+from lafs_core.mutable.keymaker import IDLE_NICENESS
+from lafs_core.mutable.keypool import KeyPool
 from lafs_core.mutable.keys import KeyPair
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="threads have their own priority on Linux only")
-def test_background_thread_runs_at_idle_priority() -> None:
-    seen: list[int] = []
+def test_background_keys_are_made_at_idle_priority() -> None:
+    async def go() -> tuple[int, int]:
+        pool = KeyPool(size=1)
+        try:
+            await pool.get()  # none ready yet: made at once by the second, normal-priority child
+            assert pool._background is not None and pool._urgent is not None
+            while not pool._ready[0].done():  # the background child has started for sure
+                await asyncio.sleep(0.01)
+            background = pool._background._process.pid
+            urgent = pool._urgent._process.pid
+            return os.getpriority(os.PRIO_PROCESS, background), os.getpriority(
+                os.PRIO_PROCESS, urgent
+            )
+        finally:
+            pool.close()
 
-    def worker() -> None:
-        _lower_priority()
-        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-
-    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    thread = threading.Thread(target=worker)
-    thread.start()
-    thread.join()
-    assert seen == [BACKGROUND_NICENESS]
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
+    background, urgent = asyncio.run(go())
+    assert background == IDLE_NICENESS
+    assert urgent == os.getpriority(os.PRIO_PROCESS, 0)
 
 
 def test_finished_keys_are_handed_out_at_once_and_only_once() -> None:

@@ -1,0 +1,33 @@
+"""`python -m lafs_core.mutable.keymaker [--idle]`: makes RSA key pairs for `KeyPool`.
+
+For each byte read on stdin it writes one fresh pair to stdout: the lengths of the
+private and public DER as two 4-byte big-endian numbers, then both. It stops at the
+end of stdin, which also comes when the parent process dies. `--idle` runs it at
+the lowest CPU priority.
+"""
+
+import os
+import struct
+import sys
+
+from .keys import KeyPair
+
+IDLE_NICENESS = 19
+
+
+def frame(keys: KeyPair) -> bytes:
+    return struct.pack(">II", len(keys.privkey_der), len(keys.pubkey_der)) + (
+        keys.privkey_der + keys.pubkey_der
+    )
+
+
+def main() -> None:
+    if "--idle" in sys.argv[1:]:
+        os.nice(IDLE_NICENESS)
+    while sys.stdin.buffer.read(1):
+        sys.stdout.buffer.write(frame(KeyPair.generate()))
+        sys.stdout.buffer.flush()
+
+
+if __name__ == "__main__":
+    main()
