@@ -36,7 +36,7 @@ from lafs_core.dirnode import DirectoryCap, Entry  # noqa: E402
 from lafs_core.grid_config import load_grid  # noqa: E402
 from lafs_core.mutable import MutableFileNode, MutableWriteCap  # noqa: E402
 from lafs_core.storage_client import StorageClient  # noqa: E402
-from s3gw.bucket_index import BucketIndex, IndexEntry  # noqa: E402
+from s3gw.bucket_index import MAX_LEAF_ENTRIES, BucketIndex, IndexEntry  # noqa: E402
 from s3gw.config import GatewayConfig  # noqa: E402
 from s3gw.index_node import IndexNode, Link, leaf_entry, pack_node  # noqa: E402
 from storage_node.local_grid import LocalGrid  # noqa: E402
@@ -266,7 +266,7 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument("--puts", type=int, default=100, help="sequential PUTs measured")
     parser.add_argument("--fill", type=float, default=0.7, help="leaf fill of the large index")
-    parser.add_argument("--max-entries", type=int, default=1000)
+    parser.add_argument("--max-entries", type=int, default=MAX_LEAF_ENTRIES)
     parser.add_argument("--max-bytes", type=int, default=GatewayConfig().index_leaf_bytes)
     parser.add_argument("--cache-nodes", type=int, default=1024, help="node cache size")
     parser.add_argument("--nodes", type=int, default=10)
