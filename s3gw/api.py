@@ -624,15 +624,11 @@ class _Changed(Exception):
     """The entry changed between our read and our write: read again."""
 
 
-async def _prepend(
-    first: bytes, rest: AsyncIterator[bytes | bytearray]
-) -> AsyncIterator[bytes | memoryview]:
-    """Starlette sends bytes and memoryviews as they are; a whole segment comes from the
-    reader as a fresh bytearray, passed on as a view (no copy)."""
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     if first:
         yield first
     async for chunk in rest:
-        yield chunk if isinstance(chunk, bytes) else memoryview(chunk)
+        yield chunk
 
 
 __all__ = ["Gateway", "S3Request"]
