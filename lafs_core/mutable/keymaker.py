@@ -9,16 +9,30 @@ the lowest CPU priority.
 import os
 import struct
 import sys
+from typing import BinaryIO
 
 from .keys import KeyPair
 
 IDLE_NICENESS = 19
 
 
+_SIZES = struct.Struct(">II")
+
+
 def frame(keys: KeyPair) -> bytes:
-    return struct.pack(">II", len(keys.privkey_der), len(keys.pubkey_der)) + (
+    return _SIZES.pack(len(keys.privkey_der), len(keys.pubkey_der)) + (
         keys.privkey_der + keys.pubkey_der
     )
+
+
+def read_frame(stream: BinaryIO) -> KeyPair:
+    """The pair `frame` wrote, read from the child's stdout."""
+    head = stream.read(_SIZES.size)
+    if len(head) < _SIZES.size:
+        raise RuntimeError("the key maker process stopped")
+    private_size, public_size = _SIZES.unpack(head)
+    body = stream.read(private_size + public_size)
+    return KeyPair(body[:private_size], body[private_size:])
 
 
 def main() -> None:

@@ -16,13 +16,12 @@ they also stop when this process dies (their stdin closes).
 from __future__ import annotations
 
 import asyncio
-import struct
 import subprocess
 import sys
-import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from .keymaker import read_frame
 from .keys import KeyPair
 
 
@@ -34,8 +33,8 @@ class _KeyMaker:
         self._process = subprocess.Popen(
             command + (["--idle"] if idle else []), stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
+        # one thread: requests to the child never interleave on its pipe
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rsa-keymaker")
-        self._lock = threading.Lock()
 
     def submit(self) -> Future[KeyPair]:
         return self._thread.submit(self._make)
@@ -43,15 +42,9 @@ class _KeyMaker:
     def _make(self) -> KeyPair:
         stdin, stdout = self._process.stdin, self._process.stdout
         assert stdin is not None and stdout is not None
-        with self._lock:
-            stdin.write(b"k")
-            stdin.flush()
-            head = stdout.read(8)
-            if len(head) < 8:
-                raise RuntimeError("the key maker process stopped")
-            private_size, public_size = struct.unpack(">II", head)
-            body = stdout.read(private_size + public_size)
-        return KeyPair(body[:private_size], body[private_size:])
+        stdin.write(b"k")
+        stdin.flush()
+        return read_frame(stdout)
 
     def close(self) -> None:
         self._thread.shutdown(wait=False, cancel_futures=True)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import time
 
 import pytest
 
-from lafs_core.mutable.keymaker import IDLE_NICENESS
+from lafs_core.mutable.keymaker import IDLE_NICENESS, frame, read_frame
 from lafs_core.mutable.keypool import KeyPool
 from lafs_core.mutable.keys import KeyPair
 
@@ -83,3 +84,12 @@ def test_making_keys_never_stalls_the_event_loop() -> None:
             pool.close()
 
     assert asyncio.run(go()) < 0.1
+
+
+def test_key_maker_frames_round_trip() -> None:
+    keys = KeyPair.generate()
+    wire = frame(keys) + frame(keys)
+    stream = io.BytesIO(wire)
+    assert read_frame(stream) == keys and read_frame(stream) == keys
+    with pytest.raises(RuntimeError, match="stopped"):
+        read_frame(io.BytesIO(wire[:5]))
