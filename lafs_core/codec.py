@@ -1,13 +1,15 @@
 """The erasure code: zfec's Reed-Solomon over segments split into k pieces (spec 5).
 
 zfec is systematic, so blocks 0..k-1 are the pieces themselves; only the
-check blocks k..n-1 are computed. zfec releases the GIL while it works.
+check blocks k..n-1 are computed, by ISA-L where the system has it (the same
+bytes, 25 times faster: `isal.py`), else by zfec. Both release the GIL.
 """
 
 from collections.abc import Mapping
 
 import zfec
 
+from . import isal
 from .errors import BadEncodingParameters
 
 MAX_SHARES = 256
@@ -24,6 +26,7 @@ class Codec:
         self._encoder = zfec.Encoder(k, n)
         self._decoder = zfec.Decoder(k, n)
         self._check_numbers = list(range(k, n))
+        self._check_encoder = isal.CheckEncoder(k, n) if isal.available and k < n else None
 
     def encode(self, padded_segment: bytes) -> list[bytes | memoryview]:
         """Split a segment (length a multiple of k) into k pieces and return all n blocks.
@@ -37,6 +40,9 @@ class Codec:
         pieces: list[bytes | memoryview] = [view[i * size : (i + 1) * size] for i in range(self.k)]
         if self.k == self.n:
             return pieces
+        if self._check_encoder is not None:
+            segment = padded_segment if isinstance(padded_segment, bytes) else bytes(padded_segment)
+            return pieces + self._check_encoder.encode(segment)
         return pieces + list(self._encoder.encode(pieces, self._check_numbers))
 
     def decode(self, blocks: Mapping[int, Buffer]) -> bytes:

@@ -1,0 +1,74 @@
+"""The erasure code: blocks as zfec makes them, whichever engine computes them."""
+
+import os
+
+import pytest
+import zfec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lafs_core import isal
+from lafs_core.codec import Codec
+from lafs_core.errors import BadEncodingParameters
+
+
+def zfec_blocks(k: int, n: int, segment: bytes) -> list[bytes]:
+    size = len(segment) // k
+    pieces = [segment[i * size : (i + 1) * size] for i in range(k)]
+    return pieces + list(zfec.Encoder(k, n).encode(pieces, list(range(k, n))))
+
+
+def test_isal_is_installed() -> None:
+    """`.ci/run` installs it; without it uploads fall back to zfec, 25 times slower."""
+    assert isal.available, "install ISA-L (Debian: apt-get install libisal2)"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    k=st.integers(1, 40),
+    extra=st.integers(1, 60),
+    size=st.integers(0, 3000),
+    seed=st.binary(min_size=1, max_size=64),
+)
+def test_isal_check_blocks_are_zfecs(k: int, extra: int, size: int, seed: bytes) -> None:
+    n = k + extra
+    segment = (seed * (k * size // len(seed) + 1))[: k * size]
+    checks = isal.CheckEncoder(k, n).encode(segment)
+    assert [bytes(c) for c in checks] == zfec_blocks(k, n, segment)[k:]
+
+
+def test_isal_at_the_largest_parameters() -> None:
+    segment = os.urandom(255 * 37)
+    checks = isal.CheckEncoder(255, 256).encode(segment)
+    assert [bytes(c) for c in checks] == zfec_blocks(255, 256, segment)[255:]
+    segment = os.urandom(1 * 1000)
+    checks = isal.CheckEncoder(1, 256).encode(segment)
+    assert [bytes(c) for c in checks] == zfec_blocks(1, 256, segment)[1:]
+
+
+def test_isal_refuses_a_ragged_segment() -> None:
+    with pytest.raises(ValueError):
+        isal.CheckEncoder(3, 10).encode(b"x" * 10)
+
+
+@pytest.mark.parametrize(("k", "n"), [(1, 1), (1, 3), (3, 10), (5, 5), (25, 100), (101, 256)])
+def test_codec_encodes_as_zfec_and_decodes_from_any_k(k: int, n: int) -> None:
+    segment = os.urandom(k * 1001)
+    codec = Codec(k, n)
+    blocks = codec.encode(segment)
+    assert [bytes(b) for b in blocks] == zfec_blocks(k, n, segment)
+    for chosen in (range(k), range(n - k, n), range(0, n, max(1, n // k))[:k]):
+        assert codec.decode({i: blocks[i] for i in chosen}) == segment
+
+
+def test_codec_accepts_a_bytearray_segment() -> None:
+    segment = bytearray(os.urandom(3 * 500))
+    assert [bytes(b) for b in Codec(3, 10).encode(segment)] == zfec_blocks(3, 10, bytes(segment))
+
+
+def test_codec_refuses_bad_parameters() -> None:
+    for k, n in [(0, 3), (4, 3), (3, 257)]:
+        with pytest.raises(BadEncodingParameters):
+            Codec(k, n)
+    with pytest.raises(ValueError):
+        Codec(3, 10).encode(b"ab")
