@@ -24,6 +24,10 @@ _B32_32 = f"{_B32}{{51}}[aq]"  # 32 bytes: last char carries 1 data bit
 _NUMS = r"(\d+):(\d+):(\d+)"
 _CHK_READ = re.compile(f"URI:CHK:({_B32_16}):({_B32_32}):{_NUMS}")
 _CHK_VERIFY = re.compile(f"URI:CHK-Verifier:({_B32_16}):({_B32_32}):{_NUMS}")
+# What `_chk` keeps as its text: ASCII numbers without leading zeros.
+_CANONICAL_CHK = re.compile(
+    f"URI:CHK(?:-Verifier)?:{_B32_16}:{_B32_32}:([1-9][0-9]*):([1-9][0-9]*):(?:0|[1-9][0-9]*)"
+)
 
 LIT_MAX_SIZE = 55
 
@@ -152,3 +156,12 @@ def parse_cap(text: str) -> Cap:
     if cap.startswith("URI:"):
         raise CapabilityError(f"unsupported capability type: {cap.split(':')[1]!r}")
     raise CapabilityError(f"not a capability (must start with 'URI:'): {text[:40]!r}")
+
+
+def is_canonical_cap(text: str) -> bool:
+    """True if `parse_cap(text)` succeeds and prints `text` back (a CHK or LIT cap as
+    Tahoe writes it): a cheap check, so a reader can defer the parse to first use."""
+    m = _CANONICAL_CHK.fullmatch(text)
+    if m is not None:
+        return int(m[1]) <= int(m[2]) <= MAX_SHARES
+    return text.startswith("URI:LIT:") and base32.is_canonical(text[8:])

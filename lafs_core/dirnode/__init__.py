@@ -7,7 +7,7 @@ Pure: `caps` (DIR2 cap wrappers and the one `parse_any_cap`), `format`
 """
 
 from .caps import AnyCap, DirectoryCap, parse_any_cap, parse_dir_cap
-from .children import Child, Listing, make_child, visible_children
+from .children import Child, Listing, list_body, make_child, visible_children
 from .errors import ChildOfWrongTypeError, ExistingChildError, NoSuchChildError, NotWriteableError
 from .format import (
     CorruptDirectoryError,
@@ -34,6 +34,7 @@ __all__ = [
     "NotWriteableError",
     "decrypt_rw_uri",
     "encrypt_rw_uri",
+    "list_body",
     "make_child",
     "pack_children",
     "parse_any_cap",

@@ -16,9 +16,10 @@ from typing import Any
 
 from ..errors import CapabilityError
 from ..mutable.caps import MutableVerifyCap, MutableWriteCap
-from ..uri import CHKVerifyCap
+from ..uri import CHKVerifyCap, is_canonical_cap, parse_cap
 from .caps import AnyCap, DirectoryCap, is_immutable, parse_any_cap
-from .format import Entry
+from .format import Entry, has_write_cap, read_metadata, read_rw_uri, scan_entries
+from .lazy import Lazy, bare
 
 # Prefixes Tahoe's uri.from_string recognises; anything else is a cap from the future.
 _KNOWN_PREFIXES = (
@@ -95,6 +96,27 @@ class Child:
             return known_child(parse_any_cap(readonly_string(self.cap)))
         return Child(None, None, self.ro_uri, self.error)
 
+    def __eq__(self, other: object) -> bool:
+        """By value, whether or not either cap is parsed yet (`_ImmutableFileChild`)."""
+        if not isinstance(other, Child):
+            return NotImplemented
+        return (self.cap, self.rw_uri, self.ro_uri, self.error) == (
+            other.cap,
+            other.rw_uri,
+            other.ro_uri,
+            other.error,
+        )
+
+
+class _ImmutableFileChild(Child):
+    """A CHK or LIT file listed from its canonical read cap (`is_canonical_cap`): most
+    children of a big directory. The text is all a listing shows, so the cap object
+    (base32 decoding) is made on first use. Made by `bare` without `cap`."""
+
+    @Lazy
+    def cap(self) -> AnyCap:  # type: ignore[override]
+        return parse_cap(self.ro_uri or "")
+
 
 def known_child(cap: AnyCap) -> Child:
     writable = isinstance(cap, MutableWriteCap) or (
@@ -157,12 +179,38 @@ def make_child(rw: str | None, ro: str | None, immutable_context: bool = False) 
 Listing = dict[str, tuple[Child, dict[str, Any]]]
 
 
+def _listed(rw: str | None, ro: str | None, immutable: bool) -> Child | None:
+    """The child Tahoe lists for these slots, or None: it drops a child whose caps are
+    refused (or mutable, in an immutable directory) silently (spec 2.2 step 8)."""
+    if rw is None and ro is not None and is_canonical_cap(ro):
+        # make_child's answer minus the parse; an immutable file fits any directory
+        return bare(_ImmutableFileChild, {"rw_uri": None, "ro_uri": ro, "error": None})
+    child = make_child(rw, ro, immutable)
+    if child.error is None and (not immutable or child.allowed_in_immutable_directory()):
+        return child
+    return None
+
+
 def visible_children(entries: Mapping[str, Entry], immutable: bool = False) -> Listing:
-    """The children Tahoe lists: entries whose caps are refused (or mutable, in an
-    immutable directory) are dropped silently (spec 2.2 step 8)."""
+    """The children Tahoe lists, with their metadata."""
     out: Listing = {}
     for name, e in entries.items():
-        child = make_child(e.rw_uri, e.ro_uri, immutable)
-        if child.error is None and (not immutable or child.allowed_in_immutable_directory()):
+        child = _listed(e.rw_uri, e.ro_uri, immutable)
+        if child is not None:
             out[name] = (child, e.metadata)
+    return out
+
+
+def list_body(data: bytes, writekey: bytes | None, mutable: bool = True) -> Listing:
+    """`visible_children(unpack_children(data, writekey, mutable), not mutable)` without
+    the stored entries (a listing reads every field of every entry once)."""
+    slots = {name: (ro, rw, md) for _, name, ro, rw, md in scan_entries(data, mutable)}
+    out: Listing = {}
+    for name, (ro, rwcapdata, metadata_json) in slots.items():
+        rw = None
+        if writekey is not None and has_write_cap(rwcapdata):
+            rw = read_rw_uri(name, writekey, rwcapdata)
+        child = _listed(rw, ro, not mutable)
+        if child is not None:
+            out[name] = (child, read_metadata(name, metadata_json))
     return out

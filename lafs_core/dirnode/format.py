@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,7 @@ from ..crypto import aes_ctr
 from ..errors import LafsError
 from ..hashes import tagged_hash, tagged_pair_hash
 from ..netstring import netstring
+from .lazy import Lazy, bare
 
 CHILD_SALT_TAG = b"allmydata_dirnode_child_rwcap_to_salt_v1"
 CHILD_CAPKEY_TAG = b"allmydata_mutable_writekey_and_salt_to_dirnode_child_capkey_v1"
@@ -130,18 +131,24 @@ class Entry:
     raw: bytes = field(default=b"", compare=False, repr=False)
 
 
-class _Decoded:
-    """`functools.cached_property` minus its lock (Python 3.11 takes one per access, and
-    a listing decodes thousands): the value is computed once and stored on the instance."""
+def read_rw_uri(name: str, writekey: bytes, rwcapdata: bytes) -> str | None:
+    """An entry's write cap as text (None if it has none); CorruptDirectoryError if bad."""
+    rw = decrypt_rw_uri(writekey, rwcapdata).rstrip(b" ")
+    try:
+        return rw.decode("utf-8") or None
+    except UnicodeDecodeError as exc:
+        raise CorruptDirectoryError(f"bad write cap of {name!r}: {exc}") from exc
 
-    def __init__(self, decode: Callable[[Any], Any]) -> None:
-        self.decode, self.name = decode, decode.__name__
 
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
-        if instance is None:
-            return self
-        value = instance.__dict__[self.name] = self.decode(instance)
-        return value
+def read_metadata(name: str, metadata_json: bytes) -> dict[str, Any]:
+    """An entry's metadata object; CorruptDirectoryError if it is not a JSON object."""
+    try:
+        metadata = _loads(metadata_json)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise CorruptDirectoryError(f"bad metadata of {name!r}: {exc}") from exc
+    if not isinstance(metadata, dict):
+        raise CorruptDirectoryError(f"metadata of {name!r} is not a JSON object")
+    return metadata
 
 
 class _StoredEntry(Entry):
@@ -149,31 +156,21 @@ class _StoredEntry(Entry):
     (a change repacks the others verbatim), so the write cap is decrypted and the
     metadata parsed only when asked for; a bad one raises `CorruptDirectoryError` then.
 
-    Made without `__init__`: `rw_uri` or `metadata` is missing from the instance until
-    first read, then stored over the (non-data) descriptor.
+    Made by `bare`: `rw_uri` or `metadata` is missing from the instance until first
+    read, then stored over the `Lazy` descriptor.
     """
 
     _rwcapdata: bytes
     _writekey: bytes
     _metadata_json: bytes
 
-    @_Decoded
+    @Lazy
     def rw_uri(self) -> str | None:  # type: ignore[override]
-        rw = decrypt_rw_uri(self._writekey, self._rwcapdata).rstrip(b" ")
-        try:
-            return rw.decode("utf-8") or None
-        except UnicodeDecodeError as exc:
-            raise CorruptDirectoryError(f"bad write cap of {self.name!r}: {exc}") from exc
+        return read_rw_uri(self.name, self._writekey, self._rwcapdata)
 
-    @_Decoded
+    @Lazy
     def metadata(self) -> dict[str, Any]:  # type: ignore[override]
-        try:
-            metadata = _loads(self._metadata_json)
-        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-            raise CorruptDirectoryError(f"bad metadata of {self.name!r}: {exc}") from exc
-        if not isinstance(metadata, dict):
-            raise CorruptDirectoryError(f"metadata of {self.name!r} is not a JSON object")
-        return metadata
+        return read_metadata(self.name, self._metadata_json)
 
 
 _scan_json = json.JSONDecoder().scan_once  # the C scanner behind json.loads
@@ -243,15 +240,14 @@ def _netstring_at(data: bytes, pos: int) -> tuple[int, int]:
     return start, end
 
 
-def unpack_children(data: bytes, writekey: bytes | None, mutable: bool = True) -> dict[str, Entry]:
-    """Parse a directory body. Without `writekey` (a read-only holder) child write caps stay hidden.
+def scan_entries(
+    data: bytes, mutable: bool = True
+) -> Iterator[tuple[bytes, str, str | None, bytes, bytes]]:
+    """Each entry of a body in order, as (raw, name, ro_uri, rwcapdata, metadata_json).
 
-    Bytes after an entry's fourth netstring are ignored; a later duplicate
-    name wins; trailing spaces are stripped from both cap slots. Write caps
-    and metadata are checked when first used (`_StoredEntry`).
+    Framing and names are checked here; bytes after an entry's fourth netstring
+    are ignored; trailing spaces are stripped from the read cap.
     """
-    children: dict[str, Entry] = {}
-    new = object.__new__
     pos = 0
     while pos < len(data):
         start, end = _netstring_at(data, pos)
@@ -266,17 +262,28 @@ def unpack_children(data: bytes, writekey: bytes | None, mutable: bool = True) -
             ro = raw[ro_start:ro_end].rstrip(b" ").decode("utf-8") or None
         except UnicodeDecodeError as exc:
             raise CorruptDirectoryError(f"bad directory entry: {exc}") from exc
-        entry = new(_StoredEntry)
-        fields = {"name": name, "ro_uri": ro, "raw": raw, "_metadata_json": raw[md_start:md_end]}
-        if rw_end > rw_start:
-            if not mutable:
-                raise CorruptDirectoryError("write cap data in an immutable directory")
-            if writekey is not None and rw_end - rw_start > SALT_SIZE + MAC_SIZE:
-                fields["_rwcapdata"], fields["_writekey"] = raw[rw_start:rw_end], writekey
-            else:
-                fields["rw_uri"] = None
+        if rw_end > rw_start and not mutable:
+            raise CorruptDirectoryError("write cap data in an immutable directory")
+        yield raw, name, ro, raw[rw_start:rw_end], raw[md_start:md_end]
+
+
+def has_write_cap(rwcapdata: bytes) -> bool:
+    """Data too short for salt and MAC decrypts to no cap (`decrypt_rw_uri`): skip it."""
+    return len(rwcapdata) > SALT_SIZE + MAC_SIZE
+
+
+def unpack_children(data: bytes, writekey: bytes | None, mutable: bool = True) -> dict[str, Entry]:
+    """Parse a directory body. Without `writekey` (a read-only holder) child write caps stay hidden.
+
+    A later duplicate name wins; trailing spaces are stripped from both cap
+    slots. Write caps and metadata are checked when first used (`_StoredEntry`).
+    """
+    children: dict[str, Entry] = {}
+    for raw, name, ro, rwcapdata, metadata_json in scan_entries(data, mutable):
+        fields = {"name": name, "ro_uri": ro, "raw": raw, "_metadata_json": metadata_json}
+        if writekey is not None and has_write_cap(rwcapdata):
+            fields["_rwcapdata"], fields["_writekey"] = rwcapdata, writekey
         else:
             fields["rw_uri"] = None
-        object.__setattr__(entry, "__dict__", fields)  # frozen: no setattr of its own
-        children[name] = entry
+        children[name] = bare(_StoredEntry, fields)
     return children

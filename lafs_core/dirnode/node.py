@@ -20,7 +20,7 @@ from ..mutable.keys import KeyPair
 from ..mutable.node import Backoff, MutableFileNode, default_backoff
 from ..uri import CHKReadCap, CHKVerifyCap, LiteralCap
 from .caps import DirectoryCap
-from .children import Child, Listing, known_child, make_child, visible_children
+from .children import Child, Listing, known_child, list_body, make_child, visible_children
 from .errors import ChildOfWrongTypeError, ExistingChildError, NoSuchChildError, NotWriteableError
 from .format import Entry, normalize, pack_children, unpack_children, update_metadata
 
@@ -184,7 +184,7 @@ class DirectoryNode:
         return unpack_children(await self.read_body(), self._writekey, self.cap.is_mutable)
 
     async def list(self) -> Listing:
-        return visible_children(await self._entries(), not self.cap.is_mutable)
+        return list_body(await self.read_body(), self._writekey, self.cap.is_mutable)
 
     async def _visible(self, name: str) -> Listing:
         """`name`'s part of `list()`: its child alone, when listed (other entries stay unread)."""

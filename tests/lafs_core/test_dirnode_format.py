@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lafs_core.dirnode.caps import parse_dir_cap
-from lafs_core.dirnode.children import make_child, visible_children
+from lafs_core.dirnode.children import list_body, make_child, visible_children
 from lafs_core.dirnode.format import (
     CorruptDirectoryError,
     Entry,
@@ -70,6 +70,41 @@ def test_listing_with_read_cap_hides_write_caps() -> None:
 def test_listing_of_immutable_directory() -> None:
     children = unpack_children(bytes.fromhex(D["immutable_body"]), None, mutable=False)
     assert listing(children, immutable=True) == D["listing_immutable"]
+
+
+@pytest.mark.parametrize(
+    ("body", "writekey", "mutable"),
+    [(D["mutable_body"], WRITEKEY, True), (D["mutable_body"], None, True)]
+    + [(D["immutable_body"], None, False)],
+)
+def test_one_pass_listing_is_the_listing(body: str, writekey: bytes | None, mutable: bool) -> None:
+    data = bytes.fromhex(body)
+    listed = list_body(data, writekey, mutable)
+    assert listed == visible_children(unpack_children(data, writekey, mutable), not mutable)
+    for name, (child, _) in listed.items():  # immutable files parse their caps on first use
+        assert child == make_child(child.rw_uri, child.ro_uri, not mutable), name
+        assert child.cap == make_child(child.rw_uri, child.ro_uri, not mutable).cap
+
+
+def test_listed_file_caps_are_parsed_on_use() -> None:
+    chk = "URI:CHK:" + "a" * 26 + ":" + "a" * 52 + ":3:10:56"
+    body = pack_children(
+        {n: Entry(n, ro, None, {}) for n, ro in [("c", chk), ("l", "URI:LIT:mfqwc")]}, WRITEKEY
+    )
+    for name, (child, _) in list_body(body, WRITEKEY).items():
+        assert "cap" not in vars(child)
+        assert child.cap.to_string() == child.ro_uri and not child.is_mutable
+        assert child.readonly() == child == make_child(None, child.ro_uri)
+        assert hash(child) == hash(make_child(None, child.ro_uri)), name
+
+
+def test_a_dropped_later_duplicate_hides_the_earlier_one() -> None:
+    good = pack_children({"a": Entry("a", "URI:LIT:mfqwc", None, {})}, WRITEKEY)
+    refused = _entry_bytes(b"a", b"ro.URI:SSK:" + b"a" * 10, b"", b"{}")
+    for body in (good + refused, refused + good):
+        expected = visible_children(unpack_children(body, WRITEKEY))
+        assert list_body(body, WRITEKEY) == expected
+        assert len(expected) == (body.endswith(good))
 
 
 def test_unchanged_entries_repack_verbatim() -> None:
@@ -190,6 +225,8 @@ def test_bad_metadata_is_refused_when_used(metadata: bytes) -> None:
         children["b"].metadata  # noqa: B018
     with pytest.raises(CorruptDirectoryError):
         visible_children(children)  # a listing shows every child: it fails as Tahoe's does
+    with pytest.raises(CorruptDirectoryError):
+        list_body(body, WRITEKEY)
     assert pack_children(children, WRITEKEY) == body  # a change elsewhere keeps it verbatim
 
 
@@ -203,6 +240,11 @@ def test_bad_write_cap_is_refused_when_used() -> None:
         children["b"].rw_uri  # noqa: B018
     with pytest.raises(CorruptDirectoryError):
         visible_children(children)
+    with pytest.raises(CorruptDirectoryError):
+        list_body(good + bad, WRITEKEY)
+    read_only = list_body(good + bad, None)  # "b" is listed without a cap, as Tahoe does
+    assert read_only == visible_children(unpack_children(good + bad, None))
+    assert read_only["b"][0].is_unknown and read_only["b"][0].ro_uri is None
     # a read-only holder never decrypts: both entries show no write cap, nothing fails
     assert [e.rw_uri for e in unpack_children(good + bad, None).values()] == [None, None]
 

@@ -3,7 +3,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lafs_core.errors import CapabilityError
-from lafs_core.uri import CHKReadCap, CHKVerifyCap, LiteralCap, parse_cap
+from lafs_core.uri import CHKReadCap, CHKVerifyCap, LiteralCap, is_canonical_cap, parse_cap
 
 READ = (
     "URI:CHK:e6uhixvbm3g5amrzdzd3mnmsqm:"
@@ -120,3 +120,46 @@ def test_mutated_caps_parse_or_fail_cleanly(data: st.DataObject) -> None:
         return
     assert isinstance(cap, CHKReadCap)
     assert cap.to_string() == cap._format()
+
+
+def _prints_back(text: str) -> bool:
+    try:
+        return parse_cap(text).to_string() == text
+    except CapabilityError:
+        return False
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        READ,
+        VERIFY,
+        "URI:LIT:",
+        "URI:LIT:mfqwc",
+        "URI:LIT:mfqwd",  # non-zero padding bits
+        READ + "\n",
+        "ro." + READ,
+        "imm.URI:LIT:mfqwc",
+        READ.replace(":2:3:", ":02:3:"),
+        READ.replace(":2:3:", ":\u0662:3:"),
+        READ.replace(":2:3:", ":3:2:"),
+        READ.replace(":2:3:", ":256:256:"),
+        READ.replace(":2:3:", ":2:257:"),
+        READ.replace(":131073", ":0"),
+        READ.replace(":131073", ":00"),
+        READ.replace(":131073", ":0131073"),
+        READ.replace("mnmsqm", "mnmsqn"),
+        READ[:-1],
+        "URI:SSK-RO:abc",
+    ],
+)
+def test_canonical_caps_are_those_that_print_back(text: str) -> None:
+    assert is_canonical_cap(text) == _prints_back(text)
+
+
+@given(st.data())
+def test_canonical_check_agrees_with_parsing_mutated_caps(data: st.DataObject) -> None:
+    base = data.draw(st.sampled_from([READ, VERIFY, "URI:LIT:mfqwcylb"]))
+    pos = data.draw(st.integers(0, len(base) - 1))
+    text = base[:pos] + data.draw(st.characters(codec="utf-8")) + base[pos + 1 :]
+    assert is_canonical_cap(text) == _prints_back(text)
