@@ -33,7 +33,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 SECRETS = (os.urandom(32), os.urandom(32))  # lease renew, cancel
 WRITE_ENABLER = os.urandom(32)
 PAYLOAD_4K = os.urandom(4096)
-SLOTS = 16  # mutable slots rewritten in turn by rtw_20k
+SLOTS = 16  # mutable slots rewritten in turn by rtw_20k and rtw_85k
 Op = Callable[[int], Awaitable[object]]
 
 
@@ -55,6 +55,7 @@ class Fixture:
         self.mutable_si = os.urandom(16)
         self.immutable_si = os.urandom(16)
         self.slots = [os.urandom(16) for _ in range(SLOTS)]
+        self.big_slots = [os.urandom(16) for _ in range(SLOTS)]
         self.fresh = 0
 
     async def setup(self) -> None:
@@ -64,6 +65,8 @@ class Fixture:
         )
         for si in self.slots:
             await c.read_test_write(si, WRITE_ENABLER, *SECRETS, {0: rtw(os.urandom(20_480))})
+        for si in self.big_slots:
+            await c.read_test_write(si, WRITE_ENABLER, *SECRETS, {0: rtw(os.urandom(87_000))})
         await c.allocate_buckets(self.immutable_si, *SECRETS, b"u" * 32, [0], 70_000)
         await c.write_share_chunk(self.immutable_si, 0, b"u" * 32, 0, os.urandom(70_000))
 
@@ -77,6 +80,8 @@ class Fixture:
         """name -> (requests per operation, operation)."""
         c, m, im = self.c, self.mutable_si, self.immutable_si
         blob = os.urandom(20_480)
+        leaf = os.urandom(87_000)  # a share of a 256 KiB bucket-index leaf (each 4 KiB S3 PUT)
+        dirshare = os.urandom(1_200)  # a share of a new empty directory (mkdir)
         return {
             "get_version": (1, lambda i: c.get_version()),
             "list_mutable": (1, lambda i: c.list_mutable_shares(m)),
@@ -86,6 +91,18 @@ class Fixture:
                 1,
                 lambda i: c.read_test_write(
                     self.slots[i % SLOTS], WRITE_ENABLER, *SECRETS, {0: rtw(blob)}
+                ),
+            ),
+            "rtw_85k": (
+                1,
+                lambda i: c.read_test_write(
+                    self.big_slots[i % SLOTS], WRITE_ENABLER, *SECRETS, {0: rtw(leaf)}
+                ),
+            ),
+            "rtw_new_1k": (
+                1,
+                lambda i: c.read_test_write(
+                    os.urandom(16), WRITE_ENABLER, *SECRETS, {0: rtw(dirshare)}
                 ),
             ),
             "put_immutable_4k": (2, self.put_immutable),

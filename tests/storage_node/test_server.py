@@ -101,6 +101,30 @@ async def test_pipelined_requests_answered_in_order_before_close(
     assert last.startswith(b"HTTP/1.1 200") and sp.PROTOCOL_KEY in last
 
 
+async def test_large_answer_in_pieces_then_a_small_one(storage_node: StorageNodeProcess) -> None:
+    """A large body goes to TLS in pieces, unjoined: it arrives whole, before the answer
+    to the request pipelined after it."""
+    si, we, (renew, cancel) = random_si(), os.urandom(32), lease_secrets().values()
+    data = os.urandom(700_000)  # 2.7 pieces, read with one pread in a thread
+    async with storage_node.client() as client:
+        await client.read_test_write(
+            si, we, renew, cancel, {0: TestWriteVectors(write=(WriteVector(0, data),))}
+        )
+    async with RawClient(storage_node.nurl) as raw:
+        reader, writer = await raw.open_tls()
+        head = f"Host: x\r\nAuthorization: {raw.auth}\r\n\r\n".encode()
+        read = f"GET {sp.mutable_share_path(si, 0)} HTTP/1.1\r\n".encode()
+        writer.write(read + head + b"GET /storage/v1/version HTTP/1.1\r\n" + head)
+        bodies = []
+        for _ in range(2):
+            lines = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
+            length = next(int(x[15:]) for x in lines if x.lower().startswith(b"content-length:"))
+            bodies.append(await reader.readexactly(length))
+        writer.close()
+    assert bodies[0] == data
+    assert sp.decode_version(bodies[1]).available_space > 0
+
+
 async def test_authorization_failures(storage_node: StorageNodeProcess) -> None:
     async with RawClient(storage_node.nurl) as raw:
         path = sp.version_path()
