@@ -58,8 +58,11 @@ def run_node(node_dir: Path, parent_pid: int | None = None) -> None:
     """Serve the node in the foreground until SIGINT or SIGTERM (or `parent_pid` exits)."""
     import uvicorn
 
+    from lafs_core.malloc import one_arena
+
     from .parent import stop_with_parent
 
+    one_arena()  # before any thread starts: freed request buffers serve every thread
     if parent_pid is not None and not stop_with_parent(parent_pid):
         raise StorageNodeError(f"the process that started this node ({parent_pid}) is gone")
 
