@@ -37,7 +37,8 @@ WRITE_PIECE = 1 << 20  # bytes of a PATCH body buffered before each disk write
 MAX_IOV = 512  # chunks per pwritev (the kernel takes at most 1024)
 READ_PIECE = 1 << 20  # bytes per disk read when streaming a share
 INLINE_READ = 64 * 1024  # reads up to this size skip the worker thread
-INLINE_WRITE = 64 * 1024  # writes up to this size run on the loop, bar the sync
+INLINE_WRITE = 64 * 1024  # immutable writes up to this size run on the loop, bar the sync
+INLINE_RTW = 128 * 1024  # read-test-write bodies up to this size (a bucket-index leaf's share)
 IDLE_CHECK_INTERVAL = 60.0
 SI, SHNUM = "{si}", "{shnum}"
 _SI_RE = re.compile(sp.SI_PATTERN)
@@ -353,7 +354,7 @@ class StorageServer:
             call.secrets[sp.LEASE_CANCEL],
             req,
         )
-        if len(body) <= INLINE_WRITE and sum(r.size for r in req.read_vector) <= INLINE_READ:
+        if len(body) <= INLINE_RTW and sum(r.size for r in req.read_vector) <= INLINE_READ:
             # Page-cache work on the loop; only the sync, which waits on the disk,
             # goes to the sync thread (batched with the other requests' syncs).
             result, pending = self.backend.apply_read_test_write(*args)
@@ -447,12 +448,13 @@ async def _read_cbor_body(call: Call, limit: int) -> bytes:
     declared = call.header(b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise StorageProtocolError("request body too large", 413)
-    body = bytearray()
+    chunks, size = [], 0
     async for chunk in call.body_chunks():
-        body += chunk
-        if len(body) > limit:
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
             raise StorageProtocolError("request body too large", 413)
-    return bytes(body)
+    return b"".join(chunks)  # one copy (none for a body that came in one piece)
 
 
 def create_app(config: NodeConfig, backend: Backend | None = None) -> StorageServer:
