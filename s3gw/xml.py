@@ -150,8 +150,14 @@ def _owner_xml(owner: Owner, name: str = "Owner") -> str:
     )
 
 
+# Characters quote_plus(value, safe="/") leaves as they are: most keys are made of them only.
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")
+
+
 def _encoded(value: str, encoding_type: str | None) -> str:
-    return quote_plus(value, safe="/") if encoding_type == "url" else value
+    if encoding_type != "url" or _URL_SAFE.fullmatch(value):
+        return value  # a listing row is made per key: skip quote_plus's bytes round trip
+    return quote_plus(value, safe="/")
 
 
 def _enc(value: str | None, encoding_type: str | None) -> str | None:
