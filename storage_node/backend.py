@@ -32,6 +32,7 @@ from lafs_core.storage_protocol import (
     AllocateResult,
     ReadTestWriteRequest,
     ReadTestWriteResult,
+    TestWriteVectors,
     VersionInfo,
 )
 
@@ -50,6 +51,7 @@ from .errors import (
 from .ranges import RangeSet
 
 APPLICATION_VERSION = b"lafs-s3gw-storage-node/0.1.0"
+WHOLE_NEW_SHARE = 4 << 20  # new mutable shares up to this size are written in one piece
 UNKNOWN_SPACE = 2**64
 _SHNUM_RE = re.compile(r"[0-9]+")
 Clock = Callable[[], float]
@@ -503,18 +505,51 @@ class Backend:
                 continue
             f = shares.get(n)
             if f is None:
-                bucket = os.path.dirname(path)
-                os.makedirs(bucket, exist_ok=True)
-                f = open(path, "x+b")
-                pending.files.append(f)
-                if bucket not in pending.dirs:
-                    pending.dirs.append(bucket)  # a new share's name is durable too
-                f.write(c.new_mutable_container(self.nodeid, write_enabler))
-            elif f not in pending.files:
+                self._create_mutable(path, write_enabler, renew, cancel, vectors, now, pending)
+                continue
+            if f not in pending.files:
                 pending.files.append(f)
             sf.write_mutable(f, vectors.write, vectors.new_length)
             self._renew_in(f, renew, cancel, 1, now)
             f.flush()
+
+    def _create_mutable(
+        self,
+        path: str,
+        write_enabler: bytes,
+        renew: bytes,
+        cancel: bytes,
+        vectors: TestWriteVectors,
+        now: float,
+        pending: PendingSync,
+    ) -> None:
+        """A new share: built whole in memory (every directory made), else piece by piece."""
+        extent = max((w.offset + len(w.data) for w in vectors.write), default=0)
+        if extent > MAX_MUTABLE_SHARE_SIZE:
+            raise WriteError("mutable share would exceed the maximum size")
+        bucket = os.path.dirname(path)
+        os.makedirs(bucket, exist_ok=True)
+        f = open(path, "x+b")
+        pending.files.append(f)
+        if bucket not in pending.dirs:
+            pending.dirs.append(bucket)  # a new share's name is durable too
+        if extent <= WHOLE_NEW_SHARE:
+            lease = c.MutableLease(
+                1,
+                c.expiration_after(now),
+                c.hash_lease_secret(renew),
+                c.hash_lease_secret(cancel),
+                self.nodeid,
+            )
+            writes = [(w.offset, w.data) for w in vectors.write]
+            f.write(
+                c.new_mutable_share(self.nodeid, write_enabler, writes, vectors.new_length, lease)
+            )
+        else:
+            f.write(c.new_mutable_container(self.nodeid, write_enabler))
+            sf.write_mutable(f, vectors.write, vectors.new_length)
+            self._renew_in(f, renew, cancel, 1, now)
+        f.flush()
 
     # -- leases --------------------------------------------------------------
 

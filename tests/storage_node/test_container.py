@@ -1,11 +1,16 @@
-"""Pure share-container, lease, advisory and range-set formats (storage_node.container etc.)."""
+"""Pure share-container, lease, advisory and range-set formats (storage_node.container etc.);
+a new share built whole is checked against share_files' edits of an in-memory file."""
+
+import io
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from lafs_core import base32
+from lafs_core.storage_protocol import WriteVector
 from storage_node import container as c
+from storage_node import share_files as sf
 from storage_node.advisories import advisory_name, format_advisory, parse_advisory
 from storage_node.errors import CorruptContainerError
 from storage_node.ranges import RangeSet
@@ -174,3 +179,26 @@ def test_range_set_matches_a_model(size: int, writes: list[tuple[int, int]]) -> 
     missing = rs.missing(size)
     assert {i for lo, hi in missing for i in range(lo, hi)} == set(range(size)) - model
     assert all(lo < hi for lo, hi in missing) and missing == sorted(missing)
+
+
+@given(
+    writes=st.lists(st.tuples(st.integers(0, 300), st.binary(max_size=200)), max_size=4),
+    new_length=st.none() | st.integers(1, 600),
+    we=st.binary(max_size=32),
+    expiration=u32,
+)
+def test_new_mutable_share_is_the_piecewise_result(
+    writes: list[tuple[int, bytes]], new_length: int | None, we: bytes, expiration: int
+) -> None:
+    """Built whole, a new share has the bytes an empty container gets from the writes
+    and a first lease applied one by one (as the backend does for large new shares)."""
+    nodeid, renew, cancel = b"n" * 20, b"r" * 32, b"c" * 32
+    f = io.BytesIO(c.new_mutable_container(nodeid, we))
+    sf.write_mutable(f, [WriteVector(o, d) for o, d in writes], new_length)
+    f.seek(0)
+    head = f.read(c.MUTABLE_HEADER_SIZE)
+    sf.mutable_add_or_renew(f, head, renew, cancel, 1, expiration, nodeid, lambda: 2**60)
+    lease = c.MutableLease(
+        1, expiration, c.hash_lease_secret(renew), c.hash_lease_secret(cancel), nodeid
+    )
+    assert c.new_mutable_share(nodeid, we, writes, new_length, lease) == f.getvalue()
