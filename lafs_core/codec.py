@@ -26,7 +26,7 @@ class Codec:
         self._encoder = zfec.Encoder(k, n)
         self._decoder = zfec.Decoder(k, n)
         self._check_numbers = list(range(k, n))
-        self._check_encoder = isal.CheckEncoder(k, n) if isal.available and k < n else None
+        self._isal = isal.ErasureCode(k, n) if isal.available and k < n else None
 
     def encode(self, padded_segment: bytes) -> list[bytes | memoryview]:
         """Split a segment (length a multiple of k) into k pieces and return all n blocks.
@@ -40,9 +40,8 @@ class Codec:
         pieces: list[bytes | memoryview] = [view[i * size : (i + 1) * size] for i in range(self.k)]
         if self.k == self.n:
             return pieces
-        if self._check_encoder is not None:
-            segment = padded_segment if isinstance(padded_segment, bytes) else bytes(padded_segment)
-            return pieces + self._check_encoder.encode(segment)
+        if self._isal is not None:
+            return pieces + self._isal.encode(padded_segment)
         return pieces + list(self._encoder.encode(pieces, self._check_numbers))
 
     def decode(self, blocks: Mapping[int, Buffer]) -> bytes:
@@ -57,4 +56,7 @@ class Codec:
             raise ValueError(f"need {self.k} blocks, got {len(numbers)}")
         if numbers == list(range(self.k)):
             return [blocks[i] for i in numbers]
+        if self._isal is not None:
+            rebuilt = iter(self._isal.missing_pieces(numbers, [blocks[i] for i in numbers]))
+            return [blocks[i] if i in numbers else next(rebuilt) for i in range(self.k)]
         return list(self._decoder.decode([blocks[i] for i in numbers], numbers))
