@@ -20,9 +20,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from starlette.requests import ClientDisconnect
-from starlette.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Receive, Scope, Send  # type aliases only: starlette stays unloaded
 
 from lafs_core import storage_protocol as sp
 from lafs_core.errors import StorageProtocolError
@@ -44,6 +42,10 @@ SI, SHNUM = "{si}", "{shnum}"
 _SI_RE = re.compile(sp.SI_PATTERN)
 _SHNUM_RE = re.compile("[0-9]{1,10}")
 _log = logging.getLogger(__name__)
+
+
+class ClientDisconnect(Exception):
+    """The client went away before its request body was read."""
 
 
 @dataclass
@@ -104,7 +106,46 @@ class Reply:
         await send({"type": "http.response.body", "body": self.body})
 
 
-Response = Reply | StreamingResponse
+class FileStream:
+    """A share read past one buffer: sent piece by piece as worker threads read it.
+
+    Owns `fd` and closes it once sent; stops reading when the client goes away.
+    """
+
+    __slots__ = ("status", "headers", "fd", "pos", "size")
+
+    def __init__(
+        self, status: int, headers: list[tuple[bytes, bytes]], fd: int, pos: int, size: int
+    ) -> None:
+        headers += [(b"content-length", str(size).encode()), (b"content-type", _OCTETS)]
+        self.status, self.headers, self.fd, self.pos, self.size = status, headers, fd, pos, size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        gone = asyncio.ensure_future(_until_disconnect(receive))
+        try:
+            await send(
+                {"type": "http.response.start", "status": self.status, "headers": self.headers}
+            )
+            pos, remaining = self.pos, self.size
+            while remaining > 0 and not gone.done():
+                data = await asyncio.to_thread(os.pread, self.fd, min(remaining, READ_PIECE), pos)
+                if not data:
+                    break
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+                pos, remaining = pos + len(data), remaining - len(data)
+            if not gone.done():
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            gone.cancel()
+            os.close(self.fd)
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass  # the rest of the request (a GET has no body): not the end
+
+
+Response = Reply | FileStream
 Handler = Callable[["StorageServer", Call], Awaitable[Response]]
 _CBOR = sp.CBOR_MIME.encode()
 _OCTETS = sp.OCTET_STREAM_MIME.encode()
@@ -400,14 +441,8 @@ class StorageServer:
             if size <= READ_PIECE:
                 data = await asyncio.to_thread(os.pread, fd, size, pos)
                 return Reply(status, data, _OCTETS, headers)
-            response = StreamingResponse(
-                _stream_file(fd, pos, size),
-                status,
-                {k.decode(): v.decode() for k, v in headers} | {"content-length": str(size)},
-                media_type=sp.OCTET_STREAM_MIME,
-            )
             streaming = True  # the stream closes fd
-            return response
+            return FileStream(status, headers, fd, pos, size)
         finally:
             if not streaming:
                 os.close(fd)
@@ -421,19 +456,6 @@ class StorageServer:
         reason = sp.decode_corrupt_request(body)
         await asyncio.to_thread(backend.advise_corrupt, kind, call.si, call.shnum, reason)
         return Reply(200)
-
-
-async def _stream_file(fd: int, pos: int, remaining: int) -> AsyncIterator[bytes]:
-    try:
-        while remaining > 0:
-            data = await asyncio.to_thread(os.pread, fd, min(remaining, READ_PIECE), pos)
-            if not data:
-                return
-            yield data
-            pos += len(data)
-            remaining -= len(data)
-    finally:
-        os.close(fd)
 
 
 def _require_accept_cbor(call: Call) -> None:

@@ -392,6 +392,31 @@ async def test_client_upload_and_read_large_share(storage_node: StorageNodeProce
             await client.read_share_chunk(si, 4, 0, 5)
 
 
+async def test_streamed_read_stops_when_the_client_goes(storage_node: StorageNodeProcess) -> None:
+    """A client that leaves during a streamed read: the node stops and closes the share."""
+    assert storage_node.process is not None
+    fds = f"/proc/{storage_node.process.pid}/fd"
+    si, we, (renew, cancel) = random_si(), os.urandom(32), lease_secrets().values()
+    async with storage_node.client() as client:
+        write = TestWriteVectors(write=(WriteVector(0, os.urandom(8 << 20)),))
+        await client.read_test_write(si, we, renew, cancel, {0: write})
+    async with RawClient(storage_node.nurl) as raw:
+        before = len(os.listdir(fds))
+        reader, writer = await raw.open_tls()
+        path = sp.mutable_share_path(si, 0)
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {raw.auth}\r\n\r\n".encode()
+        )
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+        assert len(await reader.read(1 << 16)) > 0
+        writer.close()
+        for _ in range(100):  # the share's fd and the connection close
+            if len(os.listdir(fds)) < before + 1:
+                break
+            await asyncio.sleep(0.05)
+        assert len(os.listdir(fds)) <= before
+
+
 async def test_client_errors_are_typed(storage_node: StorageNodeProcess) -> None:
     si = random_si()
     s = upload_secrets()
