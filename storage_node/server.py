@@ -399,8 +399,11 @@ class StorageServer:
             # Page-cache work on the loop; only the sync, which waits on the disk,
             # goes to the sync thread (batched with the other requests' syncs).
             result, pending = self.backend.apply_read_test_write(*args)
-            if pending:
-                await self.syncer.run(pending.sync)
+            try:
+                if pending:
+                    await self.syncer.run(pending.sync)
+            finally:
+                pending.close()
         else:
             del body
             result = await asyncio.to_thread(self.backend.read_test_write, *args)

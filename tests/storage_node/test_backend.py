@@ -116,10 +116,15 @@ def test_apply_read_test_write_leaves_the_sync_to_the_caller(backend: Backend) -
     result, pending = backend.apply_read_test_write(si, WE, renew, cancel, req)
     assert (result.success, result.data) == (True, {})
     bucket = str(backend.bucket_dir(si))
-    assert len(pending.files) == 2 and pending.dirs == [bucket]
+    assert len(pending.files) == 2 and list(pending.dirs) == [bucket]
     assert backend.share_path(si, 1).read_bytes()[468:471] == b"one"  # readable before the sync
+    dir_fd = pending.dirs[bucket]
     pending.sync()
-    assert all(f.closed for f in pending.files)
+    assert not any(f.closed for f in pending.files)  # the sync thread only syncs
+    pending.close()
+    assert all(f.closed for f in pending.files) and not pending.dirs
+    with pytest.raises(OSError):
+        os.fstat(dir_fd)
     # A failed test writes nothing and leaves nothing to sync.
     result, pending = backend.apply_read_test_write(si, WE, renew, cancel, req)
     assert (result.success, result.data, bool(pending)) == (
@@ -130,8 +135,9 @@ def test_apply_read_test_write_leaves_the_sync_to_the_caller(backend: Backend) -
     # Rewriting an existing share syncs the file only; its directory entry is old.
     rewrite = sp.ReadTestWriteRequest({1: writes((0, b"two"))})
     result, pending = backend.apply_read_test_write(si, WE, renew, cancel, rewrite)
-    assert result.success and len(pending.files) == 1 and pending.dirs == []
+    assert result.success and len(pending.files) == 1 and not pending.dirs
     pending.sync()
+    pending.close()
     assert backend.share_path(si, 1).read_bytes()[468:471] == b"two"
 
 
