@@ -15,6 +15,7 @@ import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import cbor2
@@ -50,7 +51,9 @@ SI_PATTERN = "[a-z2-7]{26}"
 SHNUM_PATTERN = "[0-9]+"
 
 
+@lru_cache(maxsize=4096)
 def si_to_text(storage_index: bytes) -> str:
+    """Remembered: every request to each of n servers names its storage index."""
     if len(storage_index) != STORAGE_INDEX_LENGTH:
         raise ValueError(f"a storage index is 16 bytes, not {len(storage_index)}")
     return base32.b2a(storage_index)

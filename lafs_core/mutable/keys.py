@@ -10,7 +10,7 @@ SubjectPublicKeyInfo DER for the public key.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -97,6 +97,13 @@ def sign(key: rsa.RSAPrivateKey, message: bytes) -> bytes:
 
 def verify_signature(pubkey_der: bytes, signature: bytes, message: bytes) -> bool:
     """True iff `signature` is a valid PSS signature of `message` (never raises on bad input)."""
+    return _verify(bytes(pubkey_der), bytes(signature), bytes(message))
+
+
+@lru_cache(maxsize=1024)
+def _verify(pubkey_der: bytes, signature: bytes, message: bytes) -> bool:
+    """Remembered: the k shares of one version carry the same signature, and a cached
+    directory or index leaf is checked again and again (67 us each here)."""
     try:
         load_public_key(pubkey_der).verify(signature, message, _PSS, hashes.SHA256())
     except (BadKeyError, InvalidSignature, ValueError):
