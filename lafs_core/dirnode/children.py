@@ -118,6 +118,12 @@ class _ImmutableFileChild(Child):
         return parse_cap(self.ro_uri or "")
 
 
+def listed_file_text(child: Child) -> str | None:
+    """The canonical CHK or LIT read cap a listed child was made from (`_ImmutableFileChild`),
+    else None: a listing can show such a child from its text, without parsing the cap."""
+    return child.ro_uri if type(child) is _ImmutableFileChild else None
+
+
 def known_child(cap: AnyCap) -> Child:
     writable = isinstance(cap, MutableWriteCap) or (
         isinstance(cap, DirectoryCap) and not cap.is_readonly
