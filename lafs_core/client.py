@@ -17,6 +17,7 @@ from .dirnode.node import DirectoryNode
 from .errors import StorageError
 from .grid import StorageBroker
 from .grid_config import GridConfig
+from .hashes import TaggedHasher, chk_key_hasher
 from .immutable import checker
 from .immutable.downloader import Download
 from .immutable.encoder import ReadAt, file_reader
@@ -97,16 +98,24 @@ class Client:
         path: str | os.PathLike[str],
         params: EncodingParams | None = None,
         convergent: bool = True,
+        key: bytes | None = None,
     ) -> UploadResult:
         """Upload a file. Convergent: its key is derived from the contents and the convergence
         secret (the same file is stored once); else a random key (nobody holding the secret
-        can tell that two uploads are the same file, and the file is read once, not twice)."""
+        can tell that two uploads are the same file, and the file is read once, not twice).
+        `key`: the convergent key already hashed as the file was written
+        (`convergence_hasher`), so the file is read once."""
         fd = os.open(path, os.O_RDONLY)
         try:
             size = os.fstat(fd).st_size
-            return await self._upload(file_reader(fd), size, params, convergent)
+            return await self._upload(file_reader(fd), size, params, convergent, key)
         finally:
             os.close(fd)
+
+    def convergence_hasher(self, size: int, params: EncodingParams | None = None) -> TaggedHasher:
+        """Fed the `size` bytes of a plaintext, its digest is their convergent key."""
+        p = params or self.config.encoding
+        return chk_key_hasher(self.config.convergence_secret, p.k, p.n, p.segment_size_for(size))
 
     async def upload_bytes(
         self, data: bytes, params: EncodingParams | None = None, convergent: bool = True
@@ -117,7 +126,12 @@ class Client:
         return await self._upload(read_at, len(data), params, convergent)
 
     async def _upload(
-        self, read_at: ReadAt, size: int, params: EncodingParams | None, convergent: bool
+        self,
+        read_at: ReadAt,
+        size: int,
+        params: EncodingParams | None,
+        convergent: bool,
+        key: bytes | None = None,
     ) -> UploadResult:
         return await upload(
             self.broker,
@@ -128,6 +142,7 @@ class Client:
             self.config.lease_secret,
             self.pool,
             self.depth,
+            key,
         )
 
     def download(self, cap: CHKReadCap | CHKVerifyCap) -> Download:

@@ -65,11 +65,16 @@ class ObjectStore:
             payload = reader.finish()
             return StoredBody(LiteralCap(b"".join(pieces)).to_string(), payload)
         fd, name = tempfile.mkstemp(dir=self.spool_dir, prefix="put-")
+        # the convergent key is hashed on the way in, so the upload reads the spool once
+        hasher = self.client.convergence_hasher(reader.expected_size) if self.convergent else None
         try:
             with os.fdopen(fd, "wb") as spool:
 
                 def absorb(raw: bytes) -> None:
-                    spool.write(reader.feed(raw))
+                    data = reader.feed(raw)
+                    if hasher is not None:
+                        hasher.update(data)
+                    spool.write(data)
 
                 batch: list[bytes] = []
                 pending = 0
@@ -82,7 +87,8 @@ class ObjectStore:
                 if batch:
                     await asyncio.to_thread(absorb, b"".join(batch))
                 payload = reader.finish()
-            return StoredBody(await self.upload_spool(name), payload)
+            key = hasher.digest() if hasher is not None else None
+            return StoredBody(await self.upload_spool(name, key), payload)
         finally:
             os.unlink(name)
 
@@ -103,10 +109,11 @@ class ObjectStore:
         node = await DirectoryNode.create_immutable(children, upload)
         return node.cap.to_string()
 
-    async def upload_spool(self, path: str) -> str:
-        """Upload a spooled body as one CHK file; its cap."""
+    async def upload_spool(self, path: str, key: bytes | None = None) -> str:
+        """Upload a spooled body as one CHK file (`key`: its convergent key, if known); its cap."""
         async with self._uploads:
-            return (await self.client.upload_path(path, convergent=self.convergent)).cap.to_string()
+            result = await self.client.upload_path(path, convergent=self.convergent, key=key)
+            return result.cap.to_string()
 
     async def store_bytes(self, data: bytes) -> str:
         if len(data) <= self.inline_max_bytes:

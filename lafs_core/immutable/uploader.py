@@ -240,17 +240,20 @@ async def upload(
     lease_secret: bytes,
     pool: Executor | None = None,
     depth: int = 4,
+    key: bytes | None = None,
 ) -> UploadResult:
-    """Upload `size` bytes read through `read_at` (thread-safe); return the cap and what happened."""
+    """Upload `size` bytes read through `read_at` (thread-safe); return the cap and what happened.
+
+    The AES key is `key` if given, else convergent (with a secret) or random."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
     if size <= LIT_MAX_SIZE:
         data = await _run(pool, read_at, 0, size) if size else b""
         timings["total"] = time.perf_counter() - started
         return UploadResult(LiteralCap(data), size, timings=timings)
-    if convergence_secret is None:
+    if key is None and convergence_secret is None:
         key = os.urandom(16)
-    else:
+    elif key is None:
         key = await _run(
             pool,
             lambda: convergent_key(convergence_secret, params, size, read_chunks(read_at, size)),

@@ -66,6 +66,27 @@ def test_reupload_pushes_nothing(healthy_grid: Grid) -> None:
     assert again.pushed_shares == 0 and again.preexisting_shares == 10
 
 
+def test_upload_with_a_key_hashed_on_the_way_in(healthy_grid: Grid, tmp_path: Path) -> None:
+    """The gateway hashes a body as it spools it; the upload then reads the file once."""
+    config = healthy_grid.config()
+    data = os.urandom(3 * 128 * 1024 + 7)  # several segments and a short tail
+    path = tmp_path / "body"
+    path.write_bytes(data)
+
+    async def run() -> tuple[CHKReadCap, CHKReadCap]:
+        async with Client(config) as client:
+            hasher = client.convergence_hasher(len(data))
+            for start in range(0, len(data), 50_000):
+                hasher.update(data[start : start + 50_000])
+            hashed = await client.upload_path(path, key=hasher.digest())
+            plain = await client.upload_path(path)
+        assert isinstance(hashed.cap, CHKReadCap) and isinstance(plain.cap, CHKReadCap)
+        return hashed.cap, plain.cap
+
+    hashed, plain = asyncio.run(run())
+    assert hashed == plain == encode_bytes(data, config.encoding, config.convergence_secret)[0]
+
+
 def test_range_reads(healthy_grid: Grid) -> None:
     config = healthy_grid.config()
     data = os.urandom(2 * 1024 * 1024 + 12345)

@@ -10,6 +10,8 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
+from lafs_core.grid_config import load_grid
+from lafs_core.immutable.local import encode_bytes
 from lafs_core.uri import LiteralCap, parse_cap
 
 
@@ -323,6 +325,9 @@ def test_identical_objects_share_a_cap_unless_keys_are_random(
         reply = s3.put_object(Bucket=bucket, Key=key, Body=data)
         caps.append(reply["ResponseMetadata"]["HTTPHeaders"]["x-lafs-cap"])
     assert caps[0] == caps[1]  # convergent: stored once
+    grid_config = load_grid(grid.grid_file)
+    expected, _ = encode_bytes(data, grid_config.encoding, grid_config.convergence_secret)
+    assert caps[0] == expected.to_string()  # the key hashed as the body came in is lafs's key
 
     config = tmp_path / "random.toml"
     config.write_text("convergent-encryption = false\n")
