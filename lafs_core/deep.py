@@ -3,7 +3,8 @@
 The walk visits the root, then each directory's children in name order,
 then descends into its subdirectories one after another (Tahoe's order), and
 visits each object once however many paths reach it (objects are known by
-their verify cap; LIT objects have none and are visited on every path).
+their verify cap, compared as a value since printing one means base32-encoding
+its hashes; LIT objects have none and are visited on every path).
 Deep-check runs a bounded number of checks at once but reports them in
 walk order. The results themselves are pure, in `deep_results`.
 """
@@ -17,9 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from .check_results import CheckAndRepairResults, CheckResults
 from .deep_results import DeepCheckResults, DeepStats, Outcome, Reached, storage_index, verify_cap
-from .dirnode.caps import DirectoryCap
-from .dirnode.children import Child, visible_children
-from .dirnode.format import unpack_children
+from .dirnode.caps import AnyCap, DirectoryCap
+from .dirnode.children import Child, list_body
 from .errors import LafsError
 from .mutable.caps import MutableWriteCap
 from .uri import CHKReadCap, LiteralCap
@@ -42,7 +42,7 @@ async def walk(
 ) -> AsyncIterator[Reached]:
     """Every object reachable from `root`, root first (see the module docstring for the order)."""
     state = state or Walk()
-    seen: set[str] = set()
+    seen: set[AnyCap] = set()
     first = await _list(client, (), root, state)
     yield first[0]
     async for reached in _descend(client, first, seen, state):
@@ -57,9 +57,7 @@ async def _list(
         body = await client.directory(cap).read_body()
         inner = cap.inner
         writekey = inner.writekey if isinstance(inner, MutableWriteCap) else None
-        listing = visible_children(
-            unpack_children(body, writekey, cap.is_mutable), not cap.is_mutable
-        )
+        listing = list_body(body, writekey, cap.is_mutable)
     except LafsError as exc:
         state.errors.append((path, str(exc)))
         return Reached(path, cap), []
@@ -70,14 +68,14 @@ async def _list(
 async def _descend(
     client: Client,
     listed: tuple[Reached, list[tuple[str, Child]]],
-    seen: set[str],
+    seen: set[AnyCap],
     state: Walk,
 ) -> AsyncIterator[Reached]:
     parent, kids = listed
     if parent.cap is not None:
         vcap = verify_cap(parent.cap)
         if vcap is not None:
-            seen.add(vcap.to_string())
+            seen.add(vcap)
     subdirs = []
     for name, child in kids:
         path = (*parent.path, name)
@@ -87,9 +85,9 @@ async def _descend(
             continue
         vcap = verify_cap(cap)
         if vcap is not None:
-            if vcap.to_string() in seen:
+            if vcap in seen:
                 continue
-            seen.add(vcap.to_string())
+            seen.add(vcap)
         if isinstance(cap, DirectoryCap):
             sub = await _list(client, path, cap, state)
             yield sub[0]

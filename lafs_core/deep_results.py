@@ -16,7 +16,7 @@ from . import base32
 from .check_results import CheckAndRepairResults, CheckResults
 from .dirnode.caps import AnyCap, DirectoryCap
 from .mutable.caps import MutableReadCap, MutableVerifyCap, MutableWriteCap
-from .uri import CHKReadCap, LiteralCap
+from .uri import CHKReadCap, CHKVerifyCap, LiteralCap
 
 
 @dataclass(frozen=True)
@@ -37,14 +37,19 @@ class Reached:
         cap = self.cap
         verify = verify_cap(cap) if cap is not None else None
         repair = repair_cap(cap) if cap is not None else None
-        si = storage_index(cap) if cap is not None else None
+        verify_text = verify.to_string() if verify is not None else ""
+        if repair == verify:  # an immutable object's (or nothing, for a LIT one)
+            repair_text = verify_text
+        else:
+            repair_text = "" if repair is None else repair.to_string()
         return {
             "type": self.kind,
             "path": list(self.path),
             "cap": cap.to_string() if cap is not None else "",
-            "verifycap": verify.to_string() if verify is not None else "",
-            "repaircap": repair.to_string() if repair is not None else "",
-            "storage-index": base32.b2a(si) if si else "",
+            "verifycap": verify_text,
+            "repaircap": repair_text,
+            # every verify cap's third field is the storage index: printed once, not twice
+            "storage-index": verify_text.split(":", 3)[2] if verify_text else "",
         }
 
 
@@ -60,6 +65,8 @@ def storage_index(cap: AnyCap) -> bytes | None:
 def verify_cap(cap: AnyCap) -> AnyCap | None:
     if isinstance(cap, DirectoryCap):
         return cap.verify_cap()
+    if isinstance(cap, CHKVerifyCap):  # a directory may hold one (Tahoe lists it as a file)
+        return cap
     return None if isinstance(cap, LiteralCap) else cap.verify_cap()
 
 

@@ -10,10 +10,12 @@ from pathlib import Path
 from lafs_core import base32
 from lafs_core.client import Client
 from lafs_core.deep import deep_check, manifest
-from lafs_core.deep_results import size_bucket
+from lafs_core.deep_results import Reached, repair_cap, size_bucket, storage_index, verify_cap
 from lafs_core.dirnode import parse_dir_cap
+from lafs_core.dirnode.caps import AnyCap, DirectoryCap, FileCap
+from lafs_core.mutable.caps import MDMF, SDMF, MutableWriteCap
 from lafs_core.mutable.layout import parse_header
-from lafs_core.uri import parse_cap
+from lafs_core.uri import CHKReadCap, LiteralCap, parse_cap
 from storage_node.container import MUTABLE_DATA_OFFSET
 
 from ..conftest import Grid
@@ -68,6 +70,30 @@ def test_size_buckets() -> None:
         (0, 0), (1, 3), (1, 3), (4, 10), (4, 10), (11, 31), (11, 31), (32, 100), (32, 100),
         (101, 316), (317, 1000), (1001, 3162),
     ]  # fmt: skip
+
+
+def every_kind_of_cap() -> list[AnyCap]:
+    files: list[FileCap] = [LiteralCap(b"tiny"), LiteralCap(b"")]
+    chk = CHKReadCap(os.urandom(16), os.urandom(32), 3, 10, 4000)
+    files += [chk, chk.verify_cap()]
+    for fmt in (SDMF, MDMF):
+        write = MutableWriteCap(os.urandom(16), os.urandom(32), fmt)
+        files += [write, write.readonly(), write.verify_cap()]
+    return [*files, *(DirectoryCap(inner) for inner in files)]
+
+
+def test_manifest_fields_of_every_kind_of_cap() -> None:
+    """A manifest line prints the verify cap once and takes the storage index from it."""
+    for cap in every_kind_of_cap():
+        si, verify, repair = storage_index(cap), verify_cap(cap), repair_cap(cap)
+        assert Reached(("a",), cap).to_json() == {
+            "type": "directory" if isinstance(cap, DirectoryCap) else "file",
+            "path": ["a"],
+            "cap": cap.to_string(),
+            "verifycap": verify.to_string() if verify is not None else "",
+            "repaircap": repair.to_string() if repair is not None else "",
+            "storage-index": base32.b2a(si) if si else "",
+        }
 
 
 def test_manifest_and_stats(healthy_grid: Grid) -> None:
