@@ -23,10 +23,11 @@ class Codec:
             raise BadEncodingParameters(f"need 1 <= k <= n <= {MAX_SHARES}, got k={k} n={n}")
         self.k = k
         self.n = n
-        self._encoder = zfec.Encoder(k, n)
-        self._decoder = zfec.Decoder(k, n)
         self._check_numbers = list(range(k, n))
-        self._isal = isal.ErasureCode(k, n) if isal.available and k < n else None
+        self._isal = isal.code_for(k, n) if isal.available and k < n else None
+        if self._isal is None:
+            self._encoder = zfec.Encoder(k, n)
+            self._decoder = zfec.Decoder(k, n)
 
     def encode(self, padded_segment: bytes) -> list[bytes | memoryview]:
         """Split a segment (length a multiple of k) into k pieces and return all n blocks.

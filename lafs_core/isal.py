@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+from functools import lru_cache
 
 import zfec
 
@@ -51,6 +52,12 @@ _LIB = _load()
 available = _LIB is not None
 
 
+@lru_cache(maxsize=64)
+def code_for(k: int, n: int) -> ErasureCode:
+    """One shared code per (k, n): a mutable publish makes a `Codec` every time."""
+    return ErasureCode(k, n)
+
+
 def zfec_matrix(k: int, n: int) -> bytes:
     """The (n-k) x k coefficients zfec multiplies the pieces by, row by row.
 
@@ -58,10 +65,11 @@ def zfec_matrix(k: int, n: int) -> bytes:
     zero but a single 1 in piece i is coefficient (j, i).
     """
     checks = list(range(k, n))
+    encoder = zfec.Encoder(k, n)
     columns = []
     for i in range(k):
         unit = [b"\x01" if p == i else b"\x00" for p in range(k)]
-        columns.append([block[0] for block in zfec.Encoder(k, n).encode(unit, checks)])
+        columns.append([block[0] for block in encoder.encode(unit, checks)])
     return bytes(columns[i][j] for j in range(n - k) for i in range(k))
 
 

@@ -94,3 +94,13 @@ def test_codec_refuses_bad_parameters() -> None:
             Codec(k, n)
     with pytest.raises(ValueError):
         Codec(3, 10).encode(b"ab")
+
+
+def test_without_isal_the_codec_uses_zfec(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a machine without libisal2 runs: the same blocks, the same decoding."""
+    monkeypatch.setattr(isal, "available", False)
+    codec = Codec(3, 10)
+    segment = os.urandom(3 * 777)
+    blocks = codec.encode(segment)
+    assert [bytes(b) for b in blocks] == zfec_blocks(3, 10, segment)
+    assert codec.decode({i: blocks[i] for i in (2, 5, 9)}) == segment
