@@ -9,7 +9,9 @@ real 1.20 storage nodes and a client node, driven through its web API one
 request at a time on a kept-alive connection (as `tahoe mkdir` / `tahoe ln`
 do, minus the command start-up). Operations run one after another, so the
 rates are latencies; each add-child goes into a directory that already holds
-10, 1,000 or 5,000 children.
+10, 1,000 or 5,000 children. "list" is our `DirectoryNode.list()` beside Tahoe's
+`GET ?t=json`; "ls --json" is ours with the JSON made too (what `lafs ls --json`
+prints, in-process) beside the same Tahoe request, which makes both at once.
 """
 
 import argparse
@@ -33,7 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tahoe_grid import tahoe_nodes  # noqa: E402  (bench/tahoe_grid.py)
 
 from lafs_core.client import Client  # noqa: E402
+from lafs_core.dirnode.caps import DirectoryCap  # noqa: E402
 from lafs_core.dirnode.children import make_child  # noqa: E402
+from lafs_core.dirnode.listing_json import directory_json, render  # noqa: E402
 from lafs_core.dirnode.node import DirectoryNode  # noqa: E402
 from lafs_core.grid_config import load_grid  # noqa: E402
 from lafs_core.mutable.keypool import KeyPool  # noqa: E402
@@ -124,6 +128,11 @@ async def bench_ours_async(
                     lambda: client.directory(d.cap).list()  # noqa: B023
                 )
                 assert len(listed) == size + adds[size]
+
+                async def ls_json(cap: DirectoryCap = d.cap) -> str:
+                    return render(directory_json(cap, await client.directory(cap).list()))
+
+                _, out[f"json{size}"] = await _median_seconds(ls_json)
         finally:
             pool_keys.close()
     return out
@@ -192,6 +201,7 @@ def bench_tahoe(tmp: Path, mkdirs: int, adds: dict[int, int]) -> dict[str, float
 
             body, out[f"list{size}"] = asyncio.run(_median_seconds(get_json))
             assert len(json.loads(body)[1]["children"]) == size + adds[size]
+            out[f"json{size}"] = out[f"list{size}"]  # its listing is that JSON already
     return out
 
 
@@ -219,6 +229,7 @@ def main() -> None:
     rows += [(f"mkdir/s, {PARALLEL} in flight", "mkdir_parallel", True)]
     rows += [(f"add-child/s into {n:>5}", f"add{n}", True) for n in SIZES]
     rows += [(f"list {n:>5} children (s)", f"list{n}", False) for n in SIZES]
+    rows += [(f"ls --json {n:>5} children (s)", f"json{n}", False) for n in SIZES]
     print(f"{'':28} {'ours':>10} {'Tahoe 1.20':>12} {'ratio':>8}")
     for label, key, higher_better in rows:
         mine = ours[key]

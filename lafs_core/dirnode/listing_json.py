@@ -27,7 +27,10 @@ _string = json.encoder.encode_basestring_ascii  # C: a str as json.dumps writes 
 
 def render(data: list[Any]) -> str:
     """The response body: `json.dumps(data, indent=1)` and a newline (non-ASCII escaped)."""
-    return _indented(data, "\n") + "\n"
+    try:
+        return _indented(data, "\n") + "\n"
+    except RecursionError:  # metadata nested hundreds deep: json.dumps goes twice as deep
+        return json.dumps(data, indent=1) + "\n"
 
 
 def _indented(value: Any, newline: str) -> str:

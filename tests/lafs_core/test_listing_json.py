@@ -66,6 +66,13 @@ def test_render_of_listing_shapes(children: dict[str, Any]) -> None:
     assert render(data) == json.dumps(data, indent=1) + "\n"
 
 
+@pytest.mark.parametrize("depth", [10, 600])
+def test_render_of_deep_nesting(depth: int) -> None:
+    """Deeper than our recursion goes, but not json.dumps'."""
+    value = json.loads('{"a":' * depth + "[]" + "}" * depth)
+    assert render(value) == json.dumps(value, indent=1) + "\n"
+
+
 @pytest.mark.parametrize("bad", [[object()], {(1, 2): 3}, {"a": [{1j: 0}]}])
 def test_render_refuses_what_json_dumps_refuses(bad: Any) -> None:
     with pytest.raises(TypeError) as expected:
