@@ -36,7 +36,7 @@ MAX_IOV = 512  # chunks per pwritev (the kernel takes at most 1024)
 READ_PIECE = 1 << 20  # bytes per disk read when streaming a share
 INLINE_READ = 64 * 1024  # reads up to this size skip the worker thread
 INLINE_WRITE = 64 * 1024  # immutable writes up to this size run on the loop, bar the sync
-INLINE_RTW = 128 * 1024  # read-test-write bodies up to this size (a bucket-index leaf's share)
+INLINE_RTW = 128 * 1024  # read-test-write bodies and reads up to this size (a leaf's share)
 IDLE_CHECK_INTERVAL = 60.0
 SI, SHNUM = "{si}", "{shnum}"
 _SI_RE = re.compile(sp.SI_PATTERN)
@@ -395,7 +395,7 @@ class StorageServer:
             call.secrets[sp.LEASE_CANCEL],
             req,
         )
-        if len(body) <= INLINE_RTW and sum(r.size for r in req.read_vector) <= INLINE_READ:
+        if len(body) <= INLINE_RTW and sum(r.size for r in req.read_vector) <= INLINE_RTW:
             # Page-cache work on the loop; only the sync, which waits on the disk,
             # goes to the sync thread (batched with the other requests' syncs).
             result, pending = self.backend.apply_read_test_write(*args)

@@ -650,7 +650,7 @@ async def test_concurrent_test_and_set_one_winner(storage_node: StorageNodeProce
 
 
 async def test_large_rtw_takes_the_thread_path(storage_node: StorageNodeProcess) -> None:
-    """Bodies past INLINE_RTW and reads past INLINE_READ give the same answers."""
+    """Bodies and reads past INLINE_RTW give the same answers."""
     si, we, ls = random_si(), os.urandom(32), lease_secrets()
     renew, cancel = ls[sp.LEASE_RENEW], ls[sp.LEASE_CANCEL]
     big = os.urandom(200_000)
@@ -661,9 +661,9 @@ async def test_large_rtw_takes_the_thread_path(storage_node: StorageNodeProcess)
         assert (r.success, r.data) == (True, {})
         r = await client.read_test_write(
             si, we, renew, cancel, {1: TestWriteVectors(write=(WriteVector(5, b"x"),))},
-            [ReadVector(0, 100_000)],
+            [ReadVector(0, 150_000)],
         )  # fmt: skip
-        assert (r.success, r.data) == (True, {1: [big[:100_000]]})
+        assert (r.success, r.data) == (True, {1: [big[:150_000]]})
         with pytest.raises(StorageUnauthorizedError):
             await client.read_test_write(
                 si,
