@@ -322,7 +322,10 @@ class Backend:
                 os.rename(upload.path, final)
                 self._uploads.pop((upload.si, upload.shnum), None)
                 self._remove_empty_incoming_dirs(upload.path)
-        _fsync_dir(final.parent)
+        # The share's name, its bucket's and the bucket's prefix's (either may be new since
+        # the allocation; fsync of a directory with nothing to write costs no disk write).
+        for directory in (final.parent, final.parent.parent, self.shares_dir):
+            _fsync_dir(directory)
         return []
 
     def abort(self, si: bytes, shnum: int, secret: bytes) -> None:
@@ -543,7 +546,8 @@ class Backend:
         if extent > MAX_MUTABLE_SHARE_SIZE:
             raise WriteError("mutable share would exceed the maximum size")
         bucket = os.path.dirname(path)
-        os.makedirs(bucket, exist_ok=True)
+        for parent in _make_dirs(bucket):
+            pending.add_dir(parent)  # a new bucket's name is durable too
         f = open(path, "x+b")
         pending.files.append(f)
         pending.add_dir(bucket)  # a new share's name is durable too
@@ -744,6 +748,18 @@ def start_writeback(fd: int, offset: int, length: int) -> None:
     """
     if _sync_file_range is not None:
         _sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
+
+
+def _make_dirs(path: str) -> list[str]:
+    """Make `path` and its missing parents; the directories that gained an entry, whose
+    fsync makes the new names survive a crash (none if `path` already existed)."""
+    missing = []
+    while not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for directory in reversed(missing):
+        os.makedirs(directory, exist_ok=True)
+    return [os.path.dirname(d) for d in missing]
 
 
 def _fsync_dir(path: str | Path) -> None:

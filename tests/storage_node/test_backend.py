@@ -116,7 +116,9 @@ def test_apply_read_test_write_leaves_the_sync_to_the_caller(backend: Backend) -
     result, pending = backend.apply_read_test_write(si, WE, renew, cancel, req)
     assert (result.success, result.data) == (True, {})
     bucket = str(backend.bucket_dir(si))
-    assert len(pending.files) == 2 and list(pending.dirs) == [bucket]
+    prefix, shares = os.path.dirname(bucket), str(backend.shares_dir)
+    assert len(pending.files) == 2
+    assert set(pending.dirs) == {bucket, prefix, shares}  # every new name, up to shares/
     assert backend.share_path(si, 1).read_bytes()[468:471] == b"one"  # readable before the sync
     dir_fd = pending.dirs[bucket]
     pending.sync()
@@ -132,6 +134,12 @@ def test_apply_read_test_write_leaves_the_sync_to_the_caller(backend: Backend) -
         {0: [b"one"], 1: [b"one"]},
         False,
     )
+    # A new share in an existing bucket: only the bucket gains a name.
+    third = sp.ReadTestWriteRequest({2: create})
+    result, pending = backend.apply_read_test_write(si, WE, renew, cancel, third)
+    assert result.success and len(pending.files) == 1 and list(pending.dirs) == [bucket]
+    pending.sync()
+    pending.close()
     # Rewriting an existing share syncs the file only; its directory entry is old.
     rewrite = sp.ReadTestWriteRequest({1: writes((0, b"two"))})
     result, pending = backend.apply_read_test_write(si, WE, renew, cancel, rewrite)
