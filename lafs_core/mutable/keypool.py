@@ -29,7 +29,8 @@ class _KeyMaker:
     """One keymaker child and the thread that talks to it."""
 
     def __init__(self, idle: bool) -> None:
-        command = [sys.executable, "-m", "lafs_core.mutable.keymaker"]
+        # `-m` would make runpy warn (on our stderr) that the package imported the module
+        command = [sys.executable, "-c", "from lafs_core.mutable.keymaker import main; main()"]
         self._process = subprocess.Popen(
             command + (["--idle"] if idle else []), stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -93,3 +95,20 @@ def test_key_maker_frames_round_trip() -> None:
     assert read_frame(stream) == keys and read_frame(stream) == keys
     with pytest.raises(RuntimeError, match="stopped"):
         read_frame(io.BytesIO(wire[:5]))
+
+
+def test_key_makers_write_nothing_to_stderr() -> None:
+    """Their stderr is the gateway's: a warning there would land in every server log."""
+    script = (
+        "import asyncio\n"
+        "from lafs_core.mutable.keypool import KeyPool\n"
+        "async def go():\n"
+        "    pool = KeyPool(size=1)\n"
+        "    await pool.get()\n"
+        "    while not pool._ready[0].done():\n"
+        "        await asyncio.sleep(0.01)\n"
+        "    pool.close()\n"
+        "asyncio.run(go())\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert run.returncode == 0 and run.stderr == b"", run.stderr.decode(errors="replace")
