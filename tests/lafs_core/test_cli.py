@@ -23,7 +23,7 @@ def test_cap_matches_the_spec_example(tmp_path: Path) -> None:
     f.write_bytes(b"a" * 56)
     out = lafs("cap", f, "--convergence-secret", SECRET, "-k", "3", "-n", "10")
     assert out.returncode == 0, out.stderr
-    expected = "URI:CHK:hah7mxwfpqemm7icdh3hwsa5fa:6epvxt2uxh42obpnfn4wkrplqml7voh7aqpnqnapu7ffcyn2hk3q:3:10:56"
+    expected = "URI:CHK:hah7mxwfpqemm7icdh3hwsa5fa:6epvxt2uxh42obpnfn4wkrplqml7voh7aqpnqnapu7ffcyn2hk3q:3:10:56"  # noqa: E501
     assert out.stdout.splitlines()[-1] == expected
 
 

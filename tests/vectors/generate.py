@@ -78,6 +78,7 @@ def b32(data: bytes) -> str:
 # The cases.
 # --------------------------------------------------------------------------
 
+
 @dataclass
 class Case:
     name: str
@@ -137,10 +138,14 @@ SEED_N256 = sha256(b"lafs-s3gw n256")
 SEED_SECRET = sha256(b"lafs-s3gw secret")
 
 # Published values used as self-checks (Tahoe-LAFS 1.20 results).
-CAP_A56_K3N10 = ("URI:CHK:hah7mxwfpqemm7icdh3hwsa5fa:"
-                 "6epvxt2uxh42obpnfn4wkrplqml7voh7aqpnqnapu7ffcyn2hk3q:3:10:56")
-CAP_QUUX_1M = ("URI:CHK:zehzwzkledwism7w5w65ffpa54:"
-               "uqpojeprb6oq7xu7qdeatr2656mceeh4bo2sw57c4fkxf5a2wtvq:3:10:2097162")
+CAP_A56_K3N10 = (
+    "URI:CHK:hah7mxwfpqemm7icdh3hwsa5fa:"
+    "6epvxt2uxh42obpnfn4wkrplqml7voh7aqpnqnapu7ffcyn2hk3q:3:10:56"
+)
+CAP_QUUX_1M = (
+    "URI:CHK:zehzwzkledwism7w5w65ffpa54:"
+    "uqpojeprb6oq7xu7qdeatr2656mceeh4bo2sw57c4fkxf5a2wtvq:3:10:2097162"
+)
 CAP_A55_LIT = "URI:LIT:" + "mfqwcylb" * 11
 
 
@@ -149,8 +154,10 @@ def seg_label(max_segment_size: int) -> str:
 
 
 def make_case(secret, label, seed, length, k, happy, n, maxseg, **extra) -> Case:
-    name = (f"{'lit' if length <= LIT_MAX else 'chk'}-{SECRET_LABELS[secret]}-"
-            f"{label}x{length}-k{k}h{happy}n{n}-seg{seg_label(maxseg)}")
+    name = (
+        f"{'lit' if length <= LIT_MAX else 'chk'}-{SECRET_LABELS[secret]}-"
+        f"{label}x{length}-k{k}h{happy}n{n}-seg{seg_label(maxseg)}"
+    )
     return Case(name, secret, seed, length, k, happy, n, maxseg, **extra)
 
 
@@ -175,8 +182,11 @@ def build_cases() -> list[Case]:
     add(make_case(SECRET_A, "a", b"a", 55, 3, 1, 10, SEG_128K, expect_cap=CAP_A55_LIT))
 
     # c) the 1.20 default maximum segment size (1 MiB).
-    add(make_case(SECRET_A, "quux", sha256(b"quux"), 2097162, 3, 1, 10, SEG_1M,
-                  expect_cap=CAP_QUUX_1M))
+    add(
+        make_case(
+            SECRET_A, "quux", sha256(b"quux"), 2097162, 3, 1, 10, SEG_1M, expect_cap=CAP_QUUX_1M
+        )
+    )
     add(make_case(SECRET_A, "a", b"a", 56, 3, 1, 10, SEG_1M, expect_cap=CAP_A56_K3N10))
     add(make_case(SECRET_A, "big", SEED_BIG, 1048576, 3, 1, 10, SEG_1M))
     add(make_case(SECRET_A, "big", SEED_BIG, 3 * SEG_1M + 1, 2, 1, 3, SEG_1M))
@@ -210,6 +220,7 @@ def build_cases() -> list[Case]:
 # Expected sizes (used to check that the configured parameters really apply).
 # --------------------------------------------------------------------------
 
+
 def effective_segment_size(length: int, k: int, max_segment_size: int) -> int:
     s = min(max_segment_size, length)
     return -(-s // k) * k
@@ -232,9 +243,11 @@ def expected_key_and_si(case: Case, data: bytes) -> tuple[bytes, bytes]:
     size were all applied (the key depends on every one of them).
     """
     seg = effective_segment_size(case.length, case.k, case.max_segment_size)
-    tag = (b"allmydata_immutable_content_to_key_with_added_secret_v1+"
-           + netstring(case.convergence)
-           + netstring(f"{case.k},{case.n},{seg}".encode("ascii")))
+    tag = (
+        b"allmydata_immutable_content_to_key_with_added_secret_v1+"
+        + netstring(case.convergence)
+        + netstring(f"{case.k},{case.n},{seg}".encode("ascii"))
+    )
     key = tagged_hash(tag, data)[:16]
     si = tagged_hash(b"allmydata_immutable_key_to_storage_index_v1", key)[:16]
     return key, si
@@ -257,6 +270,7 @@ def parse_share_header(share: bytes):
 # --------------------------------------------------------------------------
 # Running Tahoe.
 # --------------------------------------------------------------------------
+
 
 def free_ports(count: int) -> list[int]:
     socks, ports = [], []
@@ -323,7 +337,9 @@ class Node:
             cmd = [tahoe_python(self.tahoe), "-c", LOOPBACK_LAUNCHER]
         self.proc = subprocess.Popen(
             cmd + ["run", "--allow-stdin-close", str(self.basedir)],
-            stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
         )
         logf.close()
 
@@ -396,20 +412,38 @@ class Grid:
         for i in range(self.num_storage):
             d = self.workdir / f"s{i}"
             p = ports[i]
-            procs.append(subprocess.Popen(
-                [self.tahoe, "create-node", f"--nickname=s{i}",
-                 f"--port=tcp:{p}:interface=127.0.0.1",
-                 f"--location=tcp:127.0.0.1:{p}",
-                 "--webport=none", str(d)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            ))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        self.tahoe,
+                        "create-node",
+                        f"--nickname=s{i}",
+                        f"--port=tcp:{p}:interface=127.0.0.1",
+                        f"--location=tcp:127.0.0.1:{p}",
+                        "--webport=none",
+                        str(d),
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                )
+            )
             self.storage.append(Node(self.tahoe, d))
         cdir = self.workdir / "client"
-        procs.append(subprocess.Popen(
-            [self.tahoe, "create-client", "--nickname=client",
-             f"--webport=tcp:{self.web_port}:interface=127.0.0.1", str(cdir)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        ))
+        procs.append(
+            subprocess.Popen(
+                [
+                    self.tahoe,
+                    "create-client",
+                    "--nickname=client",
+                    f"--webport=tcp:{self.web_port}:interface=127.0.0.1",
+                    str(cdir),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+        )
         for proc in procs:
             out, _ = proc.communicate()
             if proc.returncode != 0:
@@ -429,26 +463,30 @@ class Grid:
                 (n.basedir / "private" / "storage.furl").exists()
                 and (n.basedir / "permutation-seed").exists()
                 and (n.basedir / "node.pubkey").exists()
-                for n in self.storage)
+                for n in self.storage
+            )
 
         wait_for(ready, 120, "storage nodes to start", self.storage)
         servers = {}
         for node in self.storage:
             pubkey = (node.basedir / "node.pubkey").read_text().strip()
             assert pubkey.startswith("pub-v0-"), pubkey
-            servers["v0-" + pubkey[len("pub-v0-"):]] = {
+            servers["v0-" + pubkey[len("pub-v0-") :]] = {
                 "ann": {
-                    "anonymous-storage-FURL":
-                        (node.basedir / "private" / "storage.furl").read_text().strip(),
+                    "anonymous-storage-FURL": (node.basedir / "private" / "storage.furl")
+                    .read_text()
+                    .strip(),
                     "anonymous-storage-NURLs": [nurl_for(node.basedir)],
-                    "permutation-seed-base32":
-                        (node.basedir / "permutation-seed").read_text().strip(),
+                    "permutation-seed-base32": (node.basedir / "permutation-seed")
+                    .read_text()
+                    .strip(),
                     "nickname": node.basedir.name,
                 }
             }
         # JSON is valid YAML; this avoids needing a YAML writer.
         (self.client.basedir / "private" / "servers.yaml").write_text(
-            json.dumps({"storage": servers}, indent=1) + "\n")
+            json.dumps({"storage": servers}, indent=1) + "\n"
+        )
 
     @staticmethod
     def _edit_cfg(nodedir: Path, changes: dict) -> None:
@@ -470,43 +508,63 @@ class Grid:
         self.client.stop()
         conv_text = b32(case.convergence)
         (self.client.basedir / "private" / "convergence").write_text(conv_text)
-        self._edit_cfg(self.client.basedir, {"client": {
-            "shares.needed": str(case.k),
-            "shares.happy": str(case.happy),
-            "shares.total": str(case.n),
-            "shares._max_immutable_segment_size_for_testing": str(case.max_segment_size),
-        }})
+        self._edit_cfg(
+            self.client.basedir,
+            {
+                "client": {
+                    "shares.needed": str(case.k),
+                    "shares.happy": str(case.happy),
+                    "shares.total": str(case.n),
+                    "shares._max_immutable_segment_size_for_testing": str(case.max_segment_size),
+                }
+            },
+        )
         t0 = time.monotonic()
         self.client.start()
-        wait_for(self._all_connected, 120, "client to connect to every storage node",
-                 [self.client] + self.storage)
-        log(f"client up (k={case.k} happy={case.happy} n={case.n} "
+        wait_for(
+            self._all_connected,
+            120,
+            "client to connect to every storage node",
+            [self.client] + self.storage,
+        )
+        log(
+            f"client up (k={case.k} happy={case.happy} n={case.n} "
             f"maxseg={case.max_segment_size} secret={len(case.convergence)}B) "
-            f"in {time.monotonic() - t0:.1f}s")
+            f"in {time.monotonic() - t0:.1f}s"
+        )
         self.group = case.group
 
     def _all_connected(self) -> bool:
         try:
             with urllib.request.urlopen(
-                    f"http://127.0.0.1:{self.web_port}/?t=json", timeout=5) as r:
+                f"http://127.0.0.1:{self.web_port}/?t=json", timeout=5
+            ) as r:
                 status = json.load(r)
         except (OSError, ValueError):
             return False
         servers = status.get("servers", [])
-        connected = [s for s in servers
-                     if str(s.get("connection_status", "")).lower().startswith("connected")]
+        connected = [
+            s
+            for s in servers
+            if str(s.get("connection_status", "")).lower().startswith("connected")
+        ]
         return len(connected) == self.num_storage
 
     # -- upload and collect -------------------------------------------------
     def upload(self, data: bytes) -> str:
         req = urllib.request.Request(
-            f"http://127.0.0.1:{self.web_port}/uri", data=data, method="PUT")
+            f"http://127.0.0.1:{self.web_port}/uri", data=data, method="PUT"
+        )
         with urllib.request.urlopen(req, timeout=1800) as r:
             return r.read().decode("ascii").strip()
 
     def upload_cli(self, path: Path) -> str:
-        res = subprocess.run([self.tahoe, "-d", str(self.client.basedir), "put", str(path)],
-                             stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        res = subprocess.run(
+            [self.tahoe, "-d", str(self.client.basedir), "put", str(path)],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+        )
         if res.returncode != 0:
             raise RuntimeError(f"tahoe put failed:\n{res.stdout}\n{res.stderr}")
         return res.stdout.strip()
@@ -551,7 +609,7 @@ def unwrap_container(raw: bytes) -> bytes:
     # an uploader allocates exactly the share size, so they must agree.
     if length_field != min(size, 2**32 - 1):
         raise ValueError(f"container length field {length_field} != share size {size}")
-    return raw[CONTAINER_HEADER:CONTAINER_HEADER + size]
+    return raw[CONTAINER_HEADER : CONTAINER_HEADER + size]
 
 
 def storage_index_of(cap: str) -> str:
@@ -562,6 +620,7 @@ def storage_index_of(cap: str) -> str:
 
 
 # --------------------------------------------------------------------------
+
 
 def run(args) -> int:
     cases = build_cases()
@@ -608,26 +667,30 @@ def run(args) -> int:
                     raise RuntimeError(f"{case.name}: unexpected cap {cap}")
                 key, si = expected_key_and_si(case, data)
                 if b32decode(cap.split(":")[2]) != key:
-                    raise RuntimeError(f"{case.name}: cap key differs from the expected "
-                                       f"convergent key {b32(key)}")
+                    raise RuntimeError(
+                        f"{case.name}: cap key differs from the expected convergent key {b32(key)}"
+                    )
                 si_text = storage_index_of(cap)
                 if si_text != b32(si):
                     raise RuntimeError(f"{case.name}: storage index {si_text} != {b32(si)}")
                 shares = grid.collect_shares(si_text)
                 if sorted(shares) != list(range(case.n)):
                     raise RuntimeError(
-                        f"{case.name}: got shares {sorted(shares)}, expected 0..{case.n - 1}")
+                        f"{case.name}: got shares {sorted(shares)}, expected 0..{case.n - 1}"
+                    )
                 seg = effective_segment_size(case.length, case.k, case.max_segment_size)
                 for num, share in shares.items():
                     block_size, data_size = parse_share_header(share)
                     if block_size * case.k != seg or data_size != -(-case.length // case.k):
                         raise RuntimeError(
                             f"{case.name}: share {num} has block size {block_size}, data "
-                            f"size {data_size}; expected segment size {seg}")
+                            f"size {data_size}; expected segment size {seg}"
+                        )
                 for num, size in case.expect_share_sizes.items():
                     if len(shares[num]) != size:
-                        raise RuntimeError(f"{case.name}: share {num} is "
-                                           f"{len(shares[num])} bytes, expected {size}")
+                        raise RuntimeError(
+                            f"{case.name}: share {num} is {len(shares[num])} bytes, expected {size}"
+                        )
             if case.expect_cap is not None and cap != case.expect_cap:
                 raise RuntimeError(f"{case.name}: cap {cap} != expected {case.expect_cap}")
             results[id(case)] = {
@@ -640,11 +703,9 @@ def run(args) -> int:
                 "n": case.n,
                 "max_segment_size": case.max_segment_size,
                 "cap": cap,
-                "shares": {str(i): hashlib.sha256(shares[i]).hexdigest()
-                           for i in sorted(shares)},
+                "shares": {str(i): hashlib.sha256(shares[i]).hexdigest() for i in sorted(shares)},
             }
-            log(f"{case.name}: {cap[:40]}... {len(shares)} shares "
-                f"({time.monotonic() - t0:.1f}s)")
+            log(f"{case.name}: {cap[:40]}... {len(shares)} shares ({time.monotonic() - t0:.1f}s)")
     finally:
         grid.shutdown()
         if args.keep:
@@ -655,8 +716,12 @@ def run(args) -> int:
     out_cases = [results[id(c)] for c in sorted(cases, key=lambda c: order[id(c)])]
     doc_head = {"format": FORMAT, "tahoe_version": TAHOE_VERSION}
     lines = [json.dumps(c, separators=(",", ":")) for c in out_cases]
-    text = (json.dumps(doc_head, separators=(",", ":"))[:-1]
-            + ',"cases":[\n' + ",\n".join(lines) + "\n]}\n")
+    text = (
+        json.dumps(doc_head, separators=(",", ":"))[:-1]
+        + ',"cases":[\n'
+        + ",\n".join(lines)
+        + "\n]}\n"
+    )
     json.loads(text)  # must be valid JSON
     out = Path(args.out)
     tmp = out.with_suffix(out.suffix + ".tmp")
@@ -667,8 +732,9 @@ def run(args) -> int:
 
 
 def check_tahoe_version(tahoe: str) -> None:
-    res = subprocess.run([tahoe, "--version"], capture_output=True, text=True,
-                         stdin=subprocess.DEVNULL)
+    res = subprocess.run(
+        [tahoe, "--version"], capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
     text = res.stdout + res.stderr
     if f"tahoe-lafs/{TAHOE_VERSION}" not in text.lower():
         raise SystemExit(f"{tahoe} is not Tahoe-LAFS {TAHOE_VERSION}: {text.strip()}")
@@ -677,20 +743,31 @@ def check_tahoe_version(tahoe: str) -> None:
 def main(argv=None) -> int:
     default_tahoe = str(Path(sys.executable).with_name("tahoe"))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--tahoe", default=default_tahoe,
-                    help="the tahoe executable of Tahoe-LAFS 1.20.0 (default: next to "
-                         "this interpreter)")
+    ap.add_argument(
+        "--tahoe",
+        default=default_tahoe,
+        help="the tahoe executable of Tahoe-LAFS 1.20.0 (default: next to this interpreter)",
+    )
     ap.add_argument("--out", default=str(HERE / "chk.json"), help="output JSON file")
-    ap.add_argument("--storage-nodes", type=int, default=10,
-                    help="number of storage nodes to run (default 10)")
-    ap.add_argument("--workdir", default=None,
-                    help="parent directory for the scratch grid (default: system temp)")
-    ap.add_argument("--plain-run", action="store_true",
-                    help="start nodes with plain `tahoe run` (its log port then listens "
-                         "on all interfaces)")
+    ap.add_argument(
+        "--storage-nodes", type=int, default=10, help="number of storage nodes to run (default 10)"
+    )
+    ap.add_argument(
+        "--workdir",
+        default=None,
+        help="parent directory for the scratch grid (default: system temp)",
+    )
+    ap.add_argument(
+        "--plain-run",
+        action="store_true",
+        help="start nodes with plain `tahoe run` (its log port then listens on all interfaces)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the scratch grid")
-    ap.add_argument("--only", action="append",
-                    help="only cases whose name contains this text (debugging; repeatable)")
+    ap.add_argument(
+        "--only",
+        action="append",
+        help="only cases whose name contains this text (debugging; repeatable)",
+    )
     args = ap.parse_args(argv)
     if args.only and Path(args.out).resolve() == (HERE / "chk.json").resolve():
         ap.error("--only writes a partial file; give a different --out")
