@@ -17,10 +17,10 @@ from .dirnode.node import DirectoryNode
 from .errors import StorageError
 from .grid import StorageBroker
 from .grid_config import GridConfig
-from .hashes import TaggedHasher, chk_key_hasher
+from .hashes import TaggedHasher
 from .immutable import checker
 from .immutable.downloader import Download
-from .immutable.encoder import ReadAt, file_reader
+from .immutable.encoder import ReadAt, convergent_key_hasher, file_reader
 from .immutable.params import EncodingParams
 from .immutable.uploader import UploadResult, upload
 from .mutable import checker as mutable_checker
@@ -114,8 +114,9 @@ class Client:
 
     def convergence_hasher(self, size: int, params: EncodingParams | None = None) -> TaggedHasher:
         """Fed the `size` bytes of a plaintext, its digest is their convergent key."""
-        p = params or self.config.encoding
-        return chk_key_hasher(self.config.convergence_secret, p.k, p.n, p.segment_size_for(size))
+        return convergent_key_hasher(
+            self.config.convergence_secret, params or self.config.encoding, size
+        )
 
     async def upload_bytes(
         self, data: bytes, params: EncodingParams | None = None, convergent: bool = True

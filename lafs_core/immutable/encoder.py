@@ -33,11 +33,18 @@ from .params import EncodingParams, FileGeometry
 ReadAt = Callable[[int, int], bytes]
 
 
+def convergent_key_hasher(
+    convergence_secret: bytes, params: EncodingParams, size: int
+) -> TaggedHasher:
+    """Fed the `size` bytes of a plaintext, its digest is their convergent key."""
+    return chk_key_hasher(convergence_secret, params.k, params.n, params.segment_size_for(size))
+
+
 def convergent_key(
     convergence_secret: bytes, params: EncodingParams, size: int, chunks: Iterable[bytes]
 ) -> bytes:
     """The AES key Tahoe derives from the secret, the parameters and the whole plaintext."""
-    hasher = chk_key_hasher(convergence_secret, params.k, params.n, params.segment_size_for(size))
+    hasher = convergent_key_hasher(convergence_secret, params, size)
     for chunk in chunks:
         hasher.update(chunk)
     return hasher.digest()
