@@ -754,11 +754,11 @@ def _make_dirs(path: str) -> list[str]:
     """Make `path` and its missing parents; the directories that gained an entry, whose
     fsync makes the new names survive a crash (none if `path` already existed)."""
     missing = []
-    while not os.path.isdir(path):
-        missing.append(path)
-        path = os.path.dirname(path)
-    for directory in reversed(missing):
-        os.makedirs(directory, exist_ok=True)
+    directory = path
+    while not os.path.isdir(directory):
+        missing.append(directory)
+        directory = os.path.dirname(directory)
+    os.makedirs(path, exist_ok=True)
     return [os.path.dirname(d) for d in missing]
 
 
