@@ -222,7 +222,8 @@ class ChecksumVerifier:
 
 
 class ContentMD5Verifier:
-    """Checks the ``Content-MD5`` header (base64 of the 16-byte MD5) over a streamed body.
+    """Checks the ``Content-MD5`` header (base64 of the 16-byte MD5) against the body's MD5,
+    which the ETag computes anyway: a body is hashed with MD5 once.
 
     A malformed header raises InvalidDigest at construction; a mismatch BadDigest at `verify`.
     """
@@ -235,13 +236,9 @@ class ContentMD5Verifier:
         if len(raw) != 16:
             raise InvalidDigest("The Content-MD5 you specified was invalid.")
         self._expected = raw
-        self._md5 = hashlib.md5()
 
-    def update(self, data: bytes) -> None:
-        self._md5.update(data)
-
-    def verify(self) -> None:
-        if self._md5.digest() != self._expected:
+    def verify(self, md5: bytes) -> None:
+        if md5 != self._expected:
             raise BadDigest("The Content-MD5 you specified did not match what we received.")
 
 

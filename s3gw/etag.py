@@ -30,6 +30,9 @@ class Md5Etag:
     def update(self, data: bytes) -> None:
         self._md5.update(data)
 
+    def digest(self) -> bytes:
+        return self._md5.digest()
+
     def etag(self) -> str:
         return self._md5.hexdigest()
 

