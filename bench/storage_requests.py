@@ -8,7 +8,8 @@ One real storage node (a child process, as LocalGrid starts it) and one
 StorageClient in this process. Each kind of request that small grid operations
 are made of runs N times, with 1 and with 16 requests in flight; per request we
 report the client's CPU (process_time), the node's CPU (utime+stime from
-/proc/PID/stat), wall time and requests/s, medians over the runs. Small-object
+/proc/PID/stat, and its user and system parts), wall time and requests/s,
+medians over the runs. Small-object
 S3 requests and directory operations are bound by these figures.
 """
 
@@ -37,10 +38,10 @@ SLOTS = 16  # mutable slots rewritten in turn by rtw_20k and rtw_85k
 Op = Callable[[int], Awaitable[object]]
 
 
-def node_cpu(pid: int) -> float:
-    """Seconds of CPU the process has used (user + system)."""
+def node_cpu(pid: int) -> tuple[float, float]:
+    """Seconds of CPU the process has used: (user, system)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
 
 
 def rtw(data: bytes) -> sp.TestWriteVectors:
@@ -110,17 +111,19 @@ class Fixture:
         }
 
 
-async def timed(op: Op, count: int, in_flight: int, pid: int) -> tuple[float, float, float]:
-    """(client CPU s, node CPU s, wall s) of `count` operations, `in_flight` at a time."""
+async def timed(op: Op, count: int, in_flight: int, pid: int) -> tuple[float, float, float, float]:
+    """(client CPU, node user CPU, node system CPU, wall) seconds of `count` operations,
+    `in_flight` at a time."""
     queue = iter(range(count))
 
     async def worker() -> None:
         for i in queue:
             await op(i)
 
-    c0, n0, w0 = time.process_time(), node_cpu(pid), time.perf_counter()
+    c0, (u0, s0), w0 = time.process_time(), node_cpu(pid), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(in_flight)))
-    return time.process_time() - c0, node_cpu(pid) - n0, time.perf_counter() - w0
+    u1, s1 = node_cpu(pid)
+    return time.process_time() - c0, u1 - u0, s1 - s0, time.perf_counter() - w0
 
 
 async def run(nurl: str, pid: int, args: argparse.Namespace) -> None:
@@ -129,19 +132,24 @@ async def run(nurl: str, pid: int, args: argparse.Namespace) -> None:
         await fixture.setup()
         kinds = fixture.kinds()
         wanted = args.kinds.split(",") if args.kinds else list(kinds)
-        print(f"{'kind':<18}{'flight':>7}{'client µs':>11}{'node µs':>9}{'wall µs':>9}{'req/s':>8}")
+        print(
+            f"{'kind':<18}{'flight':>7}{'client µs':>11}{'node µs':>9}{'user':>6}{'sys':>6}"
+            f"{'wall µs':>9}{'req/s':>8}"
+        )
         for name in wanted:
             per_op, op = kinds[name]
             for in_flight in (1, 16):
                 await timed(op, 20, in_flight, pid)  # warm the connections
                 samples = [await timed(op, args.n, in_flight, pid) for _ in range(args.runs)]
                 requests = args.n * per_op
-                client_us, node_us, wall = (
-                    statistics.median(s[k] for s in samples) for k in range(3)
+                client, user, system, wall = (
+                    statistics.median(s[k] for s in samples) for k in range(4)
                 )
+                node = statistics.median(s[1] + s[2] for s in samples)
+                us = 1e6 / requests
                 print(
-                    f"{name:<18}{in_flight:>7}{client_us / requests * 1e6:>11.0f}"
-                    f"{node_us / requests * 1e6:>9.0f}{wall / requests * 1e6:>9.0f}"
+                    f"{name:<18}{in_flight:>7}{client * us:>11.0f}{node * us:>9.0f}"
+                    f"{user * us:>6.0f}{system * us:>6.0f}{wall * us:>9.0f}"
                     f"{requests / wall:>8.0f}",
                     flush=True,
                 )
