@@ -1,8 +1,11 @@
 """CHK download from the grid: find the shares, then let `CHKReader` fetch and check them.
 
-Every server is asked which shares it holds (concurrently); each share is
-read from the first server in ring order that has it, and shares that fail
-their hashes are reported to their server with a corruption advisory.
+An uploader that found every server writable put share i on the i-th server of
+the storage index's ring (ours and Tahoe's alike), so shares 0..k-1 are first
+read from there directly. Only if that fails is every server asked which
+shares it holds (concurrently), and each share read from the first server in
+ring order that has it. Shares that fail their hashes are reported to their
+server with a corruption advisory.
 """
 
 import asyncio
@@ -93,14 +96,28 @@ class Download:
     async def chunks(self, offset: int = 0, size: int | None = None) -> AsyncIterator[bytes]:
         started = time.perf_counter()
         storage_index = self.cap.storage_index
-        sources = await locate_shares(self.broker, storage_index, self.result)
-        self.result.timings["peer_selection"] = time.perf_counter() - started
-        reader = CHKReader(self.cap, sources, self.pool, self.depth)
-        by_number = {s.sharenum: s for s in sources}
+        servers = self.broker.permuted(storage_index)
+        guesses = [
+            GridShare(servers[i % len(servers)], storage_index, i)
+            for i in range(self.cap.k if servers else 0)
+        ]
+
+        async def discover() -> list[GridShare]:
+            return await locate_shares(self.broker, storage_index, self.result)
+
+        reader = CHKReader(self.cap, guesses, self.pool, self.depth, more=discover)
         try:
+            await reader.open_first()
+            if not self.result.servermap:  # the guesses were right: that is all we know
+                for n in reader.open_shares:
+                    share = reader.sources[n]
+                    assert isinstance(share, GridShare)
+                    self.result.servermap.setdefault(share.server.nickname, set()).add(n)
+            self.result.timings["peer_selection"] = time.perf_counter() - started
             async for chunk in reader.iter_range(offset, size):
                 yield chunk
         finally:
+            by_number: dict[int, GridShare] = dict(reader.sources)  # type: ignore[arg-type]
             self.result.corrupt_shares = dict(reader.corrupt_shares)
             self.result.bytes_fetched = reader.stats.bytes_fetched
             self.result.servers_used = {

@@ -13,7 +13,7 @@ local files, memory and storage servers.
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -39,6 +39,10 @@ from .layout import (
 from .params import FileGeometry
 
 READ_BATCH = 2 * 1024 * 1024  # bytes of blocks read from one share per request
+# A share expected to be at most this big is read whole with its first request (its blocks,
+# hash trees and UEB are then at hand): one request per share instead of five for small files.
+WHOLE_SHARE_READ = 64 * 1024
+SHARE_OVERHEAD_GUESS = 4096  # header, hash trees and UEB of a one-segment share, generously
 
 # What a ShareSource raises when its share cannot be reached (not corrupt).
 UNAVAILABLE = (OSError, ConnectionError, asyncio.TimeoutError, StorageError)
@@ -80,7 +84,9 @@ class CHKReader:
         sources: Sequence[ShareSource],
         pool: Executor | None = None,
         depth: int = 4,
+        more: Callable[[], Awaitable[Sequence[ShareSource]]] | None = None,
     ) -> None:
+        """`more`, if given, is asked once for further sources when `sources` run out."""
         self.cap = cap
         self.pool = pool
         self.depth = depth
@@ -88,6 +94,7 @@ class CHKReader:
         self.corrupt_shares: dict[int, str] = {}
         self.unavailable_shares: dict[int, str] = {}
         self._candidates = sorted(sources, key=lambda s: s.sharenum)
+        self._more = more
         self._open: dict[int, OpenShare] = {}
         self._ueb: UEB | None = None
         self._geometry: FileGeometry | None = None
@@ -98,6 +105,10 @@ class CHKReader:
         self._lock = asyncio.Lock()
         self._range_last = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        guess = -(-cap.size // cap.k) + SHARE_OVERHEAD_GUESS
+        self._first_read = guess if guess <= WHOLE_SHARE_READ else HEADER_READ_SIZE
+        # each share's first read (from offset 0), and whether it was the whole share
+        self._held: dict[int, tuple[bytes | bytearray, bool]] = {}
 
     # -- public API ---------------------------------------------------------
 
@@ -140,6 +151,19 @@ class CHKReader:
         finally:
             for _, task in pending:
                 task.cancel()
+
+    async def open_first(self) -> None:
+        """Open and check k shares (NotEnoughSharesError if the sources cannot give them)."""
+        await self._ensure_open()
+
+    @property
+    def sources(self) -> dict[int, ShareSource]:
+        """The source of each share number tried or offered."""
+        return {s.sharenum: s for s in self._candidates}
+
+    @property
+    def open_shares(self) -> list[int]:
+        return sorted(self._open)
 
     async def open_all(self) -> dict[int, "OpenShare"]:
         """Open and check every share offered (not just k); returns the good ones."""
@@ -187,10 +211,26 @@ class CHKReader:
                     and s.sharenum not in self.corrupt_shares
                     and s.sharenum not in self.unavailable_shares
                 ]
+                if not untried and self._more is not None:
+                    self._add_sources(await self._more())
+                    self._more = None
+                    continue
                 if not untried:
                     raise NotEnoughSharesError(self._shortage_message())
                 batch = untried[: wanted - len(self._open)]
                 await asyncio.gather(*(self._open_share(s) for s in batch))
+
+    def _add_sources(self, found: Sequence[ShareSource]) -> None:
+        """Take further sources: share numbers not yet offered, and those that could not be
+        reached where they were first looked for (now offered by another server)."""
+        known = {s.sharenum: s for s in self._candidates}
+        for source in found:
+            n = source.sharenum
+            if n not in known or (n in self.unavailable_shares and source is not known[n]):
+                known[n] = source
+                self.unavailable_shares.pop(n, None)
+                self._held.pop(n, None)
+        self._candidates = sorted(known.values(), key=lambda s: s.sharenum)
 
     def _shortage_message(self) -> str:
         parts = [f"found {len(self._open)} good shares of the {self.cap.k} needed"]
@@ -211,6 +251,9 @@ class CHKReader:
             self._open[source.sharenum] = share
 
     async def _fetch(self, source: ShareSource, offset: int, length: int) -> bytes | bytearray:
+        held = self._held.get(source.sharenum)
+        if held is not None and (offset + length <= len(held[0]) or held[1]):
+            return held[0][offset : offset + length]
         data = await source.read(offset, length)
         self.stats.bytes_fetched += len(data)
         return data
@@ -219,7 +262,9 @@ class CHKReader:
         sharenum = source.sharenum
         if not 0 <= sharenum < self.cap.n:
             raise CorruptShareError(f"share number {sharenum} is out of range", sharenum)
-        layout = parse_header(await self._fetch(source, 0, HEADER_READ_SIZE))
+        first = await self._fetch(source, 0, self._first_read)
+        self._held[sharenum] = (first, len(first) < self._first_read)
+        layout = parse_header(first)
         tail_length = layout.chain_size + layout.ueb_length_size + MAX_UEB_SIZE
         if not 0 < layout.chain_size <= 9 * 34 or layout.share_chain < layout.data:
             raise CorruptShareError("share header has impossible offsets", sharenum)

@@ -57,6 +57,48 @@ def test_round_trip_sizes_and_placement(healthy_grid: Grid) -> None:
             assert isinstance(result.cap, LiteralCap)
 
 
+def _count_requests(client: Client, asked: list[str]) -> None:
+    for server in client.broker.servers:
+        for name in ("list_shares", "read_share_chunk"):
+            method = getattr(server.client, name)
+
+            async def counted(*args, _method=method, _name=name):  # type: ignore[no-untyped-def]
+                asked.append(_name)
+                return await _method(*args)
+
+            setattr(server.client, name, counted)
+
+
+def test_small_file_is_read_with_k_requests_where_its_shares_should_be(
+    healthy_grid: Grid,
+) -> None:
+    """Shares 0..k-1 are read whole from the first k servers of the ring; a share missing
+    there makes the download ask every server, and it still succeeds."""
+    config = healthy_grid.config()
+    data = os.urandom(20_000)
+    cap = asyncio.run(put(config, data)).cap
+    assert isinstance(cap, CHKReadCap)
+
+    async def download() -> tuple[bytes, list[str], dict[str, set[int]]]:
+        asked: list[str] = []
+        async with Client(config) as client:
+            _count_requests(client, asked)
+            download = client.download(cap)
+            body = b"".join([c async for c in download.chunks()])
+            return body, asked, download.result.servermap
+
+    body, asked, servermap = asyncio.run(download())
+    assert body == data
+    assert asked == ["read_share_chunk"] * 3
+    assert sorted(n for shares in servermap.values() for n in shares) == [0, 1, 2]
+    files = {int(p.name): p for p in share_files(healthy_grid, cap.storage_index)}
+    files[1].unlink()
+    body, asked, servermap = asyncio.run(download())
+    assert body == data
+    assert asked.count("list_shares") == 10
+    assert len(servermap) == 9  # every server that answered with shares
+
+
 def test_reupload_pushes_nothing(healthy_grid: Grid) -> None:
     config = healthy_grid.config()
     data = os.urandom(100_000)

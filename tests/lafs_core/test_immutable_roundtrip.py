@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from lafs_core.immutable.local import BytesShareSource, encode_bytes
 from lafs_core.immutable.params import EncodingParams
-from lafs_core.immutable.reader import CHKReader
+from lafs_core.immutable.reader import SHARE_OVERHEAD_GUESS, WHOLE_SHARE_READ, CHKReader
 from lafs_core.uri import CHKReadCap, LiteralCap, parse_cap
 
 from .immutable_helpers import read_back
@@ -89,12 +89,32 @@ def test_random_ranges(offset: int, size: int) -> None:
 
 
 def test_range_reads_fetch_only_their_segments() -> None:
-    assert isinstance(CAP, CHKReadCap)
-    reader = CHKReader(CAP, [BytesShareSource(i, SHARES[i]) for i in range(10)])
-    assert asyncio.run(reader.read(5000, 10)) == DATA[5000:5010]
+    data = os.urandom(WHOLE_SHARE_READ * 3 + 1)  # shares too big to read whole
+    cap, shares = encode_bytes(data, params(3, 10), SECRET)
+    assert isinstance(cap, CHKReadCap)
+    reader = CHKReader(cap, [BytesShareSource(i, shares[i]) for i in range(10)])
+    assert asyncio.run(reader.read(50_000, 10)) == data[50_000:50_010]
     assert reader.stats.segments == 1
-    whole = len(SHARES[0]) * 3
-    assert reader.stats.bytes_fetched < whole / 3
+    assert reader.stats.bytes_fetched < len(shares[0])
+
+
+class CountingSource(BytesShareSource):
+    reads = 0
+
+    async def read(self, offset: int, length: int) -> bytes:
+        CountingSource.reads += 1
+        return await super().read(offset, length)
+
+
+@pytest.mark.parametrize("size", [56, SEG * 3, 3 * (WHOLE_SHARE_READ - SHARE_OVERHEAD_GUESS)])
+def test_small_shares_are_read_whole_in_one_request(size: int) -> None:
+    data = os.urandom(size)
+    cap, shares = encode_bytes(data, params(3, 10, 128 * 1024), SECRET)
+    assert isinstance(cap, CHKReadCap)
+    CountingSource.reads = 0
+    reader = CHKReader(cap, [CountingSource(i, shares[i]) for i in (7, 2, 5)])
+    assert asyncio.run(reader.read(1, size)) == data[1:]
+    assert CountingSource.reads == 3
 
 
 @pytest.mark.parametrize("shares", [(0, 1, 2), (4, 0, 9)], ids=["systematic", "decoded"])
