@@ -3,6 +3,7 @@
     python bench/s3.py                        # 256 MiB objects, 3 runs, 10,000 small objects
     python bench/s3.py --size-mib 64 --runs 1 --small 2000
     python bench/s3.py --big-gib 5            # also a 5 GiB object: gateway memory stays flat?
+    python bench/s3.py --medium 1000          # also 64 KiB objects, each a CHK file
 
 One `s3gw serve` with an embedded local grid, driven by boto3 as users do:
 put_object / get_object of one large object, upload_file / download_file
@@ -34,6 +35,7 @@ from grid import make_file, vm_hwm  # noqa: E402  (bench/grid.py)
 
 MiB = 1 << 20
 SMALL = 4096
+MEDIUM = 64 * 1024  # above the inline limit: each object is a CHK file of its own
 CLIENT_PROCESSES = 4
 CLIENT_THREADS = 4
 
@@ -155,11 +157,11 @@ def drain(body) -> None:  # type: ignore[no-untyped-def]
 # -- small objects: 4 processes x 4 threads ---------------------------------------------
 
 
-def _small_worker(args: tuple[str, str, str, str, int, int, str]) -> float:
+def _small_worker(args: tuple[str, str, str, str, int, int, str, int]) -> float:
     """CPU seconds this client process spent (boto3 is not free: it bounds the rates)."""
-    endpoint, access, secret, bucket, worker, count, op = args
+    endpoint, access, secret, bucket, worker, count, op, size = args
     s3 = make_client(endpoint, access, secret)
-    body = os.urandom(SMALL)
+    body = os.urandom(size)
     per_thread = count // CLIENT_THREADS
 
     def run(thread: int) -> None:
@@ -181,12 +183,14 @@ def _small_worker(args: tuple[str, str, str, str, int, int, str]) -> float:
     return time.process_time() - start
 
 
-def small_objects(gw: Gateway, bucket: str, total: int, op: str) -> tuple[float, float]:
+def small_objects(
+    gw: Gateway, bucket: str, total: int, op: str, size: int = SMALL
+) -> tuple[float, float]:
     """(ops/s, client CPU-ms per op) of `op` over `total` keys from 4 processes of 4 threads."""
     per_process = total // CLIENT_PROCESSES
     endpoint = f"http://127.0.0.1:{gw.port}"
     jobs = [
-        (endpoint, gw.access_key, gw.secret_key, bucket, w, per_process, op)
+        (endpoint, gw.access_key, gw.secret_key, bucket, w, per_process, op, size)
         for w in range(CLIENT_PROCESSES)
     ]
     ctx = multiprocessing.get_context("spawn")
@@ -203,6 +207,9 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--small", type=int, default=10_000, help="4 KiB objects to PUT/GET/HEAD")
+    parser.add_argument(
+        "--medium", type=int, default=0, help="also 64 KiB objects (CHK files, not inline)"
+    )
     parser.add_argument("--big-gib", type=float, default=0, help="also one object this large")
     parser.add_argument("--no-ceilings", action="store_true")
     args = parser.parse_args()
@@ -301,19 +308,23 @@ def main() -> None:
             print(f"peak RSS after {args.size_mib} MiB objects: gateway {rss_large[0]:.0f} MiB, "
                   f"busiest node {rss_large[1]:.0f} MiB")  # fmt: skip
 
-            s3.create_bucket(Bucket="small")
-            for op in ("put", "get", "head") if args.small else ():
-                before = gw.cpu()
-                ops, client_ms = small_objects(gw, "small", args.small, op)
-                after = gw.cpu()
-                gw_ms = (after[0] - before[0]) / args.small * 1000
-                node_ms = (after[1] - before[1]) / args.small * 1000
-                ceiling = (os.cpu_count() or 1) * 1000 / (gw_ms + node_ms + client_ms)
-                print(
-                    f"4 KiB {op.upper():4s} {ops:8.0f} ops/s  "
-                    f"(CPU-ms per op: gateway {gw_ms:.2f}, nodes {node_ms:.2f}, "
-                    f"boto3 clients {client_ms:.2f}; all cores busy would give {ceiling:.0f}/s)"
-                )
+            for bucket, label, object_size, count in (
+                ("small", "4 KiB", SMALL, args.small),
+                ("medium", "64 KiB", MEDIUM, args.medium),
+            ):
+                s3.create_bucket(Bucket=bucket)
+                for op in ("put", "get", "head") if count else ():
+                    before = gw.cpu()
+                    ops, client_ms = small_objects(gw, bucket, count, op, object_size)
+                    after = gw.cpu()
+                    gw_ms = (after[0] - before[0]) / count * 1000
+                    node_ms = (after[1] - before[1]) / count * 1000
+                    ceiling = (os.cpu_count() or 1) * 1000 / (gw_ms + node_ms + client_ms)
+                    print(
+                        f"{label} {op.upper():4s} {ops:8.0f} ops/s  "
+                        f"(CPU-ms per op: gateway {gw_ms:.2f}, nodes {node_ms:.2f}, "
+                        f"boto3 clients {client_ms:.2f}; all cores busy would give {ceiling:.0f}/s)"
+                    )
             listing_cpu, listing_wall, listed = [], [], 0
             for _ in range(args.runs):
                 before = gw.cpu()[0]
