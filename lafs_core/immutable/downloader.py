@@ -39,7 +39,8 @@ class GridShare:
 @dataclass
 class DownloadResult:
     file_size: int
-    servermap: dict[str, set[int]] = field(default_factory=dict)  # server -> shares it holds
+    # server -> shares it holds, as far as the download asked (all servers only if it had to)
+    servermap: dict[str, set[int]] = field(default_factory=dict)
     servers_used: dict[int, str] = field(default_factory=dict)  # share read -> server
     corrupt_shares: dict[int, str] = field(default_factory=dict)
     unreachable_servers: dict[str, str] = field(default_factory=dict)
