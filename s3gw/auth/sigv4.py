@@ -259,8 +259,11 @@ def parse_amz_date(value: str) -> datetime:
     """An ``x-amz-date`` (ISO 8601 basic) as an aware UTC datetime; AccessDenied if bad."""
     if not _AMZ_DATE.fullmatch(value):
         raise AccessDenied("AWS authentication requires a valid Date or x-amz-date header")
-    try:
-        return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    try:  # fields cut out by hand: strptime costs ~8% of a small GET
+        return datetime(
+            int(value[0:4]), int(value[4:6]), int(value[6:8]),
+            int(value[9:11]), int(value[11:13]), int(value[13:15]), tzinfo=UTC,
+        )  # fmt: skip
     except ValueError as exc:
         raise AccessDenied("AWS authentication requires a valid Date or x-amz-date header") from exc
 

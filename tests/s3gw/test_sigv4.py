@@ -14,6 +14,7 @@ from s3gw.auth.sigv4 import (
     PayloadSha256Verifier,
     canonical_query,
     canonical_uri,
+    parse_amz_date,
     parse_raw_query,
     sign,
     signing_key,
@@ -391,3 +392,21 @@ def test_query_given_as_decoded_pairs() -> None:
     decoded = [(n.decode(), v.decode()) for n, v in pairs]
     res = verify_request(r.method, r.raw_path, decoded, r.headers, lookup_secret, r.now)
     assert res.access_key == ACCESS_KEY
+
+
+@given(st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(9999, 12, 31)))
+def test_amz_date_parses_as_strptime_would(moment: datetime) -> None:
+    text = moment.strftime("%Y%m%dT%H%M%SZ")
+    expected = datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    assert parse_amz_date(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["20260231T000000Z", "20261301T000000Z", "20260101T240000Z", "20260101T000060Z",
+     "2026010T1000000Z", "20260101T000000", "20260101 000000Z", ""],
+)  # fmt: skip
+def test_impossible_amz_dates_are_refused(text: str) -> None:
+    with pytest.raises(S3Error) as info:
+        parse_amz_date(text)
+    assert info.value.code == "AccessDenied"
