@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 from lafs_core import base32
 from lafs_core.storage_protocol import (
@@ -88,27 +87,28 @@ class PendingSync:
     sync thread would take the GIL back for.
     """
 
-    files: list[BinaryIO] = field(default_factory=list)
+    fds: list[int] = field(default_factory=list)  # the share files' open descriptors
     dirs: dict[str, int] = field(default_factory=dict)  # path -> open descriptor
 
     def __bool__(self) -> bool:
-        return bool(self.files)
+        return bool(self.fds)
 
     def add_dir(self, path: str) -> None:
         if path not in self.dirs:
             self.dirs[path] = os.open(path, os.O_RDONLY)
 
     def sync(self) -> None:
-        for f in self.files:
-            os.fdatasync(f.fileno())
+        for fd in self.fds:
+            os.fdatasync(fd)
         for fd in self.dirs.values():
             os.fsync(fd)
 
     def close(self) -> None:
-        for f in self.files:
-            f.close()
+        for fd in self.fds:
+            os.close(fd)
         for fd in self.dirs.values():
             os.close(fd)
+        self.fds.clear()
         self.dirs.clear()
 
 
@@ -462,17 +462,14 @@ class Backend:
         well under a millisecond here, so the server may call this on its
         event loop and hand only the sync to a thread.
         """
-        opened: list[BinaryIO] = []
+        shares: dict[int, int] = {}  # share number -> open descriptor
         pending = PendingSync()
         try:
             with self._lock:
-                shares: dict[int, BinaryIO] = {}
-                for n in self._share_numbers(si):
-                    shares[n] = f = open(self._share_file(si, n), "r+b")
-                    opened.append(f)
                 headers = {}
-                for n, f in shares.items():
-                    headers[n] = c.parse_mutable_header(f.read(c.MUTABLE_HEADER_SIZE))
+                for n in self._share_numbers(si):
+                    shares[n] = fd = os.open(self._share_file(si, n), os.O_RDWR)
+                    headers[n] = c.parse_mutable_header(os.pread(fd, c.MUTABLE_HEADER_SIZE, 0))
                     if not c.write_enabler_matches(headers[n].write_enabler, write_enabler):
                         raise WrongSecretError("wrong write enabler")
                 success = all(
@@ -484,22 +481,24 @@ class Backend:
                 )
                 data = {
                     n: [
-                        sf.read_mutable(f, headers[n], r.offset, r.size)
+                        sf.read_mutable(fd, headers[n], r.offset, r.size)
                         for r in request.read_vector
                     ]
-                    for n, f in shares.items()
+                    for n, fd in shares.items()
                 }
                 if success:
-                    self._apply_writes(si, write_enabler, renew, cancel, request, shares, pending)
-                    opened.extend(pending.files)
+                    self._apply_writes(
+                        si, write_enabler, renew, cancel, request, shares, headers, pending
+                    )
         except BaseException:
-            for f in opened:
-                f.close()
+            for fd in shares.values():
+                if fd not in pending.fds:
+                    os.close(fd)
             pending.close()
             raise
-        for f in opened:
-            if f not in pending.files:
-                f.close()
+        for fd in shares.values():
+            if fd not in pending.fds:
+                os.close(fd)
         return ReadTestWriteResult(success, data), pending
 
     def _apply_writes(
@@ -509,11 +508,13 @@ class Backend:
         renew: bytes,
         cancel: bytes,
         request: ReadTestWriteRequest,
-        shares: dict[int, BinaryIO],
+        shares: dict[int, int],
+        headers: dict[int, c.MutableHeader],
         pending: PendingSync,
     ) -> None:
         """The write half of a read-test-write whose tests passed (under the lock)."""
         now = self.clock()
+        expiration = c.expiration_after(now)
         for n, vectors in request.test_write_vectors.items():
             path = self._share_file(si, n)
             if vectors.new_length == 0:
@@ -521,15 +522,15 @@ class Backend:
                     os.unlink(path)
                     _rmdir_quietly(os.path.dirname(path))
                 continue
-            f = shares.get(n)
-            if f is None:
+            fd = shares.get(n)
+            if fd is None:
                 self._create_mutable(path, write_enabler, renew, cancel, vectors, now, pending)
                 continue
-            if f not in pending.files:
-                pending.files.append(f)
-            sf.write_mutable(f, vectors.write, vectors.new_length)
-            self._renew_in(f, renew, cancel, 1, now)
-            f.flush()
+            pending.fds.append(fd)
+            header = sf.write_mutable(fd, headers[n], vectors.write, vectors.new_length)
+            sf.mutable_add_or_renew(
+                fd, header, renew, cancel, 1, expiration, self.nodeid, self.available_space
+            )
 
     def _create_mutable(
         self,
@@ -548,8 +549,8 @@ class Backend:
         bucket = os.path.dirname(path)
         for parent in _make_dirs(bucket):
             pending.add_dir(parent)  # a new bucket's name is durable too
-        f = open(path, "x+b")
-        pending.files.append(f)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+        pending.fds.append(fd)
         pending.add_dir(bucket)  # a new share's name is durable too
         if extent <= WHOLE_NEW_SHARE:
             lease = c.MutableLease(
@@ -560,14 +561,26 @@ class Backend:
                 self.nodeid,
             )
             writes = [(w.offset, w.data) for w in vectors.write]
-            f.write(
-                c.new_mutable_share(self.nodeid, write_enabler, writes, vectors.new_length, lease)
+            share = c.new_mutable_share(
+                self.nodeid, write_enabler, writes, vectors.new_length, lease
             )
+            sf.pwrite_all(fd, share, 0)
         else:
-            f.write(c.new_mutable_container(self.nodeid, write_enabler))
-            sf.write_mutable(f, vectors.write, vectors.new_length)
-            self._renew_in(f, renew, cancel, 1, now)
-        f.flush()
+            empty = c.new_mutable_container(self.nodeid, write_enabler)
+            sf.pwrite_all(fd, empty, 0)
+            header = sf.write_mutable(
+                fd, c.parse_mutable_header(empty), vectors.write, vectors.new_length
+            )
+            sf.mutable_add_or_renew(
+                fd,
+                header,
+                renew,
+                cancel,
+                1,
+                c.expiration_after(now),
+                self.nodeid,
+                self.available_space,
+            )
 
     # -- leases --------------------------------------------------------------
 
@@ -586,35 +599,44 @@ class Backend:
     def _add_or_renew(
         self, path: Path, renew: bytes, cancel: bytes, owner: int, now: float
     ) -> None:
-        with open(path, "r+b") as f:
-            self._renew_in(f, renew, cancel, owner, now)
-
-    def _renew_in(self, f: BinaryIO, renew: bytes, cancel: bytes, owner: int, now: float) -> None:
-        expiration = c.expiration_after(now)
-        f.seek(0)
-        head = f.read(c.MUTABLE_HEADER_SIZE)
-        if c.share_kind(head) == "mutable":
-            sf.mutable_add_or_renew(
-                f, head, renew, cancel, owner, expiration, self.nodeid, self.available_space
-            )
-        else:
-            sf.immutable_add_or_renew(
-                f, head, renew, cancel, owner, expiration, self.available_space
-            )
+        fd = os.open(path, os.O_RDWR)
+        try:
+            expiration = c.expiration_after(now)
+            head = os.pread(fd, c.MUTABLE_HEADER_SIZE, 0)
+            if c.share_kind(head) == "mutable":
+                sf.mutable_add_or_renew(
+                    fd,
+                    c.parse_mutable_header(head),
+                    renew,
+                    cancel,
+                    owner,
+                    expiration,
+                    self.nodeid,
+                    self.available_space,
+                )
+            else:
+                sf.immutable_add_or_renew(
+                    fd, head, renew, cancel, owner, expiration, self.available_space
+                )
+        finally:
+            os.close(fd)
 
     def share_leases(self, path: Path) -> ShareLeases:
         """The leases of one share file (for the crawler); raises CorruptContainerError."""
-        with open(path, "rb") as f:
-            head = f.read(c.MUTABLE_HEADER_SIZE)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            head = os.pread(fd, c.MUTABLE_HEADER_SIZE, 0)
             kind = c.share_kind(head)
             if kind == "immutable":
-                leases = sf.immutable_leases(f, head)
+                leases = sf.immutable_leases(fd, head)
                 return ShareLeases(
                     kind, [lease.expiration for lease in leases], list(range(len(leases)))
                 )
-            slots = sf.mutable_leases(f, c.parse_mutable_header(head))
+            slots = sf.mutable_leases(fd, c.parse_mutable_header(head))
             live = [(i, lease) for i, lease in enumerate(slots) if not lease.empty]
             return ShareLeases(kind, [lease.expiration for _, lease in live], [i for i, _ in live])
+        finally:
+            os.close(fd)
 
     def sweep_leases(
         self, path: Path, is_expired: Callable[[c.ShareKind, int], bool], remove: bool
@@ -642,32 +664,41 @@ class Backend:
 
         Returns the bytes freed.
         """
-        with self._lock, open(path, "r+b") as f:
-            head = f.read(c.MUTABLE_HEADER_SIZE)
-            size = os.fstat(f.fileno()).st_size
-            if c.share_kind(head) == "immutable":
-                leases = sf.immutable_leases(f, head)
-                keep = [lease for i, lease in enumerate(leases) if i not in slots]
-                if not keep:
-                    path.unlink()
-                    return size
-                header = c.parse_immutable_header(head)
-                data_end = size - c.IMMUTABLE_LEASE_SIZE * header.lease_count
-                f.seek(data_end)
-                f.write(b"".join(c.pack_immutable_lease(lease) for lease in keep))
-                f.truncate()
-                f.seek(8)
-                f.write(c.pack_count(len(keep)))
-                return size - f.seek(0, os.SEEK_END)
-            mheader = c.parse_mutable_header(head)
-            mleases = sf.mutable_leases(f, mheader)
-            if all(lease.empty or i in slots for i, lease in enumerate(mleases)):
+        with self._lock:
+            fd = os.open(path, os.O_RDWR)
+            try:
+                return self._remove_leases(fd, path, slots)
+            finally:
+                os.close(fd)
+
+    def _remove_leases(self, fd: int, path: Path, slots: list[int]) -> int:
+        head = os.pread(fd, c.MUTABLE_HEADER_SIZE, 0)
+        size = os.fstat(fd).st_size
+        if c.share_kind(head) == "immutable":
+            leases = sf.immutable_leases(fd, head)
+            keep = [lease for i, lease in enumerate(leases) if i not in slots]
+            if not keep:
                 path.unlink()
                 return size
-            for i in slots:
-                f.seek(c.mutable_lease_slot_offset(i, mheader.extra_lease_offset))
-                f.write(c.EMPTY_MUTABLE_LEASE)
-            return 0
+            header = c.parse_immutable_header(head)
+            data_end = size - c.IMMUTABLE_LEASE_SIZE * header.lease_count
+            sf.pwrite_all(fd, b"".join(c.pack_immutable_lease(lease) for lease in keep), data_end)
+            new_size = data_end + c.IMMUTABLE_LEASE_SIZE * len(keep)
+            os.ftruncate(fd, new_size)
+            sf.pwrite_all(fd, c.pack_count(len(keep)), 8)
+            return size - new_size
+        mheader = c.parse_mutable_header(head)
+        mleases = sf.mutable_leases(fd, mheader)
+        if all(lease.empty or i in slots for i, lease in enumerate(mleases)):
+            path.unlink()
+            return size
+        for i in slots:
+            sf.pwrite_all(
+                fd,
+                c.EMPTY_MUTABLE_LEASE,
+                c.mutable_lease_slot_offset(i, mheader.extra_lease_offset),
+            )
+        return 0
 
     def iter_share_files(self) -> Iterator[Path]:
         """Every share file in the final store, prefixes and buckets in sorted order."""
@@ -752,14 +783,19 @@ def start_writeback(fd: int, offset: int, length: int) -> None:
 
 def _make_dirs(path: str) -> list[str]:
     """Make `path` and its missing parents; the directories that gained an entry, whose
-    fsync makes the new names survive a crash (none if `path` already existed)."""
-    missing = []
-    directory = path
-    while not os.path.isdir(directory):
-        missing.append(directory)
-        directory = os.path.dirname(directory)
-    os.makedirs(path, exist_ok=True)
-    return [os.path.dirname(d) for d in missing]
+    fsync makes the new names survive a crash (none if `path` already existed).
+
+    One mkdir when only `path` is missing (a new bucket in a known prefix), no stat.
+    """
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        return []
+    except FileNotFoundError:
+        gained = _make_dirs(os.path.dirname(path))
+        os.mkdir(path)
+        return [*gained, os.path.dirname(path)]
+    return [os.path.dirname(path)]
 
 
 def _fsync_dir(path: str | Path) -> None:

@@ -1,31 +1,43 @@
-"""File-level edits of share containers: leases and mutable data, on open files.
+"""File-level edits of share containers: leases and mutable data, on open descriptors.
 
 The byte layouts come from `container` (spec/tahoe-disk-and-leases.md 4-7);
-these functions do the seeks and writes. Callers hold the backend's lock.
+these functions do the reads and writes, with positioned calls (pread/pwrite):
+no file object, buffer or seek per step, a syscall per piece read or written.
+Callers hold the backend's lock.
 """
 
 from __future__ import annotations
 
+import hmac
 import os
 from collections.abc import Callable, Sequence
-from typing import BinaryIO
 
 from lafs_core.storage_protocol import MAX_MUTABLE_SHARE_SIZE, WriteVector
 
 from . import container as c
 from .errors import CorruptContainerError, OutOfSpaceError, WriteError
 
+_SLOTS_SIZE = c.MUTABLE_LEASE_SLOTS * c.MUTABLE_LEASE_SIZE
 
-def immutable_leases(f: BinaryIO, head: bytes) -> list[c.ImmutableLease]:
+
+def pwrite_all(fd: int, data: bytes | bytearray | memoryview, pos: int) -> None:
+    """Write all of `data` at `pos` (a regular file rarely writes short, but may)."""
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, pos)
+        view, pos = view[n:], pos + n
+
+
+def immutable_leases(fd: int, head: bytes) -> list[c.ImmutableLease]:
     header = c.parse_immutable_header(head)
-    size = os.fstat(f.fileno()).st_size
+    size = os.fstat(fd).st_size
     data_len = c.immutable_data_length(size, header.lease_count)
-    f.seek(c.IMMUTABLE_HEADER_SIZE + data_len)
-    return c.parse_immutable_leases(f.read(), header.lease_count)
+    start = c.IMMUTABLE_HEADER_SIZE + data_len
+    return c.parse_immutable_leases(os.pread(fd, size - start, start), header.lease_count)
 
 
 def immutable_add_or_renew(
-    f: BinaryIO,
+    fd: int,
     head: bytes,
     renew: bytes,
     cancel: bytes,
@@ -35,14 +47,13 @@ def immutable_add_or_renew(
 ) -> None:
     """Renew the lease whose renew secret matches, else append a new one."""
     header = c.parse_immutable_header(head)
-    size = os.fstat(f.fileno()).st_size
+    size = os.fstat(fd).st_size
     data_len = c.immutable_data_length(size, header.lease_count)
-    for i, lease in enumerate(immutable_leases(f, head)):
+    for i, lease in enumerate(immutable_leases(fd, head)):
         if c.secret_matches(lease.renew_secret, renew, header.version):
             if expiration > lease.expiration:
                 pos = c.IMMUTABLE_HEADER_SIZE + data_len + i * c.IMMUTABLE_LEASE_SIZE + 68
-                f.seek(pos)
-                f.write(expiration.to_bytes(4, "big"))
+                pwrite_all(fd, expiration.to_bytes(4, "big"), pos)
             return
     if space_left() < c.IMMUTABLE_LEASE_SIZE:
         raise OutOfSpaceError("no space left for a new lease")
@@ -52,30 +63,35 @@ def immutable_add_or_renew(
         c.stored_secret(cancel, header.version),
         expiration,
     )
-    f.seek(size)
-    f.write(c.pack_immutable_lease(lease))
-    f.seek(8)
-    f.write(c.pack_count(header.lease_count + 1))
+    pwrite_all(fd, c.pack_immutable_lease(lease), size)
+    pwrite_all(fd, c.pack_count(header.lease_count + 1), 8)
 
 
-def mutable_leases(f: BinaryIO, header: c.MutableHeader) -> list[c.MutableLease]:
-    f.seek(c.MUTABLE_HEADER_SIZE)
-    slots = [
-        c.parse_mutable_lease(f.read(c.MUTABLE_LEASE_SIZE)) for _ in range(c.MUTABLE_LEASE_SLOTS)
-    ]
-    f.seek(header.extra_lease_offset)
-    count = c.parse_count(f.read(4))
-    raw = f.read(count * c.MUTABLE_LEASE_SIZE)
+def _slot_leases(raw: bytes) -> list[c.MutableLease]:
+    if len(raw) != _SLOTS_SIZE:
+        raise CorruptContainerError("mutable container shorter than its lease slots")
+    size = c.MUTABLE_LEASE_SIZE
+    return [c.parse_mutable_lease(raw[i : i + size]) for i in range(0, _SLOTS_SIZE, size)]
+
+
+def _extra_leases(fd: int, header: c.MutableHeader) -> list[c.MutableLease]:
+    count = c.parse_count(os.pread(fd, 4, header.extra_lease_offset))
+    raw = os.pread(fd, count * c.MUTABLE_LEASE_SIZE, header.extra_lease_offset + 4)
     if len(raw) != count * c.MUTABLE_LEASE_SIZE:
         raise CorruptContainerError("truncated extra leases")
-    for i in range(count):
-        slots.append(c.parse_mutable_lease(raw[i * 92 : (i + 1) * 92]))
-    return slots
+    size = c.MUTABLE_LEASE_SIZE
+    return [c.parse_mutable_lease(raw[i * size : (i + 1) * size]) for i in range(count)]
+
+
+def mutable_leases(fd: int, header: c.MutableHeader) -> list[c.MutableLease]:
+    """Every lease slot, the four in the header first, empty ones included."""
+    slots = _slot_leases(os.pread(fd, _SLOTS_SIZE, c.MUTABLE_HEADER_SIZE))
+    return slots + _extra_leases(fd, header)
 
 
 def mutable_add_or_renew(
-    f: BinaryIO,
-    head: bytes,
+    fd: int,
+    header: c.MutableHeader,
     renew: bytes,
     cancel: bytes,
     owner: int,
@@ -83,58 +99,56 @@ def mutable_add_or_renew(
     nodeid: bytes,
     space_left: Callable[[], int],
 ) -> None:
-    """Renew the matching lease, else fill the first empty slot, else append one."""
-    header = c.parse_mutable_header(head)
-    slots = mutable_leases(f, header)
-    for i, lease in enumerate(slots):
-        if not lease.empty and c.secret_matches(lease.renew_secret, renew, header.version):
-            if expiration > lease.expiration:
-                f.seek(c.mutable_lease_slot_offset(i, header.extra_lease_offset) + 4)
-                f.write(expiration.to_bytes(4, "big"))
-            return
+    """Renew the matching lease, else fill the first empty slot, else append one.
+
+    The usual case, a lease in the header's slots renewed, reads those slots only.
+    """
+    stored = c.stored_secret(renew, header.version)
+    slots = _slot_leases(os.pread(fd, _SLOTS_SIZE, c.MUTABLE_HEADER_SIZE))
+    for searched in (False, True):
+        for i, lease in enumerate(slots):
+            if not lease.empty and hmac.compare_digest(lease.renew_secret, stored):
+                if expiration > lease.expiration:
+                    pos = c.mutable_lease_slot_offset(i, header.extra_lease_offset) + 4
+                    pwrite_all(fd, expiration.to_bytes(4, "big"), pos)
+                return
+        if not searched:
+            slots = slots + _extra_leases(fd, header)
     new = c.pack_mutable_lease(
         c.MutableLease(
-            owner or 1,
-            expiration,
-            c.stored_secret(renew, header.version),
-            c.stored_secret(cancel, header.version),
-            nodeid,
+            owner or 1, expiration, stored, c.stored_secret(cancel, header.version), nodeid
         )
     )
     for i, lease in enumerate(slots):
         if lease.empty:
-            f.seek(c.mutable_lease_slot_offset(i, header.extra_lease_offset))
-            f.write(new)
+            pwrite_all(fd, new, c.mutable_lease_slot_offset(i, header.extra_lease_offset))
             return
     if space_left() < c.MUTABLE_LEASE_SIZE:
         raise OutOfSpaceError("no space left for a new lease")
     extra = len(slots) - c.MUTABLE_LEASE_SLOTS
-    f.seek(c.mutable_lease_slot_offset(len(slots), header.extra_lease_offset))
-    f.write(new)
-    f.seek(header.extra_lease_offset)
-    f.write(c.pack_count(extra + 1))
+    pwrite_all(fd, new, c.mutable_lease_slot_offset(len(slots), header.extra_lease_offset))
+    pwrite_all(fd, c.pack_count(extra + 1), header.extra_lease_offset)
 
 
-def read_mutable(f: BinaryIO, header: c.MutableHeader, offset: int, size: int) -> bytes:
+def read_mutable(fd: int, header: c.MutableHeader, offset: int, size: int) -> bytes:
     end = min(offset + size, header.data_length)
     if offset >= end:
         return b""
-    f.seek(c.MUTABLE_DATA_OFFSET + offset)
-    return f.read(end - offset)
+    return os.pread(fd, end - offset, c.MUTABLE_DATA_OFFSET + offset)
 
 
-def _write_zeros(f: BinaryIO, pos: int, count: int) -> None:
-    f.seek(pos)
+def _write_zeros(fd: int, pos: int, count: int) -> None:
     while count > 0:
         n = min(count, 1 << 20)
-        f.write(bytes(n))
-        count -= n
+        pwrite_all(fd, bytes(n), pos)
+        pos, count = pos + n, count - n
 
 
-def write_mutable(f: BinaryIO, writes: Sequence[WriteVector], new_length: int | None) -> None:
-    """Apply a write vector to an open share; the caller flushes and fsyncs."""
-    f.seek(0)
-    header = c.parse_mutable_header(f.read(c.MUTABLE_HEADER_SIZE))
+def write_mutable(
+    fd: int, header: c.MutableHeader, writes: Sequence[WriteVector], new_length: int | None
+) -> c.MutableHeader:
+    """Apply a write vector to an open share whose header is `header`; returns the new
+    header (written too). The caller syncs."""
     length, extra = header.data_length, header.extra_lease_offset
     for w in writes:
         end = w.offset + len(w.data)
@@ -142,25 +156,18 @@ def write_mutable(f: BinaryIO, writes: Sequence[WriteVector], new_length: int | 
             raise WriteError("mutable share would exceed the maximum size")
         if end >= length:
             if c.MUTABLE_DATA_OFFSET + end > extra:
-                f.seek(extra)
-                count = c.parse_count(f.read(4))
-                block = c.pack_count(count) + f.read(count * c.MUTABLE_LEASE_SIZE)
+                count = c.parse_count(os.pread(fd, 4, extra))
+                block = c.pack_count(count) + os.pread(fd, count * c.MUTABLE_LEASE_SIZE, extra + 4)
                 new_extra = c.MUTABLE_DATA_OFFSET + end
-                f.seek(new_extra)
-                f.write(block)
-                f.seek(extra)
-                f.write(bytes(min(len(block), new_extra - extra)))
+                pwrite_all(fd, block, new_extra)
+                pwrite_all(fd, bytes(min(len(block), new_extra - extra)), extra)
                 extra = new_extra
             if w.offset > length:
-                _write_zeros(f, c.MUTABLE_DATA_OFFSET + length, w.offset - length)
+                _write_zeros(fd, c.MUTABLE_DATA_OFFSET + length, w.offset - length)
             length = end
-        f.seek(c.MUTABLE_DATA_OFFSET + w.offset)
-        f.write(w.data)
+        pwrite_all(fd, w.data, c.MUTABLE_DATA_OFFSET + w.offset)
     if new_length is not None and new_length < length:
         length = new_length
-    f.seek(0)
-    f.write(
-        c.pack_mutable_header(
-            c.MutableHeader(header.version, header.nodeid, header.write_enabler, length, extra)
-        )
-    )
+    new = c.MutableHeader(header.version, header.nodeid, header.write_enabler, length, extra)
+    pwrite_all(fd, c.pack_mutable_header(new), 0)
+    return new

@@ -66,6 +66,15 @@ def test_extra_leases_survive_growth(backend: Backend) -> None:
     assert backend.share_leases(path).expirations == before.expirations
     assert backend.remove_leases(path, [1, 5]) == 0
     assert backend.share_leases(path).slots == [0, 2, 3, 4]
+    # A write renews a lease found among the extra ones; a new lease fills the first hole.
+    clock = backend.clock
+    assert isinstance(clock, FakeClock)
+    clock.advance(DAY)
+    assert rtw(backend, si, secrets[4], s1=writes((0, b"z")))
+    after = backend.share_leases(path)
+    assert after.slots == [0, 2, 3, 4] and after.expirations[3] == before.expirations[4] + DAY
+    assert rtw(backend, si, os.urandom(32), s1=writes((0, b"z")))
+    assert backend.share_leases(path).slots == [0, 1, 2, 3, 4]
     # Wrong write enabler: refused before anything happens.
     req = sp.ReadTestWriteRequest({}, (sp.ReadVector(0, 1),))
     with pytest.raises(WrongSecretError):
@@ -117,16 +126,18 @@ def test_apply_read_test_write_leaves_the_sync_to_the_caller(backend: Backend) -
     assert (result.success, result.data) == (True, {})
     bucket = str(backend.bucket_dir(si))
     prefix, shares = os.path.dirname(bucket), str(backend.shares_dir)
-    assert len(pending.files) == 2
+    assert len(pending.fds) == 2
     assert set(pending.dirs) == {bucket, prefix, shares}  # every new name, up to shares/
     assert backend.share_path(si, 1).read_bytes()[468:471] == b"one"  # readable before the sync
-    dir_fd = pending.dirs[bucket]
+    fds = [*pending.fds, pending.dirs[bucket]]
     pending.sync()
-    assert not any(f.closed for f in pending.files)  # the sync thread only syncs
+    for fd in fds:
+        os.fstat(fd)  # the sync thread only syncs
     pending.close()
-    assert all(f.closed for f in pending.files) and not pending.dirs
-    with pytest.raises(OSError):
-        os.fstat(dir_fd)
+    assert not pending.fds and not pending.dirs
+    for fd in fds:
+        with pytest.raises(OSError):
+            os.fstat(fd)
     # A failed test writes nothing and leaves nothing to sync.
     result, pending = backend.apply_read_test_write(si, WE, renew, cancel, req)
     assert (result.success, result.data, bool(pending)) == (
@@ -137,13 +148,13 @@ def test_apply_read_test_write_leaves_the_sync_to_the_caller(backend: Backend) -
     # A new share in an existing bucket: only the bucket gains a name.
     third = sp.ReadTestWriteRequest({2: create})
     result, pending = backend.apply_read_test_write(si, WE, renew, cancel, third)
-    assert result.success and len(pending.files) == 1 and list(pending.dirs) == [bucket]
+    assert result.success and len(pending.fds) == 1 and list(pending.dirs) == [bucket]
     pending.sync()
     pending.close()
     # Rewriting an existing share syncs the file only; its directory entry is old.
     rewrite = sp.ReadTestWriteRequest({1: writes((0, b"two"))})
     result, pending = backend.apply_read_test_write(si, WE, renew, cancel, rewrite)
-    assert result.success and len(pending.files) == 1 and not pending.dirs
+    assert result.success and len(pending.fds) == 1 and not pending.dirs
     pending.sync()
     pending.close()
     assert backend.share_path(si, 1).read_bytes()[468:471] == b"two"

@@ -1,7 +1,8 @@
 """Pure share-container, lease, advisory and range-set formats (storage_node.container etc.);
-a new share built whole is checked against share_files' edits of an in-memory file."""
+a new share built whole is checked against share_files' edits of a temporary file."""
 
-import io
+import os
+import tempfile
 
 import pytest
 from hypothesis import given
@@ -193,12 +194,16 @@ def test_new_mutable_share_is_the_piecewise_result(
     """Built whole, a new share has the bytes an empty container gets from the writes
     and a first lease applied one by one (as the backend does for large new shares)."""
     nodeid, renew, cancel = b"n" * 20, b"r" * 32, b"c" * 32
-    f = io.BytesIO(c.new_mutable_container(nodeid, we))
-    sf.write_mutable(f, [WriteVector(o, d) for o, d in writes], new_length)
-    f.seek(0)
-    head = f.read(c.MUTABLE_HEADER_SIZE)
-    sf.mutable_add_or_renew(f, head, renew, cancel, 1, expiration, nodeid, lambda: 2**60)
+    empty = c.new_mutable_container(nodeid, we)
+    with tempfile.TemporaryFile() as f:
+        fd = f.fileno()
+        sf.pwrite_all(fd, empty, 0)
+        vectors = [WriteVector(o, d) for o, d in writes]
+        header = sf.write_mutable(fd, c.parse_mutable_header(empty), vectors, new_length)
+        assert c.parse_mutable_header(os.pread(fd, c.MUTABLE_HEADER_SIZE, 0)) == header
+        sf.mutable_add_or_renew(fd, header, renew, cancel, 1, expiration, nodeid, lambda: 2**60)
+        piecewise = os.pread(fd, os.fstat(fd).st_size, 0)
     lease = c.MutableLease(
         1, expiration, c.hash_lease_secret(renew), c.hash_lease_secret(cancel), nodeid
     )
-    assert c.new_mutable_share(nodeid, we, writes, new_length, lease) == f.getvalue()
+    assert c.new_mutable_share(nodeid, we, writes, new_length, lease) == piecewise
