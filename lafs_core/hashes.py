@@ -5,6 +5,7 @@ and appends the message raw; a pair hash frames both values.
 """
 
 import hashlib
+from functools import lru_cache
 
 from .netstring import netstring
 
@@ -30,11 +31,18 @@ def sha256d(data: bytes) -> bytes:
     return hashlib.sha256(hashlib.sha256(data).digest()).digest()
 
 
+@lru_cache(maxsize=1024)
+def _tag_state(tag: bytes) -> "hashlib._Hash":
+    """SHA-256 having read the framed tag: copying it is cheaper than hashing the tag again,
+    and a few tags (tree nodes, lease and write-enabler tags) are used thousands of times."""
+    return hashlib.sha256(netstring(tag))
+
+
 class TaggedHasher:
     """Incremental tagged hash, for messages too large to hold at once."""
 
     def __init__(self, tag: bytes, truncate_to: int = 32) -> None:
-        self._inner = hashlib.sha256(netstring(tag))
+        self._inner = _tag_state(tag).copy()
         self._truncate_to = truncate_to
 
     def update(self, data: bytes | memoryview) -> None:
@@ -45,13 +53,15 @@ class TaggedHasher:
 
 
 def tagged_hash(tag: bytes, data: bytes | memoryview, truncate_to: int = 32) -> bytes:
-    h = TaggedHasher(tag, truncate_to)
-    h.update(data)
-    return h.digest()
+    inner = _tag_state(tag).copy()
+    inner.update(data)
+    return hashlib.sha256(inner.digest()).digest()[:truncate_to]
 
 
 def tagged_pair_hash(tag: bytes, left: bytes, right: bytes, truncate_to: int = 32) -> bytes:
-    return sha256d(netstring(tag) + netstring(left) + netstring(right))[:truncate_to]
+    inner = _tag_state(tag).copy()
+    inner.update(b"%d:%s,%d:%s," % (len(left), left, len(right), right))
+    return hashlib.sha256(inner.digest()).digest()[:truncate_to]
 
 
 def chk_key_hasher(convergence_secret: bytes, k: int, n: int, segment_size: int) -> TaggedHasher:
