@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from ..errors import CorruptShareError
 from .errors import UnsupportedMutableFormat
@@ -46,6 +47,11 @@ class SDMFPrefix:
 
     def pack(self) -> bytes:
         """The 75 bytes the signature covers."""
+        return self._packed
+
+    @cached_property
+    def _packed(self) -> bytes:
+        # made once: every share of a version, its signature and its checkstring need them
         return _PREFIX.pack(
             SDMF_VERSION,
             self.seqnum,
@@ -60,7 +66,7 @@ class SDMFPrefix:
     @property
     def checkstring(self) -> bytes:
         """The 57 bytes a test-and-set write compares (version, seqnum, root hash, IV)."""
-        return self.pack()[:CHECKSTRING_SIZE]
+        return self._packed[:CHECKSTRING_SIZE]
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,7 @@ def encode_version(
         trees = [block_tree([tagged_hash(BLOCK_TAG, b)]) for b in blocks]
     else:
         blocks = [b""] * n
-        trees = [block_tree([]) for _ in range(n)]
+        trees = [block_tree([])] * n
     share_tree = build_tree([t[0] for t in trees])
     prefix = SDMFPrefix(seqnum, share_tree[0], iv, k, n, segsize, len(plaintext))
     signed = prefix.pack()
