@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
-from ..errors import StorageError
+from ..errors import ShareNotFoundError, StorageError
 from ..grid import Server, StorageBroker
 from ..uri import CHKReadCap, CHKVerifyCap
 from .reader import CHKReader
@@ -37,6 +37,29 @@ class GridShare:
 
 
 @dataclass
+class GuessedShare(GridShare):
+    """A share looked for where placement should have put it. Its first read is bounded as
+    discovery's question is, and a server that fails it other than by lacking the share is
+    recorded in `down`, so that discovery, if needed, does not wait for it again."""
+
+    down: dict[Server, str] = field(default_factory=dict)
+    opened: bool = False
+
+    async def read(self, offset: int, length: int) -> bytes:
+        if self.opened:
+            return await super().read(offset, length)
+        try:
+            data = await asyncio.wait_for(super().read(offset, length), DISCOVERY_TIMEOUT)
+        except ShareNotFoundError:
+            raise
+        except (TimeoutError, StorageError) as exc:
+            self.down[self.server] = str(exc) or type(exc).__name__
+            raise
+        self.opened = True
+        return data
+
+
+@dataclass
 class DownloadResult:
     file_size: int
     # server -> shares it holds, as far as the download asked (all servers only if it had to)
@@ -54,10 +77,17 @@ class DownloadResult:
 
 
 async def locate_shares(
-    broker: StorageBroker, storage_index: bytes, result: DownloadResult
+    broker: StorageBroker,
+    storage_index: bytes,
+    result: DownloadResult,
+    down: dict[Server, str] | None = None,
 ) -> list[GridShare]:
-    """Ask every server for its shares; one source per share number, in ring order."""
-    servers = broker.permuted(storage_index)
+    """Ask every server (but those known `down`) for its shares; one source per share
+    number, in ring order."""
+    down = down or {}
+    for server, reason in down.items():
+        result.unreachable_servers[server.nickname] = reason
+    servers = [s for s in broker.permuted(storage_index) if s not in down]
 
     async def ask(server: Server) -> frozenset[int]:
         try:
@@ -98,13 +128,14 @@ class Download:
         started = time.perf_counter()
         storage_index = self.cap.storage_index
         servers = self.broker.permuted(storage_index)
+        down: dict[Server, str] = {}
         guesses = [
-            GridShare(servers[i % len(servers)], storage_index, i)
+            GuessedShare(servers[i % len(servers)], storage_index, i, down)
             for i in range(self.cap.k if servers else 0)
         ]
 
         async def discover() -> list[GridShare]:
-            return await locate_shares(self.broker, storage_index, self.result)
+            return await locate_shares(self.broker, storage_index, self.result, down)
 
         reader = CHKReader(self.cap, guesses, self.pool, self.depth, more=discover)
         try:

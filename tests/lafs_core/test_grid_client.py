@@ -14,6 +14,7 @@ from lafs_core.errors import NotEnoughSharesError
 from lafs_core.grid_config import GridConfig
 from lafs_core.immutable.local import encode_bytes
 from lafs_core.immutable.uploader import UploadUnhappinessError
+from lafs_core.nurl import parse_nurl
 from lafs_core.placement import happiness
 from lafs_core.uri import CHKReadCap, LiteralCap
 
@@ -57,13 +58,15 @@ def test_round_trip_sizes_and_placement(healthy_grid: Grid) -> None:
             assert isinstance(result.cap, LiteralCap)
 
 
-def _count_requests(client: Client, asked: list[str]) -> None:
+def _count_requests(client: Client, asked: list[str], by: list[str] | None = None) -> None:
     for server in client.broker.servers:
         for name in ("list_shares", "read_share_chunk"):
             method = getattr(server.client, name)
 
-            async def counted(*args, _method=method, _name=name):  # type: ignore[no-untyped-def]
+            async def counted(*args, _method=method, _name=name, _server=server.nickname):  # type: ignore[no-untyped-def]
                 asked.append(_name)
+                if by is not None:
+                    by.append(_server)
                 return await _method(*args)
 
             setattr(server.client, name, counted)
@@ -97,6 +100,33 @@ def test_small_file_is_read_with_k_requests_where_its_shares_should_be(
     assert body == data
     assert asked.count("list_shares") == 10
     assert len(servermap) == 9  # every server that answered with shares
+
+
+def test_download_asks_a_server_that_failed_its_guessed_read_no_more(healthy_grid: Grid) -> None:
+    config = healthy_grid.config()
+    data = os.urandom(20_000)
+    cap = asyncio.run(put(config, data)).cap
+    assert isinstance(cap, CHKReadCap)
+    files = {int(p.name): p for p in share_files(healthy_grid, cap.storage_index)}
+    victim = next(n for n in healthy_grid.nodes if n.node_dir in files[0].parents)
+    victim.stop()
+
+    async def download() -> tuple[bytes, list[str], dict[str, str]]:
+        asked: list[str] = []
+        servers: list[str] = []
+        async with Client(config) as client:
+            _count_requests(client, asked, servers)
+            download = client.download(cap)
+            body = b"".join([c async for c in download.chunks()])
+            gone = parse_nurl(victim.nurl)
+            nickname = next(s.nickname for s in client.broker.servers if s.config.nurl == gone)
+            assert servers.count(nickname) == 1  # the guessed read, not discovery too
+            return body, asked, download.result.unreachable_servers
+
+    body, asked, unreachable = asyncio.run(download())
+    assert body == data
+    assert asked.count("list_shares") == 9
+    assert len(unreachable) == 1
 
 
 def test_reupload_pushes_nothing(healthy_grid: Grid) -> None:
