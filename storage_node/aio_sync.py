@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import functools
 import os
 import platform
+import struct
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,39 +29,11 @@ _SYSCALLS = {"x86_64": (206, 207, 208, 209), "aarch64": (0, 1, 4, 2)}
 _IOCB_CMD_FSYNC = 2
 _IOCB_CMD_FDSYNC = 3
 _IOCB_FLAG_RESFD = 1
-MAX_EVENTS = 1024  # syncs in flight at once; any past that are made on the loop
-
-
-class _Iocb(ctypes.Structure):
-    """struct iocb of linux/aio_abi.h (little-endian field order)."""
-
-    _fields_ = [
-        ("data", ctypes.c_uint64),
-        ("key", ctypes.c_uint32),
-        ("rw_flags", ctypes.c_int32),
-        ("opcode", ctypes.c_uint16),
-        ("reqprio", ctypes.c_int16),
-        ("fildes", ctypes.c_uint32),
-        ("buf", ctypes.c_uint64),
-        ("nbytes", ctypes.c_uint64),
-        ("offset", ctypes.c_int64),
-        ("reserved2", ctypes.c_uint64),
-        ("flags", ctypes.c_uint32),
-        ("resfd", ctypes.c_uint32),
-    ]
-
-
-class _IoEvent(ctypes.Structure):
-    _fields_ = [
-        ("data", ctypes.c_uint64),
-        ("obj", ctypes.c_uint64),
-        ("res", ctypes.c_int64),
-        ("res2", ctypes.c_int64),
-    ]
-
-
-class _Timespec(ctypes.Structure):
-    _fields_ = [("sec", ctypes.c_long), ("nsec", ctypes.c_long)]
+# struct iocb of linux/aio_abi.h (little-endian): data, key, rw_flags, opcode, reqprio,
+# fildes, buf, nbytes, offset, reserved2, flags, resfd
+_IOCB = struct.Struct("<QIiHhIQQqQII")
+_EVENT = struct.Struct("<QQqq")  # struct io_event: data, obj, res, res2
+MAX_EVENTS = 1024  # syncs submitted at once, and reaped at once
 
 
 class _Request:
@@ -73,43 +47,53 @@ class _Request:
 
 
 class AioSyncer:
-    """Submits fdatasync/fsync of open descriptors from the event loop; see the module."""
+    """Submits fdatasync/fsync of open descriptors from the event loop; see the module.
+
+    The kernel copies an iocb when it is submitted, so one buffer of them serves
+    every submission.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, libc: ctypes.CDLL, ctx: int) -> None:
-        _, self._destroy_nr, self._getevents_nr, self._submit_nr = _SYSCALLS[platform.machine()]
-        self._loop, self._syscall, self._ctx = loop, libc.syscall, ctx
+        _, destroy, getevents, submit = _SYSCALLS[platform.machine()]
+        self._loop, self._ctx = loop, ctx
+        self._destroy = functools.partial(_syscall(libc, ctypes.c_ulong), destroy, ctx)
+        self._submit = functools.partial(
+            _syscall(libc, ctypes.c_ulong, ctypes.c_long, ctypes.c_void_p), submit, ctx
+        )
+        no_wait = ctypes.create_string_buffer(16)  # struct timespec {0, 0}
+        self._events = ctypes.create_string_buffer(_EVENT.size * MAX_EVENTS)
+        self._view = memoryview(self._events).cast("B")
+        self._getevents = functools.partial(
+            _syscall(
+                libc, ctypes.c_ulong, ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p
+            ),
+            getevents,
+            ctx,
+            0,
+            MAX_EVENTS,
+            ctypes.addressof(self._events),
+            ctypes.addressof(no_wait),
+        )
+        self._no_wait = no_wait  # kept alive: the kernel reads it on every reap
+        self._iocbs = ctypes.create_string_buffer(_IOCB.size * MAX_EVENTS)
+        base = ctypes.addressof(self._iocbs)
+        self._pointers = (ctypes.c_uint64 * MAX_EVENTS)(
+            *(base + i * _IOCB.size for i in range(MAX_EVENTS))
+        )
         self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._ops: dict[int, _Request] = {}  # iocb data -> its request
         self._next = 0
-        self._events = (_IoEvent * MAX_EVENTS)()
-        self._no_wait = _Timespec(0, 0)
         loop.add_reader(self._efd, self._reap)
 
     async def sync(self, data_fds: Sequence[int], dir_fds: Sequence[int] = ()) -> None:
         """fdatasync each of `data_fds` and fsync each of `dir_fds`; raises the first error."""
-        ops = [(fd, _IOCB_CMD_FDSYNC) for fd in data_fds] + [
-            (fd, _IOCB_CMD_FSYNC) for fd in dir_fds
-        ]
+        ops = [(fd, _IOCB_CMD_FDSYNC) for fd in data_fds]
+        ops += [(fd, _IOCB_CMD_FSYNC) for fd in dir_fds]
         if not ops:
             return
         request = _Request(self._loop.create_future(), len(ops))
-        iocbs = (_Iocb * len(ops))()
-        pointers = (ctypes.POINTER(_Iocb) * len(ops))()
-        for i, (fd, opcode) in enumerate(ops):
-            self._next += 1
-            iocbs[i].data, iocbs[i].opcode, iocbs[i].fildes = self._next, opcode, fd
-            iocbs[i].flags, iocbs[i].resfd = _IOCB_FLAG_RESFD, self._efd
-            pointers[i] = ctypes.pointer(iocbs[i])
-            self._ops[self._next] = request
-        submitted = self._submit(pointers)
-        for i in range(submitted, len(ops)):  # refused by the kernel (rare): synced here
-            del self._ops[iocbs[i].data]
-            fd, opcode = ops[i]
-            try:
-                (os.fdatasync if opcode == _IOCB_CMD_FDSYNC else os.fsync)(fd)
-            except OSError as exc:
-                request.error = request.error or exc
-            request.left -= 1
+        for start in range(0, len(ops), MAX_EVENTS):
+            self._submit_some(ops[start : start + MAX_EVENTS], request)
         if request.left:
             await request.done
         if request.error is not None:
@@ -118,24 +102,45 @@ class AioSyncer:
     def close(self) -> None:
         """Stop watching completions; io_destroy waits for the syncs still in flight."""
         self._loop.remove_reader(self._efd)
-        self._syscall(self._destroy_nr, ctypes.c_ulong(self._ctx))
+        self._destroy()
         os.close(self._efd)
 
-    def _submit(self, pointers: ctypes.Array[Any]) -> int:
-        """How many of the iocbs the kernel took (it takes a prefix of them)."""
-        size = ctypes.sizeof(ctypes.POINTER(_Iocb))
-        done = 0
-        while done < len(pointers):
-            n = self._syscall(
-                self._submit_nr,
-                ctypes.c_ulong(self._ctx),
-                ctypes.c_long(len(pointers) - done),
-                ctypes.c_void_p(ctypes.addressof(pointers) + done * size),
+    def _submit_some(self, ops: list[tuple[int, int]], request: _Request) -> None:
+        """Submit up to MAX_EVENTS syncs; those the kernel refuses (rare) are made here."""
+        first = self._next + 1
+        for i, (fd, opcode) in enumerate(ops):
+            self._next += 1
+            _IOCB.pack_into(
+                self._iocbs,
+                i * _IOCB.size,
+                self._next,
+                0,
+                0,
+                opcode,
+                0,
+                fd,
+                0,
+                0,
+                0,
+                0,
+                _IOCB_FLAG_RESFD,
+                self._efd,
             )
+            self._ops[self._next] = request
+        taken = 0
+        while taken < len(ops):
+            n = self._submit(len(ops) - taken, ctypes.addressof(self._pointers) + 8 * taken)
             if n <= 0:
                 break
-            done += n
-        return done
+            taken += n
+        for i in range(taken, len(ops)):
+            del self._ops[first + i]
+            fd, opcode = ops[i]
+            try:
+                (os.fdatasync if opcode == _IOCB_CMD_FDSYNC else os.fsync)(fd)
+            except OSError as exc:
+                request.error = request.error or exc
+            request.left -= 1
 
     def _reap(self) -> None:
         try:
@@ -143,18 +148,11 @@ class AioSyncer:
         except BlockingIOError:
             return
         while True:
-            n = self._syscall(
-                self._getevents_nr,
-                ctypes.c_ulong(self._ctx),
-                ctypes.c_long(0),
-                ctypes.c_long(MAX_EVENTS),
-                self._events,
-                ctypes.byref(self._no_wait),
-            )
-            for event in self._events[: max(n, 0)]:
-                request = self._ops.pop(event.data)
-                if event.res < 0 and request.error is None:
-                    request.error = OSError(-event.res, os.strerror(-event.res))
+            n = self._getevents()
+            for data, _, res, _ in _EVENT.iter_unpack(self._view[: max(n, 0) * _EVENT.size]):
+                request = self._ops.pop(data)
+                if res < 0 and request.error is None:
+                    request.error = OSError(-res, os.strerror(-res))
                 request.left -= 1
                 if not request.left and not request.done.done():
                     request.done.set_result(None)
@@ -162,17 +160,24 @@ class AioSyncer:
                 return
 
 
+def _syscall(libc: ctypes.CDLL, *argtypes: type) -> Any:
+    """libc's syscall(2) wrapper typed for one call's arguments (64-bit ones included)."""
+    fn = libc["syscall"]  # a new function object: its own argument types
+    fn.argtypes = [ctypes.c_long, *argtypes]
+    fn.restype = ctypes.c_long
+    return fn
+
+
 def open_aio_syncer(loop: asyncio.AbstractEventLoop) -> AioSyncer | None:
     """An AioSyncer on `loop`, or None where Linux AIO is not available."""
     if platform.machine() not in _SYSCALLS or not hasattr(os, "eventfd"):
         return None
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
+        libc = ctypes.CDLL(None)
     except OSError:
         return None
-    libc.syscall.restype = ctypes.c_long
     ctx = ctypes.c_ulong(0)
-    setup_nr = _SYSCALLS[platform.machine()][0]
-    if libc.syscall(setup_nr, ctypes.c_long(MAX_EVENTS), ctypes.byref(ctx)) != 0:
+    setup = _syscall(libc, ctypes.c_long, ctypes.c_void_p)
+    if setup(_SYSCALLS[platform.machine()][0], MAX_EVENTS, ctypes.addressof(ctx)) != 0:
         return None
     return AioSyncer(loop, libc, ctx.value)
