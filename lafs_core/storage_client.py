@@ -142,7 +142,7 @@ class StorageClient:
         self,
         method: str,
         path: str,
-        body: bytes | None = None,
+        body: Body | None = None,
         *,
         expected: tuple[int, ...] = (200,),
         secrets: Mapping[str, bytes] | None = None,
@@ -265,7 +265,7 @@ class StorageClient:
         tw_vectors: Mapping[int, TestWriteVectors],
         r_vector: Sequence[ReadVector] = (),
     ) -> ReadTestWriteResult:
-        body = sp.encode_rtw_request(sp.ReadTestWriteRequest(tw_vectors, tuple(r_vector)))
+        body = sp.rtw_request_parts(sp.ReadTestWriteRequest(tw_vectors, tuple(r_vector)))
         secrets = {
             sp.WRITE_ENABLER: write_enabler,
             sp.LEASE_RENEW: renew_secret,

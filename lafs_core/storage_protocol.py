@@ -13,6 +13,7 @@ import binascii
 import hmac
 import io
 import re
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -423,21 +424,59 @@ class ReadTestWriteResult:
 
 
 def encode_rtw_request(r: ReadTestWriteRequest) -> bytes:
-    return cbor_dumps(
-        {
-            "test-write-vectors": {
-                n: {
-                    "test": [
-                        {"offset": t.offset, "size": t.size, "specimen": t.specimen} for t in v.test
-                    ],
-                    "write": [{"offset": w.offset, "data": w.data} for w in v.write],
-                    "new-length": v.new_length,
-                }
-                for n, v in r.test_write_vectors.items()
-            },
-            "read-vector": [{"offset": rv.offset, "size": rv.size} for rv in r.read_vector],
-        }
-    )
+    return b"".join(rtw_request_parts(r))
+
+
+_CBOR_HEAD = tuple(struct.Struct(f">B{size}") for size in "BHIQ")  # 1, 2, 4, 8-byte arguments
+_KEY = {
+    k: cbor2.dumps(k)
+    for k in ("test-write-vectors", "test", "write", "new-length", "read-vector", "offset")
+    + ("size", "specimen", "data")
+}
+_SEPARATE_DATA = 1 << 16  # write data this long stays its own part of the body, not copied
+
+
+def _cbor_head(major: int, n: int) -> bytes:
+    """The shortest head of a CBOR item, as cbor2 writes it (n: a length or an integer)."""
+    if n < 24:
+        return bytes((major << 5 | n,))
+    for i, fmt in enumerate(_CBOR_HEAD):
+        if n < 1 << (8 << i):
+            return fmt.pack(major << 5 | (24 + i), n)
+    raise ValueError(f"{n} does not fit a CBOR head")
+
+
+def _cbor_int(n: int) -> bytes:
+    return _cbor_head(0, n) if n >= 0 else _cbor_head(1, -1 - n)
+
+
+def rtw_request_parts(r: ReadTestWriteRequest) -> list[bytes | bytearray | memoryview]:
+    """The read-test-write body as pieces to send one after another: the same bytes as
+    cbor2 makes of the request's map, but long write data is not copied into them."""
+    parts: list[bytes | bytearray | memoryview] = []
+    out = bytearray(b"\xa2" + _KEY["test-write-vectors"])
+    out += _cbor_head(5, len(r.test_write_vectors))
+    for shnum, v in r.test_write_vectors.items():
+        out += _cbor_int(shnum) + b"\xa3" + _KEY["test"] + _cbor_head(4, len(v.test))
+        for t in v.test:
+            out += b"\xa3" + _KEY["offset"] + _cbor_int(t.offset) + _KEY["size"]
+            out += _cbor_int(t.size) + _KEY["specimen"] + _cbor_head(2, len(t.specimen))
+            out += t.specimen
+        out += _KEY["write"] + _cbor_head(4, len(v.write))
+        for w in v.write:
+            out += b"\xa2" + _KEY["offset"] + _cbor_int(w.offset) + _KEY["data"]
+            out += _cbor_head(2, len(w.data))
+            if len(w.data) < _SEPARATE_DATA:
+                out += w.data
+            else:
+                parts += (out, w.data)
+                out = bytearray()
+        out += _KEY["new-length"] + (b"\xf6" if v.new_length is None else _cbor_int(v.new_length))
+    out += _KEY["read-vector"] + _cbor_head(4, len(r.read_vector))
+    for rv in r.read_vector:
+        out += b"\xa2" + _KEY["offset"] + _cbor_int(rv.offset) + _KEY["size"] + _cbor_int(rv.size)
+    parts.append(out)
+    return parts
 
 
 def decode_rtw_request(data: bytes) -> ReadTestWriteRequest:

@@ -2,8 +2,7 @@
 
 `plan_publish` (pure) decides where each share goes and what each write
 must test; `publish` (async) encodes (in a worker thread unless the
-plaintext is small: a hop costs ~0.1 ms of CPU, more than a small encode
-gains from it; the RSA signature costs the same either way), sends one
+plaintext is small, see `formats.INLINE_LIMIT`), sends one
 whole-share write (Tahoe's MDMF writer uses several vectors; the bytes
 stored are the same)
 test-and-set write per (server, share) in parallel, and turns the answers
@@ -25,12 +24,11 @@ from ..secrets import lease_secrets
 from ..storage_protocol import ReadVector, TestVector, TestWriteVectors, WriteVector
 from .caps import MutableWriteCap
 from .errors import NotEnoughServersError, UncoordinatedWriteError
-from .formats import ShareFormat, Version, format_of
+from .formats import INLINE_LIMIT, ShareFormat, Version, format_of
 from .keys import KeyPair, write_enabler, write_enabler_master
 from .servermap import ServerMap, ShareInfo
 
 S = TypeVar("S")
-INLINE_ENCODE_LIMIT = 64 * 1024  # plaintexts up to this size are encoded on the caller's thread
 
 
 @dataclass(frozen=True)
@@ -102,7 +100,7 @@ async def publish(
     fmt = fmt or format_of(cap)
     plan = plan_publish(servermap, servers, n)
     version: Version
-    if len(plaintext) <= INLINE_ENCODE_LIMIT:
+    if len(plaintext) <= INLINE_LIMIT:
         version = fmt.encode(keys, plaintext, plan.seqnum, k, n)
     else:
         loop = asyncio.get_running_loop()

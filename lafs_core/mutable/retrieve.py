@@ -3,7 +3,7 @@
 Thin async edges around the pure `ServermapUpdater` and the SDMF/MDMF decoders:
 query servers as the updater asks, then fetch k whole shares of the best
 version (lowest share numbers first), validate each, replace bad ones
-with other holders, decode in a worker thread.
+with other holders, decode (in a worker thread unless the file is small).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ..secrets import lease_secrets
 from ..storage_protocol import ReadVector
 from .caps import MutableReadCap, MutableVerifyCap, MutableWriteCap
 from .errors import UncoordinatedWriteError, UnrecoverableFileError
-from .formats import Prefix, Share, ShareFormat, format_of
+from .formats import INLINE_LIMIT, Prefix, Share, ShareFormat, format_of
 from .keys import write_enabler, write_enabler_master
 from .servermap import Mode, ServerMap, ServermapUpdater
 
@@ -245,7 +245,10 @@ async def retrieve(
     if version is None:
         raise UnrecoverableFileError("no recoverable version of this mutable file was found")
     shares = await fetch_version(servermap, cap, version)
-    loop = asyncio.get_running_loop()
     readkey = cap.readkey if isinstance(cap, MutableReadCap) else cap.readonly().readkey
-    plaintext = await loop.run_in_executor(pool, format_of(cap).decode, shares, readkey)
+    decode = format_of(cap).decode
+    if version.datalen <= INLINE_LIMIT:
+        return decode(shares, readkey), version, shares
+    loop = asyncio.get_running_loop()
+    plaintext = await loop.run_in_executor(pool, decode, shares, readkey)
     return plaintext, version, shares
