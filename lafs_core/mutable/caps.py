@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 from .. import base32
@@ -66,8 +67,9 @@ class MutableReadCap:
     fingerprint: bytes
     format: Format = SDMF
 
-    @property
+    @cached_property
     def storage_index(self) -> bytes:
+        # remembered, as the write cap's: each request of an operation names it
         return storage_index_from_readkey(self.readkey)
 
     def readonly(self) -> MutableReadCap:
@@ -92,11 +94,12 @@ class MutableWriteCap:
     def from_keypair(cls, keys: KeyPair, format: Format = SDMF) -> MutableWriteCap:
         return cls(keys.writekey, keys.fingerprint, format)
 
-    @property
+    @cached_property
     def readkey(self) -> bytes:
+        # remembered: each is two SHA-256d, and a publish or read asks several times
         return readkey_from_writekey(self.writekey)
 
-    @property
+    @cached_property
     def storage_index(self) -> bytes:
         return storage_index_from_readkey(self.readkey)
 
