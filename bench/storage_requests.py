@@ -11,6 +11,12 @@ report the client's CPU (process_time), the node's CPU (utime+stime from
 /proc/PID/stat, and its user and system parts), wall time and requests/s,
 medians over the runs. Small-object
 S3 requests and directory operations are bound by these figures.
+
+Syncs of small writes run in kernel workers (Linux AIO), outside the node's
+figures. rtw_new_1k's system time is mostly making an inode for the bucket
+directory and one for the share; on ext4 without a journal that scans past
+every inode freed in the last minutes (`recently_deleted`), so it swings 2-4x
+after a benchmark or test run deleted thousands: alternate runs when comparing.
 """
 
 import argparse
