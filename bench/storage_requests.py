@@ -63,6 +63,7 @@ class Fixture:
         self.immutable_si = os.urandom(16)
         self.slots = [os.urandom(16) for _ in range(SLOTS)]
         self.big_slots = [os.urandom(16) for _ in range(SLOTS)]
+        self.huge_slots = [os.urandom(16) for _ in range(SLOTS)]
         self.fresh = 0
 
     async def setup(self) -> None:
@@ -74,6 +75,8 @@ class Fixture:
             await c.read_test_write(si, WRITE_ENABLER, *SECRETS, {0: rtw(os.urandom(20_480))})
         for si in self.big_slots:
             await c.read_test_write(si, WRITE_ENABLER, *SECRETS, {0: rtw(os.urandom(87_000))})
+        for si in self.huge_slots:
+            await c.read_test_write(si, WRITE_ENABLER, *SECRETS, {0: rtw(os.urandom(300_000))})
         await c.allocate_buckets(self.immutable_si, *SECRETS, b"u" * 32, [0], 70_000)
         await c.write_share_chunk(self.immutable_si, 0, b"u" * 32, 0, os.urandom(70_000))
 
@@ -88,6 +91,7 @@ class Fixture:
         c, m, im = self.c, self.mutable_si, self.immutable_si
         blob = os.urandom(20_480)
         leaf = os.urandom(87_000)  # a share of a 256 KiB bucket-index leaf (each 4 KiB S3 PUT)
+        full_leaf = os.urandom(300_000)  # a share of a leaf near its split size
         dirshare = os.urandom(1_200)  # a share of a new empty directory (mkdir)
         return {
             "get_version": (1, lambda i: c.get_version()),
@@ -104,6 +108,12 @@ class Fixture:
                 1,
                 lambda i: c.read_test_write(
                     self.big_slots[i % SLOTS], WRITE_ENABLER, *SECRETS, {0: rtw(leaf)}
+                ),
+            ),
+            "rtw_300k": (
+                1,
+                lambda i: c.read_test_write(
+                    self.huge_slots[i % SLOTS], WRITE_ENABLER, *SECRETS, {0: rtw(full_leaf)}
                 ),
             ),
             "rtw_new_1k": (

@@ -24,6 +24,7 @@ from lafs_core.errors import (
 )
 from lafs_core.storage_protocol import ReadVector, TestVector, TestWriteVectors, WriteVector
 from storage_node import container as c
+from storage_node.server import INLINE_RTW_BODY
 
 from ..conftest import StorageNodeFactory, StorageNodeProcess
 from .helpers import RawClient, lease_secrets, random_si, snapshot
@@ -650,10 +651,10 @@ async def test_concurrent_test_and_set_one_winner(storage_node: StorageNodeProce
 
 
 async def test_large_rtw_takes_the_thread_path(storage_node: StorageNodeProcess) -> None:
-    """Bodies and reads past INLINE_RTW give the same answers."""
+    """Bodies past INLINE_RTW_BODY and reads past INLINE_RTW give the same answers."""
     si, we, ls = random_si(), os.urandom(32), lease_secrets()
     renew, cancel = ls[sp.LEASE_RENEW], ls[sp.LEASE_CANCEL]
-    big = os.urandom(200_000)
+    big = os.urandom(INLINE_RTW_BODY + 1000)
     async with storage_node.client() as client:
         r = await client.read_test_write(
             si, we, renew, cancel, {1: TestWriteVectors(write=(WriteVector(0, big),))}
