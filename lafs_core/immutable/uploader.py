@@ -1,5 +1,9 @@
 """CHK upload to the grid: server selection, servers of happiness, pipelined pushes.
 
+Share i is first allocated on the i-th server of the storage index's ring, as
+placement puts it when every server takes a share; only if that fails is
+every server asked which shares it holds and placement worked out in full.
+
 The plaintext is read twice: once for the convergent key, once to encode.
 Segments are encoded in worker threads `depth` ahead while earlier segments'
 blocks are in flight to all servers at once, so memory is about `depth`
@@ -119,6 +123,10 @@ class UploadJob:
 
     async def select_servers(self) -> None:
         candidates = self.broker.permuted(self.si)[: 2 * self.params.n]
+        if await self._place_as_expected(candidates[: self.params.n]):
+            return
+        # a server that just failed to answer is not asked again (and waited for twice)
+        candidates = [s for s in candidates if s.nickname not in self.failed]
 
         async def discover(server: Server) -> frozenset[int] | None:
             try:
@@ -136,6 +144,31 @@ class UploadJob:
             wanted[server].add(sharenum)
         await asyncio.gather(*(self.allocate(s, wanted.get(s, set())) for s in writable))
         self.check_happy()
+
+    async def _place_as_expected(self, servers: list[Server]) -> bool:
+        """Allocate share i on the i-th server of the ring without first asking every server
+        which shares it holds (a server's answer names every share it already has): true if
+        every share is then placed or held where it was asked for, and the upload is happy.
+        Otherwise the buckets it got are given back, and only the servers that failed are
+        remembered."""
+        if not servers:
+            return False
+        wanted: dict[Server, set[int]] = defaultdict(set)
+        for sharenum, server in place_shares(servers, [], self.params.n, {}).items():
+            wanted[server].add(sharenum)
+        await asyncio.gather(*(self.allocate(s, shares) for s, shares in wanted.items()))
+        placed = set(self.buckets).union(*self.held.values())
+        elsewhere = any(not held <= wanted[server] for server, held in self.held.items())
+        if (
+            not elsewhere  # shares stored in another layout: reuse them, not duplicate them
+            and placed >= set(range(self.params.n))
+            and happiness(self.sharemap()) >= self.params.happy
+        ):
+            return True
+        await self.abort()
+        self.buckets.clear()
+        self.held.clear()
+        return False
 
     async def allocate(self, server: Server, shares: set[int]) -> set[int]:
         """Ask `server` for buckets for `shares`; returns the share numbers it gave us."""

@@ -6,6 +6,7 @@ import random
 import subprocess
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -136,6 +137,32 @@ def test_reupload_pushes_nothing(healthy_grid: Grid) -> None:
     again = asyncio.run(put(config, data))
     assert again.cap == first.cap
     assert again.pushed_shares == 0 and again.preexisting_shares == 10
+
+
+def test_upload_allocates_where_placement_expects_without_asking_first(
+    healthy_grid: Grid,
+) -> None:
+    """No server is asked which shares it holds when the first n servers of the ring take
+    share i each; with one of them down, the upload asks every other server and is happy."""
+    config = healthy_grid.config()
+
+    async def upload(data: bytes) -> tuple[Any, list[str]]:
+        asked: list[str] = []
+        async with Client(config) as client:
+            _count_requests(client, asked)
+            return await client.upload_bytes(data), asked
+
+    result, asked = asyncio.run(upload(os.urandom(50_000)))
+    assert asked == [] and result.pushed_shares == 10 and result.happiness == 10
+    assert {n: len(servers) for n, servers in result.sharemap.items()} == dict.fromkeys(
+        range(10), 1
+    )
+    healthy_grid.nodes[0].stop()
+    data = os.urandom(50_000)
+    result, asked = asyncio.run(upload(data))
+    assert asked.count("list_shares") == 9  # the server that failed is not asked again
+    assert result.happiness == 9 and result.pushed_shares == 10
+    assert asyncio.run(get(config, result.cap)) == data
 
 
 def test_upload_with_a_key_hashed_on_the_way_in(healthy_grid: Grid, tmp_path: Path) -> None:
