@@ -155,6 +155,9 @@ def parse_share(raw: bytes) -> MDMFShare:
         if index in chain:
             raise CorruptShareError(f"share hash chain names node {index} twice")
         chain[index] = digest
+    if prefix.num_segments * SALT_SIZE > o_bht - o_data:
+        # before the loop: a flipped bit in datalen can claim ~2**60 segments
+        raise CorruptShareError("MDMF share data is too short for its segment count")
     blocks = []
     pos = o_data
     for segnum in range(prefix.num_segments):

@@ -14,7 +14,7 @@ from lafs_core.errors import CorruptShareError
 from lafs_core.mutable import mdmf
 from lafs_core.mutable.caps import MutableWriteCap
 from lafs_core.mutable.errors import UnsupportedMutableFormat
-from lafs_core.mutable.keys import KeyPair
+from lafs_core.mutable.keys import KeyPair, decrypt_privkey
 from lafs_core.mutable.layout import parse_header
 
 VECTORS = json.loads((Path(__file__).parent.parent / "vectors" / "ssk.json").read_text())
@@ -69,6 +69,20 @@ def sample(size: int) -> tuple[MutableWriteCap, tuple[bytes, ...]]:
         v = mdmf.encode_version(kp, bytes(range(256)) * (size // 256), 1, 2, 4)
         _SAMPLE[size] = (MutableWriteCap.from_keypair(kp, "mdmf"), v.shares)
     return _SAMPLE[size]
+
+
+def test_every_flipped_header_bit_fails_fast() -> None:
+    """A flip in datalen once claimed ~2**60 segments: parse_share looped, eating memory."""
+    cap, shares = sample(512)
+    for pos in range(123):  # the signed prefix and the offset table
+        for bit in range(8):
+            raw = bytearray(shares[0])
+            raw[pos] ^= 1 << bit
+            with pytest.raises(CorruptShareError):
+                parsed = mdmf.parse_share(bytes(raw))
+                mdmf.check_share(parsed, 0, cap.fingerprint)
+                if decrypt_privkey(cap.writekey, parsed.enc_privkey) is None:
+                    raise CorruptShareError("bad key")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
