@@ -157,8 +157,18 @@ def drain(body) -> None:  # type: ignore[no-untyped-def]
 # -- small objects: 4 processes x 4 threads ---------------------------------------------
 
 
-def _small_worker(args: tuple[str, str, str, str, int, int, str, int]) -> float:
-    """CPU seconds this client process spent (boto3 is not free: it bounds the rates)."""
+_ready = None  # each client process's copy of the barrier the timing starts at
+
+
+def _join_barrier(barrier) -> None:  # type: ignore[no-untyped-def]
+    global _ready
+    _ready = barrier
+
+
+def _small_worker(args: tuple[str, str, str, str, int, int, str, int]) -> tuple[float, float, float]:
+    """(CPU seconds, start, end) of this client process's operations (boto3 is not free: it
+    bounds the rates). The clocks start once every process has imported boto3 and made its
+    client: interpreter start-up is not an S3 operation."""
     endpoint, access, secret, bucket, worker, count, op, size = args
     s3 = make_client(endpoint, access, secret)
     body = os.urandom(size)
@@ -175,18 +185,20 @@ def _small_worker(args: tuple[str, str, str, str, int, int, str, int]) -> float:
                 s3.head_object(Bucket=bucket, Key=key)
 
     threads = [threading.Thread(target=run, args=(t,)) for t in range(CLIENT_THREADS)]
-    start = time.process_time()
+    _ready.wait()
+    start, cpu = time.perf_counter(), time.process_time()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return time.process_time() - start
+    return time.process_time() - cpu, start, time.perf_counter()
 
 
 def small_objects(
     gw: Gateway, bucket: str, total: int, op: str, size: int = SMALL
 ) -> tuple[float, float]:
-    """(ops/s, client CPU-ms per op) of `op` over `total` keys from 4 processes of 4 threads."""
+    """(ops/s, client CPU-ms per op) of `op` over `total` keys from 4 processes of 4 threads,
+    timed from when all of them are ready to when the last finishes."""
     per_process = total // CLIENT_PROCESSES
     endpoint = f"http://127.0.0.1:{gw.port}"
     jobs = [
@@ -194,10 +206,11 @@ def small_objects(
         for w in range(CLIENT_PROCESSES)
     ]
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(CLIENT_PROCESSES) as pool:
-        start = time.perf_counter()
-        client_cpu = sum(pool.map(_small_worker, jobs))
-        wall = time.perf_counter() - start
+    barrier = ctx.Barrier(CLIENT_PROCESSES)
+    with ctx.Pool(CLIENT_PROCESSES, _join_barrier, (barrier,)) as pool:
+        results = pool.map(_small_worker, jobs, chunksize=1)
+    wall = max(end for _, _, end in results) - min(start for _, start, _ in results)
+    client_cpu = sum(cpu for cpu, _, _ in results)
     done = per_process // CLIENT_THREADS * CLIENT_THREADS * CLIENT_PROCESSES
     return done / wall, client_cpu / done * 1000
 
