@@ -165,7 +165,9 @@ def _join_barrier(barrier) -> None:  # type: ignore[no-untyped-def]
     _ready = barrier
 
 
-def _small_worker(args: tuple[str, str, str, str, int, int, str, int]) -> tuple[float, float, float]:
+def _small_worker(
+    args: tuple[str, str, str, str, int, int, str, int],
+) -> tuple[float, float, float]:
     """(CPU seconds, start, end) of this client process's operations (boto3 is not free: it
     bounds the rates). The clocks start once every process has imported boto3 and made its
     client: interpreter start-up is not an S3 operation."""

@@ -41,6 +41,14 @@ def share_files(grid: Grid, storage_index: bytes) -> list[Path]:
     return [p for node in grid.nodes for p in (node.storage_dir / "shares" / si[:2] / si).glob("*")]
 
 
+def put_chk(grid: Grid, size: int) -> tuple[bytes, CHKReadCap, dict[int, Path]]:
+    """Upload `size` random bytes as a CHK file: (the bytes, its cap, its share files by number)."""
+    data = os.urandom(size)
+    cap = asyncio.run(put(grid.config(), data)).cap
+    assert isinstance(cap, CHKReadCap)
+    return data, cap, {int(p.name): p for p in share_files(grid, cap.storage_index)}
+
+
 def test_round_trip_sizes_and_placement(healthy_grid: Grid) -> None:
     config = healthy_grid.config()
     for size in (0, 55, 56, 1000, 3 * 1024 * 1024 + 1):
@@ -79,9 +87,7 @@ def test_small_file_is_read_with_k_requests_where_its_shares_should_be(
     """Shares 0..k-1 are read whole from the first k servers of the ring; a share missing
     there makes the download ask every server, and it still succeeds."""
     config = healthy_grid.config()
-    data = os.urandom(20_000)
-    cap = asyncio.run(put(config, data)).cap
-    assert isinstance(cap, CHKReadCap)
+    data, cap, files = put_chk(healthy_grid, 20_000)
 
     async def download() -> tuple[bytes, list[str], dict[str, set[int]]]:
         asked: list[str] = []
@@ -95,7 +101,6 @@ def test_small_file_is_read_with_k_requests_where_its_shares_should_be(
     assert body == data
     assert asked == ["read_share_chunk"] * 3
     assert sorted(n for shares in servermap.values() for n in shares) == [0, 1, 2]
-    files = {int(p.name): p for p in share_files(healthy_grid, cap.storage_index)}
     files[1].unlink()
     body, asked, servermap = asyncio.run(download())
     assert body == data
@@ -105,10 +110,7 @@ def test_small_file_is_read_with_k_requests_where_its_shares_should_be(
 
 def test_download_asks_a_server_that_failed_its_guessed_read_no_more(healthy_grid: Grid) -> None:
     config = healthy_grid.config()
-    data = os.urandom(20_000)
-    cap = asyncio.run(put(config, data)).cap
-    assert isinstance(cap, CHKReadCap)
-    files = {int(p.name): p for p in share_files(healthy_grid, cap.storage_index)}
+    data, cap, files = put_chk(healthy_grid, 20_000)
     victim = next(n for n in healthy_grid.nodes if n.node_dir in files[0].parents)
     victim.stop()
 
@@ -280,10 +282,7 @@ def test_node_killed_during_upload(healthy_grid: Grid) -> None:
 
 def test_corrupt_share_is_detected_advised_and_worked_around(healthy_grid: Grid) -> None:
     config = healthy_grid.config()
-    data = os.urandom(300_000)
-    cap = asyncio.run(put(config, data)).cap
-    assert isinstance(cap, CHKReadCap)
-    files = {int(p.name): p for p in share_files(healthy_grid, cap.storage_index)}
+    data, cap, files = put_chk(healthy_grid, 300_000)
     victim = files[0]  # share 0 is among those read first
     raw = bytearray(victim.read_bytes())
     raw[12 + 0x24 + 1000] ^= 0x40  # container header, share header, then data
