@@ -78,7 +78,10 @@ _request = StorageClient._request
 async def _counted(self: StorageClient, method: str, path: str, **kwargs: object) -> object:
     content = kwargs.get("content")
     TRAFFIC.requests += 1
-    TRAFFIC.sent += len(content) if isinstance(content, bytes | bytearray | memoryview) else 0
+    if isinstance(content, bytes | bytearray | memoryview):
+        TRAFFIC.sent += memoryview(content).nbytes
+    elif isinstance(content, list):  # a read-test-write body sent as pieces
+        TRAFFIC.sent += sum(memoryview(part).nbytes for part in content)
     reply = await _request(self, method, path, **kwargs)  # type: ignore[arg-type]
     TRAFFIC.received += len(reply.body)
     return reply
@@ -190,6 +193,7 @@ async def bulk_load(client: Client, index: BucketIndex, count: int, fill: float)
         nodes = [
             IndexNode(
                 level,
+                low=lows[j],  # the next level up routes by it
                 children=[(lo, Link(c)) for lo, c in zip(lows[j : j + per], caps[j : j + per])],
             )
             for j in range(0, len(caps), per)
