@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from storage_node.aio_sync import MAX_EVENTS, AioSyncer, open_aio_syncer
+from storage_node.aio_sync import _EVENT, MAX_EVENTS, AioSyncer, open_aio_syncer
 
 pytestmark = pytest.mark.anyio
 
@@ -71,3 +71,34 @@ async def test_errors_reach_the_waiter(tmp_path: Path) -> None:
         aio.close()
         for each in (fd, read_end, write_end):
             os.close(each)
+
+
+async def test_an_error_at_completion_reaches_the_waiter(tmp_path: Path) -> None:
+    """A sync the kernel took but then failed (an EIO from the disk, say) fails its request.
+
+    No disk here fails on demand, so the first completion the kernel reports is
+    rewritten to carry -EIO, as a failing device's would."""
+    aio = _open_syncer()
+    fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT)
+    dir_fd = os.open(tmp_path, os.O_RDONLY)
+    kernel = aio._getevents
+
+    def failing_first() -> int:
+        n = kernel()
+        if n > 0:
+            data, obj, _, res2 = _EVENT.unpack_from(aio._view, 0)
+            _EVENT.pack_into(aio._view, 0, data, obj, -errno.EIO, res2)
+        return n
+
+    try:
+        aio._getevents = failing_first
+        with pytest.raises(OSError) as failed:
+            await aio.sync([fd], [dir_fd])
+        assert failed.value.errno == errno.EIO
+        aio._getevents = kernel
+        await aio.sync([fd])  # the syncer still works
+        assert not aio._ops
+    finally:
+        aio.close()
+        os.close(fd)
+        os.close(dir_fd)
