@@ -1,8 +1,9 @@
 """CHK download from the grid: find the shares, then let `CHKReader` fetch and check them.
 
-An uploader that found every server writable put share i on the i-th server of
-the storage index's ring (ours and Tahoe's alike), so shares 0..k-1 are first
-read from there directly. Only if that fails is every server asked which
+Our uploader, finding every server writable, puts share i on the i-th server of
+the storage index's ring, so shares 0..k-1 are first read from there directly.
+Only if that fails (a server was down at upload time, or real Tahoe uploaded the
+file: its placement does not follow that layout) is every server asked which
 shares it holds (concurrently), and each share read from the first server in
 ring order that has it. Shares that fail their hashes are reported to their
 server with a corruption advisory.
