@@ -93,8 +93,7 @@ async def _descend(
             yield sub[0]
             subdirs.append(sub)
         else:
-            sized = isinstance(cap, (LiteralCap, CHKReadCap))
-            yield Reached(path, cap, cap.size if sized else None)
+            yield Reached(path, cap, cap.size if isinstance(cap, LiteralCap | CHKReadCap) else None)
     for sub in subdirs:
         async for reached in _descend(client, sub, seen, state):
             yield reached

@@ -143,7 +143,7 @@ class DeepStats:
                 c["largest-immutable-file"] = max(c["largest-immutable-file"], size)
 
     def to_json(self) -> dict[str, Any]:
-        c = dict(self.counts)
+        c: dict[str, Any] = dict(self.counts)
         c["count-files"] = (
             c["count-immutable-files"] + c["count-mutable-files"] + c["count-literal-files"]
         )

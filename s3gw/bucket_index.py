@@ -31,7 +31,7 @@ import asyncio
 import random
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -393,7 +393,7 @@ class BucketIndex:
             return MOVED
         return op.future.result()
 
-    async def _apply(self, cap: DirectoryCap, batch: list[_Op]) -> None:
+    async def _apply(self, cap: DirectoryCap, batch: Sequence[_Op]) -> None:
         writekey = _writekey(cap)
         state: dict[str, Any] = {}
 

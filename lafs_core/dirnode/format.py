@@ -173,7 +173,7 @@ class _StoredEntry(Entry):
         return read_metadata(self.name, self._metadata_json)
 
 
-_scan_json = json.JSONDecoder().scan_once  # the C scanner behind json.loads
+_scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # json.loads's C scanner
 
 
 def _loads(data: bytes) -> Any:

@@ -117,14 +117,18 @@ def child_json(child: Child, metadata: dict[str, Any]) -> list[Any]:
     """One entry of a directory listing."""
     text = listed_file_text(child)
     if text is not None and text.startswith("URI:CHK:"):  # most children of a big directory
-        info = {"mutable": False, "format": "CHK", "size": int(text[text.rindex(":") + 1 :])}
+        info: dict[str, Any] = {
+            "mutable": False,
+            "format": "CHK",
+            "size": int(text[text.rindex(":") + 1 :]),
+        }
         info.update(metadata=metadata, ro_uri=text, verify_uri=_chk_verify_uri(text))
         return ["filenode", info]
     cap = child.cap
     if cap is None:
         return ["unknown", {"metadata": metadata, **_uris(child)}]
     if isinstance(cap, DirectoryCap):
-        info: dict[str, Any] = {"mutable": cap.is_mutable}
+        info = {"mutable": cap.is_mutable}
         kind = "dirnode"
     else:
         info = _file_facts(cap, None)

@@ -287,9 +287,10 @@ async def upload(
     if key is None and convergence_secret is None:
         key = os.urandom(16)
     elif key is None:
+        assert convergence_secret is not None  # the case above took the other
+        secret = convergence_secret
         key = await _run(
-            pool,
-            lambda: convergent_key(convergence_secret, params, size, read_chunks(read_at, size)),
+            pool, lambda: convergent_key(secret, params, size, read_chunks(read_at, size))
         )
     timings["cumulative_hashing"] = time.perf_counter() - started
     encoder = CHKEncoder(key, size, params)

@@ -9,7 +9,7 @@ the lowest CPU priority.
 import os
 import struct
 import sys
-from typing import BinaryIO
+from typing import IO
 
 from .keys import KeyPair
 
@@ -25,7 +25,7 @@ def frame(keys: KeyPair) -> bytes:
     )
 
 
-def read_frame(stream: BinaryIO) -> KeyPair:
+def read_frame(stream: IO[bytes]) -> KeyPair:
     """The pair `frame` wrote, read from the child's stdout."""
     head = stream.read(_SIZES.size)
     if len(head) < _SIZES.size:
