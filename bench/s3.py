@@ -182,10 +182,10 @@ def _small_worker(
     def run(thread: int) -> None:
         for i in range(per_thread):
             if op == "put-interleaved":  # the 16 writers' keys next to each other
-                s3.put_object(Bucket=bucket, Key=f"mixed/{i:06d}-{worker}-{thread}", Body=body)
-                continue
-            key = f"small/{worker:02d}-{thread:02d}-{i:06d}"  # a range of keys per writer
-            if op == "put":
+                key = f"mixed/{i:06d}-{worker}-{thread}"
+            else:  # a range of keys per writer
+                key = f"small/{worker:02d}-{thread:02d}-{i:06d}"
+            if op.startswith("put"):
                 s3.put_object(Bucket=bucket, Key=key, Body=body)
             elif op == "get":
                 s3.get_object(Bucket=bucket, Key=key)["Body"].read()

@@ -284,14 +284,13 @@ async def upload(
         data = await _run(pool, read_at, 0, size) if size else b""
         timings["total"] = time.perf_counter() - started
         return UploadResult(LiteralCap(data), size, timings=timings)
-    if key is None and convergence_secret is None:
-        key = os.urandom(16)
-    elif key is None:
-        assert convergence_secret is not None  # the case above took the other
-        secret = convergence_secret
+    if key is None and convergence_secret is not None:
         key = await _run(
-            pool, lambda: convergent_key(secret, params, size, read_chunks(read_at, size))
+            pool,
+            lambda: convergent_key(convergence_secret, params, size, read_chunks(read_at, size)),
         )
+    elif key is None:
+        key = os.urandom(16)
     timings["cumulative_hashing"] = time.perf_counter() - started
     encoder = CHKEncoder(key, size, params)
     job = UploadJob(broker, encoder, params, lease_secret, pool, depth)
