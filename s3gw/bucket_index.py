@@ -5,18 +5,30 @@ ARCHITECTURE.md "Mapping S3 onto the grid". Every node records its key range
 reader or writer that reaches a node whose range ends before its key simply
 moves right: routing through stale (cached) interior nodes stays correct.
 
-Writers never trust the cache: each change is a `modify` (read, test-and-set
-publish, retry on collision) of one leaf that re-checks the leaf's range on
-the fresh contents; changes that no longer belong there are re-routed. So
-gateways in different processes sharing the root cap need no lock. Within
-one process, changes queued for the same leaf are applied by one publish.
+Changes go first to the bucket's journal: one more node, linked from the
+root, that maps each changed key to its new entry (or to nothing: deleted)
+and to a sequence number. Every change in flight in this process, whatever
+its key, goes out in one journal publish (group commit), and is answered
+after it. Readers merge the journal over the leaves. The journal's changes
+are folded into their leaves in the background (one publish per leaf for
+all of its changes), then dropped from the journal. Each leaf records the
+journal's last sequence number it has folded, so a stale fold (a retry, or
+another process's) changes nothing; a change checked against the current
+entry (`check`) reads the journal, then the leaf, and publishes only if the
+journal did not change in between.
+
+Every write is a `modify` (read, test-and-set publish, retry on collision)
+that re-checks what it relies on in the fresh contents (a leaf re-checks its
+range; changes that no longer belong there are re-routed), so gateways in
+different processes sharing the root cap need no lock.
 
 A split keeps the tree reachable at every step: the new right sibling is
 created first, then the old node shrinks and links to it (only if it did not
 change meanwhile), then the separator goes into the parent. The root's cap
 never changes: a root split moves its contents into two new children.
-Deletes only remove entries (no merging). A PUT rewrites one leaf (plus a
-new sibling and the parent on a split), whatever the bucket's size.
+Deletes only remove entries (no merging). A fold rewrites one leaf per leaf
+it changes (plus a new sibling and the parent on a split), whatever the
+bucket's size; a journal holds at most `JOURNAL_MAX_BYTES`.
 
 A cached node older than its time-to-live is checked before use. The cheap
 check reads the version's checkstring from two of the servers it was read
@@ -28,6 +40,8 @@ only until the next full servermap check, at most `FULL_CHECK_SECONDS` later.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import logging
 import random
 import time
 from collections import OrderedDict
@@ -36,7 +50,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lafs_core.client import Client
-from lafs_core.dirnode import DirectoryCap
+from lafs_core.dirnode import DirectoryCap, Entry
 from lafs_core.errors import NotEnoughSharesError
 from lafs_core.grid import Server
 from lafs_core.mutable import (
@@ -63,6 +77,7 @@ from .index_node import (
 )
 from .listing import paginate
 
+log = logging.getLogger("s3gw")
 Check = Callable[[IndexEntry | None], None]
 MAX_REROUTES = 64
 # A PUT rewrites its whole leaf: 250 entries of gateway metadata are ~45 KiB. A PUT into a
@@ -70,6 +85,13 @@ MAX_REROUTES = 64
 # bytes sent, with 1,000-entry leaves), at the price of one RSA key per ~125 keys added.
 MAX_LEAF_ENTRIES = 250
 MAX_READ_ATTEMPTS = 6
+# The journal is folded into the leaves past this many changes or bytes, or once changes pause
+# this long; changes wait for a fold while it is over JOURNAL_MAX_BYTES.
+FOLD_ENTRIES = 256
+FOLD_BYTES = 512 << 10
+FOLD_IDLE_SECONDS = 2.0
+FOLD_POLL_SECONDS = 0.05
+JOURNAL_MAX_BYTES = 2 << 20
 VERSION_READ = 4000  # bytes of each share a version check reads (enough for SDMF and MDMF)
 QUICK_HOLDERS = 2  # servers a cheap version check asks
 FULL_CHECK_SECONDS = 10.0  # a full servermap check at least this often per cached node
@@ -85,28 +107,36 @@ class _Seen:
     asked_at: float
 
 
-class _Moved:
-    """An op's outcome when its key no longer belongs to the leaf it was queued for."""
+@dataclass
+class _Dropped:
+    """A change this process saw leave the journal (folded by someone): until `until`, a
+    cached leaf older than the fold (its mark below `seq`) may not show it yet."""
+
+    seq: int
+    entry: Entry | None
+    until: float
 
 
-MOVED = _Moved()
+class _Retry:
+    """An op's outcome when the publish it waited for was interrupted: submit it again."""
+
+
+RETRY = _Retry()
+
+
+class _JournalMoved(Exception):
+    """The journal changed after a checked change read it and the leaves: read again."""
 
 
 @dataclass(eq=False)
 class _Op:
     key: str
-    new: Any  # a packed leaf Entry, or None to delete
-    check: Check | None
-    future: asyncio.Future[Any] = field(
+    new: Entry | None  # a packed leaf entry, or None to delete
+    check: Check | None = None
+    trims: dict[str, int] | None = None  # a fold's: key -> the change's seq it applied
+    future: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
-
-
-@dataclass
-class _LeafQueue:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    pending: list[_Op] = field(default_factory=list)
-    users: int = 0
 
 
 async def _short_backoff(attempt: int, error: UncoordinatedWriteError) -> None:
@@ -148,15 +178,25 @@ class BucketIndex:
         # as nodes cached, least recently used dropped first, so memory stays bounded.
         self._files: OrderedDict[DirectoryCap, MutableFileNode] = OrderedDict()
         self._max_files = max_cached_nodes
-        self._queues: dict[DirectoryCap, _LeafQueue] = {}
-        self.publishes = 0  # leaf publishes by this object (merged changes count once)
+        self._lock = asyncio.Lock()  # one journal publish at a time; changes queue meanwhile
+        self._pending: list[_Op] = []
+        self._linking = asyncio.Lock()
+        self._folder: asyncio.Task[None] | None = None
+        self._folded = asyncio.Event()  # set (and replaced) when a fold ends
+        self._changed_at = 0.0
+        self._seen_journal: IndexNode | None = None
+        self._dropped: dict[str, _Dropped] = {}
+        self.publishes = 0  # journal publishes by this object (merged changes count once)
+        self.folds = 0  # leaf publishes by this object's folds
 
     @classmethod
     async def create(cls, client: Client, **options: Any) -> BucketIndex:
-        """A new, empty index on the grid."""
+        """A new, empty index (and its journal) on the grid."""
         fmt = options.get("format", "sdmf")
         node = await client.create_mutable(pack_node(IndexNode(0), None), fmt)
-        return cls(client, DirectoryCap(node.cap), **options)
+        index = cls(client, DirectoryCap(node.cap), **options)
+        await index._journal_for_write()
+        return index
 
     # -- nodes ------------------------------------------------------------------
 
@@ -256,17 +296,61 @@ class BucketIndex:
 
     # -- reads ------------------------------------------------------------------
 
+    async def _journal(self) -> IndexNode | None:
+        """The journal as cached, noting the changes that left it since last seen."""
+        cap = (await self._node(self.cap)).journal
+        if cap is None:
+            return None
+        journal = await self._node(cap)
+        seen = self._seen_journal
+        if journal is not seen:
+            now = time.monotonic()
+            if self._dropped:
+                self._dropped = {k: d for k, d in self._dropped.items() if d.until > now}
+            if seen is not None:
+                until = now + self._cache.ttl
+                for key, seq in seen.seqs.items():
+                    if key not in journal.seqs:
+                        self._dropped[key] = _Dropped(seq, seen.entries.get(key), until)
+            self._seen_journal = journal
+        return journal
+
+    def _merged(self, leaf: IndexNode, journal: IndexNode | None) -> IndexNode:
+        """A leaf as it stands: with the journal's changes in its range, and those folded
+        into it since this cached copy was read."""
+        changes: dict[str, Entry | None] = {}
+        if self._dropped:
+            now = time.monotonic()
+            for key, dropped in self._dropped.items():
+                if dropped.seq > leaf.seq and dropped.until > now and leaf.covers(key):
+                    changes[key] = dropped.entry
+        if journal is not None:
+            for key in journal.seqs:
+                if leaf.covers(key):
+                    changes[key] = journal.entries.get(key)
+        return leaf.with_changes(changes) if changes else leaf
+
     async def get(self, key: str) -> IndexEntry | None:
-        _, leaf = await self._descend(key)
-        entry = leaf.entries.get(key)
+        journal = await self._journal()
+        if journal is not None and key in journal.seqs:
+            entry = journal.entries.get(key)
+        else:
+            _, leaf = await self._descend(key)
+            dropped = self._dropped.get(key)
+            if dropped is not None and dropped.seq > leaf.seq and dropped.until > time.monotonic():
+                entry = dropped.entry
+            else:
+                entry = leaf.entries.get(key)
         return None if entry is None else index_entry(entry)
 
     async def _leaves(self, start: str = "") -> AsyncIterator[IndexNode]:
+        """The leaves from the one holding `start` on, merged with the journal."""
+        journal = await self._journal()
         _, leaf = await self._descend(start)
-        yield leaf
+        yield self._merged(leaf, journal)
         while leaf.right is not None:
             leaf = await self._node(leaf.right)
-            yield leaf
+            yield self._merged(leaf, journal)
 
     async def entries(self) -> AsyncIterator[tuple[str, IndexEntry]]:
         """Every entry in key order."""
@@ -281,13 +365,14 @@ class BucketIndex:
         return True
 
     async def node_caps(self) -> list[DirectoryCap]:
-        """Every directory of the tree (root first), for lease renewal and checks."""
+        """Every directory of the tree (root first) and the journal, for leases and checks."""
         found = [self.cap]
         seen = {self.cap}
         todo = [self.cap]
         while todo:
             node = await self._node(todo.pop())
             links = [link.cap for _, link in node.children] + ([node.right] if node.right else [])
+            links += [node.journal] if node.journal else []
             for cap in links:
                 if cap not in seen:
                     seen.add(cap)
@@ -305,10 +390,12 @@ class BucketIndex:
             return IndexPage(entries, prefixes, False, None)
         after, remaining, truncated, skip = start_after, limit, False, ""
         seek = max(prefix, start_after)
+        journal = await self._journal()
         _, leaf = await self._descend(seek)
         while True:
+            view = self._merged(leaf, journal)
             page = paginate(
-                leaf.items_from(seek), prefix=prefix, delimiter=delimiter or None,
+                view.items_from(seek), prefix=prefix, delimiter=delimiter or None,
                 start_after=after, max_keys=max(remaining, 1),
             )  # fmt: skip
             if remaining == 0:  # full: is there anything more, here or in a later leaf?
@@ -339,30 +426,229 @@ class BucketIndex:
 
     # -- writes -----------------------------------------------------------------
 
-    async def put(
-        self, key: str, entry: IndexEntry, check: Check | None = None
-    ) -> IndexEntry | None:
-        """Store `entry` under `key`; returns the previous entry. `check(current)` runs on
-        the freshly read current entry inside the read-modify-write and may raise to refuse
-        this change (the exception reaches this caller)."""
-        return await self._change(key, leaf_entry(key, entry.cap, entry.info), check)
+    async def put(self, key: str, entry: IndexEntry, check: Check | None = None) -> None:
+        """Store `entry` under `key`. `check(current)` runs on the current entry inside the
+        journal's read-modify-write and may raise to refuse this change (the exception
+        reaches this caller)."""
+        await self._change(key, leaf_entry(key, entry.cap, entry.info), check)
 
-    async def delete(self, key: str, check: Check | None = None) -> IndexEntry | None:
-        """Remove `key`; returns the removed entry, None if it was absent."""
-        return await self._change(key, None, check)
+    async def delete(self, key: str, check: Check | None = None) -> None:
+        """Remove `key` (absent or not)."""
+        await self._change(key, None, check)
 
-    async def _change(self, key: str, new: Any, check: Check | None) -> IndexEntry | None:
+    async def _change(self, key: str, new: Entry | None, check: Check | None) -> None:
+        cap = await self._journal_for_write()
         for _ in range(MAX_REROUTES):
-            cap = await self._route(key)
-            op = _Op(key, new, check)
-            outcome = await self._submit(cap, op)
-            if outcome is not MOVED:
-                return outcome  # type: ignore[no-any-return]
-        raise RuntimeError(f"bucket index: no leaf would take {key!r}")
+            await self._room(cap)
+            if await self._submit(cap, _Op(key, new, check)) is not RETRY:
+                return
+        raise RuntimeError(f"bucket index: the change of {key!r} was interrupted too often")
+
+    async def _journal_for_write(self) -> DirectoryCap:
+        """The journal's cap; an index made before journals gets one linked from its root."""
+        cap = (await self._node(self.cap)).journal
+        if cap is not None:
+            return cap
+        async with self._linking:
+            root = await self._node(self.cap, fresh=True)
+            if root.journal is None:
+                journal = await self._create_node(IndexNode(0))
+
+                def link(_old: bytes, node: IndexNode) -> IndexNode | None:
+                    return None if node.journal else replace(node, journal=journal)
+
+                root, _ = await self._rewrite(self.cap, link)
+            assert root.journal is not None
+            return root.journal
+
+    async def _room(self, cap: DirectoryCap) -> None:
+        """Changes wait while the journal is over its limit and a fold is under way."""
+        while True:
+            journal = self._cache.fresh(cap)
+            folding = self._folder is not None and not self._folder.done()
+            if journal is None or journal.size <= JOURNAL_MAX_BYTES or not folding:
+                return
+            await self._folded.wait()
+
+    async def _submit(self, cap: DirectoryCap, op: _Op) -> Any:
+        """Queue `op`; the first waiter publishes everything queued in one journal change."""
+        self._pending.append(op)
+        async with self._lock:
+            if not op.future.done():
+                batch, self._pending = self._pending, []
+                await self._append(cap, batch)
+        if op.future.cancelled():
+            return RETRY
+        return op.future.result()
+
+    async def _append(self, cap: DirectoryCap, batch: Sequence[_Op]) -> None:
+        checked = {op.key for op in batch if op.check is not None}
+        try:
+            for _ in range(MAX_REROUTES):
+                base: bytes | None = None
+                before: dict[str, Entry | None] = {}
+                if checked:
+                    # Journal first, then leaves: if the journal is still this body when
+                    # we publish, no change of these keys was folded and dropped meanwhile.
+                    base, _seen = await self._read(cap)
+                    leaves = await asyncio.gather(*(self._fresh_leaf(k) for k in checked))
+                    before = {k: leaf.entries.get(k) for k, leaf in zip(checked, leaves)}
+                try:
+                    outcomes = await self._publish_journal(cap, batch, base, before)
+                    break
+                except _JournalMoved:
+                    continue
+            else:
+                raise RuntimeError("bucket index: the journal kept changing under a check")
+        except Exception as exc:  # e.g. the grid is unreachable: every caller gets it
+            for op in batch:
+                op.future.set_exception(exc)
+            return
+        except BaseException:
+            for op in batch:
+                op.future.cancel()  # interrupted: each op's caller submits it again
+            raise
+        for op, outcome in outcomes.items():
+            if isinstance(outcome, Exception):
+                op.future.set_exception(outcome)
+            else:
+                op.future.set_result(None)
+        self._changed_at = time.monotonic()
+        if self._folder is None or self._folder.done():
+            self._folder = asyncio.create_task(self._folding(cap))
+
+    async def _publish_journal(
+        self,
+        cap: DirectoryCap,
+        batch: Sequence[_Op],
+        base: bytes | None,
+        before: dict[str, Entry | None],
+    ) -> dict[_Op, Exception | None]:
+        """One read-modify-write of the journal: each change gets the next sequence number;
+        a fold's trims drop the changes it applied (unless changed again since)."""
+        state: dict[str, Any] = {}
+
+        def modifier(old: bytes, first_time: bool) -> bytes | None:
+            if base is not None and old != base:
+                raise _JournalMoved
+            journal = self._parse(cap, old)
+            seq, seqs = journal.seq, dict(journal.seqs)
+            changes: dict[str, Entry | None] = {}
+            outcomes: dict[_Op, Exception | None] = {}
+            for op in batch:
+                outcomes[op] = None
+                if op.trims is not None:
+                    for key, folded in op.trims.items():
+                        if seqs.get(key) == folded:
+                            del seqs[key]
+                            changes[key] = None
+                    continue
+                if op.check is not None:
+                    if op.key in seqs:
+                        current = changes.get(op.key, journal.entries.get(op.key))
+                    else:
+                        current = before[op.key]
+                    try:
+                        op.check(None if current is None else index_entry(current))
+                    except Exception as exc:  # the caller's refusal, handed back to it
+                        outcomes[op] = exc
+                        continue
+                seq += 1
+                seqs[op.key] = seq
+                changes[op.key] = op.new
+            state["outcomes"], state["node"], state["body"] = outcomes, journal, old
+            state["published"] = False
+            if seq == journal.seq and seqs == journal.seqs:
+                return None
+            state["published"] = True
+            node = state["node"] = replace(journal.with_changes(changes), seq=seq, seqs=seqs)
+            body = state["body"] = pack_node(node, None)
+            return body
+
+        await self._file(cap).modify(modifier)
+        self.publishes += state["published"]
+        self._cache.store(cap, state["node"], body=state["body"])
+        outcomes: dict[_Op, Exception | None] = state["outcomes"]
+        return outcomes
+
+    async def _fresh_leaf(self, key: str) -> IndexNode:
+        """The leaf holding `key`, as the grid has it now (not as cached)."""
+        for _ in range(MAX_REROUTES):
+            cap, _leaf = await self._descend(key)
+            leaf = await self._node(cap, fresh=True)
+            while leaf.is_leaf and leaf.past_high(key):
+                assert leaf.right is not None
+                leaf = await self._node(leaf.right, fresh=True)
+            if leaf.is_leaf and leaf.covers(key):
+                return leaf
+            await self._node(self.cap, fresh=True)  # the tree grew a level: route again
+        raise RuntimeError(f"bucket index has no leaf for {key!r}")
+
+    # -- folds ------------------------------------------------------------------
+
+    async def _folding(self, cap: DirectoryCap) -> None:
+        """Fold the journal when it is long, or once changes pause; until it is empty."""
+        try:
+            while True:
+                journal = await self._node(cap)
+                if not journal.seqs:
+                    return
+                quiet = time.monotonic() - self._changed_at
+                long = len(journal.seqs) >= FOLD_ENTRIES or journal.size >= FOLD_BYTES
+                if long or quiet >= FOLD_IDLE_SECONDS:
+                    await self._fold(cap, journal)
+                else:
+                    await asyncio.sleep(min(FOLD_POLL_SECONDS, FOLD_IDLE_SECONDS - quiet))
+        except Exception as exc:  # the journal keeps the changes; the next change folds again
+            log.warning("bucket index: folding the journal failed: %r", exc)
+        finally:
+            self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        self._folded.set()
+        self._folded = asyncio.Event()
+
+    async def journal_length(self) -> int:
+        """Changes not yet folded into the leaves (as cached)."""
+        journal = await self._journal()
+        return 0 if journal is None else len(journal.seqs)
+
+    async def flush(self) -> None:
+        """Fold the whole journal into the leaves now (tests and tools; never needed for
+        correctness: readers merge the journal)."""
+        cap = (await self._node(self.cap)).journal
+        if cap is None:
+            return
+        journal = await self._node(cap, fresh=True)
+        if journal.seqs:
+            await self._fold(cap, journal)
+
+    async def _fold(self, cap: DirectoryCap, journal: IndexNode) -> None:
+        """Apply `journal`'s changes to their leaves, then drop them from the journal.
+
+        Each leaf takes, in one publish, every change in its range and records the
+        journal's last sequence number: a fold from an older journal that comes later
+        (another process's, or a retry) finds that mark and changes nothing."""
+        keys = sorted(journal.seqs)
+        todo = set(keys)
+        for _ in range(MAX_REROUTES):
+            if not todo:
+                break
+            targets: dict[DirectoryCap, None] = {}
+            for key in sorted(todo):
+                targets[await self._route(key)] = None
+            done = await asyncio.gather(*(self._fold_leaf(t, journal, keys) for t in targets))
+            for covered in done:
+                todo.difference_update(covered)
+        else:
+            raise RuntimeError("bucket index: the journal's changes found no leaves")
+        await self._submit(cap, _Op("", None, trims=dict(journal.seqs)))
+        self._wake_waiters()
 
     async def _route(self, key: str) -> DirectoryCap:
-        """The leaf for a change of `key`. An uncached leaf is not read first: the change's
-        modify reads it anyway, and re-routes the change if the leaf no longer covers it."""
+        """The leaf for a change of `key`. An uncached leaf is not read first: the fold's
+        modify reads it anyway, and leaves the change to another leaf if it no longer
+        covers it."""
         if (await self._node(self.cap)).is_leaf:
             return self.cap
         _, parent = await self._descend(key, 1)
@@ -374,77 +660,31 @@ class BucketIndex:
             leaf = self._cache.fresh(cap)
         return cap
 
-    async def _submit(self, cap: DirectoryCap, op: _Op) -> Any:
-        """Queue `op` for its leaf; the first waiter applies everything queued in one publish."""
-        name = cap
-        queue = self._queues.setdefault(name, _LeafQueue())
-        queue.pending.append(op)
-        queue.users += 1
-        try:
-            async with queue.lock:
-                if not op.future.done():
-                    batch, queue.pending = queue.pending, []
-                    await self._apply(cap, batch)
-        finally:
-            queue.users -= 1
-            if queue.users == 0:
-                self._queues.pop(name, None)
-        if op.future.cancelled():
-            return MOVED
-        return op.future.result()
+    async def _fold_leaf(
+        self, cap: DirectoryCap, journal: IndexNode, keys: Sequence[str]
+    ) -> Sequence[str]:
+        """Fold into one leaf the changes of `keys` in its range; returns the keys it covers."""
+        covered: list[str] = []
 
-    async def _apply(self, cap: DirectoryCap, batch: Sequence[_Op]) -> None:
-        writekey = _writekey(cap)
-        state: dict[str, Any] = {}
-
-        def modifier(old: bytes, first_time: bool) -> bytes | None:
-            node = self._parse(cap, old)
-            outcomes: dict[_Op, Any] = {}
-            changes: dict[str, Any] = {}
-            for op in batch:
-                if not node.is_leaf or not node.covers(op.key):
-                    outcomes[op] = MOVED
-                    continue
-                current = changes[op.key] if op.key in changes else node.entries.get(op.key)
-                previous = None if current is None else index_entry(current)
-                if op.check is not None:
-                    try:
-                        op.check(previous)
-                    except Exception as exc:  # the caller's refusal, handed back to it
-                        outcomes[op] = exc
-                        continue
-                outcomes[op] = previous
-                if current is not None or op.new is not None:
-                    changes[op.key] = op.new
-            state["outcomes"], state["node"], state["published"] = outcomes, node, 0
-            state["body"] = old
-            if not changes:
+        def change(_old: bytes, node: IndexNode) -> IndexNode | None:
+            covered.clear()
+            if not node.is_leaf:
                 return None
-            state["published"] = 1
-            state["node"] = node.with_changes(changes)
-            body = state["body"] = pack_node(state["node"], writekey)
-            return body
+            lo = bisect.bisect_left(keys, node.low)
+            hi = len(keys) if node.high is None else bisect.bisect_left(keys, node.high)
+            covered.extend(keys[lo:hi])
+            if node.seq >= journal.seq:
+                return None  # a later fold got here first
+            updates = {k: journal.entries.get(k) for k in covered if journal.seqs[k] > node.seq}
+            if not updates:
+                return None
+            return replace(node.with_changes(updates), seq=journal.seq)
 
-        try:
-            await self._file(cap).modify(modifier)
-        except Exception as exc:  # e.g. the grid is unreachable: every caller gets it
-            for op in batch:
-                op.future.set_exception(exc)
-            return
-        except BaseException:
-            for op in batch:
-                op.future.cancel()  # interrupted: each op's caller routes it again
-            raise
-        node: IndexNode = state["node"]
-        self.publishes += state["published"]
-        self._cache.store(cap, node, body=state["body"])
-        for op, outcome in state["outcomes"].items():
-            if isinstance(outcome, Exception):
-                op.future.set_exception(outcome)
-            else:
-                op.future.set_result(outcome)
-        if node.is_leaf and self._too_big(node):
+        node, published = await self._rewrite(cap, change)
+        self.folds += published
+        if self._too_big(node):
             await self._split(cap)
+        return covered
 
     async def _split(self, cap: DirectoryCap) -> None:
         """Split a node until it fits: new right sibling, shrink (if unchanged), link parent."""
@@ -519,7 +759,7 @@ class BucketIndex:
         rcap = await self._create_node(right)
         left = replace(left, right=rcap)
         lcap = await self._create_node(left)
-        root = new_root(node.level + 1, lcap, right.low, rcap)
+        root = new_root(node.level + 1, lcap, right.low, rcap, node.journal)
         if not await self._replace_if_unchanged(self.cap, body, root):
             return False
         for half, half_cap in ((left, lcap), (right, rcap)):

@@ -65,7 +65,7 @@ class NodeCache:
         slot = self._slots.get(key)
         if slot is None:
             return None
-        limit = self.ttl if slot.node.is_leaf else self.interior_ttl
+        limit = self.ttl if slot.node.short_lived else self.interior_ttl
         if self.clock() - slot.at >= limit:
             return None
         self._slots.move_to_end(key)

@@ -10,7 +10,13 @@ directory whose children are:
   cap (empty when the entry has none: Tahoe reads that as an unknown child
   with no caps, which it accepts), the edge metadata is the entry's info;
   leaf entries carry no write cap, so they are packed without encryption;
-* in an interior node, one subdirectory per child node, named by its low key.
+* in an interior node, one subdirectory per child node, named by its low key;
+* in the root, the subdirectory `JOURNAL`: the bucket's journal (see
+  `s3gw.bucket_index`), a leaf-shaped node whose header also maps each key it
+  changes to the change's sequence number (a key there with no child: deleted).
+
+A leaf's header records `seq`, the highest journal sequence number folded
+into it; the journal's records the last one it handed out.
 
 Tahoe NFC-normalizes child names and S3 keys are kept exactly, so a key that
 is empty, not NFC, or starts with `MARKER` is stored as MARKER + unpadded
@@ -43,6 +49,7 @@ from lafs_core.netstring import netstring
 
 MARKER = "\ue000"  # a private-use character: rare in keys, NFC-stable
 HEADER = MARKER + "!node"
+JOURNAL = MARKER + "!journal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +151,9 @@ class IndexNode:
     keys: list[str] = field(default_factory=list)
     children: list[tuple[str, Link]] = field(default_factory=list)
     size: int = 0  # bytes of the packed children (header excluded)
+    seq: int = 0  # a leaf: journal changes folded up to here; the journal: the last handed out
+    seqs: dict[str, int] = field(default_factory=dict)  # the journal: key -> its change's seq
+    journal: DirectoryCap | None = None  # the root: the bucket's journal
     # IndexEntry by key, made on first read: a cached leaf hands out the same objects
     indexed: dict[str, IndexEntry] = field(default_factory=dict, compare=False, repr=False)
 
@@ -158,6 +168,12 @@ class IndexNode:
     def past_high(self, key: str) -> bool:
         """True when `key` lies right of this node: follow the right link."""
         return self.high is not None and key >= self.high
+
+    @property
+    def short_lived(self) -> bool:
+        """Cached for the leaves' time-to-live: leaves, and a root without a journal yet
+        (another process may link one, and its changes must show as soon as a leaf's)."""
+        return self.is_leaf or (self.low == "" and self.high is None and self.journal is None)
 
     def covers(self, key: str) -> bool:
         return self.low <= key and not self.past_high(key)
@@ -212,8 +228,10 @@ class IndexNode:
             i = max(i, 1)
             sep = self.keys[i]
             lk, rk = self.keys[:i], self.keys[i:]
-            left = _leaf(self.low, sep, None, {k: self.entries[k] for k in lk}, lk)
-            right = _leaf(sep, self.high, self.right, {k: self.entries[k] for k in rk}, rk)
+            left = _leaf(self.low, sep, None, {k: self.entries[k] for k in lk}, lk, self.seq)
+            right = _leaf(
+                sep, self.high, self.right, {k: self.entries[k] for k in rk}, rk, self.seq
+            )
             return left, right
         i = len(self.children) // 2
         sep = self.children[i][0]
@@ -228,9 +246,10 @@ def _leaf(
     right: DirectoryCap | None,
     entries: dict[str, Entry],
     keys: list[str],
+    seq: int = 0,
 ) -> IndexNode:
     size = sum(_stored_size(e.raw) for e in entries.values())
-    return IndexNode(0, low, high, right, entries, keys, [], size)
+    return IndexNode(0, low, high, right, entries, keys, [], size, seq)
 
 
 def _child_size(low: str, link: Link) -> int:
@@ -248,24 +267,34 @@ def _interior(
     return IndexNode(level, low, high, right, children=list(children), size=size)
 
 
-def new_root(level: int, left: DirectoryCap, sep: str, right: DirectoryCap) -> IndexNode:
+def new_root(
+    level: int, left: DirectoryCap, sep: str, right: DirectoryCap, journal: DirectoryCap | None
+) -> IndexNode:
     """The root after a root split: two children under the root's fixed cap."""
-    return _interior(level, "", None, None, [("", Link(left)), (sep, Link(right))])
+    root = _interior(level, "", None, None, [("", Link(left)), (sep, Link(right))])
+    return replace(root, journal=journal)
+
+
+def _link_entry(name: str, cap: DirectoryCap | None) -> Entry:
+    if cap is None:
+        return Entry(name, None, None, {})
+    return Entry(name, cap.readonly().to_string(), cap.to_string(), {})
 
 
 def _header(node: IndexNode) -> Entry:
-    right = node.right
-    return Entry(
-        HEADER,
-        right.readonly().to_string() if right else None,
-        right.to_string() if right else None,
-        {"level": node.level, "low": node.low, "high": node.high},
-    )
+    metadata: dict[str, Any] = {"level": node.level, "low": node.low, "high": node.high}
+    if node.seq:
+        metadata["seq"] = node.seq
+    if node.seqs:
+        metadata["seqs"] = node.seqs
+    return replace(_link_entry(HEADER, node.right), metadata=metadata)
 
 
 def pack_node(node: IndexNode, writekey: bytes | None) -> bytes:
     """The directory body of a node (`writekey` encrypts the write caps it links to)."""
     children = {HEADER: _header(node)}
+    if node.journal is not None:
+        children[JOURNAL] = _link_entry(JOURNAL, node.journal)
     if node.is_leaf:
         children.update((e.name, e) for e in node.entries.values())
     else:
@@ -291,30 +320,37 @@ def parse_node(body: bytes, writekey: bytes) -> IndexNode:
     """Decode a node body; raises CorruptDirectoryError if it is not an index node."""
     stored = unpack_children(body, None)
     header = stored.pop(HEADER, None)
+    link = stored.pop(JOURNAL, None)
     md = header.metadata if header is not None else {}
     level, low, high = md.get("level"), md.get("low"), md.get("high")
+    seq, seqs = md.get("seq", 0), md.get("seqs", {})
     if (
         not isinstance(level, int)
         or level < 0
         or not isinstance(low, str)
         or not (high is None or isinstance(high, str))
+        or not isinstance(seq, int)
+        or not isinstance(seqs, dict)
+        or not all(isinstance(s, int) for s in seqs.values())
     ):
         raise CorruptDirectoryError("not a bucket index node (bad or missing header)")
     assert header is not None
     right = _write_cap(header, writekey) if header.ro_uri else None
+    journal = _write_cap(link, writekey) if link is not None else None
     if level == 0:
         entries = {decode_name(e.name): e for e in stored.values()}
         keys = sorted(entries)
-        return _leaf(low, high, right, entries, keys)
+        return replace(_leaf(low, high, right, entries, keys, seq), seqs=seqs, journal=journal)
     children = sorted(
         ((decode_name(e.name), Link(None, e, writekey)) for e in stored.values()),
         key=lambda c: c[0],
     )
-    return _interior(level, low, high, right, children)
+    return replace(_interior(level, low, high, right, children), journal=journal)
 
 
 __all__ = [
     "HEADER",
+    "JOURNAL",
     "MARKER",
     "IndexEntry",
     "IndexNode",

@@ -118,7 +118,9 @@ async def publish(
         nonlocal surprised
         secrets = lease_secrets(lease_secret, si, server.config.lease_seed)
         share = version.shares[shnum]
-        vectors = TestWriteVectors((_test_vector(expected),), (WriteVector(0, share),))
+        # new_length drops the tail of a longer earlier version (a shrunk bucket journal):
+        # readers that fetch a whole share fetch only this one
+        vectors = TestWriteVectors((_test_vector(expected),), (WriteVector(0, share),), len(share))
         try:
             result = await server.client.read_test_write(
                 si, write_enabler(wem, server.config.lease_seed), secrets.renew, secrets.cancel,

@@ -27,6 +27,7 @@ from lafs_core.client import Client
 from lafs_core.deep_results import storage_index
 from lafs_core.dirnode import parse_any_cap, parse_dir_cap
 from lafs_core.grid_config import load_grid
+from s3gw.catalog import Catalog
 from s3gw.cli import main
 from s3gw.maintenance import renew_gateway_leases, renew_on_schedule
 
@@ -96,12 +97,23 @@ def test_deleted_objects_expire_and_live_ones_stay(
         chunk = deleted[start : start + 45]
         s3.delete_objects(Bucket="leases", Delete={"Objects": [{"Key": k} for k in chunk]})
     dropped = {si_of(caps[k]) for k in deleted}
+    root = parse_dir_cap((gw.data_dir / "root.cap").read_text().strip())
+
+    async def folded() -> bool:
+        """The gateway folds the bucket's journal in the background once changes pause."""
+        async with Client(load_grid(expiring_grid.grid_file)) as client:
+            bucket = await Catalog(client, client.directory(root), 0).get("leases")
+            return await bucket.index.journal_length() == 0
+
+    deadline = time.monotonic() + 30
+    while not asyncio.run(folded()):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
     before = expiring_grid.share_bytes()
     assert dropped <= set(before)
 
     time.sleep(1.5)  # every lease granted so far is now older than any renewed one
     renewed_at = time.time()
-    root = parse_dir_cap((gw.data_dir / "root.cap").read_text().strip())
 
     async def renew() -> None:
         async with Client(load_grid(expiring_grid.grid_file)) as client:
@@ -157,7 +169,8 @@ def test_fsck_finds_and_repairs_objects_parts_and_index(
     kinds = [(u["type"], u["key"], u["part"]) for u in lines]
     assert kinds == [
         ("bucket", None, None),
-        ("index-node", None, None),
+        ("index-node", None, None),  # the root
+        ("index-node", None, None),  # the journal
         ("part", "mp", 1),
         ("part", "mp", 2),
         ("parts-list", "mp", None),
@@ -181,16 +194,16 @@ def test_fsck_finds_and_repairs_objects_parts_and_index(
     for label in damaged:
         assert re.search(f"^unhealthy: {re.escape(label)}: Not Healthy: 7 shares", out, re.M), out
     assert "unhealthy: object 'same'" in out  # the same stored file, reported under both keys
-    assert out.splitlines()[-1].startswith(f"fsck {name}: 8 checked, 1 LIT objects; 4 healthy")
+    assert out.splitlines()[-1].startswith(f"fsck {name}: 9 checked, 1 LIT objects; 5 healthy")
 
     status, out = fsck(gateway, capsys, name, "--repair")
     assert status == 0, out
     for label in damaged:
         assert re.search(f"^repaired: {re.escape(label)}: Not Healthy: .* -> Healthy$", out, re.M)
-    assert "now 8 healthy, 0 unhealthy" in out
+    assert "now 9 healthy, 0 unhealthy" in out
 
     status, out = fsck(gateway, capsys, name, "--verify")
-    assert status == 0 and "8 healthy, 0 unhealthy, 0 unrecoverable, 0 corrupt" in out, out
+    assert status == 0 and "9 healthy, 0 unhealthy, 0 unrecoverable, 0 corrupt" in out, out
     for si in damaged.values():
         assert len(share_dirs(healthy_grid, si)) == 10
     assert s3.get_object(Bucket=name, Key="mp")["Body"].read() == b"".join(parts)
@@ -232,8 +245,9 @@ def test_scheduled_renewal_runs_while_serving(
     runs: list[int] = []
     deadline = time.monotonic() + 30
     i = 0
-    # root, bucket, index, uploads; the part and the directory listing it; the objects
-    while len(runs) < 3 or runs[-1] != 4 + 2 + 5:
+    # root, bucket, index and its journal, uploads; the part and the directory listing it;
+    # the objects
+    while len(runs) < 3 or runs[-1] != 5 + 2 + 5:
         assert time.monotonic() < deadline, log.read_text()
         if i < 5:
             s3.put_object(Bucket="renewed", Key=f"k{i}", Body=body(10 + i))
