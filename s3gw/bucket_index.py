@@ -87,11 +87,12 @@ MAX_LEAF_ENTRIES = 250
 MAX_READ_ATTEMPTS = 6
 # The journal is folded into the leaves past this many changes or bytes, or once changes pause
 # this long; changes wait for a fold while it is over JOURNAL_MAX_BYTES.
-FOLD_ENTRIES = 256
-FOLD_BYTES = 512 << 10
+FOLD_ENTRIES = 1024
+FOLD_BYTES = 1 << 20
 FOLD_IDLE_SECONDS = 2.0
 FOLD_POLL_SECONDS = 0.05
-JOURNAL_MAX_BYTES = 2 << 20
+JOURNAL_MAX_BYTES = 4 << 20
+APPEND_SPLIT = 0.9  # the left part's share of a leaf split after keys were appended to it
 VERSION_READ = 4000  # bytes of each share a version check reads (enough for SDMF and MDMF)
 QUICK_HOLDERS = 2  # servers a cheap version check asks
 FULL_CHECK_SECONDS = 10.0  # a full servermap check at least this often per cached node
@@ -186,6 +187,7 @@ class BucketIndex:
         self._changed_at = 0.0
         self._seen_journal: IndexNode | None = None
         self._dropped: dict[str, _Dropped] = {}
+        self._journal_keys: tuple[IndexNode | None, list[str]] = (None, [])  # sorted, for merges
         self.publishes = 0  # journal publishes by this object (merged changes count once)
         self.folds = 0  # leaf publishes by this object's folds
 
@@ -302,18 +304,23 @@ class BucketIndex:
         if cap is None:
             return None
         journal = await self._node(cap)
-        seen = self._seen_journal
-        if journal is not seen:
-            now = time.monotonic()
-            if self._dropped:
-                self._dropped = {k: d for k, d in self._dropped.items() if d.until > now}
-            if seen is not None:
-                until = now + self._cache.ttl
-                for key, seq in seen.seqs.items():
-                    if key not in journal.seqs:
-                        self._dropped[key] = _Dropped(seq, seen.entries.get(key), until)
-            self._seen_journal = journal
+        self._note(journal)
         return journal
+
+    def _note(self, journal: IndexNode) -> None:
+        """Remember the changes that left the journal since this process last saw it."""
+        seen = self._seen_journal
+        if journal is seen:
+            return
+        now = time.monotonic()
+        if self._dropped:
+            self._dropped = {k: d for k, d in self._dropped.items() if d.until > now}
+        if seen is not None:
+            until = now + self._cache.ttl
+            for key, seq in seen.seqs.items():
+                if key not in journal.seqs:
+                    self._dropped[key] = _Dropped(seq, seen.entries.get(key), until)
+        self._seen_journal = journal
 
     def _merged(self, leaf: IndexNode, journal: IndexNode | None) -> IndexNode:
         """A leaf as it stands: with the journal's changes in its range, and those folded
@@ -324,10 +331,13 @@ class BucketIndex:
             for key, dropped in self._dropped.items():
                 if dropped.seq > leaf.seq and dropped.until > now and leaf.covers(key):
                     changes[key] = dropped.entry
-        if journal is not None:
-            for key in journal.seqs:
-                if leaf.covers(key):
-                    changes[key] = journal.entries.get(key)
+        if journal is not None and journal.seqs:
+            if self._journal_keys[0] is not journal:
+                self._journal_keys = (journal, sorted(journal.seqs))
+            keys = self._journal_keys[1]
+            end = len(keys) if leaf.high is None else bisect.bisect_left(keys, leaf.high)
+            for key in keys[bisect.bisect_left(keys, leaf.low) : end]:
+                changes[key] = journal.entries.get(key)
         return leaf.with_changes(changes) if changes else leaf
 
     async def get(self, key: str) -> IndexEntry | None:
@@ -557,6 +567,7 @@ class BucketIndex:
                 seqs[op.key] = seq
                 changes[op.key] = op.new
             state["outcomes"], state["node"], state["body"] = outcomes, journal, old
+            state["old"] = journal
             state["published"] = False
             if seq == journal.seq and seqs == journal.seqs:
                 return None
@@ -567,6 +578,8 @@ class BucketIndex:
 
         await self._file(cap).modify(modifier)
         self.publishes += state["published"]
+        self._note(state["old"])  # what others dropped; not our own trims (our leaves show them)
+        self._seen_journal = state["node"]
         self._cache.store(cap, state["node"], body=state["body"])
         outcomes: dict[_Op, Exception | None] = state["outcomes"]
         return outcomes
@@ -678,25 +691,34 @@ class BucketIndex:
             updates = {k: journal.entries.get(k) for k in covered if journal.seqs[k] > node.seq}
             if not updates:
                 return None
+            appended[0] = bool(node.keys) and min(updates) > node.keys[-1]
             return replace(node.with_changes(updates), seq=journal.seq)
 
+        appended = [False]
         node, published = await self._rewrite(cap, change)
         self.folds += published
         if self._too_big(node):
-            await self._split(cap)
+            # Keys written in order (a sync, a backup's packs) grow only the last leaf of
+            # their range: split it near its end, so the leaf they grow stays small.
+            await self._split(cap, APPEND_SPLIT if appended[0] else 0.5)
         return covered
 
-    async def _split(self, cap: DirectoryCap) -> None:
+    async def _split(self, cap: DirectoryCap, left_share: float = 0.5) -> None:
         """Split a node until it fits: new right sibling, shrink (if unchanged), link parent."""
         rcap: DirectoryCap | None = None
+        kept = self._cache.kept(cap)  # first from what this process just wrote: no read
         while True:
-            body, _version = await self._read(cap)
-            assert body is not None
-            node = self._parse(cap, body)
-            self._cache.store(cap, node, body=body)
+            if kept is not None:
+                node, body = kept
+                kept = None
+            else:
+                fresh, _version = await self._read(cap)
+                assert fresh is not None
+                body, node = fresh, self._parse(cap, fresh)
+                self._cache.store(cap, node, body=body)
             if not self._too_big(node):
                 return
-            left, right = node.split()
+            left, right = node.split(left_share if node.is_leaf else 0.5)
             if cap == self.cap:
                 if await self._split_root(body, node, left, right):
                     return

@@ -76,6 +76,11 @@ class NodeCache:
         slot = self._slots.get(key)
         return slot.node if slot is not None and slot.body == body else None
 
+    def kept(self, key: Hashable) -> tuple[IndexNode, bytes] | None:
+        """The cached node and the body it was kept with, if any (whatever its age)."""
+        slot = self._slots.get(key)
+        return None if slot is None or slot.body is None else (slot.node, slot.body)
+
     def store(
         self, key: Hashable, node: IndexNode, version: Any = None, body: bytes | None = None
     ) -> None:

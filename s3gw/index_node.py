@@ -216,12 +216,13 @@ class IndexNode:
         children = sorted([*self.children, (low, link)], key=lambda c: c[0])
         return replace(self, children=children, size=self.size + _child_size(low, link))
 
-    def split(self) -> tuple[IndexNode, IndexNode]:
-        """(left, right) halves by stored bytes; left.right must still be set to right's cap."""
+    def split(self, left_share: float = 0.5) -> tuple[IndexNode, IndexNode]:
+        """(left, right) parts, a leaf's by stored bytes (`left_share` of them left);
+        left.right must still be set to right's cap."""
         if self.count < 2:
             raise ValueError("a node with one child cannot be split")
         if self.is_leaf:
-            half, acc, i = self.size / 2, 0, 0
+            half, acc, i = self.size * left_share, 0, 0
             while i < len(self.keys) - 1 and acc < half:
                 acc += _stored_size(self.entries[self.keys[i]].raw)
                 i += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import unicodedata
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -115,6 +116,12 @@ def test_split_halves_by_bytes() -> None:
     left, right = node.split()
     assert left.keys + right.keys == node.keys and left.high == right.low == right.keys[0]
     assert abs(left.size - right.size) <= node.size // 4
+    node = replace(
+        node.with_changes({f"k{i}": leaf_entry(f"k{i}", LIT, {}) for i in range(20)}), seq=7
+    )
+    left, right = node.split(0.9)  # after appends: the leaf they grow keeps little
+    assert left.keys + right.keys == node.keys and len(right.keys) == 2
+    assert left.seq == right.seq == 7  # both reflect the journal changes folded so far
 
 
 def test_leaf_hands_out_the_same_entries_until_they_change() -> None:
