@@ -245,14 +245,16 @@ def test_edge_keys_kept_exactly_and_restart(grid: Any) -> None:
     run(grid, go)
 
 
+class PreconditionFailed(Exception):
+    pass
+
+
+def if_none_match(current: IndexEntry | None) -> None:
+    if current is not None:
+        raise PreconditionFailed
+
+
 def test_check_refuses_one_change_only(grid: Any) -> None:
-    class PreconditionFailed(Exception):
-        pass
-
-    def if_none_match(current: IndexEntry | None) -> None:
-        if current is not None:
-            raise PreconditionFailed
-
     seen: list[IndexEntry | None] = []
 
     async def go(client: Client) -> None:
@@ -400,23 +402,16 @@ def test_a_reader_sees_changes_its_cached_leaf_has_not_caught_up_with(grid: Any)
 
 
 def test_checked_changes_see_folded_entries(grid: Any) -> None:
-    class Exists(Exception):
-        pass
-
-    def if_none_match(current: IndexEntry | None) -> None:
-        if current is not None:
-            raise Exists
-
     async def go(client: Client) -> None:
         a = await BucketIndex.create(client, **SMALL)
         b = BucketIndex(client, a.cap, **SMALL)
         await a.put("k", entry(1))
         await a.flush()
         for index in (a, b):
-            with pytest.raises(Exists):
+            with pytest.raises(PreconditionFailed):
                 await index.put("k", entry(2), check=if_none_match)
         await b.put("new", entry(3), check=if_none_match)
-        with pytest.raises(Exists):
+        with pytest.raises(PreconditionFailed):
             await a.put("new", entry(4), check=if_none_match)
         assert await BucketIndex(client, a.cap).get("new") == entry(3)
 
