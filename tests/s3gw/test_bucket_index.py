@@ -21,6 +21,7 @@ from lafs_core.client import Client
 from lafs_core.dirnode import DirectoryCap, unpack_children
 from lafs_core.dirnode.format import normalize
 from lafs_core.mutable import MutableWriteCap
+from s3gw import bucket_index
 from s3gw.bucket_index import BucketIndex, IndexEntry
 from s3gw.index_cache import NodeCache
 from s3gw.index_node import (
@@ -326,6 +327,43 @@ async def journal_cap(index: BucketIndex) -> DirectoryCap:
     cap = (await index._node(index.cap, fresh=True)).journal
     assert cap is not None
     return cap
+
+
+def test_two_processes_writing_and_folding_at_once_lose_nothing(
+    grid: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two index objects (as two gateways) change interleaved keys while both fold the one
+    journal in the background, often; each reads its own writes back at once."""
+    monkeypatch.setattr(bucket_index, "FOLD_ENTRIES", 4)
+    monkeypatch.setattr(bucket_index, "FOLD_IDLE_SECONDS", 0.02)
+
+    async def go(client: Client) -> None:
+        a = await BucketIndex.create(client, **SMALL)
+        b = BucketIndex(client, a.cap, **SMALL)
+        model: dict[str, IndexEntry] = {}
+
+        async def writer(index: BucketIndex, name: str) -> None:
+            for step in range(36):
+                key = f"k{step % 12:02d}{name}"
+                if step % 5 == 4:
+                    await index.delete(key)
+                    model.pop(key, None)
+                    assert await index.get(key) is None
+                else:
+                    await index.put(key, entry(step))
+                    model[key] = entry(step)
+                    assert await index.get(key) == entry(step)
+
+        await asyncio.gather(writer(a, "a"), writer(b, "b"))
+        assert a.folds and b.folds  # both folded
+        fresh = BucketIndex(client, a.cap)
+        assert [(k, e) async for k, e in fresh.entries()] == sorted(model.items())
+        await asyncio.gather(a.flush(), b.flush())
+        assert await journal_length(a) == 0
+        fresh = BucketIndex(client, a.cap)
+        assert [(k, e) async for k, e in fresh.entries()] == sorted(model.items())
+
+    run(grid, go)
 
 
 def test_a_stale_fold_changes_nothing(grid: Any) -> None:
