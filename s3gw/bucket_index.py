@@ -603,7 +603,10 @@ class BucketIndex:
         """Fold the journal when it is long, or once changes pause; until it is empty."""
         try:
             while True:
-                journal = await self._node(cap)
+                # what this process last wrote or read (whatever its age: polling the grid
+                # while waiting would cost requests, and an old snapshot folds safely)
+                kept = self._cache.kept(cap)
+                journal = kept[0] if kept is not None else await self._node(cap)
                 if not journal.seqs:
                     return
                 quiet = time.monotonic() - self._changed_at
