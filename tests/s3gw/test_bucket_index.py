@@ -333,9 +333,18 @@ def test_two_processes_writing_and_folding_at_once_lose_nothing(
     grid: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two index objects (as two gateways) change interleaved keys while both fold the one
-    journal in the background, often; each reads its own writes back at once."""
+    journal in the background, often; each reads its own writes back at once, and its
+    checked changes find its own last change."""
     monkeypatch.setattr(bucket_index, "FOLD_ENTRIES", 4)
     monkeypatch.setattr(bucket_index, "FOLD_IDLE_SECONDS", 0.02)
+    folds: dict[int, int] = {}
+    fold = BucketIndex._fold
+
+    async def counted(index: BucketIndex, cap: DirectoryCap, journal: IndexNode) -> None:
+        folds[id(index)] = folds.get(id(index), 0) + 1
+        await fold(index, cap, journal)
+
+    monkeypatch.setattr(BucketIndex, "_fold", counted)
 
     async def go(client: Client) -> None:
         a = await BucketIndex.create(client, **SMALL)
@@ -350,12 +359,18 @@ def test_two_processes_writing_and_folding_at_once_lose_nothing(
                     model.pop(key, None)
                     assert await index.get(key) is None
                 else:
-                    await index.put(key, entry(step))
+                    # every third change checks that it finds this writer's last one
+                    last = model.get(key)
+
+                    def unchanged(found: IndexEntry | None, last: Any = last) -> None:
+                        assert found == last, (found, last)
+
+                    await index.put(key, entry(step), check=unchanged if step % 3 == 0 else None)
                     model[key] = entry(step)
                     assert await index.get(key) == entry(step)
 
         await asyncio.gather(writer(a, "a"), writer(b, "b"))
-        assert a.folds and b.folds  # both folded
+        assert folds.get(id(a)) and folds.get(id(b))  # both folded (some found it done)
         fresh = BucketIndex(client, a.cap)
         assert [(k, e) async for k, e in fresh.entries()] == sorted(model.items())
         await asyncio.gather(a.flush(), b.flush())
