@@ -69,6 +69,7 @@ class Upload:
     last_activity: float
     written: RangeSet = field(default_factory=RangeSet)
     closed: bool = False
+    cached_from: int = 0  # the file's pages before this offset were dropped from the cache
     # `lock` serialises requests on this upload (held by the server across a PATCH);
     # `io_lock` guards the file descriptor between writer threads and abort.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -300,6 +301,9 @@ class Backend:
                     n = os.pwrite(upload.fd, rest, start + length - len(rest))
                     rest = rest[n:]
             start_writeback(upload.fd, start, length)
+            if start - upload.cached_from >= 2 * DROP_BEHIND:
+                drop_written(upload.fd, upload.cached_from, start - DROP_BEHIND)
+                upload.cached_from = start - DROP_BEHIND
             upload.last_activity = self.clock()
 
     def commit(self, upload: Upload, begin: int, end: int) -> list[tuple[int, int]]:
@@ -314,6 +318,7 @@ class Backend:
                 return missing
             # Complete: make the bytes durable, then publish with one atomic rename.
             os.fsync(upload.fd)
+            drop_cached(upload.fd)
             os.close(upload.fd)
             upload.closed = True
             final = self.share_path(upload.si, upload.shnum)
@@ -768,7 +773,9 @@ def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
 
 
 _sync_file_range = _load_sync_file_range()
-_SYNC_FILE_RANGE_WRITE = 2
+_SYNC_FILE_RANGE_WAIT_BEFORE, _SYNC_FILE_RANGE_WRITE, _SYNC_FILE_RANGE_WAIT_AFTER = 1, 2, 4
+# An upload's bytes this far behind its latest write leave the page cache (`drop_written`).
+DROP_BEHIND = 2 << 20
 
 
 def start_writeback(fd: int, offset: int, length: int) -> None:
@@ -779,6 +786,29 @@ def start_writeback(fd: int, offset: int, length: int) -> None:
     """
     if _sync_file_range is not None:
         _sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
+
+
+def drop_written(fd: int, begin: int, end: int) -> None:
+    """Wait for bytes [begin, end) to reach the disk (their writeback started when they
+    were written), then let the kernel forget their pages.
+
+    A share is written once and read rarely, by a reader that may as well read it from
+    the disk; cached, a 256 MiB upload holds 850 MiB of the grid's memory until
+    reclaimed. Pages freed here are reused hot by the next writes, where fresh ones
+    cost the writers several times the system time (measured: 0.24 s instead of
+    1.7-2.4 s for 850 MiB written in 1 MiB pieces).
+    """
+    if _sync_file_range is None or not hasattr(os, "posix_fadvise"):
+        return
+    flags = _SYNC_FILE_RANGE_WAIT_BEFORE | _SYNC_FILE_RANGE_WRITE | _SYNC_FILE_RANGE_WAIT_AFTER
+    _sync_file_range(fd, begin, end - begin, flags)
+    os.posix_fadvise(fd, begin, end - begin, os.POSIX_FADV_DONTNEED)
+
+
+def drop_cached(fd: int) -> None:
+    """Let the kernel forget a file's pages, once fsynced (see `drop_written`)."""
+    if hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 def _make_dirs(path: str) -> list[str]:

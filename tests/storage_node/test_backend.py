@@ -9,8 +9,8 @@ import pytest
 
 from lafs_core import storage_protocol as sp
 from storage_node import container as c
-from storage_node.backend import Backend
-from storage_node.errors import NoSuchShareError, WrongSecretError
+from storage_node.backend import DROP_BEHIND, Backend
+from storage_node.errors import NoSuchShareError, WriteConflictError, WrongSecretError
 
 from .test_crawler import DAY, T0, FakeClock
 
@@ -99,6 +99,30 @@ def test_immutable_lease_renewal_in_place(backend: Backend, tmp_path: Path) -> N
     backend.add_or_renew_lease(si, os.urandom(32), os.urandom(32))
     assert len(backend.share_leases(path).expirations) == 2
     assert path.read_bytes()[12:15] == b"abc"
+
+
+def test_a_large_share_survives_leaving_the_page_cache_as_it_is_written(
+    backend: Backend,
+) -> None:
+    """Pages behind the latest write are dropped from the cache; what the share holds, the
+    check of a retried write, and a piece arriving late are all as before."""
+    si, upload, piece = os.urandom(16), os.urandom(20), 256 * 1024
+    data = os.urandom(3 * DROP_BEHIND + 100)
+    backend.allocate(si, os.urandom(32), os.urandom(32), upload, frozenset({0}), len(data))
+    u = backend.get_upload(si, 0, upload)
+    late = piece  # written last, behind the dropped pages
+    for offset in range(0, len(data), piece):
+        if offset != late:
+            backend.write_piece(u, offset, [data[offset : offset + piece]])
+            assert backend.commit(u, offset, min(offset + piece, len(data)))
+    assert u.cached_from > 0
+    backend.write_piece(u, 0, data[:piece])  # a retry, compared with the bytes on disk
+    with pytest.raises(WriteConflictError):
+        backend.write_piece(u, 0, bytes(piece))
+    backend.write_piece(u, late, data[late : late + piece])
+    assert backend.commit(u, late, late + piece) == []
+    stored = backend.share_path(si, 0).read_bytes()
+    assert stored[c.IMMUTABLE_HEADER_SIZE : c.IMMUTABLE_HEADER_SIZE + len(data)] == data
 
 
 def test_idle_uploads_are_aborted(backend: Backend) -> None:
