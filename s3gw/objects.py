@@ -4,8 +4,9 @@ In: the request body goes through a `PayloadReader` (framing, signatures,
 checksums, MD5) and is either kept in memory, when small enough to live in
 the bucket index as a LIT cap, or spooled to a file that is then uploaded as
 one CHK file (convergent encryption needs the whole body before the first
-share). Nothing is uploaded before `PayloadReader.finish` has proved the
-body, and the spool file is removed whatever happens.
+share). Nothing is uploaded before `PayloadReader.verify` has proved the
+body (and its Content-MD5, if sent), and the spool file is removed whatever
+happens.
 
 Out: a single-file object is read straight from its cap; a multipart object
 is the concatenation of its parts, so a range reads only the parts (and
@@ -26,6 +27,7 @@ from lafs_core import Client
 from lafs_core.dirnode import DirectoryNode, make_child
 from lafs_core.uri import CHKReadCap, LiteralCap, parse_cap
 from s3gw.auth.payload import PayloadReader, PayloadResult
+from s3gw.etag import Md5Etag
 from s3gw.parts import UploadedPart, part_range
 
 FEED_BATCH = 1 << 20  # raw body bytes handed to a worker thread at a time
@@ -67,6 +69,11 @@ class ObjectStore:
         fd, name = tempfile.mkstemp(dir=self.spool_dir, prefix="put-")
         # the convergent key is hashed on the way in, so the upload reads the spool once
         hasher = self.client.convergence_hasher(reader.expected_size) if self.convergent else None
+        etag = reader.take_etag()
+        # Without a Content-MD5 to check first, the ETag's MD5 (the slowest hash, and one
+        # that cannot be split) reads the spool beside the upload instead of holding up
+        # the body's arrival.
+        etag_follows = reader.etag_may_follow
         try:
             with os.fdopen(fd, "wb") as spool:
 
@@ -75,10 +82,17 @@ class ObjectStore:
                         hasher.update(data)
                     spool.write(data)
 
-                await _spool(body, reader, keep)
-                payload = reader.finish()
+                await _spool(body, reader, keep, None if etag_follows else etag)
+                reader.verify()
             key = hasher.digest() if hasher is not None else None
-            return StoredBody(await self.upload_spool(name, key), payload)
+            if not etag_follows:
+                return StoredBody(await self.upload_spool(name, key), reader.finish())
+            hashing = asyncio.ensure_future(asyncio.to_thread(_hash_file, name, etag))
+            try:
+                cap = await self.upload_spool(name, key)
+            finally:
+                await hashing
+            return StoredBody(cap, reader.finish())
         finally:
             os.unlink(name)
 
@@ -132,14 +146,22 @@ class ObjectStore:
                 yield chunk
 
 
+def _hash_file(path: str, etag: Md5Etag) -> None:
+    with open(path, "rb", buffering=0) as f:
+        while chunk := f.read(FEED_BATCH):
+            etag.update(chunk)
+
+
 async def _spool(
-    body: AsyncIterator[bytes], reader: PayloadReader, keep: Callable[[bytes], None]
+    body: AsyncIterator[bytes],
+    reader: PayloadReader,
+    keep: Callable[[bytes], None],
+    etag: Md5Etag | None,
 ) -> None:
     """Feed a body through `reader` into `keep` in overlapped stages, each in batch order: while
     the loop receives batch i+1, one thread checks batch i (framing, signatures, checksums) and
-    two more take batch i-1's ETag MD5 and `keep` it. One after another these cost ~4 ms per
-    MB here; overlapped, little more than the MD5's 1.7."""
-    etag = reader.take_etag()
+    two more take batch i-1's ETag MD5 (unless None: taken later) and `keep` it. One after
+    another these cost ~4 ms per MB here; overlapped, little more than the MD5's 1.7."""
     checking: asyncio.Future[bytes] | None = None
     behind: list[asyncio.Future[None]] = []
 
@@ -153,10 +175,9 @@ async def _spool(
             await stage
         behind = []
         if data:
-            behind = [
-                asyncio.ensure_future(asyncio.to_thread(etag.update, data)),
-                asyncio.ensure_future(asyncio.to_thread(keep, data)),
-            ]
+            behind = [asyncio.ensure_future(asyncio.to_thread(keep, data))]
+            if etag is not None:
+                behind.append(asyncio.ensure_future(asyncio.to_thread(etag.update, data)))
 
     try:
         batch: list[bytes] = []

@@ -117,10 +117,12 @@ class PayloadReader:
         self._etag = Md5Etag()
         self._etag_here = True
         self._size = 0
+        self._verified: dict[str, str] | None = None  # the checksums, once `verify` passed
 
     def take_etag(self) -> Md5Etag:
         """Hand the ETag's MD5 (the slowest check) to the caller, to run beside the others:
-        the caller then updates it with every byte `feed` returns, in order, before `finish`."""
+        the caller then updates it with every byte `feed` returns, in order, before `finish`
+        (after `verify` too, when `etag_may_follow`)."""
         self._etag_here = False
         return self._etag
 
@@ -140,8 +142,16 @@ class PayloadReader:
             v.update(data)
         return data
 
-    def finish(self) -> PayloadResult:
-        """At end of body: verify everything; return size, MD5 and checksums."""
+    @property
+    def etag_may_follow(self) -> bool:
+        """No Content-MD5 to check: the body is proven without its MD5, so the ETag may be
+        computed after `verify`, beside the upload (`take_etag`)."""
+        return self._content_md5 is None
+
+    def verify(self) -> None:
+        """At end of body: every check but Content-MD5's (see `finish`); once."""
+        if self._verified is not None:
+            return
         checksums: dict[str, str] = {}
         if self._chunked is not None:
             checksums.update(self._chunked.finish().checksums)
@@ -149,11 +159,18 @@ class PayloadReader:
             raise IncompleteBody()
         if self._sha is not None:
             self._sha.verify()
-        if self._content_md5 is not None:
-            self._content_md5.verify(self._etag.digest())
         for alg, v in self._checksums.items():
             checksums[alg] = v.verify()
-        return PayloadResult(self._size, self._etag.etag(), checksums)
+        self._verified = checksums
+
+    def finish(self) -> PayloadResult:
+        """At end of body, with the ETag's MD5 fed every byte: verify everything; return
+        size, MD5 and checksums."""
+        self.verify()
+        assert self._verified is not None
+        if self._content_md5 is not None:
+            self._content_md5.verify(self._etag.digest())
+        return PayloadResult(self._size, self._etag.etag(), self._verified)
 
 
 __all__ = ["MAX_PUT_SIZE", "PayloadReader", "PayloadResult"]

@@ -76,6 +76,29 @@ def test_content_md5() -> None:
     assert code(PayloadReader, auth, headers) == "InvalidDigest"
 
 
+def test_the_etag_may_follow_the_checks_unless_a_content_md5_needs_it() -> None:
+    """Without Content-MD5, `verify` proves the body before its MD5 is taken (the gateway
+    then hashes the spool beside the upload); with one, the MD5 comes first."""
+    body = b"hello world"
+    auth, headers = _signed({"x-amz-checksum-crc32": checksum_b64("CRC32", body)}, body)
+    reader = PayloadReader(auth, headers)
+    etag = reader.take_etag()
+    assert reader.etag_may_follow
+    reader.feed(body)
+    reader.verify()
+    etag.update(body)
+    result = reader.finish()
+    assert result.md5_hex == hashlib.md5(body).hexdigest()
+    assert result.checksums == {"CRC32": checksum_b64("CRC32", body)}
+    bad = PayloadReader(auth, headers)
+    bad.take_etag()
+    bad.feed(b"hello World")
+    assert code(bad.verify) == "XAmzContentSHA256Mismatch"
+    good = base64.b64encode(hashlib.md5(body).digest()).decode()
+    auth, headers = _signed({"Content-MD5": good}, body)
+    assert not PayloadReader(auth, headers).etag_may_follow
+
+
 def test_sha256_mismatch_and_length() -> None:
     auth, headers = _signed({}, b"hello")
     assert code(read, PayloadReader(auth, headers), b"hellO") == "XAmzContentSHA256Mismatch"
