@@ -216,16 +216,22 @@ class IndexNode:
         children = sorted([*self.children, (low, link)], key=lambda c: c[0])
         return replace(self, children=children, size=self.size + _child_size(low, link))
 
-    def split(self, left_share: float = 0.5) -> tuple[IndexNode, IndexNode]:
-        """(left, right) parts, a leaf's by stored bytes (`left_share` of them left);
-        left.right must still be set to right's cap."""
+    def split(
+        self, left_share: float = 0.5, after: str | None = None
+    ) -> tuple[IndexNode, IndexNode]:
+        """(left, right) parts, a leaf's by stored bytes (`left_share` of them left), or
+        right after key `after` when that is not the leaf's last; left.right must still be
+        set to right's cap."""
         if self.count < 2:
             raise ValueError("a node with one child cannot be split")
         if self.is_leaf:
-            half, acc, i = self.size * left_share, 0, 0
-            while i < len(self.keys) - 1 and acc < half:
-                acc += _stored_size(self.entries[self.keys[i]].raw)
-                i += 1
+            if after is not None and after < self.keys[-1]:
+                i = bisect.bisect_right(self.keys, after)
+            else:
+                half, acc, i = self.size * left_share, 0, 0
+                while i < len(self.keys) - 1 and acc < half:
+                    acc += _stored_size(self.entries[self.keys[i]].raw)
+                    i += 1
             i = max(i, 1)
             sep = self.keys[i]
             lk, rk = self.keys[:i], self.keys[i:]
@@ -239,6 +245,16 @@ class IndexNode:
         left = _interior(self.level, self.low, sep, None, self.children[:i])
         right = _interior(self.level, sep, self.high, self.right, self.children[i:])
         return left, right
+
+
+def end_of_added_run(old: IndexNode, new: IndexNode) -> str | None:
+    """The last of the keys `new` adds to leaf `old`, if they are next to each other (keys
+    written in order); None if it adds none, or scattered ones."""
+    added = [k for k in new.keys if k not in old.entries]
+    if not added:
+        return None
+    first = bisect.bisect_left(new.keys, added[0])
+    return added[-1] if new.keys[first + len(added) - 1] == added[-1] else None
 
 
 def _leaf(
@@ -359,6 +375,7 @@ __all__ = [
     "Link",
     "decode_name",
     "encode_key",
+    "end_of_added_run",
     "index_entry",
     "leaf_entry",
     "new_root",

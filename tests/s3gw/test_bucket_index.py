@@ -30,6 +30,7 @@ from s3gw.index_node import (
     IndexNode,
     decode_name,
     encode_key,
+    end_of_added_run,
     leaf_entry,
     pack_node,
     parse_node,
@@ -123,6 +124,21 @@ def test_split_halves_by_bytes() -> None:
     left, right = node.split(0.9)  # after appends: the leaf they grow keeps little
     assert left.keys + right.keys == node.keys and len(right.keys) == 2
     assert left.seq == right.seq == 7  # both reflect the journal changes folded so far
+
+
+def test_a_leaf_splits_at_the_end_of_a_run_of_added_keys() -> None:
+    """Writers each appending in a range of their own add keys in the middle of a leaf:
+    it splits where they stopped, so the next keys of that range go to the left part and
+    the other ranges' keys to the right."""
+    old = IndexNode(0).with_changes({k: leaf_entry(k, LIT, {}) for k in ("a1", "a2", "b1", "b2")})
+    new = old.with_changes({k: leaf_entry(k, LIT, {}) for k in ("a3", "a4")})
+    assert end_of_added_run(old, new) == "a4"
+    left, right = new.split(0.9, after="a4")
+    assert left.keys == ["a1", "a2", "a3", "a4"] and right.keys == ["b1", "b2"]
+    assert new.split(0.9, after="b2") == new.split(0.9)  # at the end: by bytes
+    scattered = old.with_changes({k: leaf_entry(k, LIT, {}) for k in ("a3", "b3")})
+    assert end_of_added_run(old, scattered) is None
+    assert end_of_added_run(old, old.with_changes({"a1": leaf_entry("a1", LIT, {"n": 1})})) is None
 
 
 def test_leaf_hands_out_the_same_entries_until_they_change() -> None:
@@ -287,6 +303,31 @@ def test_merged_publishes_from_many_tasks(grid: Any) -> None:
         await asyncio.gather(*(index.put(k, entry(i)) for i, k in enumerate(keys)))
         assert index.publishes <= 10  # one leaf: changes queued during a publish share the next
         assert await all_keys(BucketIndex(client, index.cap)) == keys
+
+    run(grid, go)
+
+
+def test_writers_between_changes_are_waited_for_a_moment(grid: Any) -> None:
+    """Sixteen writers, each pausing between its changes (as a client does between
+    requests): a publish waits briefly for the writers seen lately, so most changes share a
+    publish with many others; a lone writer never waits."""
+
+    async def go(client: Client) -> None:
+        index = await BucketIndex.create(client)
+
+        async def writer(w: int) -> None:
+            for i in range(6):
+                await index.put(f"w{w:02d}/{i}", entry(i))
+                await asyncio.sleep(0.002 * (w % 3))
+
+        await asyncio.gather(*(writer(w) for w in range(16)))
+        # 96 changes: 12 publishes without waiting (measured), 7 with
+        assert index.publishes <= 9 and index.gathered > 0, index.publishes
+        assert await all_keys(index) == sorted(f"w{w:02d}/{i}" for w in range(16) for i in range(6))
+        alone = await BucketIndex.create(client)
+        for i in range(6):
+            await alone.put(f"k{i}", entry(i))
+        assert alone.publishes == 6 and alone.gathered == 0
 
     run(grid, go)
 
