@@ -150,6 +150,9 @@ class Backend:
         self.clock = clock
         self._lock = threading.RLock()
         self._uploads: dict[tuple[bytes, int], Upload] = {}
+        # directories that gained a bucket or prefix for an upload, and whose new entry no
+        # completed share has made durable yet (fsynced by the first share to complete)
+        self._unsynced_dirs: set[str] = set()
         self.shares_dir.mkdir(parents=True, exist_ok=True)
         # Partial uploads of a previous run are unusable: nobody knows their secret.
         shutil.rmtree(self.incoming_dir, ignore_errors=True)
@@ -230,7 +233,7 @@ class Backend:
                 remaining -= allocated_size
                 allocated.add(shnum)
             if allocated:
-                self.bucket_dir(si).mkdir(parents=True, exist_ok=True)
+                self._unsynced_dirs.update(_make_dirs(self._bucket(si)))
             return AllocateResult(frozenset(existing), frozenset(allocated))
 
     def _create_incoming(
@@ -323,14 +326,18 @@ class Backend:
             upload.closed = True
             final = self.share_path(upload.si, upload.shnum)
             with self._lock:
-                final.parent.mkdir(parents=True, exist_ok=True)
+                self._unsynced_dirs.update(_make_dirs(str(final.parent)))  # if removed since
                 os.rename(upload.path, final)
                 self._uploads.pop((upload.si, upload.shnum), None)
-                self._remove_empty_incoming_dirs(upload.path)
-        # The share's name, its bucket's and the bucket's prefix's (either may be new since
-        # the allocation; fsync of a directory with nothing to write costs no disk write).
-        for directory in (final.parent, final.parent.parent, self.shares_dir):
+                self._remove_empty_incoming_dir(upload.path)
+                unsynced = [d for d in (str(final.parent.parent), str(self.shares_dir))
+                            if d in self._unsynced_dirs]  # fmt: skip
+        # The share's name, and its bucket's and the bucket's prefix's if they are new.
+        _fsync_dir(final.parent)
+        for directory in unsynced:
             _fsync_dir(directory)
+        with self._lock:
+            self._unsynced_dirs.difference_update(unsynced)
         return []
 
     def abort(self, si: bytes, shnum: int, secret: bytes) -> None:
@@ -353,14 +360,14 @@ class Backend:
             os.close(upload.fd)
             upload.path.unlink(missing_ok=True)
         with self._lock:
-            self._remove_empty_incoming_dirs(upload.path)
+            self._remove_empty_incoming_dir(upload.path)
 
-    def _remove_empty_incoming_dirs(self, path: Path) -> None:
-        for d in (path.parent, path.parent.parent):
-            try:
-                d.rmdir()
-            except OSError:
-                break
+    def _remove_empty_incoming_dir(self, path: Path) -> None:
+        """An upload's storage-index directory, once empty; its prefix's stays for the next."""
+        try:
+            path.parent.rmdir()
+        except OSError:
+            pass
 
     def abort_idle_uploads(self, idle_timeout: float) -> int:
         now = self.clock()
