@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from lafs_core.client import Client
 from lafs_core.dirnode import DirectoryCap, unpack_children
 from lafs_core.dirnode.format import normalize
-from lafs_core.mutable import MutableWriteCap
+from lafs_core.mutable import MutableFileNode, MutableWriteCap, UncoordinatedWriteError
 from s3gw import bucket_index
 from s3gw.bucket_index import BucketIndex, IndexEntry
 from s3gw.index_cache import NodeCache
@@ -303,6 +303,37 @@ def test_merged_publishes_from_many_tasks(grid: Any) -> None:
         await asyncio.gather(*(index.put(k, entry(i)) for i, k in enumerate(keys)))
         assert index.publishes <= 10  # one leaf: changes queued during a publish share the next
         assert await all_keys(BucketIndex(client, index.cap)) == keys
+
+    run(grid, go)
+
+
+def test_a_checked_change_whose_publish_seemed_to_fail_is_not_checked_against_itself(
+    grid: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A journal publish that reached the servers but reported a collision is retried; the
+    retry finds the change already in the journal, and must not check it against itself
+    (If-None-Match: * would refuse its own PUT)."""
+    publish = MutableFileNode._publish
+    collisions: list[bool] = []
+
+    async def lands_then_collides(node: MutableFileNode, *args: Any, **kwargs: Any) -> None:
+        await publish(node, *args, **kwargs)
+        if not collisions:
+            collisions.append(True)
+            raise UncoordinatedWriteError("published, but another writer seemed to be there")
+
+    async def go(client: Client) -> None:
+        index = await BucketIndex.create(client)
+        given: list[IndexEntry | None] = []
+
+        def absent(found: IndexEntry | None) -> None:
+            given.append(found)
+            assert found is None, found
+
+        monkeypatch.setattr(MutableFileNode, "_publish", lands_then_collides)
+        await index.put("k", entry(1), check=absent)
+        assert collisions and len(given) >= 2  # checked again after the collision
+        assert await BucketIndex(client, index.cap).get("k") == entry(1)
 
     run(grid, go)
 
