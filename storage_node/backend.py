@@ -151,8 +151,9 @@ class Backend:
         self._lock = threading.RLock()
         self._uploads: dict[tuple[bytes, int], Upload] = {}
         # directories that gained a bucket or prefix for an upload, and whose new entry no
-        # completed share has made durable yet (fsynced by the first share to complete)
-        self._unsynced_dirs: set[str] = set()
+        # completed share has made durable yet (fsynced by the first share to complete):
+        # path -> how many times one was gained (a sync counts only for what it saw)
+        self._unsynced_dirs: dict[str, int] = {}
         self.shares_dir.mkdir(parents=True, exist_ok=True)
         # Partial uploads of a previous run are unusable: nobody knows their secret.
         shutil.rmtree(self.incoming_dir, ignore_errors=True)
@@ -233,7 +234,7 @@ class Backend:
                 remaining -= allocated_size
                 allocated.add(shnum)
             if allocated:
-                self._unsynced_dirs.update(_make_dirs(self._bucket(si)))
+                self._gained(_make_dirs(self._bucket(si)))
             return AllocateResult(frozenset(existing), frozenset(allocated))
 
     def _create_incoming(
@@ -326,19 +327,28 @@ class Backend:
             upload.closed = True
             final = self.share_path(upload.si, upload.shnum)
             with self._lock:
-                self._unsynced_dirs.update(_make_dirs(str(final.parent)))  # if removed since
+                self._gained(_make_dirs(str(final.parent)))  # if removed since
                 os.rename(upload.path, final)
                 self._uploads.pop((upload.si, upload.shnum), None)
                 self._remove_empty_incoming_dir(upload.path)
-                unsynced = [d for d in (str(final.parent.parent), str(self.shares_dir))
-                            if d in self._unsynced_dirs]  # fmt: skip
+                unsynced = {
+                    d: self._unsynced_dirs[d]
+                    for d in (str(final.parent.parent), str(self.shares_dir))
+                    if d in self._unsynced_dirs
+                }
         # The share's name, and its bucket's and the bucket's prefix's if they are new.
         _fsync_dir(final.parent)
         for directory in unsynced:
             _fsync_dir(directory)
         with self._lock:
-            self._unsynced_dirs.difference_update(unsynced)
+            for directory, gains in unsynced.items():
+                if self._unsynced_dirs.get(directory) == gains:  # none gained since
+                    del self._unsynced_dirs[directory]
         return []
+
+    def _gained(self, directories: list[str]) -> None:
+        for directory in directories:
+            self._unsynced_dirs[directory] = self._unsynced_dirs.get(directory, 0) + 1
 
     def abort(self, si: bytes, shnum: int, secret: bytes) -> None:
         with self._lock:

@@ -9,6 +9,7 @@ import pytest
 
 from lafs_core import storage_protocol as sp
 from storage_node import container as c
+from storage_node import backend as backend_module
 from storage_node.backend import DROP_BEHIND, Backend
 from storage_node.errors import NoSuchShareError, WriteConflictError, WrongSecretError
 
@@ -123,6 +124,44 @@ def test_a_large_share_survives_leaving_the_page_cache_as_it_is_written(
     assert backend.commit(u, late, late + piece) == []
     stored = backend.share_path(si, 0).read_bytes()
     assert stored[c.IMMUTABLE_HEADER_SIZE : c.IMMUTABLE_HEADER_SIZE + len(data)] == data
+
+
+def test_a_new_bucket_and_prefix_are_made_durable_by_the_first_share_to_complete(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A completed share fsyncs its bucket; the prefix and the shares directory only while
+    an allocation's new entry in them is not yet synced, including one made during the
+    sync of another share (which that sync may have missed)."""
+    synced: list[str] = []
+    during: list[bytes] = []
+
+    def fsync_dir(path: str | Path) -> None:
+        synced.append(str(path))
+        if during and str(path) == prefix:  # another bucket made in this prefix meanwhile
+            allocate(during.pop())
+
+    monkeypatch.setattr(backend_module, "_fsync_dir", fsync_dir)
+
+    def allocate(si: bytes) -> None:
+        backend.allocate(si, os.urandom(32), os.urandom(32), b"u" * 20, frozenset({0}), 1)
+
+    def complete(si: bytes) -> list[str]:
+        synced.clear()
+        u = backend.get_upload(si, 0, b"u" * 20)
+        backend.write_piece(u, 0, b"x")
+        assert backend.commit(u, 0, 1) == []
+        return sorted(synced)
+
+    a, b, c2 = (bytes([1, 2]) + os.urandom(14) for _ in range(3))  # one prefix: 10 bits
+    bucket = {si: str(backend.bucket_dir(si)) for si in (a, b, c2)}
+    prefix, shares = str(backend.bucket_dir(a).parent), str(backend.shares_dir)
+    assert {str(backend.bucket_dir(si).parent) for si in (a, b, c2)} == {prefix}
+    allocate(a)
+    during.append(b)  # b's bucket appears while a's completion syncs the prefix
+    assert complete(a) == sorted([bucket[a], prefix, shares])
+    assert complete(b) == sorted([bucket[b], prefix])  # a's sync may have missed it
+    allocate(c2)
+    assert complete(c2) == sorted([bucket[c2], prefix])
 
 
 def test_idle_uploads_are_aborted(backend: Backend) -> None:
