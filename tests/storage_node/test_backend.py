@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from lafs_core import storage_protocol as sp
-from storage_node import container as c
 from storage_node import backend as backend_module
+from storage_node import container as c
 from storage_node.backend import DROP_BEHIND, Backend
 from storage_node.errors import NoSuchShareError, WriteConflictError, WrongSecretError
 
