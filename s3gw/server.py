@@ -22,6 +22,7 @@ import uvicorn
 from lafs_core import Client
 from lafs_core.dirnode import parse_dir_cap
 from lafs_core.grid_config import load_grid
+from lafs_core.malloc import one_arena, reuse_freed_memory
 from s3gw.api import Gateway
 from s3gw.app import S3App
 from s3gw.catalog import Catalog
@@ -126,6 +127,8 @@ def check_tls_files(config: GatewayConfig) -> None:
 
 
 def serve(config: GatewayConfig) -> int:
+    one_arena()  # before any thread starts: buffers freed by one worker serve the next
+    reuse_freed_memory()  # segment and body buffers are reused, not faulted in page by page
     try:
         check_tls_files(config)
         credentials = prepare_data_dir(config)
