@@ -212,7 +212,7 @@ class BucketIndex:
         self._changed_at = 0.0
         self._seen_journal: IndexNode | None = None
         self._dropped: dict[str, _Dropped] = {}
-        self._journal_keys: tuple[IndexNode | None, list[str]] = (None, [])  # sorted, for merges
+        self._journal_keys: tuple[IndexNode | None, list[str]] = (None, [])  # `_sorted_keys`
         self.publishes = 0  # journal publishes by this object (merged changes count once)
         self.folds = 0  # leaf publishes by this object's folds
         self.gathered = 0  # journal publishes that waited for more changes (`_gather`)
@@ -351,6 +351,12 @@ class BucketIndex:
                     self._dropped[key] = _Dropped(seq, seen.entries.get(key), until)
         self._seen_journal = journal
 
+    def _sorted_keys(self, journal: IndexNode) -> list[str]:
+        """The keys `journal` changes, in order (kept for the journal last asked about)."""
+        if self._journal_keys[0] is not journal:
+            self._journal_keys = (journal, sorted(journal.seqs))
+        return self._journal_keys[1]
+
     def _merged(self, leaf: IndexNode, journal: IndexNode | None) -> IndexNode:
         """A leaf as it stands: with the journal's changes in its range, and those folded
         into it since this cached copy was read."""
@@ -361,9 +367,7 @@ class BucketIndex:
                 if dropped.unseen_in(leaf, now) and leaf.covers(key):
                     changes[key] = dropped.entry
         if journal is not None and journal.seqs:
-            if self._journal_keys[0] is not journal:
-                self._journal_keys = (journal, sorted(journal.seqs))
-            keys = self._journal_keys[1]
+            keys = self._sorted_keys(journal)
             end = len(keys) if leaf.high is None else bisect.bisect_left(keys, leaf.high)
             for key in keys[bisect.bisect_left(keys, leaf.low) : end]:
                 changes[key] = journal.entries.get(key)
@@ -535,9 +539,10 @@ class BucketIndex:
         while self._peaks and self._peaks[0][0] < now - GATHER_WINDOW:
             self._peaks.popleft()
         writers = max((n for _, n in self._peaks), default=0)
+        if len(self._pending) >= writers:
+            return
+        self.gathered += 1
         deadline = now + GATHER_SECONDS
-        if len(self._pending) < writers:
-            self.gathered += 1
         while len(self._pending) < writers:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -699,14 +704,15 @@ class BucketIndex:
         Each leaf takes, in one publish, every change in its range and records the
         journal's last sequence number: a fold from an older journal that comes later
         (another process's, or a retry) finds that mark and changes nothing."""
-        keys = sorted(journal.seqs)
+        keys = self._sorted_keys(journal)
         todo = set(keys)
         for _ in range(MAX_REROUTES):
             if not todo:
                 break
             targets: dict[DirectoryCap, None] = {}
-            for key in sorted(todo):
-                targets[await self._route(key)] = None
+            for key in keys:
+                if key in todo:
+                    targets[await self._route(key)] = None
             done = await asyncio.gather(*(self._fold_leaf(t, journal, keys) for t in targets))
             for covered in done:
                 todo.difference_update(covered)
