@@ -248,10 +248,11 @@ class IndexNode:
 
 
 def end_of_added_run(old: IndexNode, new: IndexNode) -> str | None:
-    """The last of the keys `new` adds to leaf `old`, if they are next to each other (keys
-    written in order); None if it adds none, or scattered ones."""
+    """The last of the keys `new` adds to leaf `old`, if they are several and next to each
+    other (keys written in order); None if it adds one (no sign of order: split it as any
+    other leaf), none, or scattered ones."""
     added = [k for k in new.keys if k not in old.entries]
-    if not added:
+    if len(added) < 2:
         return None
     first = bisect.bisect_left(new.keys, added[0])
     return added[-1] if new.keys[first + len(added) - 1] == added[-1] else None

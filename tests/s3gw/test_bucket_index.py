@@ -136,6 +136,8 @@ def test_a_leaf_splits_at_the_end_of_a_run_of_added_keys() -> None:
     left, right = new.split(0.9, after="a4")
     assert left.keys == ["a1", "a2", "a3", "a4"] and right.keys == ["b1", "b2"]
     assert new.split(0.9, after="b2") == new.split(0.9)  # at the end: by bytes
+    one = old.with_changes({"a3": leaf_entry("a3", LIT, {})})
+    assert end_of_added_run(old, one) is None  # a single key says nothing of order
     scattered = old.with_changes({k: leaf_entry(k, LIT, {}) for k in ("a3", "b3")})
     assert end_of_added_run(old, scattered) is None
     assert end_of_added_run(old, old.with_changes({"a1": leaf_entry("a1", LIT, {"n": 1})})) is None
