@@ -4,7 +4,8 @@
     python bench/dirnode.py --no-tahoe --mkdirs 200
 
 Ours: ten local storage nodes, our client in-process (k=3, happy=7, n=10),
-directories made with keys already generated (a warm key pool). Tahoe: ten
+directories made with keys already generated and their empty first versions
+already encoded (a warm key pool, as in `s3gw serve`). Tahoe: ten
 real 1.20 storage nodes and a client node, driven through its web API one
 request at a time on a kept-alive connection (as `tahoe mkdir` / `tahoe ln`
 do, minus the command start-up). Operations run one after another, so the
@@ -42,6 +43,7 @@ from lafs_core.dirnode.children import make_child  # noqa: E402
 from lafs_core.dirnode.listing_json import directory_json, render  # noqa: E402
 from lafs_core.dirnode.node import DirectoryNode  # noqa: E402
 from lafs_core.grid_config import load_grid  # noqa: E402
+from lafs_core.mutable.keymaker import FreshKeys  # noqa: E402
 from lafs_core.mutable.keypool import KeyPool  # noqa: E402
 from storage_node.local_grid import LocalGrid  # noqa: E402
 
@@ -91,43 +93,42 @@ async def bench_ours_async(
 ) -> dict[str, float]:
     out: dict[str, float] = {}
     async with Client(load_grid(grid_file)) as client:
-        pool_keys = KeyPool(size=2 * mkdirs + len(SIZES) + PARALLEL)
+        enc = client.config.encoding
+        pool_keys = KeyPool(size=2 * mkdirs + len(SIZES) + PARALLEL, empty=(enc.k, enc.n))
         try:
             # Warm: every key is made before any timing starts.
-            keys = [await pool_keys.get() for _ in range(mkdirs + len(SIZES))]
-            more = [await pool_keys.get() for _ in range(mkdirs)]
-            warm = [await pool_keys.get() for _ in range(PARALLEL)]
+            keys = [await pool_keys.get_fresh() for _ in range(mkdirs + len(SIZES))]
+            more = [await pool_keys.get_fresh() for _ in range(mkdirs)]
+            warm = [await pool_keys.get_fresh() for _ in range(PARALLEL)]
             pool_keys.close()  # no refills while timing: the CPU figures are the mkdirs' own
             secret = client.config.lease_secret
 
+            def create(fresh: FreshKeys) -> Awaitable[DirectoryNode]:
+                return DirectoryNode.create(
+                    client.broker, fresh.keys, secret, pool=client.pool, first=fresh.empty
+                )
+
             async def mkdir(i: int) -> object:
-                return await DirectoryNode.create(client.broker, keys[i], secret, pool=client.pool)
+                return await create(keys[i])
 
             await mkdir(0)  # connections up
             out["mkdir"] = await _timed(mkdirs - 1, lambda i: mkdir(i + 1))
             # As many connections open as the parallel mkdirs use, as in a running gateway.
-            await asyncio.gather(
-                *(DirectoryNode.create(client.broker, k, secret, pool=client.pool) for k in warm)
-            )
+            await asyncio.gather(*(create(fresh) for fresh in warm))
             start, client_cpu, nodes_cpu = (
                 time.perf_counter(),
                 time.process_time(),
                 cpu_seconds(node_pids),
             )
             for batch in range(0, mkdirs, PARALLEL):
-                await asyncio.gather(
-                    *(
-                        DirectoryNode.create(client.broker, k, secret, pool=client.pool)
-                        for k in more[batch : batch + PARALLEL]
-                    )
-                )
+                await asyncio.gather(*(create(fresh) for fresh in more[batch : batch + PARALLEL]))
             out["mkdir_parallel"] = rate(mkdirs, time.perf_counter() - start)
             out["mkdir_client_ms"] = (time.process_time() - client_cpu) / mkdirs * 1000
             out["mkdir_nodes_ms"] = (cpu_seconds(node_pids) - nodes_cpu) / mkdirs * 1000
             for j, size in enumerate(SIZES):
                 children = {f"child-{i:05}": (make_child(None, CHK), {}) for i in range(size)}
                 d = await DirectoryNode.create(
-                    client.broker, keys[mkdirs + j], secret, children, pool=client.pool
+                    client.broker, keys[mkdirs + j].keys, secret, children, pool=client.pool
                 )
                 d = client.directory(d.cap)  # as an application opens it
                 out[f"add{size}"] = await _timed(adds[size], lambda i: d.set_uri(f"new-{i}", CHK))  # noqa: B023
@@ -251,7 +252,7 @@ def main() -> None:
     cores = os.cpu_count() or 1
     print(
         f"ours, {PARALLEL} mkdirs in flight: CPU-ms per mkdir: client {client_ms:.1f} "
-        f"(keys made beforehand), 10 nodes {nodes_ms:.1f}; all "
+        f"(keys and empty versions made beforehand), 10 nodes {nodes_ms:.1f}; all "
         f"{cores} cores busy would give {cores * 1000 / (client_ms + nodes_ms):.0f}/s"
     )
 

@@ -25,6 +25,7 @@ from .immutable.params import EncodingParams
 from .immutable.uploader import UploadResult, upload
 from .mutable import checker as mutable_checker
 from .mutable.caps import Format, MutableCap, MutableReadCap, MutableWriteCap
+from .mutable.keymaker import FreshKeys
 from .mutable.keypool import KeyPool
 from .mutable.keys import KeyPair
 from .mutable.node import MutableFileNode
@@ -70,9 +71,11 @@ class Client:
     @property
     def key_pool(self) -> KeyPool:
         """RSA keys, made ahead in a background process when `key_pool_size` > 0 (a
-        server's choice: a one-shot command makes its one key on the spot)."""
+        server's choice: a one-shot command makes its one key on the spot), each with
+        an empty SDMF first version for the grid's encoding."""
         if self._key_pool is None:
-            self._key_pool = KeyPool(self._key_pool_size)
+            enc = self.config.encoding
+            self._key_pool = KeyPool(self._key_pool_size, empty=(enc.k, enc.n))
         return self._key_pool
 
     async def aclose(self) -> None:
@@ -205,9 +208,11 @@ class Client:
     ) -> MutableFileNode:
         """A new mutable file, under `keys` if given (else a fresh key from the pool)."""
         enc = self.config.encoding
+        fresh = FreshKeys(keys) if keys else await self.key_pool.get_fresh()
+        first = fresh.empty if format == "sdmf" and not contents else None
         return await MutableFileNode.create(
-            self.broker, keys or await self.key_pool.get(), contents, self.config.lease_secret,
-            enc.k, enc.n, self.pool, format=format,
+            self.broker, fresh.keys, contents, self.config.lease_secret,
+            enc.k, enc.n, self.pool, format=format, first=first,
         )  # fmt: skip
 
     def mutable(self, cap: MutableWriteCap | MutableReadCap) -> MutableFileNode:
@@ -216,9 +221,10 @@ class Client:
 
     async def create_directory(self, format: Format = "sdmf") -> DirectoryNode:
         enc = self.config.encoding
+        fresh = await self.key_pool.get_fresh()
         node = await DirectoryNode.create(
-            self.broker, await self.key_pool.get(), self.config.lease_secret,
-            k=enc.k, n=enc.n, pool=self.pool, format=format,
+            self.broker, fresh.keys, self.config.lease_secret, k=enc.k, n=enc.n,
+            pool=self.pool, format=format, first=fresh.empty if format == "sdmf" else None,
         )  # fmt: skip
         node.read_immutable, node.upload_immutable = self._read_cap, self._store
         return node

@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeAlias
 
 from ..grid import StorageBroker
 from ..mutable.caps import Format, MutableReadCap, MutableVerifyCap, MutableWriteCap
+from ..mutable.formats import Version
 from ..mutable.keys import KeyPair
 from ..mutable.node import Backoff, MutableFileNode, default_backoff
 from ..uri import CHKReadCap, CHKVerifyCap, LiteralCap
@@ -110,16 +111,18 @@ class DirectoryNode:
         backoff: Backoff = default_backoff,
         clock: Callable[[], float] = time.time,
         format: Format = "sdmf",
+        first: Version | None = None,
     ) -> DirectoryNode:
         """A new directory (SDMF unless `format="mdmf"`); initial children are stored with
-        their metadata as given."""
+        their metadata as given. `first`: its first version if encoded beforehand (an
+        empty directory's, from the key pool)."""
         entries = {
             normalize(name): _entry(normalize(name), child, dict(md))
             for name, (child, md) in (initial_children or {}).items()
         }
         body = pack_children(entries, keys.writekey)
         node = await MutableFileNode.create(
-            broker, keys, body, lease_secret, k, n, pool, backoff, format
+            broker, keys, body, lease_secret, k, n, pool, backoff, format, first
         )
         return cls(DirectoryCap(node.cap), node, clock)
 

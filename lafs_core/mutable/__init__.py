@@ -27,6 +27,7 @@ from .errors import (
     UnsupportedMutableFormat,
 )
 from .formats import FORMATS, MDMF_FORMAT, SDMF_FORMAT, ShareFormat, format_of
+from .keymaker import FreshKeys
 from .keypool import KeyPool
 from .keys import BadKeyError, KeyPair, write_enabler, write_enabler_master
 from .layout import SDMFPrefix, SDMFShare, pack_share, parse_header, parse_share
@@ -45,6 +46,7 @@ __all__ = [
     "MDMF",
     "SDMF",
     "BadKeyError",
+    "FreshKeys",
     "KeyPair",
     "KeyPool",
     "Mode",

@@ -20,7 +20,7 @@ from ..errors import CorruptShareError, NotEnoughSharesError
 from ..grid import Server, StorageBroker
 from .caps import Format, MutableReadCap, MutableWriteCap
 from .errors import NotWriteableError, UncoordinatedWriteError, UnrecoverableFileError
-from .formats import Prefix, Share
+from .formats import Prefix, Share, Version
 from .keys import KeyPair, decrypt_privkey
 from .publish import publish
 from .retrieve import fetch_version, retrieve, update_servermap
@@ -85,12 +85,16 @@ class MutableFileNode:
         pool: Executor | None = None,
         backoff: Backoff = default_backoff,
         format: Format = "sdmf",
+        first: Version | None = None,
     ) -> MutableFileNode:
-        """Publish the first version (seqnum 1) of a new file under `keys`."""
+        """Publish the first version (seqnum 1) of a new file under `keys` (`first`: that
+        version, if encoded beforehand)."""
         cap = MutableWriteCap.from_keypair(keys, format)
         node = cls(broker, cap, lease_secret, k, n, pool, keys, backoff)
         servers = broker.permuted(cap.storage_index)
-        written = await publish(servers, cap, keys, contents, None, lease_secret, k, n, pool)
+        written = await publish(
+            servers, cap, keys, contents, None, lease_secret, k, n, pool, version=first
+        )
         node._last = (contents, written)
         return node
 

@@ -26,6 +26,7 @@ from .caps import MutableWriteCap
 from .errors import NotEnoughServersError, UncoordinatedWriteError
 from .formats import INLINE_LIMIT, ShareFormat, Version, format_of
 from .keys import KeyPair, write_enabler, write_enabler_master
+from .mdmf import MDMFPrefix
 from .servermap import ServerMap, ShareInfo
 
 S = TypeVar("S")
@@ -90,17 +91,23 @@ async def publish(
     n: int,
     pool: Executor | None = None,
     fmt: ShareFormat | None = None,
+    version: Version | None = None,
 ) -> ServerMap[Server]:
     """Write a new version; returns a servermap holding just that version's shares.
 
-    Raises UncoordinatedWriteError if another writer got in the way (some
-    shares may be written), NotEnoughServersError if fewer than k shares
-    were accepted.
+    `version`: `plaintext` already encoded under `keys` (a new file's first version,
+    made ahead by the key pool). Raises UncoordinatedWriteError if another writer got
+    in the way (some shares may be written), NotEnoughServersError if fewer than k
+    shares were accepted.
     """
     fmt = fmt or format_of(cap)
     plan = plan_publish(servermap, servers, n)
-    version: Version
-    if len(plaintext) <= INLINE_LIMIT:
+    if version is not None:
+        p = version.prefix
+        fits = (p.seqnum, p.k, p.n, p.datalen) == (plan.seqnum, k, n, len(plaintext))
+        if not fits or isinstance(p, MDMFPrefix) != (fmt.name == "mdmf"):
+            raise ValueError("the version encoded beforehand does not fit this publish")
+    elif len(plaintext) <= INLINE_LIMIT:
         version = fmt.encode(keys, plaintext, plan.seqnum, k, n)
     else:
         loop = asyncio.get_running_loop()

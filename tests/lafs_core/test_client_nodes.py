@@ -5,7 +5,7 @@ import os
 
 from lafs_core.client import Client
 from lafs_core.dirnode.caps import parse_dir_cap
-from lafs_core.mutable.caps import parse_mutable_cap
+from lafs_core.mutable.caps import MutableWriteCap, parse_mutable_cap
 
 from ..conftest import Grid
 
@@ -48,3 +48,36 @@ def test_mutable_file_round_trip(healthy_grid: Grid) -> None:
             return before, await client.mutable(cap).download_best_version()  # type: ignore[arg-type]
 
     assert asyncio.run(go()) == (b"first version", b"second version")
+
+
+def test_a_warm_key_pool_makes_directories_without_encoding(healthy_grid: Grid) -> None:
+    """A server's client (key pool on) publishes the pool's empty first version, made in
+    the key maker: the directory is an ordinary one to every reader and writer."""
+
+    async def go() -> str:
+        async with Client(healthy_grid.config(), key_pool_size=1) as client:
+            ready = client.key_pool._ready
+            while not ready[0].done():
+                await asyncio.sleep(0.01)
+            fresh = ready[0].result()
+            assert fresh.empty is not None
+            directory = await client.create_directory()
+            si = MutableWriteCap.from_keypair(fresh.keys, "sdmf").storage_index
+            assert directory.filenode is not None and directory.filenode.storage_index == si
+            for shnum, server in enumerate(client.broker.permuted(si)):
+                share = fresh.empty.shares[shnum]
+                assert (
+                    await server.client.read_mutable_share_chunk(si, shnum, 0, len(share) + 1)
+                    == share
+                )
+            assert await directory.list() == {}
+            await directory.set_uri("tiny", "URI:LIT:nbswy3dp")
+            return directory.cap.to_string()
+
+    dircap = asyncio.run(go())
+
+    async def read() -> list[str]:
+        async with Client(healthy_grid.config()) as client:
+            return list(await client.directory(parse_dir_cap(dircap)).list())
+
+    assert asyncio.run(read()) == ["tiny"]

@@ -11,9 +11,10 @@ import time
 
 import pytest
 
-from lafs_core.mutable.keymaker import IDLE_NICENESS, frame, read_frame
+from lafs_core.mutable.keymaker import IDLE_NICENESS, FreshKeys, empty_version, frame, read_frame
 from lafs_core.mutable.keypool import KeyPool
 from lafs_core.mutable.keys import KeyPair
+from lafs_core.mutable.sdmf import decode_version, parse_and_check
 
 
 def test_background_keys_are_made_at_idle_priority() -> None:
@@ -90,11 +91,37 @@ def test_making_keys_never_stalls_the_event_loop() -> None:
 
 def test_key_maker_frames_round_trip() -> None:
     keys = KeyPair.generate()
-    wire = frame(keys) + frame(keys)
+    bare, prepared = FreshKeys(keys), FreshKeys(keys, empty_version(keys, 3, 10))
+    wire = frame(bare) + frame(prepared) + frame(bare)
     stream = io.BytesIO(wire)
-    assert read_frame(stream) == keys and read_frame(stream) == keys
-    with pytest.raises(RuntimeError, match="stopped"):
-        read_frame(io.BytesIO(wire[:5]))
+    assert [read_frame(stream) for _ in range(3)] == [bare, prepared, bare]
+    for cut in (5, len(frame(bare)) - 1, len(frame(prepared)) - 1):
+        with pytest.raises(RuntimeError, match="stopped"):
+            read_frame(io.BytesIO(frame(prepared)[:cut]))
+
+
+def test_background_keys_come_with_an_empty_first_version() -> None:
+    """Encoded and signed in the key maker, so that a new empty directory publishes at once."""
+
+    async def go() -> tuple[FreshKeys, FreshKeys]:
+        pool = KeyPool(size=1, empty=(2, 5))
+        try:
+            urgent = await pool.get_fresh()  # none ready yet: made at once, without
+            while not pool._ready[0].done():
+                await asyncio.sleep(0.01)
+            return urgent, await pool.get_fresh()
+        finally:
+            pool.close()
+
+    urgent, fresh = asyncio.run(go())
+    assert urgent.empty is None and fresh.empty is not None
+    prefix = fresh.empty.prefix
+    assert (prefix.seqnum, prefix.k, prefix.n, prefix.datalen) == (1, 2, 5, 0)
+    shares = {
+        shnum: parse_and_check(share, shnum, fresh.keys.fingerprint)
+        for shnum, share in enumerate(fresh.empty.shares)
+    }
+    assert len(shares) == 5 and decode_version(shares, fresh.keys.readkey) == b""
 
 
 def test_key_makers_write_nothing_to_stderr() -> None:

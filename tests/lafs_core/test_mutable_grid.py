@@ -15,6 +15,7 @@ from lafs_core.mutable.errors import (
     UncoordinatedWriteError,
     UnrecoverableFileError,
 )
+from lafs_core.mutable.keymaker import empty_version
 from lafs_core.mutable.keypool import KeyPool
 from lafs_core.mutable.keys import KeyPair, write_enabler, write_enabler_master
 from lafs_core.mutable.node import MutableFileNode
@@ -114,6 +115,40 @@ def test_empty_and_small_k(grid: Any) -> None:
         assert await node_for(client, one.cap).download_best_version() == b"x" * 1000
 
     run(go, grid)
+
+
+def test_a_first_version_encoded_ahead_is_published_as_it_is(grid: Any) -> None:
+    """The key pool's empty first version: its very shares land on the servers; one that
+    does not fit the publish (contents, encoding, format) is refused before any write."""
+
+    async def go(client: Client) -> tuple[bytes, tuple[bytes, ...]]:
+        keys = await _POOL.get()
+        first = empty_version(keys, 3, 10)
+        secret = client.config.lease_secret
+        misfits: list[tuple[bytes, int, Format]] = [
+            (b"x", 3, "sdmf"),
+            (b"", 2, "sdmf"),
+            (b"", 3, "mdmf"),
+        ]
+        for contents, k, fmt in misfits:
+            with pytest.raises(ValueError, match="does not fit"):
+                await MutableFileNode.create(
+                    client.broker, keys, contents, secret, k, 10, format=fmt, first=first
+                )
+        refused = [cap.storage_index for cap in (
+            MutableWriteCap.from_keypair(keys, "sdmf"), MutableWriteCap.from_keypair(keys, "mdmf")
+        )]  # fmt: skip
+        assert not any(share_files(grid, si) for si in refused)
+        node = await MutableFileNode.create(client.broker, keys, b"", secret, first=first)
+        assert await node_for(client, node.cap).download_best_version() == b""
+        return node.storage_index, first.shares
+
+    si, shares = run(go, grid)
+    files = share_files(grid, si)
+    assert len(files) == 10
+    for _, path in files:
+        share = shares[int(path.name)]
+        assert path.read_bytes()[MUTABLE_DATA_OFFSET : MUTABLE_DATA_OFFSET + len(share)] == share
 
 
 def test_missing_file_is_unrecoverable(grid: Any) -> None:
