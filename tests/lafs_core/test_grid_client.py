@@ -67,9 +67,14 @@ def test_round_trip_sizes_and_placement(healthy_grid: Grid) -> None:
             assert isinstance(result.cap, LiteralCap)
 
 
-def _count_requests(client: Client, asked: list[str], by: list[str] | None = None) -> None:
+def _count_requests(
+    client: Client,
+    asked: list[str],
+    by: list[str] | None = None,
+    names: tuple[str, ...] = ("list_shares", "read_share_chunk"),
+) -> None:
     for server in client.broker.servers:
-        for name in ("list_shares", "read_share_chunk"):
+        for name in names:
             method = getattr(server.client, name)
 
             async def counted(*args, _method=method, _name=name, _server=server.nickname):  # type: ignore[no-untyped-def]
@@ -165,6 +170,24 @@ def test_upload_allocates_where_placement_expects_without_asking_first(
     assert asked.count("list_shares") == 9  # the server that failed is not asked again
     assert result.happiness == 9 and result.pushed_shares == 10
     assert asyncio.run(get(config, result.cap)) == data
+
+
+def test_a_remainder_smaller_than_a_batch_joins_the_last_write(healthy_grid: Grid) -> None:
+    """8 MiB at k=3 is ~2.7 MiB per share, 1.6 write batches: one request per share, not
+    two (a multipart upload's usual part); 12 MiB, 2.4 batches, takes two."""
+    config = healthy_grid.config()
+
+    async def upload(data: bytes) -> tuple[Any, list[str]]:
+        writes: list[str] = []
+        async with Client(config) as client:
+            _count_requests(client, writes, names=("write_share_chunk",))
+            return await client.upload_bytes(data), writes
+
+    for mib, per_share in ((8, 1), (12, 2)):
+        data = os.urandom(mib << 20)
+        result, writes = asyncio.run(upload(data))
+        assert result.pushed_shares == 10 and len(writes) == 10 * per_share
+        assert asyncio.run(get(config, result.cap)) == data
 
 
 def test_upload_with_a_key_hashed_on_the_way_in(healthy_grid: Grid, tmp_path: Path) -> None:
