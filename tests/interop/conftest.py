@@ -227,16 +227,11 @@ class TahoeNode:
     def start(self) -> None:
         assert self.process is None, f"{self.name} already started"
         with open(self.log_path, "ab") as log:
+            # `tahoe run` stops when its stdin closes: a pipe from this process, so a
+            # killed test run leaves no node behind to hold ports and confuse the next.
             self.process = subprocess.Popen(
-                [
-                    str(tahoe_interpreter()),
-                    "-c",
-                    LOOPBACK_LAUNCHER,
-                    "run",
-                    "--allow-stdin-close",
-                    str(self.basedir),
-                ],
-                stdin=subprocess.DEVNULL,
+                [str(tahoe_interpreter()), "-c", LOOPBACK_LAUNCHER, "run", str(self.basedir)],
+                stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -262,6 +257,8 @@ class TahoeNode:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.process.stdin is not None:
+            self.process.stdin.close()
         self.process = None
 
 

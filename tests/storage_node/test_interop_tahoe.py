@@ -50,10 +50,10 @@ def _tahoe(*args: str, timeout: float = 120) -> str:
 def _start(node_dir: Path) -> subprocess.Popen[bytes]:
     with open(node_dir.parent / f"{node_dir.name}.log", "wb") as log:
         return subprocess.Popen(
-            [str(TAHOE), "run", "--allow-stdin-close", str(node_dir)],
+            [str(TAHOE), "run", str(node_dir)],
             stdout=log,
             stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,  # closed when this process dies: so the node stops too
         )
 
 
@@ -65,6 +65,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    if proc.stdin is not None:
+        proc.stdin.close()
 
 
 def _wait_for(path: Path, timeout: float = 60) -> None:
