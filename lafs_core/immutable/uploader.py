@@ -333,8 +333,7 @@ async def _encode_and_push(
     (about WRITE_BATCH bytes), which costs client and servers far less than a
     request per block; at most `depth` batches are encoded or in flight. A
     remainder smaller than a batch joins the last one: a share of 1.6 batches
-    (an 8 MiB multipart part's, at k=3) goes in one request, not two, which
-    made boto3's upload_file ~9% faster here.
+    (an 8 MiB multipart part's, at k=3) goes in one request, not two.
     """
     encoder = job.encoder
     total = encoder.geometry.num_segments
