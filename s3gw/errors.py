@@ -12,6 +12,7 @@ The codes and statuses are those of the S3 API reference ("Error responses").
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Mapping
 from xml.sax.saxutils import escape
 
@@ -20,6 +21,7 @@ from lafs_core.errors import (
     NotEnoughSharesError,
     StorageConnectionError,
 )
+from lafs_core.immutable.uploader import UploadUnhappinessError
 
 # code -> (HTTP status, default message), per the S3 error-code list.
 ERROR_TABLE: dict[str, tuple[int, str]] = {
@@ -53,6 +55,10 @@ ERROR_TABLE: dict[str, tuple[int, str]] = {
     "IncompleteBody": (
         400,
         "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+    ),
+    "InsufficientStorage": (
+        507,
+        "The storage grid has no room for this object: its storage nodes are full.",
     ),
     "InternalError": (500, "We encountered an internal error. Please try again."),
     "InvalidAccessKeyId": (
@@ -455,6 +461,14 @@ class ServiceUnavailable(_CodedError):
     code_name = "ServiceUnavailable"
 
 
+class InsufficientStorage(_CodedError):
+    """507 (HTTP's "Insufficient Storage", as MinIO answers a full disk): the grid or the
+    gateway's spool is full. Clients do not retry it: only freed space or more storage
+    nodes help."""
+
+    code_name = "InsufficientStorage"
+
+
 class SlowDown(_CodedError):
     """503: too many concurrent requests; back off and retry."""
 
@@ -465,13 +479,20 @@ def from_exception(exc: BaseException) -> S3Error:
     """Map any exception to the `S3Error` a client sees (the one mapping table).
 
     S3Errors pass through; grid failures become 503 ServiceUnavailable (the
-    client retries later); anything else is 500 InternalError, whose details
+    client retries later), and a grid or spool disk without room 507
+    InsufficientStorage; anything else is 500 InternalError, whose details
     the caller logs and never sends.
     """
     if isinstance(exc, S3Error):
         return exc
-    if isinstance(exc, NotEnoughSharesError | StorageConnectionError):
+    if isinstance(exc, UploadUnhappinessError) and exc.no_room:
+        return InsufficientStorage()
+    if isinstance(exc, NotEnoughSharesError | StorageConnectionError | UploadUnhappinessError):
         return ServiceUnavailable("The storage grid cannot serve this request now; retry later.")
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientStorage(
+            "The gateway has no room to receive this object: its disk is full."
+        )
     if isinstance(exc, LafsError):
         return InternalError()
     return InternalError()
@@ -517,6 +538,7 @@ __all__ = [
     "ExpiredToken",
     "IllegalLocationConstraintException",
     "IncompleteBody",
+    "InsufficientStorage",
     "InternalError",
     "InvalidAccessKeyId",
     "InvalidArgument",

@@ -33,7 +33,16 @@ WRITE_BATCH = 2 * 1024 * 1024  # bytes per share per write request
 
 
 class UploadUnhappinessError(LafsError):
-    """Too few servers could take shares for the happiness the grid requires."""
+    """Too few servers could take shares for the happiness the grid requires.
+
+    `no_room`: some servers that answered had no room for a share (their free space,
+    after what they keep in reserve, is smaller than one share), so the grid needs
+    space rather than time.
+    """
+
+    def __init__(self, message: str, no_room: bool = False) -> None:
+        super().__init__(message)
+        self.no_room = no_room
 
 
 @dataclass
@@ -97,6 +106,8 @@ class UploadJob:
         self.buckets: dict[int, Bucket] = {}  # shares we are writing
         self.held: dict[Server, set[int]] = defaultdict(set)  # shares already on servers
         self.failed: dict[str, str] = {}
+        self.declined: set[Server] = set()  # answered, but gave fewer buckets than asked for
+        self.full: dict[str, int] = {}  # declining servers with no room: nickname -> free bytes
         self.cap: CHKReadCap | None = None
 
     def sharemap(self) -> dict[Server, set[int]]:
@@ -112,14 +123,36 @@ class UploadJob:
         if happy_now < self.params.happy:
             raise UploadUnhappinessError(
                 unhappiness_message(happy_now, self.params.k, self.params.happy)
-                + self._failure_suffix()
+                + self._failure_suffix(),
+                no_room=bool(self.full),
             )
 
     def _failure_suffix(self) -> str:
-        if not self.failed:
-            return ""
-        details = "; ".join(f"{name}: {why}" for name, why in sorted(self.failed.items()))
-        return f" (unusable servers: {details})"
+        suffix = ""
+        if self.full:
+            size = self.encoder.share_size
+            details = ", ".join(
+                f"{name} ({free} bytes)" for name, free in sorted(self.full.items())
+            )
+            suffix += f" (no room for a share of {size} bytes on: {details})"
+        if self.failed:
+            details = "; ".join(f"{name}: {why}" for name, why in sorted(self.failed.items()))
+            suffix += f" (unusable servers: {details})"
+        return suffix
+
+    async def find_full_servers(self) -> None:
+        """Ask the servers that declined shares how much room they have: the protocol gives
+        no reason, and a full server is a different trouble from a busy or broken one."""
+
+        async def free_space(server: Server) -> None:
+            try:
+                version = await asyncio.wait_for(server.client.get_version(), DISCOVERY_TIMEOUT)
+            except (TimeoutError, StorageError):
+                return
+            if version.available_space < self.encoder.share_size:
+                self.full[server.nickname] = version.available_space
+
+        await asyncio.gather(*(free_space(s) for s in self.declined))
 
     async def select_servers(self) -> None:
         candidates = self.broker.permuted(self.si)[: 2 * self.params.n]
@@ -143,6 +176,8 @@ class UploadJob:
         for sharenum, server in placement.items():
             wanted[server].add(sharenum)
         await asyncio.gather(*(self.allocate(s, wanted.get(s, set())) for s in writable))
+        if happiness(self.sharemap()) < self.params.happy:
+            await self.find_full_servers()
         self.check_happy()
 
     async def _place_as_expected(self, servers: list[Server]) -> bool:
@@ -187,6 +222,8 @@ class UploadJob:
             self.failed[server.nickname] = str(exc)
             return set()
         self.held[server] |= set(result.already_have)
+        if shares - result.allocated - result.already_have:
+            self.declined.add(server)
         given = set()
         for sharenum in result.allocated:
             if sharenum not in self.buckets:

@@ -12,8 +12,9 @@ import pytest
 
 from lafs_core.client import Client
 from lafs_core.errors import NotEnoughSharesError
-from lafs_core.grid_config import GridConfig
+from lafs_core.grid_config import GridConfig, format_grid, load_grid
 from lafs_core.immutable.local import encode_bytes
+from lafs_core.immutable.params import EncodingParams
 from lafs_core.immutable.uploader import UploadUnhappinessError
 from lafs_core.nurl import parse_nurl
 from lafs_core.placement import happiness
@@ -255,6 +256,7 @@ def test_four_nodes_down_upload_fails_and_leaves_nothing(healthy_grid: Grid) -> 
     with pytest.raises(UploadUnhappinessError) as info:
         asyncio.run(put(config, data))
     assert "only 6 server(s)" in str(info.value) and "at least 7" in str(info.value)
+    assert not info.value.no_room  # the servers are down, not full
 
     async def listed() -> list[frozenset[int]]:
         async with Client(config) as client:
@@ -336,6 +338,29 @@ def test_shares_hold_no_plaintext(healthy_grid: Grid) -> None:
             if path.is_file():
                 blob = path.read_bytes()
                 assert not any(blob[i : i + 32] in chunks for i in range(len(blob) - 31)), path
+
+
+def test_full_servers_are_named_as_full(storage_node_factory: Any, tmp_path: Path) -> None:
+    """Two of five servers keep more in reserve than their disks hold: they take no shares,
+    happiness 4 is out of reach, and `lafs put` says which servers have no room."""
+    nodes = [*storage_node_factory.create_many(2, reserved_space="1E")]
+    nodes += storage_node_factory.create_many(3)
+    grid_file = tmp_path / "grid.toml"
+    names = ["full-a", "full-b", "roomy-a", "roomy-b", "roomy-c"]
+    grid_file.write_text(
+        format_grid(EncodingParams(3, 4, 5), list(zip(names, [n.nurl for n in nodes])))
+    )
+    source = tmp_path / "data"
+    source.write_bytes(os.urandom(50_000))
+    with pytest.raises(UploadUnhappinessError) as info:
+        asyncio.run(put(load_grid(grid_file), source.read_bytes()))
+    assert info.value.no_room and "no room for a share" in str(info.value)
+    run = subprocess.run(
+        ["lafs", "--grid", str(grid_file), "put", str(source)], capture_output=True, text=True
+    )
+    assert run.returncode != 0
+    assert "no room for a share" in run.stderr and "full-a" in run.stderr and "full-b" in run.stderr
+    assert "roomy" not in run.stderr.split("no room")[1]
 
 
 def test_unreachable_and_bad_grid_messages(healthy_grid: Grid, tmp_path: Path) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from lafs_core.errors import CorruptShareError, NotEnoughSharesError, StorageConnectionError
+from lafs_core.immutable.uploader import UploadUnhappinessError
 from s3gw import errors
 from s3gw.errors import (
     ERROR_CLASSES,
@@ -94,6 +97,15 @@ def test_from_exception_table() -> None:
     assert from_exception(e) is e
     assert from_exception(NotEnoughSharesError("x")).status == 503
     assert from_exception(StorageConnectionError("x")).code == "ServiceUnavailable"
+    # an unhappy upload: servers down or busy (retry later), or servers full (no retry helps)
+    assert from_exception(UploadUnhappinessError("x")).code == "ServiceUnavailable"
+    full = from_exception(UploadUnhappinessError("x", no_room=True))
+    assert (full.code, full.status) == ("InsufficientStorage", 507)
+    for no_space in (errno.ENOSPC, errno.EDQUOT):  # the gateway's own disk (its spool)
+        spool = from_exception(OSError(no_space, os.strerror(no_space)))
+        assert (spool.code, spool.status) == ("InsufficientStorage", 507)
+        assert "gateway" in spool.message
+    assert from_exception(OSError(errno.EIO, "I/O error")).code == "InternalError"
     assert from_exception(CorruptShareError("x")).code == "InternalError"
     internal = from_exception(KeyError("secret detail"))
     assert internal.code == "InternalError" and "secret" not in internal.message

@@ -10,8 +10,9 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from lafs_core.grid_config import load_grid
+from lafs_core.grid_config import format_grid, load_grid
 from lafs_core.immutable.local import encode_bytes
+from lafs_core.immutable.params import EncodingParams
 from lafs_core.uri import LiteralCap, parse_cap
 
 
@@ -338,6 +339,40 @@ def test_client_disconnect_mid_upload_leaves_nothing(s3, bucket, gateway) -> Non
     with pytest.raises(ClientError) as exc:
         s3.head_object(Bucket=bucket, Key="cut")
     assert _status(exc) == 404
+
+
+def test_a_full_grid_answers_insufficient_storage_and_keeps_nothing(
+    storage_node_factory, gateway_factory, tmp_path
+) -> None:
+    """Nodes that keep more in reserve than their disks hold take no shares. A PUT or part
+    that needs shares gets 507 InsufficientStorage (no retry helps) and leaves nothing;
+    objects small enough to live in the bucket index still go in. The log names the nodes."""
+    nodes = storage_node_factory.create_many(5, reserved_space="1E")
+    grid_file = tmp_path / "grid.toml"
+    servers = [(f"full{i}", node.nurl) for i, node in enumerate(nodes)]
+    grid_file.write_text(format_grid(EncodingParams(3, 4, 5), servers))
+    gateway = gateway_factory(grid_file)
+    s3 = gateway.s3()
+    s3.create_bucket(Bucket="full-grid")
+    s3.put_object(Bucket="full-grid", Key="tiny", Body=b"kept in the index")
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket="full-grid", Key="big", Body=os.urandom(100_000))
+    assert (_code(exc), _status(exc)) == ("InsufficientStorage", 507)
+    upload = s3.create_multipart_upload(Bucket="full-grid", Key="parts")["UploadId"]
+    with pytest.raises(ClientError) as exc:
+        s3.upload_part(
+            Bucket="full-grid", Key="parts", UploadId=upload, PartNumber=1, Body=b"p" * 10_000
+        )
+    assert _code(exc) == "InsufficientStorage"
+    assert s3.list_parts(Bucket="full-grid", Key="parts", UploadId=upload).get("Parts", []) == []
+    listed = s3.list_objects_v2(Bucket="full-grid")["Contents"]
+    assert [o["Key"] for o in listed] == ["tiny"]
+    assert s3.get_object(Bucket="full-grid", Key="tiny")["Body"].read() == b"kept in the index"
+    assert not any((gateway.data_dir / "spool").iterdir())
+    log = (gateway.data_dir / "gateway.log").read_text()
+    assert "no room for a share" in log and "full0" in log
+    for node in nodes:  # no share was allocated, so none was left half-written either
+        assert not list((node.storage_dir / "shares" / "incoming").rglob("*/*"))
 
 
 def test_identical_objects_share_a_cap_unless_keys_are_random(
