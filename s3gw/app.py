@@ -22,6 +22,7 @@ from s3gw.auth import verify_request
 from s3gw.credentials import Credentials
 from s3gw.errors import (
     AccessDenied,
+    InsufficientStorage,
     NotModified,
     S3Error,
     S3NotImplemented,
@@ -74,9 +75,13 @@ class S3App:
             return
         except Exception as exc:  # every failure answers as S3 XML
             err = from_exception(exc)
+            if isinstance(err, ServiceUnavailable | InsufficientStorage):
+                # the grid's state (nodes down or full), not a fault of the gateway: the
+                # message says which nodes; a traceback per request would bury it
+                log.warning("request %s: %s: %s", request_id, err.code, exc)
             # NotImplemented answers a client probing features (s3cmd info asks for the
             # policy, cors and acl of every object): not a fault of the gateway
-            if err.status >= 500 and not isinstance(err, S3NotImplemented):
+            elif err.status >= 500 and not isinstance(err, S3NotImplemented):
                 log.error("request %s failed: %r", request_id, exc, exc_info=exc)
             response = self._error_response(err, scope, request_id)
         response.headers["x-amz-request-id"] = request_id

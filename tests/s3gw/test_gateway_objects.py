@@ -370,7 +370,8 @@ def test_a_full_grid_answers_insufficient_storage_and_keeps_nothing(
     assert s3.get_object(Bucket="full-grid", Key="tiny")["Body"].read() == b"kept in the index"
     assert not any((gateway.data_dir / "spool").iterdir())
     log = (gateway.data_dir / "gateway.log").read_text()
-    assert "no room for a share" in log and "full0" in log
+    assert "InsufficientStorage: " in log and "no room for a share" in log and "full0" in log
+    assert "Traceback" not in log  # the grid's state, told in one line per request
     for node in nodes:  # no share was allocated, so none was left half-written either
         assert not list((node.storage_dir / "shares" / "incoming").rglob("*/*"))
 
