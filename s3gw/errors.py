@@ -22,6 +22,7 @@ from lafs_core.errors import (
     StorageConnectionError,
 )
 from lafs_core.immutable.uploader import UploadUnhappinessError
+from lafs_core.mutable.errors import NotEnoughServersError
 
 # code -> (HTTP status, default message), per the S3 error-code list.
 ERROR_TABLE: dict[str, tuple[int, str]] = {
@@ -487,7 +488,8 @@ def from_exception(exc: BaseException) -> S3Error:
         return exc
     if isinstance(exc, UploadUnhappinessError) and exc.no_room:
         return InsufficientStorage()
-    if isinstance(exc, NotEnoughSharesError | StorageConnectionError | UploadUnhappinessError):
+    grid_down = NotEnoughSharesError | NotEnoughServersError | StorageConnectionError
+    if isinstance(exc, grid_down | UploadUnhappinessError):
         return ServiceUnavailable("The storage grid cannot serve this request now; retry later.")
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return InsufficientStorage(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -374,6 +375,41 @@ def test_a_full_grid_answers_insufficient_storage_and_keeps_nothing(
     assert "Traceback" not in log  # the grid's state, told in one line per request
     for node in nodes:  # no share was allocated, so none was left half-written either
         assert not list((node.storage_dir / "shares" / "incoming").rglob("*/*"))
+
+
+def test_a_grid_with_most_nodes_down_answers_service_unavailable(
+    healthy_grid, gateway_factory
+) -> None:
+    """8 of 10 nodes stopped (k=3): what needs the grid answers 503 ServiceUnavailable, which
+    clients retry, never a 500. Back up, the grid shows exactly what was written before."""
+    gateway = gateway_factory(healthy_grid.grid_file)
+    s3 = gateway.s3()
+    s3.create_bucket(Bucket="down-grid")
+    before = os.urandom(100_000)
+    s3.put_object(Bucket="down-grid", Key="before", Body=before)
+    for node in healthy_grid.nodes[:8]:
+        node.stop()
+    for call in (
+        lambda: s3.put_object(Bucket="down-grid", Key="small", Body=b"in the index"),
+        lambda: s3.put_object(Bucket="down-grid", Key="big", Body=os.urandom(100_000)),
+        lambda: s3.get_object(Bucket="down-grid", Key="before")["Body"].read(),
+    ):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert (_code(exc), _status(exc)) == ("ServiceUnavailable", 503)
+    healthy_grid.restart_stopped()
+    deadline = time.monotonic() + 30
+    while True:  # until the gateway's connections to the restarted nodes are back
+        try:
+            s3.put_object(Bucket="down-grid", Key="after", Body=b"written once they are back")
+            break
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "ServiceUnavailable"
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+    listed = s3.list_objects_v2(Bucket="down-grid")["Contents"]
+    assert [o["Key"] for o in listed] == ["after", "before"]
+    assert s3.get_object(Bucket="down-grid", Key="before")["Body"].read() == before
 
 
 def test_identical_objects_share_a_cap_unless_keys_are_random(
