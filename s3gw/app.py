@@ -27,6 +27,7 @@ from s3gw.errors import (
     S3Error,
     S3NotImplemented,
     ServiceUnavailable,
+    SlowDown,
     from_exception,
     render_error,
 )
@@ -75,9 +76,9 @@ class S3App:
             return
         except Exception as exc:  # every failure answers as S3 XML
             err = from_exception(exc)
-            if isinstance(err, ServiceUnavailable | InsufficientStorage):
-                # the grid's state (nodes down or full), not a fault of the gateway: the
-                # message says which nodes; a traceback per request would bury it
+            if isinstance(err, ServiceUnavailable | InsufficientStorage | SlowDown):
+                # the grid's state (nodes down or full, writers colliding), not a fault of
+                # the gateway: the message says which nodes; a traceback would bury it
                 log.warning("request %s: %s: %s", request_id, err.code, exc)
             # NotImplemented answers a client probing features (s3cmd info asks for the
             # policy, cors and acl of every object): not a fault of the gateway

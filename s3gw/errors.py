@@ -22,7 +22,7 @@ from lafs_core.errors import (
     StorageConnectionError,
 )
 from lafs_core.immutable.uploader import UploadUnhappinessError
-from lafs_core.mutable.errors import NotEnoughServersError
+from lafs_core.mutable.errors import NotEnoughServersError, UncoordinatedWriteError
 
 # code -> (HTTP status, default message), per the S3 error-code list.
 ERROR_TABLE: dict[str, tuple[int, str]] = {
@@ -480,9 +480,9 @@ def from_exception(exc: BaseException) -> S3Error:
     """Map any exception to the `S3Error` a client sees (the one mapping table).
 
     S3Errors pass through; grid failures become 503 ServiceUnavailable (the
-    client retries later), and a grid or spool disk without room 507
-    InsufficientStorage; anything else is 500 InternalError, whose details
-    the caller logs and never sends.
+    client retries later), writers that kept colliding 503 SlowDown, and a grid
+    or spool disk without room 507 InsufficientStorage; anything else is 500
+    InternalError, whose details the caller logs and never sends.
     """
     if isinstance(exc, S3Error):
         return exc
@@ -491,6 +491,8 @@ def from_exception(exc: BaseException) -> S3Error:
     grid_down = NotEnoughSharesError | NotEnoughServersError | StorageConnectionError
     if isinstance(exc, grid_down | UploadUnhappinessError):
         return ServiceUnavailable("The storage grid cannot serve this request now; retry later.")
+    if isinstance(exc, UncoordinatedWriteError):  # writers kept colliding on one index node
+        return SlowDown()
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return InsufficientStorage(
             "The gateway has no room to receive this object: its disk is full."

@@ -10,7 +10,7 @@ import pytest
 
 from lafs_core.errors import CorruptShareError, NotEnoughSharesError, StorageConnectionError
 from lafs_core.immutable.uploader import UploadUnhappinessError
-from lafs_core.mutable.errors import NotEnoughServersError
+from lafs_core.mutable.errors import NotEnoughServersError, UncoordinatedWriteError
 from s3gw import errors
 from s3gw.errors import (
     ERROR_CLASSES,
@@ -101,6 +101,8 @@ def test_from_exception_table() -> None:
     # an unhappy upload: servers down or busy (retry later), or servers full (no retry helps)
     assert from_exception(UploadUnhappinessError("x")).code == "ServiceUnavailable"
     assert from_exception(NotEnoughServersError("x")).code == "ServiceUnavailable"  # a publish
+    contended = from_exception(UncoordinatedWriteError("x"))  # collisions past every retry
+    assert (contended.code, contended.status) == ("SlowDown", 503)
     full = from_exception(UploadUnhappinessError("x", no_room=True))
     assert (full.code, full.status) == ("InsufficientStorage", 507)
     for no_space in (errno.ENOSPC, errno.EDQUOT):  # the gateway's own disk (its spool)
