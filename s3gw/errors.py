@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from xml.sax.saxutils import escape
 
 from lafs_core.errors import (
-    LafsError,
     NotEnoughSharesError,
     StorageConnectionError,
 )
@@ -497,8 +496,6 @@ def from_exception(exc: BaseException) -> S3Error:
         return InsufficientStorage(
             "The gateway has no room to receive this object: its disk is full."
         )
-    if isinstance(exc, LafsError):
-        return InternalError()
     return InternalError()
 
 

@@ -18,10 +18,9 @@ import sys
 from dataclasses import dataclass
 from typing import IO
 
-from .formats import Version
+from .formats import SDMF_FORMAT, Version
 from .keys import KeyPair
 from .layout import parse_header
-from .sdmf import encode_version
 
 IDLE_NICENESS = 19
 
@@ -40,8 +39,7 @@ _SHARE_SIZE = struct.Struct(">I")
 
 
 def empty_version(keys: KeyPair, k: int, n: int) -> Version:
-    v = encode_version(keys, b"", 1, k, n)
-    return Version(v.prefix, v.shares)
+    return SDMF_FORMAT.encode(keys, b"", 1, k, n)
 
 
 def frame(fresh: FreshKeys) -> bytes:
