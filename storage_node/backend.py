@@ -8,16 +8,21 @@
   caller serialises per upload (the server holds `Upload.lock`);
 * immutable uploads live in `shares/incoming/` until every byte is written,
   then are fsynced and renamed atomically into `shares/<pp>/<si>/<n>`;
-  `incoming/` is wiped at start-up, so a crash leaves no partial share.
+  `incoming/` is wiped at start-up, so a crash leaves no partial share;
+* an allocation reserves the share's whole file on the disk (fallocate), so
+  a disk that other nodes or programs share cannot fill up under a share
+  being written: a share that does not fit is declined, not failed halfway.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
+import errno
 import hmac
 import os
 import re
+import resource
 import shutil
 import threading
 import time
@@ -50,6 +55,10 @@ from .errors import (
 from .ranges import RangeSet
 
 APPLICATION_VERSION = b"lafs-s3gw-storage-node/0.1.0"
+IMMUTABLE_OVERHEAD = c.IMMUTABLE_HEADER_SIZE + c.IMMUTABLE_LEASE_SIZE  # around a share's bytes
+# A share that hits one of these does not fit here: the disk or the quota is full, or the
+# file would be larger than this process may write (RLIMIT_FSIZE) or the filesystem holds.
+NO_ROOM_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 WHOLE_NEW_SHARE = 4 << 20  # new mutable shares up to this size are written in one piece
 UNKNOWN_SPACE = 2**64
 _SHNUM_RE = re.compile(r"[0-9]+")
@@ -70,6 +79,7 @@ class Upload:
     written: RangeSet = field(default_factory=RangeSet)
     closed: bool = False
     cached_from: int = 0  # the file's pages before this offset were dropped from the cache
+    reserved: bool = True  # its whole file is allocated on the disk (see `reserve_space`)
     # `lock` serialises requests on this upload (held by the server across a PATCH);
     # `io_lock` guards the file descriptor between writer threads and abort.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -198,7 +208,8 @@ class Backend:
 
     def version(self) -> VersionInfo:
         space = self.available_space()
-        return VersionInfo(space, MAX_MUTABLE_SHARE_SIZE, space, APPLICATION_VERSION)
+        largest = min(space, max(0, largest_file() - IMMUTABLE_OVERHEAD))
+        return VersionInfo(largest, MAX_MUTABLE_SHARE_SIZE, space, APPLICATION_VERSION)
 
     # -- immutable: allocate, write, abort -----------------------------------
 
@@ -219,8 +230,9 @@ class Backend:
                     self._add_or_renew(self.share_path(si, shnum), renew, cancel, 0, now)
                 except CorruptContainerError:
                     continue  # reported by the crawler; the share stays in already-have
+            # Reserved files are already counted out of the disk's free space.
             remaining = self.available_space() - sum(
-                u.allocated_size for u in self._uploads.values()
+                u.allocated_size for u in self._uploads.values() if not u.reserved
             )
             allocated = set()
             for shnum in sorted(share_numbers):
@@ -228,9 +240,13 @@ class Backend:
                     continue
                 if remaining < allocated_size:
                     continue
-                self._uploads[(si, shnum)] = self._create_incoming(
+                upload = self._create_incoming(
                     si, shnum, renew, cancel, upload_secret, allocated_size, now
                 )
+                if upload is None:
+                    remaining = 0  # the disk is fuller than it said
+                    continue
+                self._uploads[(si, shnum)] = upload
                 remaining -= allocated_size
                 allocated.add(shnum)
             if allocated:
@@ -246,21 +262,27 @@ class Backend:
         secret: bytes,
         size: int,
         now: float,
-    ) -> Upload:
+    ) -> Upload | None:
+        """The share's container in `incoming/`, its space reserved; None if it does not fit
+        (the disk is full, or the file would be larger than this node may write)."""
         path = self._incoming_path(si, shnum)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
+            reserved = reserve_space(fd, IMMUTABLE_OVERHEAD + size)
             lease = c.ImmutableLease(
                 0, c.hash_lease_secret(renew), c.hash_lease_secret(cancel), c.expiration_after(now)
             )
             os.pwrite(fd, c.pack_immutable_header(c.ImmutableHeader(2, size, 1)), 0)
             os.pwrite(fd, c.pack_immutable_lease(lease), c.IMMUTABLE_HEADER_SIZE + size)
-        except BaseException:
+        except BaseException as exc:
             os.close(fd)
             path.unlink(missing_ok=True)
+            self._remove_empty_incoming_dir(path)
+            if isinstance(exc, OSError) and exc.errno in NO_ROOM_ERRNOS:
+                return None
             raise
-        return Upload(si, shnum, secret, size, path, fd, now)
+        return Upload(si, shnum, secret, size, path, fd, now, reserved=reserved)
 
     def get_upload(self, si: bytes, shnum: int, secret: bytes) -> Upload:
         """The in-progress upload of (si, shnum); 404 if none, 401 on a wrong secret.
@@ -298,12 +320,18 @@ class Backend:
                     if os.pread(upload.fd, hi - lo, base + lo) != joined[lo - offset : hi - offset]:
                         raise WriteConflictError("overlapping write with different data")
             start = base + offset
-            written = os.pwritev(upload.fd, chunks, start)
-            if written < length:  # a short write: finish the rest plainly
-                rest = memoryview(b"".join(chunks))[written:]
-                while rest:
-                    n = os.pwrite(upload.fd, rest, start + length - len(rest))
-                    rest = rest[n:]
+            try:
+                _write_all(upload.fd, chunks, start, length)
+            except OSError as exc:
+                if exc.errno not in NO_ROOM_ERRNOS:
+                    raise
+                # Only where the disk could not reserve the file: give its space back at
+                # once, rather than when the idle sweep finds it.
+                with self._lock:
+                    if self._uploads.get((upload.si, upload.shnum)) is upload:
+                        del self._uploads[(upload.si, upload.shnum)]
+                self._delete_incoming(upload)
+                raise OutOfSpaceError(f"no room left to write this share: {exc.strerror}") from None
             start_writeback(upload.fd, start, length)
             if start - upload.cached_from >= 2 * DROP_BEHIND:
                 drop_written(upload.fd, upload.cached_from, start - DROP_BEHIND)
@@ -364,11 +392,15 @@ class Backend:
         """Delete an upload's file; it must already be out of the upload table."""
         # io_lock waits for a chunk being written, so its fd is never reused under it.
         with upload.io_lock:
-            if upload.closed:
-                return
-            upload.closed = True
-            os.close(upload.fd)
-            upload.path.unlink(missing_ok=True)
+            self._delete_incoming(upload)
+
+    def _delete_incoming(self, upload: Upload) -> None:
+        """`_discard` with the upload's io_lock held."""
+        if upload.closed:
+            return
+        upload.closed = True
+        os.close(upload.fd)
+        upload.path.unlink(missing_ok=True)
         with self._lock:
             self._remove_empty_incoming_dir(upload.path)
 
@@ -779,20 +811,57 @@ def _rmdir_quietly(path: str) -> None:
         pass
 
 
-def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
+def _write_all(fd: int, chunks: list[bytes], start: int, length: int) -> None:
+    written = os.pwritev(fd, chunks, start)
+    if written < length:  # a short write: finish the rest plainly
+        rest = memoryview(b"".join(chunks))[written:]
+        while rest:
+            n = os.pwrite(fd, rest, start + length - len(rest))
+            rest = rest[n:]
+
+
+def _load_libc(name: str, *argtypes: type) -> Callable[..., int] | None:
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fn = libc.sync_file_range
+        fn = getattr(ctypes.CDLL(None, use_errno=True), name)
     except (OSError, AttributeError):
         return None
-    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    fn.argtypes = list(argtypes)
     return fn  # type: ignore[no-any-return]
 
 
-_sync_file_range = _load_sync_file_range()
+_sync_file_range = _load_libc(
+    "sync_file_range", ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint
+)
+_fallocate = _load_libc("fallocate", ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
+
+
 _SYNC_FILE_RANGE_WAIT_BEFORE, _SYNC_FILE_RANGE_WRITE, _SYNC_FILE_RANGE_WAIT_AFTER = 1, 2, 4
 # An upload's bytes this far behind its latest write leave the page cache (`drop_written`).
 DROP_BEHIND = 2 << 20
+
+
+def reserve_space(fd: int, length: int) -> bool:
+    """Allocate the file's first `length` bytes on the disk now; false where the filesystem
+    cannot (the file then grows as it is written, and may find the disk full on the way).
+
+    Linux's fallocate, not posix_fallocate: where the filesystem has no fallocate, glibc's
+    posix_fallocate writes a byte into every block instead, which for a large share would
+    stall the node. Raises OSError (ENOSPC, EDQUOT, EFBIG) when the bytes do not fit.
+    """
+    if _fallocate is None:
+        return False
+    if _fallocate(fd, 0, 0, length) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EOPNOTSUPP, errno.ENOSYS):
+        return False
+    raise OSError(err, os.strerror(err))
+
+
+def largest_file() -> int:
+    """The largest file this process may write (its RLIMIT_FSIZE), in bytes."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return UNKNOWN_SPACE if soft == resource.RLIM_INFINITY else soft
 
 
 def start_writeback(fd: int, offset: int, length: int) -> None:

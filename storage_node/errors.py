@@ -51,4 +51,7 @@ class WriteError(StorageNodeError):
 
 
 class OutOfSpaceError(StorageNodeError):
-    """Not enough space left above the reserve for a lease or an advisory."""
+    """Not enough space left above the reserve for a lease or an advisory, or the disk
+    filled under a share being written (507 Insufficient Storage; 1.20 answers 500)."""
+
+    status = 507

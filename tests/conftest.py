@@ -19,7 +19,9 @@ A `StorageNodeProcess` has `node_dir`, `nurl`, `storage_dir`, `start()`,
 
 from __future__ import annotations
 
+import functools
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -51,9 +53,10 @@ def storage_node_command() -> list[str]:
 class StorageNodeProcess:
     """One real `storage-node run` process and its node directory."""
 
-    def __init__(self, node_dir: Path, nurl: str) -> None:
+    def __init__(self, node_dir: Path, nurl: str, file_size_limit: int | None = None) -> None:
         self.node_dir = node_dir
         self.nurl = nurl
+        self.file_size_limit = file_size_limit  # the process's RLIMIT_FSIZE, if any
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = node_dir / "node.log"
 
@@ -66,12 +69,19 @@ class StorageNodeProcess:
 
     def start(self) -> None:
         assert self.process is None or self.process.poll() is not None, "already running"
+        limit = self.file_size_limit
+        limit_file_size = (
+            None
+            if limit is None
+            else functools.partial(resource.setrlimit, resource.RLIMIT_FSIZE, (limit, limit))
+        )
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [*storage_node_command(), "run", str(self.node_dir)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                preexec_fn=limit_file_size,
             )
         self.wait_ready()
 
@@ -135,6 +145,7 @@ class StorageNodeFactory:
         reserved_space: str = "0",
         storage_options: dict[str, str] | None = None,
         start: bool = True,
+        file_size_limit: int | None = None,
     ) -> StorageNodeProcess:
         node_dir = self._base / f"node{len(self._nodes)}"
         cmd = [*storage_node_command(), "create", str(node_dir), "--host", "127.0.0.1"]
@@ -142,7 +153,7 @@ class StorageNodeFactory:
         for key, value in (storage_options or {}).items():
             cmd += ["--storage-option", f"{key}={value}"]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        node = StorageNodeProcess(node_dir, out.strip().splitlines()[-1])
+        node = StorageNodeProcess(node_dir, out.strip().splitlines()[-1], file_size_limit)
         self._nodes.append(node)
         if start:
             node.start()

@@ -30,14 +30,16 @@ from .params import EncodingParams
 
 DISCOVERY_TIMEOUT = 15.0
 WRITE_BATCH = 2 * 1024 * 1024  # bytes per share per write request
+INSUFFICIENT_STORAGE = 507  # a node's answer to a write its disk has no room for
 
 
 class UploadUnhappinessError(LafsError):
     """Too few servers could take shares for the happiness the grid requires.
 
     `no_room`: some servers that answered had no room for a share (their free space,
-    after what they keep in reserve, is smaller than one share), so the grid needs
-    space rather than time.
+    after what they keep in reserve, or the largest file they may write, is smaller than
+    one share; or their disk filled while a share was written), so the grid needs space
+    rather than time.
     """
 
     def __init__(self, message: str, no_room: bool = False) -> None:
@@ -108,6 +110,7 @@ class UploadJob:
         self.failed: dict[str, str] = {}
         self.declined: set[Server] = set()  # answered, but gave fewer buckets than asked for
         self.full: dict[str, int] = {}  # declining servers with no room: nickname -> free bytes
+        self.ran_out: set[str] = set()  # servers that answered a write 507: their disk filled
         self.cap: CHKReadCap | None = None
 
     def sharemap(self) -> dict[Server, set[int]]:
@@ -124,7 +127,7 @@ class UploadJob:
             raise UploadUnhappinessError(
                 unhappiness_message(happy_now, self.params.k, self.params.happy)
                 + self._failure_suffix(),
-                no_room=bool(self.full),
+                no_room=bool(self.full or self.ran_out),
             )
 
     def _failure_suffix(self) -> str:
@@ -149,8 +152,9 @@ class UploadJob:
                 version = await asyncio.wait_for(server.client.get_version(), DISCOVERY_TIMEOUT)
             except (TimeoutError, StorageError):
                 return
-            if version.available_space < self.encoder.share_size:
-                self.full[server.nickname] = version.available_space
+            room = min(version.available_space, version.maximum_immutable_share_size)
+            if room < self.encoder.share_size:
+                self.full[server.nickname] = room
 
         await asyncio.gather(*(free_space(s) for s in self.declined))
 
@@ -251,6 +255,8 @@ class UploadJob:
             bucket.finished = bucket.finished or result.finished
         except StorageError as exc:
             if self.buckets.get(bucket.sharenum) is bucket:
+                if exc.status == INSUFFICIENT_STORAGE:
+                    self.ran_out.add(bucket.server.nickname)
                 await self.drop_server(bucket.server, str(exc))
 
     async def check_complete(self) -> None:

@@ -19,6 +19,7 @@ from lafs_core.immutable.uploader import UploadUnhappinessError
 from lafs_core.nurl import parse_nurl
 from lafs_core.placement import happiness
 from lafs_core.uri import CHKReadCap, LiteralCap
+from storage_node.backend import IMMUTABLE_OVERHEAD
 
 from ..conftest import Grid
 
@@ -361,6 +362,42 @@ def test_full_servers_are_named_as_full(storage_node_factory: Any, tmp_path: Pat
     assert run.returncode != 0
     assert "no room for a share" in run.stderr and "full-a" in run.stderr and "full-b" in run.stderr
     assert "roomy" not in run.stderr.split("no room")[1]
+
+
+def test_servers_that_may_not_write_a_share_this_large_are_named(
+    storage_node_factory: Any, tmp_path: Path
+) -> None:
+    """Two of five nodes may write files of at most 256 KiB: they hold their shares of a
+    small file, decline those of a large one, and `lafs put` names them with the room
+    they have; nothing is left half-written anywhere."""
+    limit = 256 * 1024
+    nodes = storage_node_factory.create_many(2, file_size_limit=limit)
+    nodes += storage_node_factory.create_many(3)
+    grid_file = tmp_path / "grid.toml"
+    names = ["small-a", "small-b", "roomy-a", "roomy-b", "roomy-c"]
+    grid_file.write_text(
+        format_grid(EncodingParams(3, 4, 5), list(zip(names, [n.nurl for n in nodes])))
+    )
+    config = load_grid(grid_file)
+    small = asyncio.run(put(config, os.urandom(300_000)))  # shares of ~100 KB
+    assert small.pushed_shares == 5 and all(small.servermap[name] for name in names)
+    source = tmp_path / "large"
+    source.write_bytes(os.urandom(1_500_000))  # shares of ~500 KB
+    with pytest.raises(UploadUnhappinessError) as info:
+        asyncio.run(put(config, source.read_bytes()))
+    assert info.value.no_room
+    run = subprocess.run(
+        ["lafs", "--grid", str(grid_file), "put", str(source)], capture_output=True, text=True
+    )
+    assert run.returncode != 0
+    named = run.stderr.split("no room for a share of ")[1]
+    room = limit - IMMUTABLE_OVERHEAD
+    assert f"small-a ({room} bytes), small-b ({room} bytes))" in named
+    assert "roomy" not in named
+    for node in nodes:
+        incoming = node.storage_dir / "shares" / "incoming"
+        assert not [p for p in incoming.rglob("*") if p.is_file()], node.node_dir
+        assert node.process.poll() is None
 
 
 def test_unreachable_and_bad_grid_messages(healthy_grid: Grid, tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 from pathlib import Path
 
@@ -11,7 +13,12 @@ from lafs_core import storage_protocol as sp
 from storage_node import backend as backend_module
 from storage_node import container as c
 from storage_node.backend import DROP_BEHIND, Backend
-from storage_node.errors import NoSuchShareError, WriteConflictError, WrongSecretError
+from storage_node.errors import (
+    NoSuchShareError,
+    OutOfSpaceError,
+    WriteConflictError,
+    WrongSecretError,
+)
 
 from .test_crawler import DAY, T0, FakeClock
 
@@ -162,6 +169,82 @@ def test_a_new_bucket_and_prefix_are_made_durable_by_the_first_share_to_complete
     assert complete(b) == sorted([bucket[b], prefix])  # a's sync may have missed it
     allocate(c2)
     assert complete(c2) == sorted([bucket[c2], prefix])
+
+
+def failing_fallocate(code: int):  # type: ignore[no-untyped-def]
+    """Linux's fallocate as the disk answers it: -1 with `code` in errno."""
+
+    def fallocate(fd: int, mode: int, offset: int, length: int) -> int:
+        ctypes.set_errno(code)
+        return -1
+
+    return fallocate
+
+
+def incoming_files(backend: Backend) -> list[Path]:
+    return [p for p in backend.incoming_dir.rglob("*") if p.is_file()]
+
+
+def test_an_allocation_reserves_the_whole_share_on_the_disk(backend: Backend) -> None:
+    """So a disk shared with other nodes cannot fill under the share as it is written."""
+    si, upload, size = os.urandom(16), os.urandom(20), 8 << 20
+    backend.allocate(si, os.urandom(32), os.urandom(32), upload, frozenset({0}), size)
+    u = backend.get_upload(si, 0, upload)
+    assert u.reserved
+    assert os.stat(u.path).st_blocks * 512 >= size + backend_module.IMMUTABLE_OVERHEAD
+    version = backend.version()
+    assert version.maximum_immutable_share_size == version.available_space  # no file limit
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT, errno.EFBIG])
+def test_a_share_the_disk_cannot_hold_is_declined(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    """A full disk or quota, or a file larger than the node may write: the share is not
+    allocated (the client places it elsewhere), and nothing is left behind."""
+    monkeypatch.setattr(backend_module, "_fallocate", failing_fallocate(code))
+    si, upload = os.urandom(16), os.urandom(20)
+    result = backend.allocate(si, os.urandom(32), os.urandom(32), upload, frozenset({0, 1}), 99)
+    assert result.allocated == frozenset() and result.already_have == frozenset()
+    assert backend.uploads_in_progress() == 0 and incoming_files(backend) == []
+
+
+def test_without_fallocate_uploads_in_progress_count_against_the_free_space(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backend_module, "_fallocate", failing_fallocate(errno.EOPNOTSUPP))
+    monkeypatch.setattr(backend, "available_space", lambda: 100)
+    first = backend.allocate(os.urandom(16), b"r" * 32, b"c" * 32, b"u" * 20, frozenset({0}), 60)
+    second = backend.allocate(os.urandom(16), b"r" * 32, b"c" * 32, b"u" * 20, frozenset({0}), 60)
+    assert (first.allocated, second.allocated) == (frozenset({0}), frozenset())
+
+
+def test_a_disk_that_fills_under_a_share_drops_the_upload_at_once(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where nothing could be reserved: the write answers 507, and the partial share's space
+    is given back now, not when the idle sweep finds it."""
+    monkeypatch.setattr(backend_module, "_fallocate", failing_fallocate(errno.EOPNOTSUPP))
+    si, upload = os.urandom(16), os.urandom(20)
+    backend.allocate(si, os.urandom(32), os.urandom(32), upload, frozenset({0}), 1000)
+    u = backend.get_upload(si, 0, upload)
+    assert not u.reserved
+    backend.write_piece(u, 0, b"a" * 100)
+    assert backend.commit(u, 0, 100)
+
+    def full(fd: int, chunks: list[bytes], offset: int) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as disk:
+        disk.setattr(backend_module.os, "pwritev", full)
+        with pytest.raises(OutOfSpaceError) as info:
+            backend.write_piece(u, 100, b"b" * 100)
+    assert info.value.status == 507 and "No space left on device" in str(info.value)
+    with pytest.raises(NoSuchShareError):
+        backend.get_upload(si, 0, upload)
+    assert incoming_files(backend) == [] and not backend.share_path(si, 0).exists()
+    again = backend.allocate(si, os.urandom(32), os.urandom(32), upload, frozenset({0}), 1000)
+    assert again.allocated == frozenset({0})
 
 
 def test_idle_uploads_are_aborted(backend: Backend) -> None:

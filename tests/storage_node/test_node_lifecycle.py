@@ -11,6 +11,7 @@ import pytest
 from lafs_core import base32
 from lafs_core import storage_protocol as sp
 from lafs_core.errors import ShareNotFoundError
+from storage_node.backend import IMMUTABLE_OVERHEAD
 
 from ..conftest import StorageNodeFactory, storage_node_command
 from .helpers import RawClient, random_si
@@ -92,6 +93,39 @@ async def test_reserved_space_refuses_allocation(storage_node_factory: StorageNo
     assert _incoming_files(node.node_dir) == []
     si_text = base32.b2a(si)
     assert not (node.storage_dir / "shares" / si_text[:2] / si_text).exists()
+    node.stop()
+
+
+@pytest.mark.anyio
+async def test_a_node_that_may_not_write_large_files_declines_large_shares(
+    storage_node_factory: StorageNodeFactory,
+) -> None:
+    """A node process under a file-size limit (RLIMIT_FSIZE, as a service manager may set)
+    advertises the largest share it can hold and declines larger ones; it stays up, and
+    smaller shares are written whole."""
+    limit = 256 * 1024
+    node = storage_node_factory.create(file_size_limit=limit)
+    largest = limit - IMMUTABLE_OVERHEAD
+    big, small = random_si(), random_si()
+    async with node.client() as client:
+        version = await client.get_version()
+        assert version.maximum_immutable_share_size == largest < version.available_space
+        result = await client.allocate_buckets(
+            big, os.urandom(32), os.urandom(32), os.urandom(20), [0, 1], largest + 1
+        )
+        assert result.allocated == frozenset()
+        upload = os.urandom(20)
+        result = await client.allocate_buckets(
+            small, os.urandom(32), os.urandom(32), upload, [0], largest
+        )
+        assert result.allocated == frozenset({0})
+        data = os.urandom(largest)
+        assert (await client.write_share_chunk(small, 0, upload, 0, data)).finished
+        assert await client.read_share_chunk(small, 0, 0, largest) == data
+    assert _incoming_files(node.node_dir) == []
+    big_text = base32.b2a(big)
+    assert not (node.storage_dir / "shares" / big_text[:2] / big_text).exists()
+    assert node.process is not None and node.process.poll() is None
     node.stop()
 
 
