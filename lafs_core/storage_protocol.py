@@ -38,6 +38,9 @@ MAX_CLIENT_CBOR_RESPONSE = 30 * 1024 * 1024
 MAX_CLIENT_ERROR_BODY = 10_000
 LEASE_SECRET_LENGTH = 32
 STORAGE_INDEX_LENGTH = 16
+# Our nodes' answer to a write their disk has no room for (1.20 answers 500, as to any
+# failure); clients tell it apart so that a full grid is reported as full.
+INSUFFICIENT_STORAGE = 507
 
 CBOR_MIME = "application/cbor"
 OCTET_STREAM_MIME = "application/octet-stream"

@@ -485,7 +485,7 @@ def from_exception(exc: BaseException) -> S3Error:
     """
     if isinstance(exc, S3Error):
         return exc
-    if isinstance(exc, UploadUnhappinessError) and exc.no_room:
+    if isinstance(exc, UploadUnhappinessError | NotEnoughServersError) and exc.no_room:
         return InsufficientStorage()
     grid_down = NotEnoughSharesError | NotEnoughServersError | StorageConnectionError
     if isinstance(exc, grid_down | UploadUnhappinessError):

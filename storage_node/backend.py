@@ -569,6 +569,14 @@ class Backend:
         """The write half of a read-test-write whose tests passed (under the lock)."""
         now = self.clock()
         expiration = c.expiration_after(now)
+        # Room for every share's growth first: a full disk then fails the request before any
+        # share has changed, instead of leaving one half old and half new.
+        for n, vectors in request.test_write_vectors.items():
+            if n in shares and vectors.new_length != 0:
+                end = max((w.offset + len(w.data) for w in vectors.write), default=0)
+                growth = c.MUTABLE_DATA_OFFSET + end - headers[n].extra_lease_offset
+                if growth > 0:
+                    _reserve_or_refuse(shares[n], os.fstat(shares[n]).st_size + growth)
         for n, vectors in request.test_write_vectors.items():
             path = self._share_file(si, n)
             if vectors.new_length == 0:
@@ -604,6 +612,13 @@ class Backend:
         for parent in _make_dirs(bucket):
             pending.add_dir(parent)  # a new bucket's name is durable too
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            _reserve_or_refuse(fd, c.MUTABLE_DATA_OFFSET + extent + 4)  # + extra leases: none
+        except OutOfSpaceError:
+            os.close(fd)
+            os.unlink(path)
+            _rmdir_quietly(bucket)
+            raise
         pending.fds.append(fd)
         pending.add_dir(bucket)  # a new share's name is durable too
         if extent <= WHOLE_NEW_SHARE:
@@ -833,6 +848,7 @@ _sync_file_range = _load_libc(
     "sync_file_range", ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint
 )
 _fallocate = _load_libc("fallocate", ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
+_FALLOC_FL_KEEP_SIZE = 1
 
 
 _SYNC_FILE_RANGE_WAIT_BEFORE, _SYNC_FILE_RANGE_WRITE, _SYNC_FILE_RANGE_WAIT_AFTER = 1, 2, 4
@@ -840,9 +856,10 @@ _SYNC_FILE_RANGE_WAIT_BEFORE, _SYNC_FILE_RANGE_WRITE, _SYNC_FILE_RANGE_WAIT_AFTE
 DROP_BEHIND = 2 << 20
 
 
-def reserve_space(fd: int, length: int) -> bool:
-    """Allocate the file's first `length` bytes on the disk now; false where the filesystem
-    cannot (the file then grows as it is written, and may find the disk full on the way).
+def reserve_space(fd: int, length: int, keep_size: bool = False) -> bool:
+    """Allocate the file's first `length` bytes on the disk now (`keep_size`: without
+    growing the file to them); false where the filesystem cannot (the file then grows as
+    it is written, and may find the disk full on the way).
 
     Linux's fallocate, not posix_fallocate: where the filesystem has no fallocate, glibc's
     posix_fallocate writes a byte into every block instead, which for a large share would
@@ -850,12 +867,24 @@ def reserve_space(fd: int, length: int) -> bool:
     """
     if _fallocate is None:
         return False
-    if _fallocate(fd, 0, 0, length) == 0:
+    if _fallocate(fd, _FALLOC_FL_KEEP_SIZE if keep_size else 0, 0, length) == 0:
         return True
     err = ctypes.get_errno()
     if err in (errno.EOPNOTSUPP, errno.ENOSYS):
         return False
     raise OSError(err, os.strerror(err))
+
+
+def _reserve_or_refuse(fd: int, length: int) -> None:
+    """`reserve_space` for a mutable share, which keeps its exact size: 507 if no room."""
+    if length > largest_file():  # its writes would fail halfway (EFBIG)
+        raise OutOfSpaceError("the share would be larger than this node may write")
+    try:
+        reserve_space(fd, length, keep_size=True)
+    except OSError as exc:
+        if exc.errno not in NO_ROOM_ERRNOS:
+            raise
+        raise OutOfSpaceError(f"no room for this mutable share: {exc.strerror}") from None
 
 
 def largest_file() -> int:

@@ -4,6 +4,8 @@
 from `lafs_core.errors.StorageProtocolError` (with their own `status`).
 """
 
+from lafs_core.storage_protocol import INSUFFICIENT_STORAGE
+
 
 class StorageNodeError(Exception):
     """Root of every error raised by storage_node."""
@@ -54,4 +56,4 @@ class OutOfSpaceError(StorageNodeError):
     """Not enough space left above the reserve for a lease or an advisory, or the disk
     filled under a share being written (507 Insufficient Storage; 1.20 answers 500)."""
 
-    status = 507
+    status = INSUFFICIENT_STORAGE

@@ -169,7 +169,7 @@ def _text(status: int, text: str, headers: list[tuple[bytes, bytes]] | None = No
 def _error_response(exc: Exception) -> Reply:
     """The one place errors become responses (StorageNodeError and StorageProtocolError)."""
     status = getattr(exc, "status", None) or 500
-    if status == 507:  # a full disk: the client should know that it was not a crash
+    if status == sp.INSUFFICIENT_STORAGE:  # a full disk: the client should know, not a crash
         return _text(status, str(exc)[:500])
     if status >= 500:
         return _text(500, "Internal Server Error")

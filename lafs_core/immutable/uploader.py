@@ -24,13 +24,13 @@ from ..errors import LafsError, StorageError
 from ..grid import Server, StorageBroker
 from ..placement import happiness, place_shares
 from ..secrets import lease_secrets
+from ..storage_protocol import INSUFFICIENT_STORAGE
 from ..uri import LIT_MAX_SIZE, CHKReadCap, LiteralCap
 from .encoder import CHKEncoder, EncodedSegment, ReadAt, convergent_key, read_chunks
 from .params import EncodingParams
 
 DISCOVERY_TIMEOUT = 15.0
 WRITE_BATCH = 2 * 1024 * 1024  # bytes per share per write request
-INSUFFICIENT_STORAGE = 507  # a node's answer to a write its disk has no room for
 
 
 class UploadUnhappinessError(LafsError):

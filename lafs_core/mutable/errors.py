@@ -16,7 +16,15 @@ class NotWriteableError(LafsError, PermissionError):
 
 
 class NotEnoughServersError(LafsError):
-    """Fewer than k shares of a new version could be placed; the write did not happen."""
+    """Fewer than k shares of a new version could be placed; the write did not happen.
+
+    `no_room`: some servers refused for want of disk space (507), so the grid needs space
+    rather than time.
+    """
+
+    def __init__(self, message: str, no_room: bool = False) -> None:
+        super().__init__(message)
+        self.no_room = no_room
 
 
 class UnrecoverableFileError(NotEnoughSharesError):

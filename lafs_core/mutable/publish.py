@@ -21,7 +21,13 @@ from typing import TypeVar
 from ..errors import StorageError
 from ..grid import Server
 from ..secrets import lease_secrets
-from ..storage_protocol import ReadVector, TestVector, TestWriteVectors, WriteVector
+from ..storage_protocol import (
+    INSUFFICIENT_STORAGE,
+    ReadVector,
+    TestVector,
+    TestWriteVectors,
+    WriteVector,
+)
 from .caps import MutableWriteCap
 from .errors import NotEnoughServersError, UncoordinatedWriteError
 from .formats import INLINE_LIMIT, ShareFormat, Version, format_of
@@ -120,6 +126,7 @@ async def publish(
     ours_on = plan.shnums_by_server()
     surprised = False
     written: ServerMap[Server] = ServerMap()
+    full: set[str] = set()  # servers that answered 507: no room for the share
 
     async def write_one(server: Server, shnum: int, expected: bytes) -> None:
         nonlocal surprised
@@ -133,7 +140,9 @@ async def publish(
                 si, write_enabler(wem, server.config.lease_seed), secrets.renew, secrets.cancel,
                 {shnum: vectors}, [ReadVector(0, fmt.checkstring_size)],
             )  # fmt: skip
-        except StorageError:
+        except StorageError as exc:
+            if exc.status == INSUFFICIENT_STORAGE:
+                full.add(server.nickname)
             return  # that writer is dropped
         ours = ours_on[server]
         for other, data in result.data.items():
@@ -151,7 +160,10 @@ async def publish(
     if surprised:
         raise UncoordinatedWriteError("another writer changed the file while we published it")
     if len({shnum for _, shnum in written.shares}) < k:
-        raise NotEnoughServersError(f"fewer than k={k} shares of the new version were accepted")
+        no_room = f" (no room on: {', '.join(sorted(full))})" if full else ""
+        raise NotEnoughServersError(
+            f"fewer than k={k} shares of the new version were accepted{no_room}", bool(full)
+        )
     return written
 
 

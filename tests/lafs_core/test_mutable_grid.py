@@ -1,6 +1,7 @@
 """SDMF publish, servermap, retrieve and modify against 10 real storage-node processes."""
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -9,8 +10,11 @@ import pytest
 
 from lafs_core import base32
 from lafs_core.client import Client
+from lafs_core.grid_config import format_grid, load_grid
+from lafs_core.immutable.params import EncodingParams
 from lafs_core.mutable.caps import Format, MutableWriteCap, parse_mutable_cap
 from lafs_core.mutable.errors import (
+    NotEnoughServersError,
     NotWriteableError,
     UncoordinatedWriteError,
     UnrecoverableFileError,
@@ -84,6 +88,37 @@ def test_create_read_overwrite(grid: Any) -> None:
             await ro.overwrite(b"nope")
 
     run(go, grid)
+
+
+def test_a_version_the_servers_have_no_room_for_leaves_the_last_one_whole(
+    storage_node_factory: Any, tmp_path: Path
+) -> None:
+    """Nodes that may write files of at most 256 KiB refuse (507) a share that would grow
+    past that before changing a byte of it: the publish fails as out of room (which the
+    gateway answers 507), and the version before it still reads whole from every server."""
+    nodes = storage_node_factory.create_many(3, file_size_limit=256 * 1024)
+    grid_file = tmp_path / "grid.toml"
+    names = [f"limited{i}" for i in range(3)]
+    grid_file.write_text(
+        format_grid(EncodingParams(2, 3, 3), list(zip(names, [n.nurl for n in nodes])))
+    )
+    small = b"the version that must survive " * 1000  # shares of ~15 KB
+
+    async def go() -> None:
+        async with Client(load_grid(grid_file)) as client:
+            node = await create(client, small, k=2, n=3)
+            with pytest.raises(NotEnoughServersError) as info:
+                await node.overwrite(os.urandom(1_000_000))  # shares of ~500 KB
+            assert info.value.no_room
+            assert "no room on: limited0, limited1, limited2" in str(info.value)
+            fresh = node_for(client, node.cap)
+            assert await fresh.download_best_version() == small
+            smap = await fresh.get_servermap(Mode.CHECK)
+            best = smap.best_recoverable()
+            assert best is not None and best.seqnum == 1
+            assert smap.versions() == {best: {0, 1, 2}}
+
+    asyncio.run(go())
 
 
 def test_placement_and_write_enablers(grid: Any) -> None:

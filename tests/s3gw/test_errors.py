@@ -103,8 +103,9 @@ def test_from_exception_table() -> None:
     assert from_exception(NotEnoughServersError("x")).code == "ServiceUnavailable"  # a publish
     contended = from_exception(UncoordinatedWriteError("x"))  # collisions past every retry
     assert (contended.code, contended.status) == ("SlowDown", 503)
-    full = from_exception(UploadUnhappinessError("x", no_room=True))
-    assert (full.code, full.status) == ("InsufficientStorage", 507)
+    for no_room in (UploadUnhappinessError("x", True), NotEnoughServersError("x", True)):
+        full = from_exception(no_room)
+        assert (full.code, full.status) == ("InsufficientStorage", 507)
     for no_space in (errno.ENOSPC, errno.EDQUOT):  # the gateway's own disk (its spool)
         spool = from_exception(OSError(no_space, os.strerror(no_space)))
         assert (spool.code, spool.status) == ("InsufficientStorage", 507)

@@ -247,6 +247,29 @@ def test_a_disk_that_fills_under_a_share_drops_the_upload_at_once(
     assert again.allocated == frozenset({0})
 
 
+def test_a_mutable_share_the_disk_cannot_grow_is_left_as_it_was(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that would grow a share (or make a new one) on a full disk is refused with
+    507 before any byte changes, so the share's version stays whole; writes that need no
+    new room go through."""
+    si, renew = os.urandom(16), os.urandom(32)
+    assert rtw(backend, si, renew, s0=writes((0, b"version one " * 100)))
+    path = backend.share_path(si, 0)
+    before = path.read_bytes()
+    monkeypatch.setattr(backend_module, "_fallocate", failing_fallocate(errno.ENOSPC))
+    with pytest.raises(OutOfSpaceError) as info:
+        rtw(backend, si, renew, s0=writes((0, b"version two, longer " * 100)))
+    assert info.value.status == 507
+    assert path.read_bytes() == before
+    other = os.urandom(16)
+    with pytest.raises(OutOfSpaceError):
+        rtw(backend, other, renew, s0=writes((0, b"new")))
+    assert not backend.bucket_dir(other).exists()
+    assert rtw(backend, si, renew, s0=writes((0, b"VERSION ONE ")))  # in place: no new room
+    assert path.read_bytes()[c.MUTABLE_DATA_OFFSET :][:24] == b"VERSION ONE version one "
+
+
 def test_idle_uploads_are_aborted(backend: Backend) -> None:
     clock = backend.clock
     assert isinstance(clock, FakeClock)
