@@ -230,6 +230,10 @@ class Backend:
                     self._add_or_renew(self.share_path(si, shnum), renew, cancel, 0, now)
                 except CorruptContainerError:
                     continue  # reported by the crawler; the share stays in already-have
+                except OSError as exc:
+                    if exc.errno not in NO_ROOM_ERRNOS:
+                        raise
+                    raise OutOfSpaceError(f"no room to renew a lease: {exc.strerror}") from None
             # Reserved files are already counted out of the disk's free space.
             remaining = self.available_space() - sum(
                 u.allocated_size for u in self._uploads.values() if not u.reserved

@@ -138,7 +138,8 @@ async def repair(
                     holders.add(server.nickname)
                     break
         if not job.buckets:
-            raise RepairError("no server accepted a new share")
+            await job.find_full_servers()
+            raise RepairError("no server accepted a new share" + job.no_room_message())
         job.failed.clear()  # a refused allocation was answered by trying the next server
         await _reencode_and_push(job, reader, cap)
     except BaseException:

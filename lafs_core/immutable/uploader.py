@@ -130,14 +130,15 @@ class UploadJob:
                 no_room=bool(self.full or self.ran_out),
             )
 
+    def no_room_message(self) -> str:
+        """ " (no room for a share of N bytes on: node (M bytes), ...)", or "" if none is full."""
+        if not self.full:
+            return ""
+        details = ", ".join(f"{name} ({free} bytes)" for name, free in sorted(self.full.items()))
+        return f" (no room for a share of {self.encoder.share_size} bytes on: {details})"
+
     def _failure_suffix(self) -> str:
-        suffix = ""
-        if self.full:
-            size = self.encoder.share_size
-            details = ", ".join(
-                f"{name} ({free} bytes)" for name, free in sorted(self.full.items())
-            )
-            suffix += f" (no room for a share of {size} bytes on: {details})"
+        suffix = self.no_room_message()
         if self.failed:
             details = "; ".join(f"{name}: {why}" for name, why in sorted(self.failed.items()))
             suffix += f" (unusable servers: {details})"
@@ -223,7 +224,10 @@ class UploadJob:
                 self.encoder.share_size,
             )
         except StorageError as exc:
-            self.failed[server.nickname] = str(exc)
+            if exc.status == INSUFFICIENT_STORAGE:
+                self.declined.add(server)  # asked for its room if the upload is unhappy
+            else:
+                self.failed[server.nickname] = str(exc)
             return set()
         self.held[server] |= set(result.already_have)
         if shares - result.allocated - result.already_have:

@@ -8,10 +8,12 @@ from pathlib import Path
 
 from lafs_core import base32
 from lafs_core.client import Client
-from lafs_core.grid_config import GridConfig
+from lafs_core.grid_config import GridConfig, format_grid
+from lafs_core.immutable.params import EncodingParams
 from lafs_core.uri import CHKReadCap
+from storage_node.backend import IMMUTABLE_OVERHEAD
 
-from ..conftest import Grid
+from ..conftest import Grid, StorageNodeFactory
 
 
 def upload(config: GridConfig, data: bytes) -> CHKReadCap:
@@ -114,6 +116,34 @@ def test_unrecoverable_repair_fails_and_changes_nothing(healthy_grid: Grid) -> N
     out = lafs(healthy_grid, "repair", cap.to_string())
     assert out.returncode == 2 and "Repair unsuccessful: unrecoverable" in out.stdout
     assert set(share_files(healthy_grid, cap)) == left
+
+
+def test_a_repair_with_no_room_anywhere_names_the_full_servers(
+    storage_node_factory: StorageNodeFactory, tmp_path: Path
+) -> None:
+    """Two shares lost, and every node now limited to files smaller than a share: the
+    repair places nothing, and says which servers have no room, with the room they have."""
+    nodes = storage_node_factory.create_many(5)
+    names = [f"node{i}" for i in range(5)]
+    grid = Grid(nodes, tmp_path / "grid.toml")
+    grid.grid_file.write_text(
+        format_grid(EncodingParams(3, 4, 5), list(zip(names, [n.nurl for n in nodes])))
+    )
+    cap = upload(grid.config(), os.urandom(300_000))  # shares of ~100 KB
+    files = share_files(grid, cap)
+    for path in sorted(files, key=lambda p: files[p])[:2]:
+        path.unlink()
+    limit = 64 * 1024
+    for node in nodes:
+        node.file_size_limit = limit
+        node.restart()
+    out = lafs(grid, "repair", cap.to_string())
+    assert out.returncode == 2, out.stderr
+    failure = "Repair unsuccessful: no server accepted a new share (no room for a share of"
+    assert failure in out.stdout
+    room = limit - IMMUTABLE_OVERHEAD
+    assert ", ".join(f"{name} ({room} bytes)" for name in names) in out.stdout
+    assert len(share_files(grid, cap)) == 3
 
 
 def test_add_lease_and_verify_cap(healthy_grid: Grid) -> None:
