@@ -12,7 +12,9 @@ that `--verbose` prints (Tahoe's figures come from its running node's web
 API, which pays no start-up). CPU-seconds (the client's, and all nodes' together)
 are printed too: on a shared machine they vary less than the rates. With
 --tahoe, the same file goes through a real Tahoe 1.20 client node's web API
-onto ten real Tahoe storage nodes in the same run, and the ratios are printed.
+onto ten real Tahoe storage nodes in the same run, and the ratios are printed;
+both gets write the file to the same disk (`lafs get -o`, and Tahoe's GET
+body into a file, as `tahoe get CAP FILE` does).
 """
 
 import argparse

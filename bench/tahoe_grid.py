@@ -40,13 +40,15 @@ def _put(port: int, source: Path) -> str:
     return text.strip()
 
 
-def _get(port: int, cap: str) -> int:
+def _get(port: int, cap: str, out: Path) -> int:
+    """The file's bytes into `out`, as `tahoe get CAP FILE` (and our `lafs get -o`) write."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3600)
     conn.request("GET", "/uri/" + urllib.parse.quote(cap))
     response = conn.getresponse()
     total = 0
-    while chunk := response.read(1 << 20):
-        total += len(chunk)
+    with open(out, "wb") as f:
+        while chunk := response.read(1 << 20):
+            total += f.write(chunk)
     if response.status != 200:
         raise RuntimeError(f"Tahoe GET: {response.status}")
     return total
@@ -96,9 +98,10 @@ def bench_tahoe(tmp: Path, source: Path, runs: int, nodes: int) -> dict[str, flo
             cap = _put(client.web_port, source)
             put_times.append(time.perf_counter() - start)
             start = time.perf_counter()
-            if _get(client.web_port, cap) != size:
+            if _get(client.web_port, cap, tmp / "tahoe-out") != size:
                 raise RuntimeError("Tahoe returned a different size")
             get_times.append(time.perf_counter() - start)
+            (tmp / "tahoe-out").unlink()
             for node in storage:  # each run uploads afresh: drop the shares
                 for share_dir in (node.storage_dir / "shares").glob("??"):
                     subprocess.run(["rm", "-rf", str(share_dir)], check=True)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import shutil
+import socket
 import ssl
 import sys
 from pathlib import Path
@@ -36,6 +38,7 @@ from storage_node.local_grid import LocalGrid
 log = logging.getLogger("s3gw")
 
 FIRST_ACCOUNT = "admin"
+STARTUP_FAILURE = 3  # uvicorn's exit status when the app did not start
 # RSA keys kept ready: a burst of new buckets (three directories each), multipart
 # uploads (one each) and index splits (one each) then waits for no key generation.
 KEY_POOL_SIZE = 16
@@ -126,11 +129,27 @@ def check_tls_files(config: GatewayConfig) -> None:
         ) from exc
 
 
+def listen_socket(host: str, port: int) -> socket.socket:
+    """The gateway's socket, bound before anything starts: a port in use is then a clear
+    message, not an error after the storage nodes are up and "serving" was printed."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        in_use = exc.errno == errno.EADDRINUSE
+        hint = " (another gateway? choose a port with --port)" if in_use else ""
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from exc
+    return sock
+
+
 def serve(config: GatewayConfig) -> int:
     one_arena()  # before any thread starts: buffers freed by one worker serve the next
     reuse_freed_memory()  # segment and body buffers are reused, not faulted in page by page
     try:
         check_tls_files(config)
+        sock = listen_socket(config.host, config.port)
         credentials = prepare_data_dir(config)
     except (ConfigError, CredentialsError) as exc:
         print(f"s3gw: {exc}", file=sys.stderr)
@@ -150,8 +169,8 @@ def serve(config: GatewayConfig) -> int:
     )
     service = GatewayService(config, app, grid_file, local_grid)
     app.on_startup, app.on_shutdown = service.start, service.stop
-    try:
-        uvicorn.run(
+    server = uvicorn.Server(
+        uvicorn.Config(
             app,
             host=config.host,
             port=config.port,
@@ -166,7 +185,12 @@ def serve(config: GatewayConfig) -> int:
             ssl_certfile=config.tls_cert_file,
             ssl_keyfile=config.tls_key_file,
         )
+    )
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
     finally:
         if local_grid is not None:
             local_grid.stop()
-    return 0
+    return 0 if server.started else STARTUP_FAILURE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import threading
@@ -258,3 +259,18 @@ def test_tls_settings_are_checked_before_serving(tmp_path) -> None:
         )  # fmt: skip
         assert out.returncode == 1 and message in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "d" / "grid").exists()  # no storage node was started
+
+
+def test_a_port_in_use_is_a_clear_message_before_anything_starts(tmp_path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run(
+            ["s3gw", "serve", "--data-dir", str(tmp_path / "d"), "--port", str(port)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert f"s3gw: cannot listen on 127.0.0.1:{port}: Address already in use" in out.stderr
+    assert "another gateway?" in out.stderr and "serving" not in out.stdout
+    assert not (tmp_path / "d").exists()  # no account made, no storage node started
