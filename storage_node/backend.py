@@ -853,8 +853,6 @@ _sync_file_range = _load_libc(
 )
 _fallocate = _load_libc("fallocate", ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
 _FALLOC_FL_KEEP_SIZE = 1
-
-
 _SYNC_FILE_RANGE_WAIT_BEFORE, _SYNC_FILE_RANGE_WRITE, _SYNC_FILE_RANGE_WAIT_AFTER = 1, 2, 4
 # An upload's bytes this far behind its latest write leave the page cache (`drop_written`).
 DROP_BEHIND = 2 << 20

@@ -53,7 +53,7 @@ class WriteError(StorageNodeError):
 
 
 class OutOfSpaceError(StorageNodeError):
-    """Not enough space left above the reserve for a lease or an advisory, or the disk
-    filled under a share being written (507 Insufficient Storage; 1.20 answers 500)."""
+    """No room on the disk for a share's growth, a lease or an advisory (507 Insufficient
+    Storage, where 1.20 answers 500): the client learns the node is full, not broken."""
 
     status = INSUFFICIENT_STORAGE

@@ -131,7 +131,8 @@ class UploadJob:
             )
 
     def no_room_message(self) -> str:
-        """ " (no room for a share of N bytes on: node (M bytes), ...)", or "" if none is full."""
+        """The suffix naming the servers without room for a share ("" if none is full):
+        ' (no room for a share of N bytes on: node0 (M bytes), ...)'."""
         if not self.full:
             return ""
         details = ", ".join(f"{name} ({free} bytes)" for name, free in sorted(self.full.items()))
