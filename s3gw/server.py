@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import os
 import shutil
-import socket
 import ssl
 import sys
 from pathlib import Path
@@ -34,10 +32,12 @@ from s3gw.maintenance import renew_on_schedule
 from s3gw.objects import ObjectStore
 from storage_node.joined_writes import JoinedWritesProtocol
 from storage_node.local_grid import LocalGrid
+from storage_node.startup import StartupError, listen_socket, lock_directory
 
 log = logging.getLogger("s3gw")
 
 FIRST_ACCOUNT = "admin"
+LOCK_FILE = "gateway.lock"  # held by the gateway serving the data directory
 STARTUP_FAILURE = 3  # uvicorn's exit status when the app did not start
 # RSA keys kept ready: a burst of new buckets (three directories each), multipart
 # uploads (one each) and index splits (one each) then waits for no key generation.
@@ -129,29 +129,17 @@ def check_tls_files(config: GatewayConfig) -> None:
         ) from exc
 
 
-def listen_socket(host: str, port: int) -> socket.socket:
-    """The gateway's socket, bound before anything starts: a port in use is then a clear
-    message, not an error after the storage nodes are up and "serving" was printed."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        in_use = exc.errno == errno.EADDRINUSE
-        hint = " (another gateway? choose a port with --port)" if in_use else ""
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from exc
-    return sock
-
-
 def serve(config: GatewayConfig) -> int:
     one_arena()  # before any thread starts: buffers freed by one worker serve the next
     reuse_freed_memory()  # segment and body buffers are reused, not faulted in page by page
     try:
         check_tls_files(config)
-        sock = listen_socket(config.host, config.port)
+        # The port, then the data directory (whose spool a start empties), before anything.
+        sock = listen_socket(config.host, config.port, "another gateway? choose a port with --port")
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        lock = lock_directory(config.data_dir, LOCK_FILE, "data directory")
         credentials = prepare_data_dir(config)
-    except (ConfigError, CredentialsError) as exc:
+    except (ConfigError, CredentialsError, StartupError) as exc:
         print(f"s3gw: {exc}", file=sys.stderr)
         return 1
     local_grid = None
@@ -193,4 +181,5 @@ def serve(config: GatewayConfig) -> int:
     finally:
         if local_grid is not None:
             local_grid.stop()
+        lock.close()
     return 0 if server.started else STARTUP_FAILURE

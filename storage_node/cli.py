@@ -21,6 +21,7 @@ from .errors import ConfigError, StorageNodeError
 from .tls import certificate_der, create_identity, write_private_file
 
 GC_THRESHOLD = 20_000  # allocations between young-generation collections (Python's: 700)
+LOCK_FILE = "node.lock"  # held by the process serving the node directory
 
 
 def _free_port(host: str) -> int:
@@ -72,8 +73,12 @@ def run_node(node_dir: Path, parent_pid: int | None = None) -> None:
 
     from .joined_writes import JoinedWritesProtocol
     from .server import create_app
+    from .startup import listen_socket, lock_directory
 
     config = read_config(node_dir)
+    # Before the backend, which wipes incoming/: held until the process exits.
+    lock = lock_directory(node_dir, LOCK_FILE, "node directory")
+    sock = listen_socket(config.host, config.port, "another node? its port is in node.cfg")
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(config),
@@ -100,7 +105,8 @@ def run_node(node_dir: Path, parent_pid: int | None = None) -> None:
     # runs less often, and never again walks the modules and objects made so far.
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD)
-    server.run()
+    server.run(sockets=[sock])
+    lock.close()
     if not server.started:
         raise StorageNodeError(f"could not serve on {config.host}:{config.port}")
 
@@ -172,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
 
             if args.nodes < 1:
                 raise ConfigError("--nodes must be at least 1")
-            LocalGrid(args.dir, args.nodes).run_forever()
+            if LocalGrid(args.dir, args.nodes).run_forever():
+                return 1
         elif args.command == "nurl":
             print((args.dir / NURL_FILE).read_text().strip())
     except (StorageNodeError, OSError) as exc:

@@ -14,14 +14,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 from lafs_core.grid_config import format_grid
 from lafs_core.immutable.params import EncodingParams
 
 from .cli import create_node
 from .config import NURL_FILE
+from .startup import lock_directory
 
 GRID_FILE = "grid.toml"
+LOCK_FILE = "local-grid.lock"  # held while this grid's nodes run
 
 
 def storage_node_command() -> list[str]:
@@ -37,6 +40,7 @@ class LocalGrid:
         self.count = nodes
         self.encoding = encoding or EncodingParams(happy=min(7, nodes))
         self.processes: list[subprocess.Popen[bytes]] = []
+        self._lock: TextIO | None = None
 
     @property
     def grid_file(self) -> Path:
@@ -61,19 +65,25 @@ class LocalGrid:
         """Start every node; a node stops by itself if this process dies without stopping it
         (Linux ties it to the calling thread: call from the main thread)."""
         self.create()
+        # A second grid on this directory would find the ports answering (the first's nodes)
+        # and report success while its own nodes exit: it stops here instead.
+        self._lock = lock_directory(self.directory, LOCK_FILE, "grid directory")
         parent = str(os.getpid())
-        for node_dir in self.node_dirs():
-            log = open(node_dir / "node.log", "ab")
-            self.processes.append(
-                subprocess.Popen(
-                    [*storage_node_command(), "run", str(node_dir), "--parent-pid", parent],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                )
-            )
-            log.close()
-        self.wait_until_listening(timeout)
+        try:
+            for node_dir in self.node_dirs():
+                with open(node_dir / "node.log", "ab") as log:
+                    self.processes.append(
+                        subprocess.Popen(
+                            [*storage_node_command(), "run", str(node_dir), "--parent-pid", parent],
+                            stdout=log,
+                            stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL,
+                        )
+                    )
+            self.wait_until_listening(timeout)
+        except BaseException:
+            self.stop()  # the nodes that did start, and the lock
+            raise
 
     def wait_until_listening(self, timeout: float) -> None:
         import socket
@@ -105,13 +115,17 @@ class LocalGrid:
                 process.kill()
                 process.wait()
         self.processes = []
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
-    def run_forever(self) -> None:
-        """Start, print where the grid file is, and stop cleanly on SIGINT or SIGTERM."""
+    def run_forever(self) -> bool:
+        """Start, print where the grid file is, and stop cleanly on SIGINT or SIGTERM, or
+        when a node exits by itself (then returns True: the grid failed)."""
         self.start()
         print(f"{self.count} storage nodes running under {self.directory}", flush=True)
         print(f"use it with: lafs --grid {self.grid_file} put FILE", flush=True)
-        stopping = False
+        stopping = failed = False
 
         def stop(signum: int, frame: object) -> None:
             nonlocal stopping
@@ -127,7 +141,8 @@ class LocalGrid:
                             f"storage node {node_dir.name} exited with {process.returncode}",
                             file=sys.stderr,
                         )
-                        stopping = True
+                        stopping = failed = True
                 time.sleep(0.2)
         finally:
             self.stop()
+        return failed

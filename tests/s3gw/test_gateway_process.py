@@ -183,6 +183,15 @@ def test_serve_with_embedded_grid(tmp_path) -> None:
         assert s3.get_object(Bucket="first", Key="k")["Body"].read() == b"v" * 100_000
         nodes = sorted(p.name for p in (data_dir / "grid").iterdir() if p.name.startswith("node"))
         assert len(nodes) == 10
+        # A second gateway on the same data directory (another port) refuses to start,
+        # before it would empty the spool or start the grid again; the first serves on.
+        other = ["s3gw", "serve", "--data-dir", str(data_dir), "--port", str(free_port())]
+        second = subprocess.run(other, capture_output=True, text=True, env=env, timeout=60)
+        assert second.returncode == 1 and "serving" not in second.stdout
+        assert second.stderr == (
+            f"s3gw: data directory {data_dir} is in use by another process (pid {proc.pid})\n"
+        )
+        assert s3.get_object(Bucket="first", Key="k")["Body"].read() == b"v" * 100_000
     finally:
         proc.terminate()
         proc.wait(timeout=60)

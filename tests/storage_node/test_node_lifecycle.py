@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from lafs_core import base32
 from lafs_core import storage_protocol as sp
 from lafs_core.errors import ShareNotFoundError
+from lafs_core.nurl import parse_nurl
 from storage_node.backend import IMMUTABLE_OVERHEAD
 
 from ..conftest import StorageNodeFactory, storage_node_command
@@ -62,6 +64,64 @@ async def test_kill_mid_upload_discards_partial_share(
         again = await client.allocate_buckets(si, renew, cancel, os.urandom(20), [0, 1], size)
         assert again.allocated == {0, 1}
     node.stop()
+
+
+@pytest.mark.anyio
+async def test_a_second_process_on_a_node_is_refused_and_changes_nothing(
+    storage_node_factory: StorageNodeFactory, tmp_path: Path
+) -> None:
+    """Started by mistake on a node directory already served, a second `storage-node run`
+    says so and exits before its backend would wipe the first one's uploads in progress;
+    one whose port is taken says that. The upload in progress then completes."""
+    node = storage_node_factory.create()
+    si, upload, size = random_si(), os.urandom(20), 100_000
+    data = os.urandom(size)
+    async with node.client() as client:
+        await client.allocate_buckets(si, os.urandom(32), os.urandom(32), upload, [0], size)
+        await client.write_share_chunk(si, 0, upload, 0, data[: size // 2])
+        second = subprocess.run(
+            [*storage_node_command(), "run", str(node.node_dir)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert second.returncode == 1 and "Traceback" not in second.stderr
+        assert second.stderr == (
+            f"storage-node: node directory {node.node_dir} is in use by another process "
+            f"(pid {node.process.pid})\n"  # type: ignore[union-attr]
+        )
+        assert len(_incoming_files(node.node_dir)) == 1
+        result = await client.write_share_chunk(si, 0, upload, size // 2, data[size // 2 :])
+        assert result.finished
+        assert await client.read_share_chunk(si, 0, 0, size) == data
+    port = parse_nurl(node.nurl).port
+    other = tmp_path / "other"
+    subprocess.run(
+        [*storage_node_command(), "create", str(other), "--port", str(port)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    taken = subprocess.run(
+        [*storage_node_command(), "run", str(other)], capture_output=True, text=True, timeout=60
+    )
+    assert taken.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in taken.stderr
+    node.stop()
+
+
+def test_a_second_local_grid_on_one_directory_is_refused(tmp_path: Path) -> None:
+    command = [*storage_node_command(), "local-grid", str(tmp_path), "--nodes", "2"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as first:
+        try:
+            assert first.stdout is not None
+            assert "2 storage nodes running" in first.stdout.readline()
+            second = subprocess.run(command, capture_output=True, text=True, timeout=60)
+            assert second.returncode == 1 and "2 storage nodes running" not in second.stdout
+            assert second.stderr == (
+                f"storage-node: grid directory {tmp_path} is in use by another process "
+                f"(pid {first.pid})\n"
+            )
+            assert first.poll() is None
+        finally:
+            first.terminate()
+            assert first.wait(30) == 0
 
 
 def test_clean_stop_discards_uploads_in_progress(storage_node_factory: StorageNodeFactory) -> None:

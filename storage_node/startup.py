@@ -1,0 +1,59 @@
+"""What a server process claims before it touches anything: its directory and its port.
+
+A storage node wipes its `incoming/` uploads when it starts, and a gateway its
+spool; a second process started on the same directory by mistake would do that
+under the first one's feet. So each holds an exclusive lock on its directory
+for its lifetime, and binds its port before anything starts: either being
+taken is a one-line message, with nothing changed.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import socket
+from pathlib import Path
+from typing import TextIO
+
+from .errors import StorageNodeError
+
+
+class StartupError(StorageNodeError):
+    """The directory is in use by another process, or the port cannot be had."""
+
+
+def lock_directory(directory: Path, lock_name: str, what: str) -> TextIO:
+    """Hold `directory/lock_name` locked for as long as the returned file stays open (keep
+    it for the process's lifetime); StartupError naming the holder's pid if another
+    process holds it. `what` names the directory in that message ("node directory")."""
+    f = open(directory / lock_name, "a+")  # noqa: SIM115 (held open: that is the lock)
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip()
+        f.close()
+        by = f" (pid {holder})" if holder.isdigit() else ""
+        raise StartupError(f"{what} {directory} is in use by another process{by}") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
+
+
+def listen_socket(host: str, port: int, hint: str) -> socket.socket:
+    """A socket bound to host:port, for the server to listen on; StartupError if the port
+    is taken (`hint` says what to do then) or the address is not this machine's."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        advice = f" ({hint})" if exc.errno == errno.EADDRINUSE else ""
+        raise StartupError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}{advice}"
+        ) from exc
+    return sock
