@@ -19,9 +19,10 @@ from typing import TextIO
 from lafs_core.grid_config import format_grid
 from lafs_core.immutable.params import EncodingParams
 
+from .cli import LOCK_FILE as NODE_LOCK_FILE
 from .cli import create_node
 from .config import NURL_FILE
-from .startup import lock_directory
+from .startup import lock_directory, wait_until_free
 
 GRID_FILE = "grid.toml"
 LOCK_FILE = "local-grid.lock"  # held while this grid's nodes run
@@ -71,6 +72,9 @@ class LocalGrid:
         parent = str(os.getpid())
         try:
             for node_dir in self.node_dirs():
+                # The nodes of a gateway killed just before this one started may still be
+                # stopping: each lets go of its directory within seconds.
+                wait_until_free(node_dir, NODE_LOCK_FILE, timeout)
                 with open(node_dir / "node.log", "ab") as log:
                     self.processes.append(
                         subprocess.Popen(

@@ -13,6 +13,7 @@ import errno
 import fcntl
 import os
 import socket
+import time
 from pathlib import Path
 from typing import TextIO
 
@@ -41,6 +42,24 @@ def lock_directory(directory: Path, lock_name: str, what: str) -> TextIO:
     f.write(f"{os.getpid()}\n")
     f.flush()
     return f
+
+
+def wait_until_free(directory: Path, lock_name: str, timeout: float) -> None:
+    """Wait up to `timeout` seconds for the holder of `directory/lock_name` to let go: a
+    process on its way out, such as a node whose gateway was just killed (it stops on
+    SIGTERM). Past that, the caller's own `lock_directory` names the holder."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with open(directory / lock_name) as f:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return  # free (released again as the file closes)
+        except FileNotFoundError:
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return
+        time.sleep(0.05)
 
 
 def listen_socket(host: str, port: int, hint: str) -> socket.socket:

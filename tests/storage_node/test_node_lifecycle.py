@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,9 @@ from lafs_core import storage_protocol as sp
 from lafs_core.errors import ShareNotFoundError
 from lafs_core.nurl import parse_nurl
 from storage_node.backend import IMMUTABLE_OVERHEAD
+from storage_node.cli import LOCK_FILE as NODE_LOCK_FILE
+from storage_node.local_grid import LocalGrid
+from storage_node.startup import lock_directory
 
 from ..conftest import StorageNodeFactory, storage_node_command
 from .helpers import RawClient, random_si
@@ -257,3 +262,19 @@ def test_create_makes_private_files_and_prints_nurl(tmp_path: os.PathLike[str]) 
         [*storage_node_command(), "create", node_dir], check=False, capture_output=True, text=True
     )
     assert again.returncode != 0
+
+
+def test_a_local_grid_waits_for_nodes_still_stopping(tmp_path: Path) -> None:
+    """A node directory still locked by a process on its way out (the nodes of a gateway
+    killed just before) holds up the grid's start for as long, not for ever."""
+    grid = LocalGrid(tmp_path / "grid", 2)
+    grid.create()
+    stopping = lock_directory(grid.node_dirs()[0], NODE_LOCK_FILE, "node directory")
+    threading.Timer(1.0, stopping.close).start()
+    began = time.monotonic()
+    grid.start()
+    try:
+        assert time.monotonic() - began >= 1.0
+        assert all(p.poll() is None for p in grid.processes)
+    finally:
+        grid.stop()
