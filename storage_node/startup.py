@@ -28,7 +28,10 @@ def lock_directory(directory: Path, lock_name: str, what: str) -> TextIO:
     """Hold `directory/lock_name` locked for as long as the returned file stays open (keep
     it for the process's lifetime); StartupError naming the holder's pid if another
     process holds it. `what` names the directory in that message ("node directory")."""
-    f = open(directory / lock_name, "a+")  # noqa: SIM115 (held open: that is the lock)
+    try:
+        f = open(directory / lock_name, "a+")  # noqa: SIM115 (held open: that is the lock)
+    except OSError as exc:
+        raise StartupError(f"cannot open {directory / lock_name}: {exc.strerror}") from exc
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -37,6 +40,8 @@ def lock_directory(directory: Path, lock_name: str, what: str) -> TextIO:
         f.close()
         by = f" (pid {holder})" if holder.isdigit() else ""
         raise StartupError(f"{what} {directory} is in use by another process{by}") from None
+    except OSError:
+        pass  # a filesystem without locks (ENOLCK): serve unguarded, as before locks
     f.seek(0)
     f.truncate()
     f.write(f"{os.getpid()}\n")
