@@ -243,6 +243,22 @@ class Gateway:
         await self._bucket(req)
         return _xml(xml.render_location_constraint(self.region))
 
+    async def op_get_bucket_versioning(self, req: S3Request) -> Response:
+        """Never enabled: objects have one version each (what tools check before relying
+        on versions)."""
+        await self._bucket(req)
+        return _xml(xml.render_versioning_configuration())
+
+    async def op_get_bucket_acl(self, req: S3Request) -> Response:
+        """The one ACL there is: the owning account has full control, nobody else any."""
+        bucket = await self._bucket(req)
+        return _xml(xml.render_access_control_policy(owner_of(bucket.owner)))
+
+    async def op_get_object_acl(self, req: S3Request) -> Response:
+        bucket = await self._bucket(req)
+        await self._entry(bucket.index, req.key)  # NoSuchKey if there is none
+        return _xml(xml.render_access_control_policy(owner_of(bucket.owner)))
+
     # -- listing --------------------------------------------------------------
 
     async def _list(self, req: S3Request, v2: bool) -> Response:

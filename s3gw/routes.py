@@ -26,11 +26,14 @@ from s3gw.errors import (
 
 MAX_KEY_BYTES = 1024
 
+# Sub-resources we answer for reading only (GET): an unversioned bucket's versioning, and
+# the one ACL there is (the owner's full control); any other method on them is refused,
+# never taken for the plain operation (DELETE /bkt/k?acl is not a DeleteObject).
+READ_ONLY_SUBRESOURCES = ("acl", "versioning")
 # Sub-resources of S3 we recognise but do not implement (bucket- or object-level).
 UNSUPPORTED_SUBRESOURCES = frozenset(
     {
         "accelerate",
-        "acl",
         "analytics",
         "attributes",
         "cors",
@@ -55,7 +58,6 @@ UNSUPPORTED_SUBRESOURCES = frozenset(
         "select",
         "session",
         "torrent",
-        "versioning",
         "versions",
         "website",
         "versionId",
@@ -153,6 +155,14 @@ def _unsupported(query: Mapping[str, str]) -> None:
         raise S3NotImplemented(f"The {names[0]} sub-resource is not implemented by this gateway.")
 
 
+def _read_only(query: Mapping[str, str], method: str) -> str | None:
+    """The read-only sub-resource a request names, if any; S3NotImplemented unless a GET."""
+    name = next((n for n in READ_ONLY_SUBRESOURCES if n in query), None)
+    if name is not None and method != "GET":
+        raise S3NotImplemented(f"Changing {name} is not implemented by this gateway.")
+    return name
+
+
 def route(
     method: str,
     host: str,
@@ -204,6 +214,11 @@ def route(
 
     if key is None:
         _unsupported(q)
+        read_only = _read_only(q, method)
+        if read_only == "acl":
+            return r("GetBucketAcl")
+        if read_only == "versioning":
+            return r("GetBucketVersioning")
         if method == "GET":
             if "location" in q:
                 return r("GetBucketLocation")
@@ -231,6 +246,11 @@ def route(
         raise S3NotImplemented(f"{method} on a bucket is not implemented by this gateway.")
 
     _unsupported(q)
+    read_only = _read_only(q, method)
+    if read_only == "acl":
+        return r("GetObjectAcl")
+    if read_only is not None:
+        raise S3NotImplemented(f"The {read_only} sub-resource is not one of an object.")
     if method in ("PUT", "POST"):
         validate_key(key)
     if method == "GET":

@@ -143,9 +143,9 @@ def contents_row(e: ObjectEntry, encoding_type: str | None, with_owner: bool) ->
     )
 
 
-def _owner_xml(owner: Owner, name: str = "Owner") -> str:
+def _owner_xml(owner: Owner, name: str = "Owner", attributes: str = "") -> str:
     return (
-        f"<{name}><ID>{_xml_text(owner.id)}</ID>"
+        f"<{name}{attributes}><ID>{_xml_text(owner.id)}</ID>"
         f"<DisplayName>{_xml_text(owner.display_name)}</DisplayName></{name}>"
     )
 
@@ -385,6 +385,27 @@ def render_tagging(tags: Sequence[tuple[str, str]]) -> bytes:
     return d.done()
 
 
+def render_versioning_configuration() -> bytes:
+    """VersioningConfiguration of a bucket whose versioning was never enabled: no Status."""
+    return _Doc("VersioningConfiguration").done()
+
+
+_XSI = "http://www.w3.org/2001/XMLSchema-instance"
+
+
+def render_access_control_policy(owner: Owner) -> bytes:
+    """AccessControlPolicy (GetBucketAcl, GetObjectAcl): the owner, with full control."""
+    d = _Doc("AccessControlPolicy")
+    d.owner(owner)
+    d.open("AccessControlList")
+    d.open("Grant")
+    d.parts.append(_owner_xml(owner, "Grantee", f' xmlns:xsi="{_XSI}" xsi:type="CanonicalUser"'))
+    d.el("Permission", "FULL_CONTROL")
+    d.close("Grant")
+    d.close("AccessControlList")
+    return d.done()
+
+
 def render_location_constraint(region: str | None) -> bytes:
     """LocationConstraint; us-east-1 (or None) is the empty element, as S3 answers."""
     value = "" if region in (None, "us-east-1") else region
@@ -576,6 +597,7 @@ __all__ = [
     "parse_delete",
     "parse_tagging",
     "quote_etag",
+    "render_access_control_policy",
     "render_complete_multipart_upload",
     "render_copy_object_result",
     "render_delete_result",
@@ -587,5 +609,6 @@ __all__ = [
     "render_list_parts",
     "render_location_constraint",
     "render_tagging",
+    "render_versioning_configuration",
     "validate_tags",
 ]

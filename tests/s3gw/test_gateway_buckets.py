@@ -75,6 +75,9 @@ def test_buckets_belong_to_their_account(gateway, s3, bucket) -> None:
         lambda: other.put_object(Bucket=bucket, Key="x", Body=b""),
         lambda: other.list_objects_v2(Bucket=bucket),
         lambda: other.delete_bucket(Bucket=bucket),
+        lambda: other.get_bucket_acl(Bucket=bucket),
+        lambda: other.get_object_acl(Bucket=bucket, Key="private"),
+        lambda: other.get_bucket_versioning(Bucket=bucket),
     ):
         with pytest.raises(ClientError) as exc:
             call()
@@ -131,10 +134,35 @@ def test_list_encoding_type_url(s3, bucket) -> None:
     assert [o["Key"] for o in s3.list_objects(Bucket=bucket)["Contents"]] == [key]
 
 
+def test_versioning_and_acls_as_they_are(s3, bucket) -> None:
+    """Read as S3 answers an unversioned bucket whose owner has full control (what tools
+    such as s3cmd info and Terraform read); changing either is not implemented."""
+    versioning = s3.get_bucket_versioning(Bucket=bucket)
+    assert "Status" not in versioning and "MFADelete" not in versioning
+    owner = s3.list_buckets()["Owner"]
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    for acl in (s3.get_bucket_acl(Bucket=bucket), s3.get_object_acl(Bucket=bucket, Key="k")):
+        assert acl["Owner"] == owner
+        assert acl["Grants"] == [
+            {"Grantee": {**owner, "Type": "CanonicalUser"}, "Permission": "FULL_CONTROL"}
+        ]
+    with pytest.raises(ClientError) as exc:
+        s3.get_object_acl(Bucket=bucket, Key="missing")
+    assert _code(exc) == "NoSuchKey"
+    for change in (
+        lambda: s3.put_bucket_acl(Bucket=bucket, ACL="public-read"),
+        lambda: s3.put_object_acl(Bucket=bucket, Key="k", ACL="public-read"),
+    ):
+        with pytest.raises(ClientError) as exc:
+            change()
+        assert _code(exc) == "NotImplemented"
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"  # still there
+
+
 def test_not_implemented_operations_answer_s3_errors(s3, bucket) -> None:
     with pytest.raises(ClientError) as exc:
         s3.get_bucket_policy(Bucket=bucket)
     assert _code(exc) == "NotImplemented"
     with pytest.raises(ClientError) as exc:
-        s3.get_bucket_versioning(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     assert _code(exc) == "NotImplemented"

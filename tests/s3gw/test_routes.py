@@ -36,6 +36,9 @@ CALLS: list[tuple[str, Callable[[Any], Any]]] = [
     ("DeleteBucket", lambda c: c.delete_bucket(Bucket="bkt")),
     ("HeadBucket", lambda c: c.head_bucket(Bucket="bkt")),
     ("GetBucketLocation", lambda c: c.get_bucket_location(Bucket="bkt")),
+    ("GetBucketVersioning", lambda c: c.get_bucket_versioning(Bucket="bkt")),
+    ("GetBucketAcl", lambda c: c.get_bucket_acl(Bucket="bkt")),
+    ("GetObjectAcl", lambda c: c.get_object_acl(Bucket="bkt", Key=KEY)),
     ("ListObjects", lambda c: c.list_objects(Bucket="bkt", Prefix="a b", Delimiter="/")),
     ("ListObjectsV2", lambda c: c.list_objects_v2(Bucket="bkt", StartAfter="x", FetchOwner=True)),
     ("PutObject", lambda c: c.put_object(Bucket="bkt", Key=KEY, Body=b"data")),
@@ -91,10 +94,9 @@ CALLS: list[tuple[str, Callable[[Any], Any]]] = [
 ]
 
 UNSUPPORTED: list[Callable[[Any], Any]] = [
-    lambda c: c.get_bucket_acl(Bucket="bkt"),
-    lambda c: c.get_bucket_versioning(Bucket="bkt"),
     lambda c: c.put_bucket_versioning(Bucket="bkt", VersioningConfiguration={"Status": "Enabled"}),
-    lambda c: c.get_object_acl(Bucket="bkt", Key="k"),
+    lambda c: c.put_bucket_acl(Bucket="bkt", ACL="public-read"),
+    lambda c: c.put_object_acl(Bucket="bkt", Key="k", ACL="public-read"),
     lambda c: c.get_bucket_policy(Bucket="bkt"),
     lambda c: c.get_bucket_tagging(Bucket="bkt"),
     lambda c: c.list_object_versions(Bucket="bkt"),
@@ -136,7 +138,7 @@ def test_boto3_operations_route(captured: list[Any]) -> None:
         assert r.operation == name, (req.method, req.raw_path, req.raw_query)
         if name != "ListBuckets":
             assert r.bucket == "bkt"
-        if name in ("PutObject", "GetObject", "UploadPart", "ListParts"):
+        if name in ("PutObject", "GetObject", "UploadPart", "ListParts", "GetObjectAcl"):
             assert r.key == KEY
 
 
@@ -189,7 +191,10 @@ def test_path_edge_cases() -> None:
         ("POST", "/bkt", "", "NotImplemented"),
         ("POST", "/bkt/k", "", "NotImplemented"),
         ("PATCH", "/bkt/k", "", "NotImplemented"),
-        ("GET", "/bkt/k", "acl", "NotImplemented"),
+        ("DELETE", "/bkt/k", "acl", "NotImplemented"),  # never a DeleteObject
+        ("DELETE", "/bkt", "versioning", "NotImplemented"),  # never a DeleteBucket
+        ("PUT", "/bkt", "acl", "NotImplemented"),  # never a CreateBucket
+        ("GET", "/bkt/k", "versioning", "NotImplemented"),
         ("GET", "/bkt/%FF", "", "InvalidArgument"),
         ("PUT", "/bkt/" + "k" * 1025, "", "KeyTooLongError"),
     ],
