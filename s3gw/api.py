@@ -59,6 +59,7 @@ from s3gw.listing import (
     paginate_parts,
     paginate_uploads,
     parse_list_params,
+    parse_list_versions_params,
     parse_max_keys,
 )
 from s3gw.multipart import Upload
@@ -111,17 +112,15 @@ def _listed(key: str, entry: IndexEntry, owner: xml.Owner, p: ListParams) -> str
     shape = (p.encoding_type == "url") * 2 + p.fetch_owner
     found: str | None = entry.memo.get(shape)
     if found is None:
-        info = entry.info
-        e = xml.ObjectEntry(
-            key,
-            _mtime(info),
-            info["etag"],
-            int(info["size"]),
-            info.get("storage_class", "STANDARD"),
-            owner,
-        )
+        e = _object_entry(key, entry, owner)
         found = entry.memo[shape] = xml.contents_row(e, p.encoding_type, p.fetch_owner)
     return found
+
+
+def _object_entry(key: str, entry: IndexEntry, owner: xml.Owner) -> xml.ObjectEntry:
+    info = entry.info
+    storage = info.get("storage_class", "STANDARD")
+    return xml.ObjectEntry(key, _mtime(info), info["etag"], int(info["size"]), storage, owner)
 
 
 def _xml(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -297,6 +296,30 @@ class Gateway:
                 start_after=p.start_after_param,
                 encoding_type=p.encoding_type,
                 fetch_owner=p.fetch_owner,
+            )
+        )
+
+    async def op_list_object_versions(self, req: S3Request) -> Response:
+        """An unversioned bucket's versions: each key once, as its latest version "null" (what
+        tools that empty a bucket version by version read, Terraform's force_destroy among
+        them; they then delete with VersionId=null, which deletes the object)."""
+        bucket = await self._bucket(req)
+        p = parse_list_versions_params(req.query)
+        page = await bucket.index.list(p.prefix, p.delimiter or "", p.start_after, p.max_keys)
+        owner = owner_of(bucket.owner)
+        return _xml(
+            xml.render_list_versions(
+                bucket=bucket.name,
+                prefix=p.prefix,
+                key_marker=p.marker,
+                version_id_marker=req.query.get("version-id-marker", ""),
+                delimiter=p.delimiter,
+                max_keys=p.max_keys,
+                is_truncated=page.is_truncated,
+                next_key_marker=page.next_marker,
+                versions=[_object_entry(key, e, owner) for key, e in page.entries],
+                common_prefixes=page.common_prefixes,
+                encoding_type=p.encoding_type,
             )
         )
 

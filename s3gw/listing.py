@@ -110,6 +110,19 @@ def parse_list_params(query: Mapping[str, str], *, v2: bool) -> ListParams:
     )
 
 
+def parse_list_versions_params(query: Mapping[str, str]) -> ListParams:
+    """ListObjectVersions parameters for an unversioned bucket: each key's one version is
+    "null", so the key-marker works as v1's marker, and a version-id-marker can only be
+    "null" (S3's InvalidArgument otherwise, and without a key-marker)."""
+    key_marker = query.get("key-marker", "")
+    version_marker = query.get("version-id-marker", "")
+    if version_marker and not key_marker:
+        raise InvalidArgument("A version-id marker cannot be specified without a key marker.")
+    if version_marker not in ("", "null"):
+        raise InvalidArgument("Invalid version id specified")
+    return parse_list_params({**query, "marker": key_marker}, v2=False)
+
+
 @dataclass
 class Page(Generic[T]):
     """One page of a listing: entries and common prefixes in key order."""
@@ -260,5 +273,6 @@ __all__ = [
     "paginate_parts",
     "paginate_uploads",
     "parse_list_params",
+    "parse_list_versions_params",
     "parse_max_keys",
 ]

@@ -26,10 +26,11 @@ from s3gw.errors import (
 
 MAX_KEY_BYTES = 1024
 
-# Sub-resources we answer for reading only (GET): an unversioned bucket's versioning, and
-# the one ACL there is (the owner's full control); any other method on them is refused,
-# never taken for the plain operation (DELETE /bkt/k?acl is not a DeleteObject).
-READ_ONLY_SUBRESOURCES = ("acl", "versioning")
+# Sub-resources we answer for reading only (GET): an unversioned bucket's versioning and
+# versions (each key's one "null" version), and the one ACL there is (the owner's full
+# control); any other method on them is refused, never taken for the plain operation
+# (DELETE /bkt/k?acl is not a DeleteObject).
+READ_ONLY_SUBRESOURCES = ("acl", "versioning", "versions")
 # Sub-resources of S3 we recognise but do not implement (bucket- or object-level).
 UNSUPPORTED_SUBRESOURCES = frozenset(
     {
@@ -58,7 +59,6 @@ UNSUPPORTED_SUBRESOURCES = frozenset(
         "select",
         "session",
         "torrent",
-        "versions",
         "website",
         "versionId",
         "renameObject",
@@ -219,6 +219,8 @@ def route(
             return r("GetBucketAcl")
         if read_only == "versioning":
             return r("GetBucketVersioning")
+        if read_only == "versions":
+            return r("ListObjectVersions")
         if method == "GET":
             if "location" in q:
                 return r("GetBucketLocation")

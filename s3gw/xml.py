@@ -134,12 +134,25 @@ class _Doc:
 def contents_row(e: ObjectEntry, encoding_type: str | None, with_owner: bool) -> str:
     """One <Contents> element of a listing. Callers may keep it and pass it back in place
     of `e`: listings show the same entries again and again."""
+    return _object_row("Contents", e, encoding_type, with_owner)
+
+
+def version_row(e: ObjectEntry, encoding_type: str | None) -> str:
+    """One <Version> element of ListObjectVersions: an unversioned bucket's key has one
+    version, "null", and it is the latest."""
+    version = "<VersionId>null</VersionId><IsLatest>true</IsLatest>"
+    return _object_row("Version", e, encoding_type, True, version)
+
+
+def _object_row(
+    tag: str, e: ObjectEntry, encoding_type: str | None, with_owner: bool, version: str = ""
+) -> str:
     owner = _owner_xml(e.owner) if with_owner and e.owner is not None else ""
     return (
-        f"<Contents><Key>{_xml_text(_encoded(e.key, encoding_type))}</Key>"
+        f"<{tag}><Key>{_xml_text(_encoded(e.key, encoding_type))}</Key>{version}"
         f"<LastModified>{format_time(e.last_modified)}</LastModified>"
         f"<ETag>{_xml_text(quote_etag(e.etag))}</ETag><Size>{e.size}</Size>{owner}"
-        f"<StorageClass>{_xml_text(e.storage_class)}</StorageClass></Contents>"
+        f"<StorageClass>{_xml_text(e.storage_class)}</StorageClass></{tag}>"
     )
 
 
@@ -218,6 +231,39 @@ def render_list_objects_v1(
     d.el("IsTruncated", is_truncated)
     d.el("EncodingType", encoding_type)
     _contents(d, contents, encoding_type, True)
+    _common_prefixes(d, common_prefixes, encoding_type)
+    return d.done()
+
+
+def render_list_versions(
+    *,
+    bucket: str,
+    prefix: str,
+    key_marker: str,
+    version_id_marker: str,
+    delimiter: str | None,
+    max_keys: int,
+    is_truncated: bool,
+    next_key_marker: str | None,
+    versions: Sequence[ObjectEntry],
+    common_prefixes: Sequence[str],
+    encoding_type: str | None = None,
+) -> bytes:
+    """ListVersionsResult (ListObjectVersions) of an unversioned bucket: no delete markers,
+    and the next version-id marker is always "null"."""
+    d = _Doc("ListVersionsResult")
+    d.el("Name", bucket)
+    d.el("Prefix", _enc(prefix, encoding_type))
+    d.el("KeyMarker", _enc(key_marker, encoding_type))
+    d.el("VersionIdMarker", version_id_marker)
+    if is_truncated:
+        d.el("NextKeyMarker", _enc(next_key_marker, encoding_type))
+        d.el("NextVersionIdMarker", "null")
+    d.el("MaxKeys", max_keys)
+    d.el("Delimiter", _enc(delimiter, encoding_type))
+    d.el("IsTruncated", is_truncated)
+    d.el("EncodingType", encoding_type)
+    d.parts += [version_row(e, encoding_type) for e in versions]
     _common_prefixes(d, common_prefixes, encoding_type)
     return d.done()
 
@@ -607,6 +653,7 @@ __all__ = [
     "render_list_objects_v1",
     "render_list_objects_v2",
     "render_list_parts",
+    "render_list_versions",
     "render_location_constraint",
     "render_tagging",
     "render_versioning_configuration",

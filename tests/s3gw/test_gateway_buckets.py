@@ -159,6 +159,40 @@ def test_versioning_and_acls_as_they_are(s3, bucket) -> None:
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"  # still there
 
 
+def test_list_object_versions_of_an_unversioned_bucket(s3, bucket) -> None:
+    """Each key once, as version "null" and the latest; paged by key-marker; then emptied
+    version by version with VersionId=null, as Terraform's force_destroy empties a bucket."""
+    keys = ["a/1", "a/2", "b", "c d"]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+    owner = s3.list_buckets()["Owner"]
+    listed = s3.list_object_versions(Bucket=bucket)
+    assert [v["Key"] for v in listed["Versions"]] == keys
+    first = listed["Versions"][0]
+    assert (first["VersionId"], first["IsLatest"], first["Size"]) == ("null", True, 3)
+    assert first["ETag"] == s3.head_object(Bucket=bucket, Key="a/1")["ETag"]
+    assert first["Owner"] == owner and "DeleteMarkers" not in listed
+    grouped = s3.list_object_versions(Bucket=bucket, Delimiter="/")
+    assert [v["Key"] for v in grouped["Versions"]] == ["b", "c d"]
+    assert [p["Prefix"] for p in grouped["CommonPrefixes"]] == ["a/"]
+    pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket, MaxKeys=1)
+    assert [v["Key"] for page in pages for v in page.get("Versions", [])] == keys
+    after = s3.list_object_versions(Bucket=bucket, KeyMarker="a/2", VersionIdMarker="null")
+    assert [v["Key"] for v in after["Versions"]] == ["b", "c d"]
+    for bad in ({"KeyMarker": "a/1", "VersionIdMarker": "xyz"}, {"VersionIdMarker": "null"}):
+        with pytest.raises(ClientError) as exc:
+            s3.list_object_versions(Bucket=bucket, **bad)
+        assert _code(exc) == "InvalidArgument"
+    s3.delete_object(Bucket=bucket, Key="c d", VersionId="null")
+    versions = s3.list_object_versions(Bucket=bucket)["Versions"]
+    s3.delete_objects(
+        Bucket=bucket,
+        Delete={"Objects": [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions]},
+    )
+    assert "Versions" not in s3.list_object_versions(Bucket=bucket)
+    s3.delete_bucket(Bucket=bucket)
+
+
 def test_not_implemented_operations_answer_s3_errors(s3, bucket) -> None:
     with pytest.raises(ClientError) as exc:
         s3.get_bucket_policy(Bucket=bucket)

@@ -39,6 +39,7 @@ CALLS: list[tuple[str, Callable[[Any], Any]]] = [
     ("GetBucketVersioning", lambda c: c.get_bucket_versioning(Bucket="bkt")),
     ("GetBucketAcl", lambda c: c.get_bucket_acl(Bucket="bkt")),
     ("GetObjectAcl", lambda c: c.get_object_acl(Bucket="bkt", Key=KEY)),
+    ("ListObjectVersions", lambda c: c.list_object_versions(Bucket="bkt", KeyMarker="a b")),
     ("ListObjects", lambda c: c.list_objects(Bucket="bkt", Prefix="a b", Delimiter="/")),
     ("ListObjectsV2", lambda c: c.list_objects_v2(Bucket="bkt", StartAfter="x", FetchOwner=True)),
     ("PutObject", lambda c: c.put_object(Bucket="bkt", Key=KEY, Body=b"data")),
@@ -99,7 +100,7 @@ UNSUPPORTED: list[Callable[[Any], Any]] = [
     lambda c: c.put_object_acl(Bucket="bkt", Key="k", ACL="public-read"),
     lambda c: c.get_bucket_policy(Bucket="bkt"),
     lambda c: c.get_bucket_tagging(Bucket="bkt"),
-    lambda c: c.list_object_versions(Bucket="bkt"),
+    lambda c: c.delete_object(Bucket="bkt", Key="k", VersionId="3HL4kqtJlcpXroDTDmJ"),
     lambda c: c.get_bucket_lifecycle_configuration(Bucket="bkt"),
 ]
 
