@@ -123,6 +123,9 @@ def _object_entry(key: str, entry: IndexEntry, owner: xml.Owner) -> xml.ObjectEn
     return xml.ObjectEntry(key, _mtime(info), info["etag"], int(info["size"]), storage, owner)
 
 
+NO_SUCH_VERSION = "The specified version does not exist."
+
+
 def _xml(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(body, status, headers, media_type=XML)
 
@@ -439,7 +442,9 @@ class Gateway:
         bucket = await self._bucket(req)
         quiet, objects = xml.parse_delete(await self._body(req))
 
-        async def one(key: str) -> xml.DeleteError | None:
+        async def one(key: str, version_id: str | None) -> xml.DeleteError | None:
+            if version_id not in (None, "null"):  # never the object: its one version is null
+                return xml.DeleteError(key, "NoSuchVersion", NO_SUCH_VERSION)
             try:
                 await bucket.index.delete(key)
             except Exception as exc:  # each key answers for itself
@@ -447,10 +452,9 @@ class Gateway:
                 return xml.DeleteError(key, err.code, err.message)
             return None
 
-        results = await asyncio.gather(*(one(key) for key, _ in objects))
+        results = await asyncio.gather(*(one(key, version) for key, version in objects))
         errors = [r for r in results if r is not None]
-        failed = {e.key for e in errors}
-        deleted = [key for key, _ in objects if key not in failed]
+        deleted = [obj for obj, result in zip(objects, results) if result is None]
         return _xml(xml.render_delete_result(deleted, errors, quiet=quiet))
 
     async def _copy_source(self, req: S3Request) -> IndexEntry:

@@ -400,14 +400,18 @@ def render_list_multipart_uploads(
 
 
 def render_delete_result(
-    deleted: Sequence[str], errors: Sequence[DeleteError], *, quiet: bool = False
+    deleted: Sequence[tuple[str, str | None]],
+    errors: Sequence[DeleteError],
+    *,
+    quiet: bool = False,
 ) -> bytes:
-    """DeleteResult; in quiet mode only the errors are listed."""
+    """DeleteResult of (key, version id as asked, if any); in quiet mode only the errors."""
     d = _Doc("DeleteResult")
     if not quiet:
-        for key in deleted:
+        for key, version_id in deleted:
             d.open("Deleted")
             d.el("Key", key)
+            d.el("VersionId", version_id)
             d.close("Deleted")
     for err in errors:
         d.open("Error")

@@ -184,11 +184,15 @@ def test_list_object_versions_of_an_unversioned_bucket(s3, bucket) -> None:
             s3.list_object_versions(Bucket=bucket, **bad)
         assert _code(exc) == "InvalidArgument"
     s3.delete_object(Bucket=bucket, Key="c d", VersionId="null")
+    wrong = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "b", "VersionId": "v2"}]})
+    assert wrong["Errors"][0]["Code"] == "NoSuchVersion" and "Deleted" not in wrong
+    assert s3.get_object(Bucket=bucket, Key="b")["Body"].read() == b"b"  # not deleted
     versions = s3.list_object_versions(Bucket=bucket)["Versions"]
-    s3.delete_objects(
+    done = s3.delete_objects(
         Bucket=bucket,
         Delete={"Objects": [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions]},
     )
+    assert done["Deleted"] == [{"Key": k, "VersionId": "null"} for k in keys[:3]]
     assert "Versions" not in s3.list_object_versions(Bucket=bucket)
     s3.delete_bucket(Bucket=bucket)
 

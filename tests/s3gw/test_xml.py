@@ -236,10 +236,10 @@ def test_list_parts_and_uploads() -> None:
 
 def test_delete_result() -> None:
     errs = [xml.DeleteError("bad", "AccessDenied", "Access Denied")]
-    p = parse("DeleteObjects", xml.render_delete_result(["a", "b"], errs))
-    assert [d["Key"] for d in p["Deleted"]] == ["a", "b"]
+    p = parse("DeleteObjects", xml.render_delete_result([("a", None), ("b", "null")], errs))
+    assert p["Deleted"] == [{"Key": "a"}, {"Key": "b", "VersionId": "null"}]
     assert p["Errors"] == [{"Key": "bad", "Code": "AccessDenied", "Message": "Access Denied"}]
-    p = parse("DeleteObjects", xml.render_delete_result(["a"], [], quiet=True))
+    p = parse("DeleteObjects", xml.render_delete_result([("a", None)], [], quiet=True))
     assert "Deleted" not in p
 
 
