@@ -46,6 +46,7 @@ from s3gw.headers import (
     directive,
     metadata_headers,
     parse_copy_source,
+    parse_object_attributes,
     parse_part_number,
     parse_tagging_header,
     response_overrides,
@@ -255,6 +256,37 @@ class Gateway:
         """The one ACL there is: the owning account has full control, nobody else any."""
         bucket = await self._bucket(req)
         return _xml(xml.render_access_control_policy(owner_of(bucket.owner)))
+
+    async def op_get_object_attributes(self, req: S3Request) -> Response:
+        """ETag, checksums, parts (paged by x-amz-max-parts / x-amz-part-number-marker), storage
+        class and size, as asked in x-amz-object-attributes; one HEAD's worth of work."""
+        wanted = parse_object_attributes(req.headers.get("x-amz-object-attributes"))
+        bucket = await self._bucket(req)
+        entry = await self._entry(bucket.index, req.key)
+        info = entry.info
+        parts = None
+        if "ObjectParts" in wanted and info.get("parts"):
+            marker_text = req.headers.get("x-amz-part-number-marker", "0") or "0"
+            if not marker_text.isdigit():
+                raise InvalidArgument("part-number-marker must be an integer")
+            max_parts = parse_max_keys(req.headers.get("x-amz-max-parts"), "max-parts")
+            numbered = [(n, int(size)) for n, (_cap, size, _etag) in enumerate(info["parts"], 1)]
+            page, truncated, next_marker = paginate_parts(
+                numbered, part_number_marker=int(marker_text), max_parts=max_parts
+            )
+            parts = xml.ObjectPartsPage(
+                len(numbered), int(marker_text), next_marker, max_parts, truncated,
+                [(n, size) for n, size in page],
+            )  # fmt: skip
+        storage = info.get("storage_class", "STANDARD")
+        body = xml.render_object_attributes(
+            etag=info["etag"] if "ETag" in wanted else None,
+            checksums=info.get("checksums") if "Checksum" in wanted else None,
+            parts=parts,
+            storage_class=storage if "StorageClass" in wanted else None,
+            size=int(info["size"]) if "ObjectSize" in wanted else None,
+        )
+        return _xml(body, headers={"last-modified": format_http_date(_mtime(info))})
 
     async def op_get_object_acl(self, req: S3Request) -> Response:
         bucket = await self._bucket(req)

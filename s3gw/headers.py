@@ -195,6 +195,22 @@ def parse_part_number(value: str | None) -> int:
     return int(value)
 
 
+OBJECT_ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
+
+
+def parse_object_attributes(value: str | None) -> frozenset[str]:
+    """The ``x-amz-object-attributes`` of GetObjectAttributes (comma-separated names)."""
+    names = {n.strip() for n in (value or "").split(",") if n.strip()}
+    if not names:
+        raise InvalidArgument(
+            "The x-amz-object-attributes header specifying the attributes to be retrieved "
+            "is either missing or empty"
+        )
+    if not names <= set(OBJECT_ATTRIBUTES):
+        raise InvalidArgument("Invalid attribute name specified.")
+    return frozenset(names)
+
+
 def header_values(headers: Sequence[tuple[str, str]], name: str) -> list[str]:
     """Every value of a repeated header, in order (case-insensitive)."""
     name = name.lower()
@@ -203,6 +219,7 @@ def header_values(headers: Sequence[tuple[str, str]], name: str) -> list[str]:
 
 __all__ = [
     "MAX_METADATA_BYTES",
+    "OBJECT_ATTRIBUTES",
     "RESPONSE_OVERRIDES",
     "STORAGE_CLASSES",
     "STORED_HEADERS",
@@ -212,6 +229,7 @@ __all__ = [
     "header_values",
     "metadata_headers",
     "parse_copy_source",
+    "parse_object_attributes",
     "parse_part_number",
     "parse_tagging_header",
     "response_overrides",

@@ -27,16 +27,22 @@ from s3gw.errors import (
 MAX_KEY_BYTES = 1024
 
 # Sub-resources we answer for reading only (GET): an unversioned bucket's versioning and
-# versions (each key's one "null" version), and the one ACL there is (the owner's full
-# control); any other method on them is refused, never taken for the plain operation
-# (DELETE /bkt/k?acl is not a DeleteObject).
-READ_ONLY_SUBRESOURCES = ("acl", "versioning", "versions")
+# versions (each key's one "null" version), the one ACL there is (the owner's full
+# control), an object's attributes; any other method, or the wrong level (bucket or
+# object), is refused, never taken for the plain operation (DELETE /bkt/k?acl is not a
+# DeleteObject, GET /bkt?attributes not a ListObjects).
+READ_ONLY_SUBRESOURCES = ("acl", "attributes", "versioning", "versions")
+_BUCKET_READS = {
+    "acl": "GetBucketAcl",
+    "versioning": "GetBucketVersioning",
+    "versions": "ListObjectVersions",
+}
+_OBJECT_READS = {"acl": "GetObjectAcl", "attributes": "GetObjectAttributes"}
 # Sub-resources of S3 we recognise but do not implement (bucket- or object-level).
 UNSUPPORTED_SUBRESOURCES = frozenset(
     {
         "accelerate",
         "analytics",
-        "attributes",
         "cors",
         "encryption",
         "intelligent-tiering",
@@ -155,6 +161,12 @@ def _unsupported(query: Mapping[str, str]) -> None:
         raise S3NotImplemented(f"The {names[0]} sub-resource is not implemented by this gateway.")
 
 
+def _level_read(reads: Mapping[str, str], name: str, level: str) -> str:
+    if name not in reads:
+        raise S3NotImplemented(f"The {name} sub-resource is not one of {level}.")
+    return reads[name]
+
+
 def _read_only(query: Mapping[str, str], method: str) -> str | None:
     """The read-only sub-resource a request names, if any; S3NotImplemented unless a GET."""
     name = next((n for n in READ_ONLY_SUBRESOURCES if n in query), None)
@@ -215,12 +227,8 @@ def route(
     if key is None:
         _unsupported(q)
         read_only = _read_only(q, method)
-        if read_only == "acl":
-            return r("GetBucketAcl")
-        if read_only == "versioning":
-            return r("GetBucketVersioning")
-        if read_only == "versions":
-            return r("ListObjectVersions")
+        if read_only is not None:
+            return r(_level_read(_BUCKET_READS, read_only, "a bucket"))
         if method == "GET":
             if "location" in q:
                 return r("GetBucketLocation")
@@ -249,10 +257,8 @@ def route(
 
     _unsupported(q)
     read_only = _read_only(q, method)
-    if read_only == "acl":
-        return r("GetObjectAcl")
     if read_only is not None:
-        raise S3NotImplemented(f"The {read_only} sub-resource is not one of an object.")
+        return r(_level_read(_OBJECT_READS, read_only, "an object"))
     if method in ("PUT", "POST"):
         validate_key(key)
     if method == "GET":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote_plus
@@ -67,6 +67,18 @@ class PartEntry:
     last_modified: datetime
     etag: str
     size: int
+
+
+@dataclass(frozen=True)
+class ObjectPartsPage:
+    """A page of a multipart object's parts, as GetObjectAttributes lists them."""
+
+    total: int
+    part_number_marker: int
+    next_part_number_marker: int
+    max_parts: int
+    is_truncated: bool
+    parts: Sequence[tuple[int, int]]  # (part number, size)
 
 
 @dataclass(frozen=True)
@@ -435,6 +447,41 @@ def render_tagging(tags: Sequence[tuple[str, str]]) -> bytes:
     return d.done()
 
 
+def render_object_attributes(
+    *,
+    etag: str | None,
+    checksums: Mapping[str, str] | None,
+    parts: ObjectPartsPage | None,
+    storage_class: str | None,
+    size: int | None,
+) -> bytes:
+    """GetObjectAttributesResponse: the attributes asked for (None: not asked, or none).
+    The ETag is bare here, unlike every other S3 answer."""
+    d = _Doc("GetObjectAttributesResponse")
+    d.el("ETag", etag)
+    if checksums:
+        d.open("Checksum")
+        for algorithm, value in checksums.items():
+            d.el(f"Checksum{algorithm}", value)
+        d.close("Checksum")
+    if parts is not None:
+        d.open("ObjectParts")
+        d.el("PartsCount", parts.total)
+        d.el("PartNumberMarker", parts.part_number_marker)
+        d.el("NextPartNumberMarker", parts.next_part_number_marker)
+        d.el("MaxParts", parts.max_parts)
+        d.el("IsTruncated", parts.is_truncated)
+        for number, part_size in parts.parts:
+            d.open("Part")
+            d.el("PartNumber", number)
+            d.el("Size", part_size)
+            d.close("Part")
+        d.close("ObjectParts")
+    d.el("StorageClass", storage_class)
+    d.el("ObjectSize", size)
+    return d.done()
+
+
 def render_versioning_configuration() -> bytes:
     """VersioningConfiguration of a bucket whose versioning was never enabled: no Status."""
     return _Doc("VersioningConfiguration").done()
@@ -637,6 +684,7 @@ __all__ = [
     "NS",
     "DeleteError",
     "ObjectEntry",
+    "ObjectPartsPage",
     "Owner",
     "PartEntry",
     "UploadEntry",
@@ -659,6 +707,7 @@ __all__ = [
     "render_list_parts",
     "render_list_versions",
     "render_location_constraint",
+    "render_object_attributes",
     "render_tagging",
     "render_versioning_configuration",
     "validate_tags",

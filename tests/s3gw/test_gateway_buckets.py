@@ -159,6 +159,22 @@ def test_versioning_and_acls_as_they_are(s3, bucket) -> None:
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"  # still there
 
 
+def test_object_attributes_of_a_single_part_object(s3, bucket) -> None:
+    put = s3.put_object(Bucket=bucket, Key="k", Body=b"attributes", ChecksumAlgorithm="SHA256")
+    every = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]
+    got = s3.get_object_attributes(Bucket=bucket, Key="k", ObjectAttributes=every)
+    assert got["ETag"] == put["ETag"].strip('"')  # bare, as S3 sends it here
+    assert got["Checksum"]["ChecksumSHA256"] == put["ChecksumSHA256"]
+    assert (got["StorageClass"], got["ObjectSize"]) == ("STANDARD", 10)
+    assert "ObjectParts" not in got  # not a multipart object
+    assert got["LastModified"] == s3.head_object(Bucket=bucket, Key="k")["LastModified"]
+    only = s3.get_object_attributes(Bucket=bucket, Key="k", ObjectAttributes=["ObjectSize"])
+    assert only["ObjectSize"] == 10 and "ETag" not in only
+    with pytest.raises(ClientError) as exc:
+        s3.get_object_attributes(Bucket=bucket, Key="missing", ObjectAttributes=["ETag"])
+    assert _code(exc) == "NoSuchKey"
+
+
 def test_list_object_versions_of_an_unversioned_bucket(s3, bucket) -> None:
     """Each key once, as version "null" and the latest; paged by key-marker; then emptied
     version by version with VersionId=null, as Terraform's force_destroy empties a bucket."""

@@ -62,6 +62,20 @@ def test_multipart_upload_complete_and_read(s3, bucket) -> None:
     assert across["Body"].read() == whole[5 * MIB - 10 : 10 * MIB + 6]
     part2 = s3.get_object(Bucket=bucket, Key="mp", PartNumber=2)
     assert part2["Body"].read() == parts[1] and part2["PartsCount"] == 3
+    attributes = s3.get_object_attributes(
+        Bucket=bucket, Key="mp", ObjectAttributes=["ETag", "ObjectParts", "ObjectSize"], MaxParts=2
+    )
+    assert attributes["ETag"] == done["ETag"].strip('"') and attributes["ObjectSize"] == len(whole)
+    listed_parts = attributes["ObjectParts"]
+    assert listed_parts["TotalPartsCount"] == 3 and listed_parts["IsTruncated"]
+    assert [(p["PartNumber"], p["Size"]) for p in listed_parts["Parts"]] == [
+        (1, len(parts[0])),
+        (2, len(parts[1])),
+    ]
+    rest = s3.get_object_attributes(
+        Bucket=bucket, Key="mp", ObjectAttributes=["ObjectParts"], PartNumberMarker=2
+    )["ObjectParts"]
+    assert [p["PartNumber"] for p in rest["Parts"]] == [3] and not rest["IsTruncated"]
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     with pytest.raises(ClientError) as exc:
         s3.list_parts(Bucket=bucket, Key="mp", UploadId=uid)

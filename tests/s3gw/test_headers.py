@@ -12,6 +12,7 @@ from s3gw.headers import (
     header_values,
     metadata_headers,
     parse_copy_source,
+    parse_object_attributes,
     parse_part_number,
     parse_tagging_header,
     response_overrides,
@@ -117,3 +118,11 @@ def test_storage_class_and_part_number() -> None:
     for bad in (None, "0", "10001", "x", "-1"):
         assert code(parse_part_number, bad) == "InvalidArgument"
     assert header_values([("A", "1"), ("b", "2"), ("a", "3")], "a") == ["1", "3"]
+
+
+def test_object_attributes_header() -> None:
+    assert parse_object_attributes("ETag, ObjectSize") == {"ETag", "ObjectSize"}
+    for bad in (None, "", " , ", "ETag,Owner"):
+        with pytest.raises(S3Error) as info:
+            parse_object_attributes(bad)
+        assert info.value.code == "InvalidArgument"

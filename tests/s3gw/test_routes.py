@@ -40,6 +40,10 @@ CALLS: list[tuple[str, Callable[[Any], Any]]] = [
     ("GetBucketAcl", lambda c: c.get_bucket_acl(Bucket="bkt")),
     ("GetObjectAcl", lambda c: c.get_object_acl(Bucket="bkt", Key=KEY)),
     ("ListObjectVersions", lambda c: c.list_object_versions(Bucket="bkt", KeyMarker="a b")),
+    (
+        "GetObjectAttributes",
+        lambda c: c.get_object_attributes(Bucket="bkt", Key=KEY, ObjectAttributes=["ETag"]),
+    ),
     ("ListObjects", lambda c: c.list_objects(Bucket="bkt", Prefix="a b", Delimiter="/")),
     ("ListObjectsV2", lambda c: c.list_objects_v2(Bucket="bkt", StartAfter="x", FetchOwner=True)),
     ("PutObject", lambda c: c.put_object(Bucket="bkt", Key=KEY, Body=b"data")),
@@ -139,7 +143,7 @@ def test_boto3_operations_route(captured: list[Any]) -> None:
         assert r.operation == name, (req.method, req.raw_path, req.raw_query)
         if name != "ListBuckets":
             assert r.bucket == "bkt"
-        if name in ("PutObject", "GetObject", "UploadPart", "ListParts", "GetObjectAcl"):
+        if name in ("PutObject", "GetObject", "UploadPart", "ListParts", "GetObjectAttributes"):
             assert r.key == KEY
 
 
@@ -196,6 +200,7 @@ def test_path_edge_cases() -> None:
         ("DELETE", "/bkt", "versioning", "NotImplemented"),  # never a DeleteBucket
         ("PUT", "/bkt", "acl", "NotImplemented"),  # never a CreateBucket
         ("GET", "/bkt/k", "versioning", "NotImplemented"),
+        ("GET", "/bkt", "attributes", "NotImplemented"),  # never a ListObjects
         ("GET", "/bkt/%FF", "", "InvalidArgument"),
         ("PUT", "/bkt/" + "k" * 1025, "", "KeyTooLongError"),
     ],
