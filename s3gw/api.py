@@ -39,6 +39,7 @@ from s3gw.errors import (
     NoSuchKey,
     S3NotImplemented,
     from_exception,
+    make_error,
 )
 from s3gw.etag import Md5Etag
 from s3gw.headers import (
@@ -67,7 +68,7 @@ from s3gw.multipart import Upload
 from s3gw.objects import ObjectStore, object_parts
 from s3gw.parts import MAX_PARTS, check_complete
 from s3gw.ranges import ByteRange, parse_copy_source_range, parse_range
-from s3gw.routes import Route, validate_bucket_name
+from s3gw.routes import UNCONFIGURED, Route, validate_bucket_name
 
 MAX_XML_BODY = 2 * 1024 * 1024
 WHOLE_BODY_MAX = 1024 * 1024  # GET bodies up to this size are read whole, then sent
@@ -251,6 +252,13 @@ class Gateway:
         on versions)."""
         await self._bucket(req)
         return _xml(xml.render_versioning_configuration())
+
+    async def op_get_bucket_configuration(self, req: S3Request) -> Response:
+        """A configuration (policy, CORS, lifecycle...) no bucket here can have: S3's own
+        404 for a bucket without one."""
+        await self._bucket(req)
+        code = next(code for name, code in UNCONFIGURED.items() if name in req.query)
+        raise make_error(code, resource=req.bucket)
 
     async def op_get_bucket_acl(self, req: S3Request) -> Response:
         """The one ACL there is: the owning account has full control, nobody else any."""

@@ -96,6 +96,22 @@ ERROR_TABLE: dict[str, tuple[int, str]] = {
     "MissingContentLength": (411, "You must provide the Content-Length HTTP header."),
     "MissingSecurityHeader": (400, "Your request was missing a required header"),
     "NoSuchBucket": (404, "The specified bucket does not exist"),
+    "NoSuchBucketPolicy": (404, "The bucket policy does not exist"),
+    "NoSuchCORSConfiguration": (404, "The CORS configuration does not exist"),
+    "NoSuchLifecycleConfiguration": (404, "The lifecycle configuration does not exist"),
+    "NoSuchWebsiteConfiguration": (
+        404,
+        "The specified bucket does not have a website configuration",
+    ),
+    "ObjectLockConfigurationNotFoundError": (
+        404,
+        "Object Lock configuration does not exist for this bucket",
+    ),
+    "ReplicationConfigurationNotFoundError": (404, "The replication configuration was not found"),
+    "ServerSideEncryptionConfigurationNotFoundError": (
+        404,
+        "The server side encryption configuration was not found",
+    ),
     "NoSuchKey": (404, "The specified key does not exist."),
     "NoSuchUpload": (
         404,
@@ -297,9 +313,55 @@ class NoSuchUpload(_CodedError):
 
 
 class NoSuchTagSet(_CodedError):
-    """404: the object has no tags."""
+    """404: the object (or bucket) has no tags."""
 
     code_name = "NoSuchTagSet"
+
+
+# 404s of bucket configurations that cannot be set here, so that no bucket has (routes.py).
+
+
+class NoSuchBucketPolicy(_CodedError):
+    """404: the bucket has no policy."""
+
+    code_name = "NoSuchBucketPolicy"
+
+
+class NoSuchCORSConfiguration(_CodedError):
+    """404: the bucket has no CORS configuration."""
+
+    code_name = "NoSuchCORSConfiguration"
+
+
+class NoSuchLifecycleConfiguration(_CodedError):
+    """404: the bucket has no lifecycle configuration."""
+
+    code_name = "NoSuchLifecycleConfiguration"
+
+
+class NoSuchWebsiteConfiguration(_CodedError):
+    """404: the bucket has no website configuration."""
+
+    code_name = "NoSuchWebsiteConfiguration"
+
+
+class ObjectLockConfigurationNotFoundError(_CodedError):
+    """404: the bucket has no object lock configuration."""
+
+    code_name = "ObjectLockConfigurationNotFoundError"
+
+
+class ReplicationConfigurationNotFoundError(_CodedError):
+    """404: the bucket has no replication configuration."""
+
+    code_name = "ReplicationConfigurationNotFoundError"
+
+
+class ServerSideEncryptionConfigurationNotFoundError(_CodedError):
+    """404: the bucket has no S3 server-side encryption configuration (objects are
+    encrypted on the grid all the same, by the gateway)."""
+
+    code_name = "ServerSideEncryptionConfigurationNotFoundError"
 
 
 class BucketNotEmpty(_CodedError):
@@ -559,9 +621,16 @@ __all__ = [
     "MissingContentLength",
     "MissingSecurityHeader",
     "NoSuchBucket",
+    "NoSuchBucketPolicy",
+    "NoSuchCORSConfiguration",
     "NoSuchKey",
+    "NoSuchLifecycleConfiguration",
     "NoSuchTagSet",
     "NoSuchUpload",
+    "NoSuchWebsiteConfiguration",
+    "ObjectLockConfigurationNotFoundError",
+    "ReplicationConfigurationNotFoundError",
+    "ServerSideEncryptionConfigurationNotFoundError",
     "NotModified",
     "PreconditionFailed",
     "RequestTimeTooSkewed",

@@ -38,34 +38,40 @@ _BUCKET_READS = {
     "versions": "ListObjectVersions",
 }
 _OBJECT_READS = {"acl": "GetObjectAcl", "attributes": "GetObjectAttributes"}
+# Bucket configurations this gateway has no way to set, so no bucket has one: reading one
+# answers S3's own "none configured" error (what tools expect of a plain bucket), setting
+# or deleting one is NotImplemented. Subresource -> that error's code.
+UNCONFIGURED = {
+    "cors": "NoSuchCORSConfiguration",
+    "encryption": "ServerSideEncryptionConfigurationNotFoundError",
+    "lifecycle": "NoSuchLifecycleConfiguration",
+    "object-lock": "ObjectLockConfigurationNotFoundError",
+    "policy": "NoSuchBucketPolicy",
+    "replication": "ReplicationConfigurationNotFoundError",
+    "tagging": "NoSuchTagSet",
+    "website": "NoSuchWebsiteConfiguration",
+}
 # Sub-resources of S3 we recognise but do not implement (bucket- or object-level).
 UNSUPPORTED_SUBRESOURCES = frozenset(
     {
         "accelerate",
         "analytics",
-        "cors",
-        "encryption",
         "intelligent-tiering",
         "inventory",
         "legal-hold",
-        "lifecycle",
         "logging",
         "metadataTable",
         "metrics",
         "notification",
-        "object-lock",
         "ownershipControls",
-        "policy",
         "policyStatus",
         "publicAccessBlock",
-        "replication",
         "requestPayment",
         "restore",
         "retention",
         "select",
         "session",
         "torrent",
-        "website",
         "versionId",
         "renameObject",
     }
@@ -229,13 +235,16 @@ def route(
         read_only = _read_only(q, method)
         if read_only is not None:
             return r(_level_read(_BUCKET_READS, read_only, "a bucket"))
+        unconfigured = next((n for n in UNCONFIGURED if n in q), None)
+        if unconfigured is not None:
+            if method != "GET":
+                raise S3NotImplemented(f"Setting {unconfigured} is not implemented here.")
+            return r("GetBucketConfiguration")
         if method == "GET":
             if "location" in q:
                 return r("GetBucketLocation")
             if "uploads" in q:
                 return r("ListMultipartUploads")
-            if "tagging" in q:
-                raise S3NotImplemented("Bucket tagging is not implemented by this gateway.")
             if "list-type" in q:
                 if q["list-type"] != "2":
                     raise InvalidArgument("Invalid List Type specified in Request")
@@ -244,12 +253,8 @@ def route(
         if method == "HEAD":
             return r("HeadBucket")
         if method == "PUT":
-            if "tagging" in q:
-                raise S3NotImplemented("Bucket tagging is not implemented by this gateway.")
             return r("CreateBucket")
         if method == "DELETE":
-            if "tagging" in q:
-                raise S3NotImplemented("Bucket tagging is not implemented by this gateway.")
             return r("DeleteBucket")
         if method == "POST" and "delete" in q:
             return r("DeleteObjects")
@@ -259,6 +264,9 @@ def route(
     read_only = _read_only(q, method)
     if read_only is not None:
         return r(_level_read(_OBJECT_READS, read_only, "an object"))
+    bucket_only = next((n for n in UNCONFIGURED if n in q and n != "tagging"), None)
+    if bucket_only is not None:
+        raise S3NotImplemented(f"The {bucket_only} sub-resource is not one of an object.")
     if method in ("PUT", "POST"):
         validate_key(key)
     if method == "GET":
@@ -293,6 +301,7 @@ def route(
 
 __all__ = [
     "MAX_KEY_BYTES",
+    "UNCONFIGURED",
     "Route",
     "bucket_from_host",
     "parse_query",

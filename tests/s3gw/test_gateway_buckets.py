@@ -78,6 +78,7 @@ def test_buckets_belong_to_their_account(gateway, s3, bucket) -> None:
         lambda: other.get_bucket_acl(Bucket=bucket),
         lambda: other.get_object_acl(Bucket=bucket, Key="private"),
         lambda: other.get_bucket_versioning(Bucket=bucket),
+        lambda: other.get_bucket_policy(Bucket=bucket),
     ):
         with pytest.raises(ClientError) as exc:
             call()
@@ -213,9 +214,34 @@ def test_list_object_versions_of_an_unversioned_bucket(s3, bucket) -> None:
     s3.delete_bucket(Bucket=bucket)
 
 
+def test_configurations_no_bucket_can_have_read_as_none(s3, bucket) -> None:
+    """Policy, CORS, lifecycle, tagging, website, encryption settings, object lock and
+    replication cannot be set here, so a bucket has none: each read answers S3's own 404
+    for a bucket without one, as tools such as Terraform and s3cmd info expect."""
+    for read, code in (
+        (s3.get_bucket_policy, "NoSuchBucketPolicy"),
+        (s3.get_bucket_cors, "NoSuchCORSConfiguration"),
+        (s3.get_bucket_lifecycle_configuration, "NoSuchLifecycleConfiguration"),
+        (s3.get_bucket_tagging, "NoSuchTagSet"),
+        (s3.get_bucket_website, "NoSuchWebsiteConfiguration"),
+        (s3.get_bucket_encryption, "ServerSideEncryptionConfigurationNotFoundError"),
+        (s3.get_object_lock_configuration, "ObjectLockConfigurationNotFoundError"),
+        (s3.get_bucket_replication, "ReplicationConfigurationNotFoundError"),
+    ):
+        with pytest.raises(ClientError) as exc:
+            read(Bucket=bucket)
+        assert (_code(exc), exc.value.response["ResponseMetadata"]["HTTPStatusCode"]) == (
+            code,
+            404,
+        )
+    with pytest.raises(ClientError) as exc:
+        s3.get_bucket_policy(Bucket="no-such-bucket-" + uuid.uuid4().hex[:8])
+    assert _code(exc) == "NoSuchBucket"
+
+
 def test_not_implemented_operations_answer_s3_errors(s3, bucket) -> None:
     with pytest.raises(ClientError) as exc:
-        s3.get_bucket_policy(Bucket=bucket)
+        s3.put_bucket_policy(Bucket=bucket, Policy="{}")
     assert _code(exc) == "NotImplemented"
     with pytest.raises(ClientError) as exc:
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})

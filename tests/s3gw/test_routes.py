@@ -40,6 +40,10 @@ CALLS: list[tuple[str, Callable[[Any], Any]]] = [
     ("GetBucketAcl", lambda c: c.get_bucket_acl(Bucket="bkt")),
     ("GetObjectAcl", lambda c: c.get_object_acl(Bucket="bkt", Key=KEY)),
     ("ListObjectVersions", lambda c: c.list_object_versions(Bucket="bkt", KeyMarker="a b")),
+    ("GetBucketConfiguration", lambda c: c.get_bucket_policy(Bucket="bkt")),
+    ("GetBucketConfiguration", lambda c: c.get_bucket_tagging(Bucket="bkt")),
+    ("GetBucketConfiguration", lambda c: c.get_bucket_lifecycle_configuration(Bucket="bkt")),
+    ("GetBucketConfiguration", lambda c: c.get_bucket_encryption(Bucket="bkt")),
     (
         "GetObjectAttributes",
         lambda c: c.get_object_attributes(Bucket="bkt", Key=KEY, ObjectAttributes=["ETag"]),
@@ -102,10 +106,11 @@ UNSUPPORTED: list[Callable[[Any], Any]] = [
     lambda c: c.put_bucket_versioning(Bucket="bkt", VersioningConfiguration={"Status": "Enabled"}),
     lambda c: c.put_bucket_acl(Bucket="bkt", ACL="public-read"),
     lambda c: c.put_object_acl(Bucket="bkt", Key="k", ACL="public-read"),
-    lambda c: c.get_bucket_policy(Bucket="bkt"),
-    lambda c: c.get_bucket_tagging(Bucket="bkt"),
+    lambda c: c.put_bucket_policy(Bucket="bkt", Policy="{}"),
+    lambda c: c.delete_bucket_tagging(Bucket="bkt"),
+    lambda c: c.get_bucket_logging(Bucket="bkt"),
     lambda c: c.delete_object(Bucket="bkt", Key="k", VersionId="3HL4kqtJlcpXroDTDmJ"),
-    lambda c: c.get_bucket_lifecycle_configuration(Bucket="bkt"),
+    lambda c: c.delete_bucket_cors(Bucket="bkt"),
 ]
 
 
@@ -201,6 +206,9 @@ def test_path_edge_cases() -> None:
         ("PUT", "/bkt", "acl", "NotImplemented"),  # never a CreateBucket
         ("GET", "/bkt/k", "versioning", "NotImplemented"),
         ("GET", "/bkt", "attributes", "NotImplemented"),  # never a ListObjects
+        ("DELETE", "/bkt", "cors", "NotImplemented"),  # never a DeleteBucket
+        ("PUT", "/bkt", "policy", "NotImplemented"),  # never a CreateBucket
+        ("GET", "/bkt/k", "policy", "NotImplemented"),  # not one of an object
         ("GET", "/bkt/%FF", "", "InvalidArgument"),
         ("PUT", "/bkt/" + "k" * 1025, "", "KeyTooLongError"),
     ],
