@@ -251,7 +251,19 @@ class Gateway:
         """Never enabled: objects have one version each (what tools check before relying
         on versions)."""
         await self._bucket(req)
-        return _xml(xml.render_versioning_configuration())
+        return _xml(xml.render_empty("VersioningConfiguration"))
+
+    async def op_get_bucket_accelerate_configuration(self, req: S3Request) -> Response:
+        await self._bucket(req)
+        return _xml(xml.render_empty("AccelerateConfiguration"))
+
+    async def op_get_bucket_logging(self, req: S3Request) -> Response:
+        await self._bucket(req)
+        return _xml(xml.render_empty("BucketLoggingStatus"))
+
+    async def op_get_bucket_request_payment(self, req: S3Request) -> Response:
+        await self._bucket(req)
+        return _xml(xml.render_request_payment())
 
     async def op_get_bucket_configuration(self, req: S3Request) -> Response:
         """A configuration (policy, CORS, lifecycle...) no bucket here can have: S3's own

@@ -28,12 +28,24 @@ MAX_KEY_BYTES = 1024
 
 # Sub-resources we answer for reading only (GET): an unversioned bucket's versioning and
 # versions (each key's one "null" version), the one ACL there is (the owner's full
-# control), an object's attributes; any other method, or the wrong level (bucket or
-# object), is refused, never taken for the plain operation (DELETE /bkt/k?acl is not a
+# control), settings that are off (acceleration, access logging) or fixed (the owner
+# pays), an object's attributes; any other method, or the wrong level (bucket or object),
+# is refused, never taken for the plain operation (DELETE /bkt/k?acl is not a
 # DeleteObject, GET /bkt?attributes not a ListObjects).
-READ_ONLY_SUBRESOURCES = ("acl", "attributes", "versioning", "versions")
+READ_ONLY_SUBRESOURCES = (
+    "accelerate",
+    "acl",
+    "attributes",
+    "logging",
+    "requestPayment",
+    "versioning",
+    "versions",
+)
 _BUCKET_READS = {
+    "accelerate": "GetBucketAccelerateConfiguration",
     "acl": "GetBucketAcl",
+    "logging": "GetBucketLogging",
+    "requestPayment": "GetBucketRequestPayment",
     "versioning": "GetBucketVersioning",
     "versions": "ListObjectVersions",
 }
@@ -54,19 +66,16 @@ UNCONFIGURED = {
 # Sub-resources of S3 we recognise but do not implement (bucket- or object-level).
 UNSUPPORTED_SUBRESOURCES = frozenset(
     {
-        "accelerate",
         "analytics",
         "intelligent-tiering",
         "inventory",
         "legal-hold",
-        "logging",
         "metadataTable",
         "metrics",
         "notification",
         "ownershipControls",
         "policyStatus",
         "publicAccessBlock",
-        "requestPayment",
         "restore",
         "retention",
         "select",

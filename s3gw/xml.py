@@ -482,9 +482,17 @@ def render_object_attributes(
     return d.done()
 
 
-def render_versioning_configuration() -> bytes:
-    """VersioningConfiguration of a bucket whose versioning was never enabled: no Status."""
-    return _Doc("VersioningConfiguration").done()
+def render_empty(root: str) -> bytes:
+    """A configuration never set: VersioningConfiguration (versioning never enabled),
+    AccelerateConfiguration, BucketLoggingStatus (logging off)."""
+    return _Doc(root).done()
+
+
+def render_request_payment() -> bytes:
+    """RequestPaymentConfiguration: the bucket owner pays, the only choice here."""
+    d = _Doc("RequestPaymentConfiguration")
+    d.el("Payer", "BucketOwner")
+    return d.done()
 
 
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -699,6 +707,7 @@ __all__ = [
     "render_complete_multipart_upload",
     "render_copy_object_result",
     "render_delete_result",
+    "render_empty",
     "render_initiate_multipart_upload",
     "render_list_buckets",
     "render_list_multipart_uploads",
@@ -708,7 +717,7 @@ __all__ = [
     "render_list_versions",
     "render_location_constraint",
     "render_object_attributes",
+    "render_request_payment",
     "render_tagging",
-    "render_versioning_configuration",
     "validate_tags",
 ]

@@ -140,6 +140,9 @@ def test_versioning_and_acls_as_they_are(s3, bucket) -> None:
     such as s3cmd info and Terraform read); changing either is not implemented."""
     versioning = s3.get_bucket_versioning(Bucket=bucket)
     assert "Status" not in versioning and "MFADelete" not in versioning
+    assert "Status" not in s3.get_bucket_accelerate_configuration(Bucket=bucket)
+    assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket=bucket)
+    assert s3.get_bucket_request_payment(Bucket=bucket)["Payer"] == "BucketOwner"
     owner = s3.list_buckets()["Owner"]
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")
     for acl in (s3.get_bucket_acl(Bucket=bucket), s3.get_object_acl(Bucket=bucket, Key="k")):

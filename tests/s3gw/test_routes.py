@@ -41,6 +41,12 @@ CALLS: list[tuple[str, Callable[[Any], Any]]] = [
     ("GetObjectAcl", lambda c: c.get_object_acl(Bucket="bkt", Key=KEY)),
     ("ListObjectVersions", lambda c: c.list_object_versions(Bucket="bkt", KeyMarker="a b")),
     ("GetBucketConfiguration", lambda c: c.get_bucket_policy(Bucket="bkt")),
+    ("GetBucketLogging", lambda c: c.get_bucket_logging(Bucket="bkt")),
+    (
+        "GetBucketAccelerateConfiguration",
+        lambda c: c.get_bucket_accelerate_configuration(Bucket="bkt"),
+    ),
+    ("GetBucketRequestPayment", lambda c: c.get_bucket_request_payment(Bucket="bkt")),
     ("GetBucketConfiguration", lambda c: c.get_bucket_tagging(Bucket="bkt")),
     ("GetBucketConfiguration", lambda c: c.get_bucket_lifecycle_configuration(Bucket="bkt")),
     ("GetBucketConfiguration", lambda c: c.get_bucket_encryption(Bucket="bkt")),
@@ -108,7 +114,9 @@ UNSUPPORTED: list[Callable[[Any], Any]] = [
     lambda c: c.put_object_acl(Bucket="bkt", Key="k", ACL="public-read"),
     lambda c: c.put_bucket_policy(Bucket="bkt", Policy="{}"),
     lambda c: c.delete_bucket_tagging(Bucket="bkt"),
-    lambda c: c.get_bucket_logging(Bucket="bkt"),
+    lambda c: c.put_bucket_request_payment(
+        Bucket="bkt", RequestPaymentConfiguration={"Payer": "Requester"}
+    ),
     lambda c: c.delete_object(Bucket="bkt", Key="k", VersionId="3HL4kqtJlcpXroDTDmJ"),
     lambda c: c.delete_bucket_cors(Bucket="bkt"),
 ]
