@@ -63,6 +63,7 @@ from s3gw.listing import (
     parse_list_params,
     parse_list_versions_params,
     parse_max_keys,
+    parse_part_paging,
 )
 from s3gw.multipart import Upload
 from s3gw.objects import ObjectStore, object_parts
@@ -286,18 +287,16 @@ class Gateway:
         info = entry.info
         parts = None
         if "ObjectParts" in wanted and info.get("parts"):
-            marker_text = req.headers.get("x-amz-part-number-marker", "0") or "0"
-            if not marker_text.isdigit():
-                raise InvalidArgument("part-number-marker must be an integer")
-            max_parts = parse_max_keys(req.headers.get("x-amz-max-parts"), "max-parts")
+            marker, max_parts = parse_part_paging(
+                req.headers.get("x-amz-part-number-marker"), req.headers.get("x-amz-max-parts")
+            )
             numbered = [(n, int(size)) for n, (_cap, size, _etag) in enumerate(info["parts"], 1)]
             page, truncated, next_marker = paginate_parts(
-                numbered, part_number_marker=int(marker_text), max_parts=max_parts
+                numbered, part_number_marker=marker, max_parts=max_parts
             )
             parts = xml.ObjectPartsPage(
-                len(numbered), int(marker_text), next_marker, max_parts, truncated,
-                [(n, size) for n, size in page],
-            )  # fmt: skip
+                len(numbered), marker, next_marker, max_parts, truncated, page
+            )
         storage = info.get("storage_class", "STANDARD")
         body = xml.render_object_attributes(
             etag=info["etag"] if "ETag" in wanted else None,
@@ -647,13 +646,12 @@ class Gateway:
 
     async def op_list_parts(self, req: S3Request) -> Response:
         bucket, upload = await self._upload(req)
-        marker_text = req.query.get("part-number-marker", "0") or "0"
-        if not marker_text.isdigit():
-            raise InvalidArgument("part-number-marker must be an integer")
-        max_parts = parse_max_keys(req.query.get("max-parts"), "max-parts")
+        marker, max_parts = parse_part_paging(
+            req.query.get("part-number-marker"), req.query.get("max-parts")
+        )
         stored = await bucket.uploads.parts(upload)
         page, truncated, next_marker = paginate_parts(
-            list(stored.items()), part_number_marker=int(marker_text), max_parts=max_parts
+            list(stored.items()), part_number_marker=marker, max_parts=max_parts
         )
         entries = [xml.PartEntry(n, p.modified, p.part.etag, p.part.size) for n, p in page]
         return _xml(
@@ -661,7 +659,7 @@ class Gateway:
                 bucket=bucket.name,
                 key=req.key,
                 upload_id=upload.upload_id,
-                part_number_marker=int(marker_text),
+                part_number_marker=marker,
                 next_part_number_marker=next_marker,
                 max_parts=max_parts,
                 is_truncated=truncated,

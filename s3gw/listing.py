@@ -245,6 +245,14 @@ def paginate_uploads(
     return page
 
 
+def parse_part_paging(marker: str | None, max_parts: str | None) -> tuple[int, int]:
+    """(part-number-marker, max-parts) of ListParts (query) or GetObjectAttributes (headers)."""
+    marker = marker or "0"
+    if not marker.isdigit():
+        raise InvalidArgument("part-number-marker must be an integer")
+    return int(marker), parse_max_keys(max_parts, "max-parts")
+
+
 def paginate_parts(
     parts: Iterable[tuple[int, T]], *, part_number_marker: int = 0, max_parts: int = MAX_KEYS
 ) -> tuple[list[tuple[int, T]], bool, int]:
@@ -275,4 +283,5 @@ __all__ = [
     "parse_list_params",
     "parse_list_versions_params",
     "parse_max_keys",
+    "parse_part_paging",
 ]
