@@ -37,6 +37,7 @@ from s3gw.errors import (
     InvalidArgument,
     InvalidRequest,
     NoSuchKey,
+    NoSuchVersion,
     S3NotImplemented,
     from_exception,
     make_error,
@@ -69,7 +70,7 @@ from s3gw.multipart import Upload
 from s3gw.objects import ObjectStore, object_parts
 from s3gw.parts import MAX_PARTS, check_complete
 from s3gw.ranges import ByteRange, parse_copy_source_range, parse_range
-from s3gw.routes import UNCONFIGURED, Route, validate_bucket_name
+from s3gw.routes import UNCONFIGURED, Route, unconfigured, validate_bucket_name
 
 MAX_XML_BODY = 2 * 1024 * 1024
 WHOLE_BODY_MAX = 1024 * 1024  # GET bodies up to this size are read whole, then sent
@@ -124,9 +125,6 @@ def _object_entry(key: str, entry: IndexEntry, owner: xml.Owner) -> xml.ObjectEn
     info = entry.info
     storage = info.get("storage_class", "STANDARD")
     return xml.ObjectEntry(key, _mtime(info), info["etag"], int(info["size"]), storage, owner)
-
-
-NO_SUCH_VERSION = "The specified version does not exist."
 
 
 def _xml(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -270,8 +268,9 @@ class Gateway:
         """A configuration (policy, CORS, lifecycle...) no bucket here can have: S3's own
         404 for a bucket without one."""
         await self._bucket(req)
-        code = next(code for name, code in UNCONFIGURED.items() if name in req.query)
-        raise make_error(code, resource=req.bucket)
+        configuration = unconfigured(req.query)
+        assert configuration is not None  # routes.route sent the request here for it
+        raise make_error(UNCONFIGURED[configuration], resource=req.bucket)
 
     async def op_get_bucket_acl(self, req: S3Request) -> Response:
         """The one ACL there is: the owning account has full control, nobody else any."""
@@ -495,7 +494,8 @@ class Gateway:
 
         async def one(key: str, version_id: str | None) -> xml.DeleteError | None:
             if version_id not in (None, "null"):  # never the object: its one version is null
-                return xml.DeleteError(key, "NoSuchVersion", NO_SUCH_VERSION)
+                missing = NoSuchVersion()
+                return xml.DeleteError(key, missing.code, missing.message)
             try:
                 await bucket.index.delete(key)
             except Exception as exc:  # each key answers for itself

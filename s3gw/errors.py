@@ -119,6 +119,7 @@ ERROR_TABLE: dict[str, tuple[int, str]] = {
         "may have been aborted or completed.",
     ),
     "NoSuchTagSet": (404, "The TagSet does not exist"),
+    "NoSuchVersion": (404, "The specified version does not exist."),
     "NotImplemented": (
         501,
         "A header or query you provided implies functionality that is not implemented.",
@@ -316,6 +317,12 @@ class NoSuchTagSet(_CodedError):
     """404: the object (or bucket) has no tags."""
 
     code_name = "NoSuchTagSet"
+
+
+class NoSuchVersion(_CodedError):
+    """404: no such version of the object (an unversioned bucket's only one is "null")."""
+
+    code_name = "NoSuchVersion"
 
 
 # 404s of bucket configurations that cannot be set here, so that no bucket has (routes.py).
@@ -627,6 +634,7 @@ __all__ = [
     "NoSuchLifecycleConfiguration",
     "NoSuchTagSet",
     "NoSuchUpload",
+    "NoSuchVersion",
     "NoSuchWebsiteConfiguration",
     "ObjectLockConfigurationNotFoundError",
     "ReplicationConfigurationNotFoundError",

@@ -32,15 +32,6 @@ MAX_KEY_BYTES = 1024
 # pays), an object's attributes; any other method, or the wrong level (bucket or object),
 # is refused, never taken for the plain operation (DELETE /bkt/k?acl is not a
 # DeleteObject, GET /bkt?attributes not a ListObjects).
-READ_ONLY_SUBRESOURCES = (
-    "accelerate",
-    "acl",
-    "attributes",
-    "logging",
-    "requestPayment",
-    "versioning",
-    "versions",
-)
 _BUCKET_READS = {
     "accelerate": "GetBucketAccelerateConfiguration",
     "acl": "GetBucketAcl",
@@ -50,6 +41,7 @@ _BUCKET_READS = {
     "versions": "ListObjectVersions",
 }
 _OBJECT_READS = {"acl": "GetObjectAcl", "attributes": "GetObjectAttributes"}
+READ_ONLY_SUBRESOURCES = sorted(_BUCKET_READS.keys() | _OBJECT_READS.keys())
 # Bucket configurations this gateway has no way to set, so no bucket has one: reading one
 # answers S3's own "none configured" error (what tools expect of a plain bucket), setting
 # or deleting one is NotImplemented. Subresource -> that error's code.
@@ -182,6 +174,11 @@ def _level_read(reads: Mapping[str, str], name: str, level: str) -> str:
     return reads[name]
 
 
+def unconfigured(query: Mapping[str, str]) -> str | None:
+    """The bucket configuration a request names (a key of UNCONFIGURED), if any."""
+    return next((n for n in UNCONFIGURED if n in query), None)
+
+
 def _read_only(query: Mapping[str, str], method: str) -> str | None:
     """The read-only sub-resource a request names, if any; S3NotImplemented unless a GET."""
     name = next((n for n in READ_ONLY_SUBRESOURCES if n in query), None)
@@ -244,10 +241,10 @@ def route(
         read_only = _read_only(q, method)
         if read_only is not None:
             return r(_level_read(_BUCKET_READS, read_only, "a bucket"))
-        unconfigured = next((n for n in UNCONFIGURED if n in q), None)
-        if unconfigured is not None:
+        configuration = unconfigured(q)
+        if configuration is not None:
             if method != "GET":
-                raise S3NotImplemented(f"Setting {unconfigured} is not implemented here.")
+                raise S3NotImplemented(f"Setting {configuration} is not implemented here.")
             return r("GetBucketConfiguration")
         if method == "GET":
             if "location" in q:
@@ -316,6 +313,7 @@ __all__ = [
     "parse_query",
     "route",
     "split_host",
+    "unconfigured",
     "validate_bucket_name",
     "validate_key",
 ]

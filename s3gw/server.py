@@ -136,7 +136,6 @@ def serve(config: GatewayConfig) -> int:
         check_tls_files(config)
         # The port, then the data directory (whose spool a start empties), before anything.
         sock = listen_socket(config.host, config.port, "another gateway? choose a port with --port")
-        config.data_dir.mkdir(parents=True, exist_ok=True)
         lock = lock_directory(config.data_dir, LOCK_FILE, "data directory")
         credentials = prepare_data_dir(config)
     except (ConfigError, CredentialsError, StartupError) as exc:

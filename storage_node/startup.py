@@ -25,10 +25,12 @@ class StartupError(StorageNodeError):
 
 
 def lock_directory(directory: Path, lock_name: str, what: str) -> TextIO:
-    """Hold `directory/lock_name` locked for as long as the returned file stays open (keep
-    it for the process's lifetime); StartupError naming the holder's pid if another
-    process holds it. `what` names the directory in that message ("node directory")."""
+    """Hold `directory/lock_name` (making the directory if need be) locked for as long as
+    the returned file stays open (keep it for the process's lifetime); StartupError naming
+    the holder's pid if another process holds it. `what` names the directory in that
+    message ("node directory")."""
     try:
+        directory.mkdir(parents=True, exist_ok=True)
         f = open(directory / lock_name, "a+")  # noqa: SIM115 (held open: that is the lock)
     except OSError as exc:
         raise StartupError(f"cannot open {directory / lock_name}: {exc.strerror}") from exc

@@ -283,7 +283,7 @@ def test_idle_uploads_are_aborted(backend: Backend) -> None:
         backend.get_upload(si, 0, upload)
     assert backend.uploads_in_progress() == 1
     backend.abort_all_uploads()
-    assert not any(p.is_file() for p in backend.incoming_dir.rglob("*"))
+    assert incoming_files(backend) == []
 
 
 def test_apply_read_test_write_leaves_the_sync_to_the_caller(backend: Backend) -> None:
