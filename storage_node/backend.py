@@ -230,10 +230,6 @@ class Backend:
                     self._add_or_renew(self.share_path(si, shnum), renew, cancel, 0, now)
                 except CorruptContainerError:
                     continue  # reported by the crawler; the share stays in already-have
-                except OSError as exc:
-                    if exc.errno not in NO_ROOM_ERRNOS:
-                        raise
-                    raise OutOfSpaceError(f"no room to renew a lease: {exc.strerror}") from None
             # Reserved files are already counted out of the disk's free space.
             remaining = self.available_space() - sum(
                 u.allocated_size for u in self._uploads.values() if not u.reserved
@@ -672,6 +668,8 @@ class Backend:
     def _add_or_renew(
         self, path: Path, renew: bytes, cancel: bytes, owner: int, now: float
     ) -> None:
+        """Add or renew a lease in place; OutOfSpaceError (507) if the disk, or the largest
+        file this node may write, has no room for it."""
         fd = os.open(path, os.O_RDWR)
         try:
             expiration = c.expiration_after(now)
@@ -691,6 +689,10 @@ class Backend:
                 sf.immutable_add_or_renew(
                     fd, head, renew, cancel, owner, expiration, self.available_space
                 )
+        except OSError as exc:
+            if exc.errno not in NO_ROOM_ERRNOS:
+                raise
+            raise OutOfSpaceError(f"no room to renew a lease: {exc.strerror}") from None
         finally:
             os.close(fd)
 
