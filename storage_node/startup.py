@@ -61,11 +61,11 @@ def wait_until_free(directory: Path, lock_name: str, timeout: float) -> None:
             with open(directory / lock_name) as f:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return  # free (released again as the file closes)
-        except FileNotFoundError:
-            return
         except BlockingIOError:
             if time.monotonic() > deadline:
                 return
+        except OSError:
+            return  # no lock file yet, or a filesystem without locks (as lock_directory)
         time.sleep(0.05)
 
 
