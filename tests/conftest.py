@@ -204,6 +204,19 @@ class Grid:
         self.nodes = nodes
         self.grid_file = grid_file
 
+    @classmethod
+    def write(
+        cls,
+        nodes: list[StorageNodeProcess],
+        grid_file: Path,
+        encoding: EncodingParams,
+        names: list[str] | None = None,
+    ) -> Grid:
+        """The grid of `nodes`, its file written (nicknames node0, node1... unless `names`)."""
+        names = names or [f"node{i}" for i in range(len(nodes))]
+        grid_file.write_text(format_grid(encoding, list(zip(names, [n.nurl for n in nodes]))))
+        return cls(nodes, grid_file)
+
     def config(self) -> GridConfig:
         return load_grid(self.grid_file)
 
@@ -246,10 +259,9 @@ def grid(
 ) -> Grid:
     """Ten running nodes shared by the session; tests that stop nodes restart them."""
     nodes = storage_node_factory.create_many(10)
-    grid_file = tmp_path_factory.mktemp("grid") / "grid.toml"
-    servers = [(f"node{i}", node.nurl) for i, node in enumerate(nodes)]
-    grid_file.write_text(format_grid(EncodingParams(3, 7, 10), servers))
-    return Grid(nodes, grid_file)
+    return Grid.write(
+        nodes, tmp_path_factory.mktemp("grid") / "grid.toml", EncodingParams(3, 7, 10)
+    )
 
 
 LEASE_SECONDS = 60  # the lease duration of `expiring_grid`
@@ -268,9 +280,7 @@ def expiring_grid(
     }
     nodes = storage_node_factory.create_many(5, storage_options=options)
     grid_file = tmp_path_factory.mktemp("expiring-grid") / "grid.toml"
-    servers = [(f"node{i}", node.nurl) for i, node in enumerate(nodes)]
-    grid_file.write_text(format_grid(EncodingParams(3, 4, 5), servers))
-    yield Grid(nodes, grid_file)
+    yield Grid.write(nodes, grid_file, EncodingParams(3, 4, 5))
     for node in nodes:
         node.stop()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lafs_core import base32
 from lafs_core.client import Client
-from lafs_core.grid_config import GridConfig, format_grid
+from lafs_core.grid_config import GridConfig
 from lafs_core.immutable.params import EncodingParams
 from lafs_core.uri import CHKReadCap
 from storage_node.backend import IMMUTABLE_OVERHEAD
@@ -125,10 +125,7 @@ def test_a_repair_with_no_room_anywhere_names_the_full_servers(
     repair places nothing, and says which servers have no room, with the room they have."""
     nodes = storage_node_factory.create_many(5)
     names = [f"node{i}" for i in range(5)]
-    grid = Grid(nodes, tmp_path / "grid.toml")
-    grid.grid_file.write_text(
-        format_grid(EncodingParams(3, 4, 5), list(zip(names, [n.nurl for n in nodes])))
-    )
+    grid = Grid.write(nodes, tmp_path / "grid.toml", EncodingParams(3, 4, 5))
     cap = upload(grid.config(), os.urandom(300_000))  # shares of ~100 KB
     files = share_files(grid, cap)
     for path in sorted(files, key=lambda p: files[p])[:2]:

@@ -12,7 +12,7 @@ import pytest
 
 from lafs_core.client import Client
 from lafs_core.errors import NotEnoughSharesError
-from lafs_core.grid_config import GridConfig, format_grid, load_grid
+from lafs_core.grid_config import GridConfig, load_grid
 from lafs_core.immutable.local import encode_bytes
 from lafs_core.immutable.params import EncodingParams
 from lafs_core.immutable.uploader import UploadUnhappinessError
@@ -346,11 +346,8 @@ def test_full_servers_are_named_as_full(storage_node_factory: Any, tmp_path: Pat
     happiness 4 is out of reach, and `lafs put` says which servers have no room."""
     nodes = [*storage_node_factory.create_many(2, reserved_space="1E")]
     nodes += storage_node_factory.create_many(3)
-    grid_file = tmp_path / "grid.toml"
     names = ["full-a", "full-b", "roomy-a", "roomy-b", "roomy-c"]
-    grid_file.write_text(
-        format_grid(EncodingParams(3, 4, 5), list(zip(names, [n.nurl for n in nodes])))
-    )
+    grid_file = Grid.write(nodes, tmp_path / "grid.toml", EncodingParams(3, 4, 5), names).grid_file
     source = tmp_path / "data"
     source.write_bytes(os.urandom(50_000))
     with pytest.raises(UploadUnhappinessError) as info:
@@ -373,11 +370,8 @@ def test_servers_that_may_not_write_a_share_this_large_are_named(
     limit = 256 * 1024
     nodes = storage_node_factory.create_many(2, file_size_limit=limit)
     nodes += storage_node_factory.create_many(3)
-    grid_file = tmp_path / "grid.toml"
     names = ["small-a", "small-b", "roomy-a", "roomy-b", "roomy-c"]
-    grid_file.write_text(
-        format_grid(EncodingParams(3, 4, 5), list(zip(names, [n.nurl for n in nodes])))
-    )
+    grid_file = Grid.write(nodes, tmp_path / "grid.toml", EncodingParams(3, 4, 5), names).grid_file
     config = load_grid(grid_file)
     small = asyncio.run(put(config, os.urandom(300_000)))  # shares of ~100 KB
     assert small.pushed_shares == 5 and all(small.servermap[name] for name in names)

@@ -10,7 +10,7 @@ import pytest
 
 from lafs_core import base32
 from lafs_core.client import Client
-from lafs_core.grid_config import format_grid, load_grid
+from lafs_core.grid_config import load_grid
 from lafs_core.immutable.params import EncodingParams
 from lafs_core.mutable.caps import Format, MutableWriteCap, parse_mutable_cap
 from lafs_core.mutable.errors import (
@@ -27,6 +27,8 @@ from lafs_core.mutable.publish import publish
 from lafs_core.mutable.retrieve import still_held
 from lafs_core.mutable.servermap import Mode
 from storage_node.container import MUTABLE_DATA_OFFSET
+
+from ..conftest import Grid
 
 T = TypeVar("T")
 _POOL = KeyPool(size=2)
@@ -97,11 +99,8 @@ def test_a_version_the_servers_have_no_room_for_leaves_the_last_one_whole(
     past that before changing a byte of it: the publish fails as out of room (which the
     gateway answers 507), and the version before it still reads whole from every server."""
     nodes = storage_node_factory.create_many(3, file_size_limit=256 * 1024)
-    grid_file = tmp_path / "grid.toml"
     names = [f"limited{i}" for i in range(3)]
-    grid_file.write_text(
-        format_grid(EncodingParams(2, 3, 3), list(zip(names, [n.nurl for n in nodes])))
-    )
+    grid_file = Grid.write(nodes, tmp_path / "grid.toml", EncodingParams(2, 3, 3), names).grid_file
     small = b"the version that must survive " * 1000  # shares of ~15 KB
 
     async def go() -> None:

@@ -11,10 +11,12 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from lafs_core.grid_config import format_grid, load_grid
+from lafs_core.grid_config import load_grid
 from lafs_core.immutable.local import encode_bytes
 from lafs_core.immutable.params import EncodingParams
 from lafs_core.uri import LiteralCap, parse_cap
+
+from ..conftest import Grid
 
 
 def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
@@ -349,10 +351,9 @@ def test_a_full_grid_answers_insufficient_storage_and_keeps_nothing(
     that needs shares gets 507 InsufficientStorage (no retry helps) and leaves nothing;
     objects small enough to live in the bucket index still go in. The log names the nodes."""
     nodes = storage_node_factory.create_many(5, reserved_space="1E")
-    grid_file = tmp_path / "grid.toml"
-    servers = [(f"full{i}", node.nurl) for i, node in enumerate(nodes)]
-    grid_file.write_text(format_grid(EncodingParams(3, 4, 5), servers))
-    gateway = gateway_factory(grid_file)
+    names = [f"full{i}" for i in range(5)]
+    grid = Grid.write(nodes, tmp_path / "grid.toml", EncodingParams(3, 4, 5), names)
+    gateway = gateway_factory(grid.grid_file)
     s3 = gateway.s3()
     s3.create_bucket(Bucket="full-grid")
     s3.put_object(Bucket="full-grid", Key="tiny", Body=b"kept in the index")
