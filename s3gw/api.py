@@ -6,7 +6,8 @@ are index entries: `IndexEntry.cap` is the object's CHK or LIT cap (None for
 a multipart object, whose `info["parts"]` lists [cap, size, etag] per part
 and `info["parts-cap"]` is the immutable directory of those parts) and
 `info` holds size, ETag, modification time, stored headers, user metadata,
-tags and checksums.
+tags and checksums (``checksums``: algorithm -> base64 value; a multipart
+object's ``checksum_type`` and ``part_checksums``, one per part).
 """
 
 from __future__ import annotations
@@ -29,7 +30,15 @@ from s3gw import xml
 from s3gw.auth import AuthResult, PayloadReader
 from s3gw.bucket_index import BucketIndex, IndexEntry
 from s3gw.catalog import Bucket, Catalog
-from s3gw.checksums import header_name
+from s3gw.checksums import (
+    DEFAULT_ALGORITHM,
+    FULL_OBJECT,
+    ChecksumVerifier,
+    algorithm_of_header,
+    checksum_headers,
+    header_name,
+    upload_checksum,
+)
 from s3gw.conditions import Conditions, evaluate, evaluate_write, format_http_date
 from s3gw.errors import (
     AccessDenied,
@@ -68,7 +77,12 @@ from s3gw.listing import (
 )
 from s3gw.multipart import Upload
 from s3gw.objects import ObjectStore, object_parts
-from s3gw.parts import MAX_PARTS, check_complete
+from s3gw.parts import (
+    MAX_PARTS,
+    check_complete,
+    check_completion_headers,
+    check_part_checksum,
+)
 from s3gw.ranges import ByteRange, parse_copy_source_range, parse_range
 from s3gw.routes import UNCONFIGURED, Route, unconfigured, validate_bucket_name
 
@@ -124,7 +138,17 @@ def _listed(key: str, entry: IndexEntry, owner: xml.Owner, p: ListParams) -> str
 def _object_entry(key: str, entry: IndexEntry, owner: xml.Owner) -> xml.ObjectEntry:
     info = entry.info
     storage = info.get("storage_class", "STANDARD")
-    return xml.ObjectEntry(key, _mtime(info), info["etag"], int(info["size"]), storage, owner)
+    algorithm = next(iter(info.get("checksums", ())), None)
+    return xml.ObjectEntry(
+        key,
+        _mtime(info),
+        info["etag"],
+        int(info["size"]),
+        storage,
+        owner,
+        algorithm,
+        info.get("checksum_type", FULL_OBJECT) if algorithm is not None else None,
+    )
 
 
 def _xml(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -159,8 +183,8 @@ class Gateway:
             raise AccessDenied()
         return bucket
 
-    async def _body(self, req: S3Request) -> bytes:
-        reader = PayloadReader(req.auth, req.headers, max_size=MAX_XML_BODY)
+    async def _body(self, req: S3Request, headers: dict[str, str] | None = None) -> bytes:
+        reader = PayloadReader(req.auth, headers or req.headers, max_size=MAX_XML_BODY)
         pieces = [reader.feed(raw) async for raw in req.body]
         reader.finish()
         return b"".join(pieces)
@@ -189,8 +213,9 @@ class Gateway:
         if cap is not None:
             headers["x-lafs-cap"] = cap
         if checksums:
-            for alg, value in info.get("checksums", {}).items():
-                headers[header_name(alg)] = value
+            headers.update(
+                checksum_headers(info.get("checksums", {}), info.get("checksum_type", FULL_OBJECT))
+            )
         return headers
 
     async def _modify_entry(
@@ -285,21 +310,35 @@ class Gateway:
         entry = await self._entry(bucket.index, req.key)
         info = entry.info
         parts = None
+        checksums = info.get("checksums", {})
         if "ObjectParts" in wanted and info.get("parts"):
             marker, max_parts = parse_part_paging(
                 req.headers.get("x-amz-part-number-marker"), req.headers.get("x-amz-max-parts")
             )
-            numbered = [(n, int(size)) for n, (_cap, size, _etag) in enumerate(info["parts"], 1)]
+            part_checksums = info.get("part_checksums") or [None] * len(info["parts"])
+            numbered = [
+                (n, (int(size), checksum))
+                for n, ((_cap, size, _etag), checksum) in enumerate(
+                    zip(info["parts"], part_checksums, strict=True), 1
+                )
+            ]
             page, truncated, next_marker = paginate_parts(
                 numbered, part_number_marker=marker, max_parts=max_parts
             )
             parts = xml.ObjectPartsPage(
-                len(numbered), marker, next_marker, max_parts, truncated, page
+                len(numbered),
+                marker,
+                next_marker,
+                max_parts,
+                truncated,
+                [(n, size, checksum) for n, (size, checksum) in page],
+                next(iter(checksums), None),
             )
         storage = info.get("storage_class", "STANDARD")
         body = xml.render_object_attributes(
             etag=info["etag"] if "ETag" in wanted else None,
-            checksums=info.get("checksums") if "Checksum" in wanted else None,
+            checksums=checksums if "Checksum" in wanted else None,
+            checksum_type=info.get("checksum_type", FULL_OBJECT),
             parts=parts,
             storage_class=storage if "StorageClass" in wanted else None,
             size=int(info["size"]) if "ObjectSize" in wanted else None,
@@ -412,7 +451,7 @@ class Gateway:
     async def op_put_object(self, req: S3Request) -> Response:
         bucket = await self._bucket(req)
         attrs = self._attrs(req)
-        reader = PayloadReader(req.auth, req.headers)
+        reader = PayloadReader(req.auth, req.headers, default_checksum=DEFAULT_ALGORITHM)
         stored = await self.store.receive(req.body, reader)
         payload = stored.payload
         info = {
@@ -424,8 +463,7 @@ class Gateway:
         }
         await self._commit(req, bucket.index, req.key, IndexEntry(stored.cap, info))
         headers = {"ETag": xml.quote_etag(payload.md5_hex), "x-lafs-cap": stored.cap}
-        for alg, value in payload.checksums.items():
-            headers[header_name(alg)] = value
+        headers.update(checksum_headers(payload.checksums, FULL_OBJECT))
         return Response(headers=headers)
 
     async def _get_or_head(self, req: S3Request, with_body: bool) -> Response:
@@ -441,12 +479,16 @@ class Gateway:
             byte_range = self._part_range(entry, parse_part_number(req.query["partNumber"]))
         else:
             byte_range = parse_range(req.headers.get("range"), size)
-        # a checksum covers the whole object: S3 sends it only with the whole object
+        # a checksum covers the whole object (or part): S3 sends it only with all of it
         wants_checksums = req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
         headers = self._object_headers(entry, wants_checksums and byte_range is None)
         headers.update((k.lower(), v) for k, v in response_overrides(req.query).items())
         if "partNumber" in req.query and entry.cap is None:
             headers["x-amz-mp-parts-count"] = str(len(info["parts"]))
+            if wants_checksums and info.get("part_checksums"):
+                number = int(req.query["partNumber"])
+                algorithm = next(iter(info["checksums"]))
+                headers[header_name(algorithm)] = info["part_checksums"][number - 1]
         status = 200
         start, end = 0, size - 1
         if byte_range is not None:
@@ -533,7 +575,11 @@ class Gateway:
             info["tags"] = attrs.get("tags", [])
         info["mtime"] = time.time()
         await self._commit(req, bucket.index, req.key, IndexEntry(entry.cap, info))
-        return _xml(xml.render_copy_object_result(info["etag"], _mtime(info)))
+        return _xml(
+            xml.render_copy_object_result(
+                info["etag"], _mtime(info), checksums=info.get("checksums")
+            )
+        )
 
     # -- tagging --------------------------------------------------------------
 
@@ -557,9 +603,20 @@ class Gateway:
     # -- multipart ------------------------------------------------------------
 
     async def op_create_multipart_upload(self, req: S3Request) -> Response:
+        checksum = upload_checksum(
+            req.headers.get("x-amz-checksum-algorithm"), req.headers.get("x-amz-checksum-type")
+        )
         bucket = await self._bucket(req)
-        upload = await bucket.uploads.create(req.key, req.account, self._attrs(req))
-        return _xml(xml.render_initiate_multipart_upload(bucket.name, req.key, upload.upload_id))
+        upload = await bucket.uploads.create(req.key, req.account, self._attrs(req), checksum)
+        headers = (
+            {"x-amz-checksum-algorithm": checksum.algorithm, "x-amz-checksum-type": checksum.type}
+            if checksum.declared
+            else {}
+        )
+        return _xml(
+            xml.render_initiate_multipart_upload(bucket.name, req.key, upload.upload_id),
+            headers=headers,
+        )
 
     async def _upload(self, req: S3Request) -> tuple[Bucket, Upload]:
         bucket = await self._bucket(req)
@@ -569,15 +626,15 @@ class Gateway:
     async def op_upload_part(self, req: S3Request) -> Response:
         number = parse_part_number(req.query.get("partNumber"))
         bucket, upload = await self._upload(req)
-        reader = PayloadReader(req.auth, req.headers)
+        reader = PayloadReader(req.auth, req.headers, default_checksum=upload.checksum.algorithm)
+        check_part_checksum(upload.checksum, reader.declared_checksum)
         stored = await self.store.receive(req.body, reader)
         payload = stored.payload
         await bucket.uploads.add_part(
             upload, number, stored.cap, payload.md5_hex, payload.size, payload.checksums
         )
         headers = {"ETag": xml.quote_etag(payload.md5_hex)}
-        for alg, value in payload.checksums.items():
-            headers[header_name(alg)] = value
+        headers.update((header_name(alg), value) for alg, value in payload.checksums.items())
         return Response(headers=headers)
 
     async def op_upload_part_copy(self, req: S3Request) -> Response:
@@ -590,22 +647,34 @@ class Gateway:
             start, end = r.start, r.end
         else:
             start, end = 0, size - 1
+        algorithm = upload.checksum.algorithm
+        chunks = self.store.read_object(entry.cap, entry.info, start, end)
         if entry.cap is not None and (start, end) == (0, size - 1):
-            cap, etag = entry.cap, entry.info["etag"]  # the whole single-file object: share its cap
+            # the whole single-file object: share its cap
+            cap, etag = entry.cap, entry.info["etag"]
+            checksum = entry.info.get("checksums", {}).get(algorithm)
+            if checksum is None:
+                checksum = await _checksum_of(algorithm, chunks)
         else:
-            chunks = self.store.read_object(entry.cap, entry.info, start, end)
-            cap, etag = await self._store_copy(chunks)
-        await bucket.uploads.add_part(upload, number, cap, etag, end - start + 1, {})
-        return _xml(xml.render_copy_object_result(etag, datetime.now(UTC), part=True))
+            cap, etag, checksum = await self._store_copy(chunks, algorithm)
+        checksums = {algorithm: checksum}
+        await bucket.uploads.add_part(upload, number, cap, etag, end - start + 1, checksums)
+        return _xml(
+            xml.render_copy_object_result(etag, datetime.now(UTC), part=True, checksums=checksums)
+        )
 
-    async def _store_copy(self, chunks: AsyncIterator[bytes]) -> tuple[str, str]:
-        """Spool a byte stream, store it as a new file; (cap, hex MD5)."""
+    async def _store_copy(
+        self, chunks: AsyncIterator[bytes], algorithm: str
+    ) -> tuple[str, str, str]:
+        """Spool a byte stream, store it as a new file; (cap, hex MD5, checksum)."""
         md5 = Md5Etag()
+        hasher = ChecksumVerifier(algorithm)
         fd, name = tempfile.mkstemp(dir=self.store.spool_dir, prefix="copy-")
         try:
             with os.fdopen(fd, "wb") as spool:
                 async for chunk in chunks:
                     md5.update(chunk)
+                    hasher.update(chunk)
                     spool.write(chunk)
             if os.path.getsize(name) <= self.store.inline_max_bytes:
                 with open(name, "rb") as f:
@@ -614,17 +683,21 @@ class Gateway:
                 cap = await self.store.upload_spool(name)
         finally:
             os.unlink(name)
-        return cap, md5.etag()
+        return cap, md5.etag(), hasher.b64digest()
 
     async def op_complete_multipart_upload(self, req: S3Request) -> Response:
         bucket, upload = await self._upload(req)
-        requested = xml.parse_complete_multipart_upload(await self._body(req))
+        # checksum headers here describe the object, not this body
+        body_headers = {k: v for k, v in req.headers.items() if algorithm_of_header(k) is None}
+        requested = xml.parse_complete_multipart_upload(await self._body(req, body_headers))
         if len(requested) > MAX_PARTS:
             raise InvalidArgument(f"A multipart upload has at most {MAX_PARTS} parts.")
         stored = await bucket.uploads.parts(upload)
-        completion = check_complete(requested, {n: p.part for n, p in stored.items()})
+        checksum = upload.checksum
+        completion = check_complete(requested, {n: p.part for n, p in stored.items()}, checksum)
+        check_completion_headers(req.headers, checksum, completion)
         parts = [[stored[p.number].cap, p.size, p.etag] for p in completion.parts]
-        info = {
+        info: dict[str, Any] = {
             "size": completion.size,
             "etag": completion.etag,
             "mtime": time.time(),
@@ -632,11 +705,24 @@ class Gateway:
             "parts": parts,
             "parts-cap": await self.store.store_part_list(parts),
         }
+        checksums = {}
+        if completion.checksum is not None:
+            checksums = {checksum.algorithm: completion.checksum}
+            info["checksums"] = checksums
+            info["checksum_type"] = checksum.type
+            info["part_checksums"] = list(completion.part_checksums or ())
         await self._commit(req, bucket.index, req.key, IndexEntry(None, info))
         await bucket.uploads.remove(upload)
         location = f"/{quote(bucket.name)}/{quote(req.key)}"
         return _xml(
-            xml.render_complete_multipart_upload(location, bucket.name, req.key, completion.etag)
+            xml.render_complete_multipart_upload(
+                location,
+                bucket.name,
+                req.key,
+                completion.etag,
+                checksums,
+                checksum.type if checksums else None,
+            )
         )
 
     async def op_abort_multipart_upload(self, req: S3Request) -> Response:
@@ -653,7 +739,11 @@ class Gateway:
         page, truncated, next_marker = paginate_parts(
             list(stored.items()), part_number_marker=marker, max_parts=max_parts
         )
-        entries = [xml.PartEntry(n, p.modified, p.part.etag, p.part.size) for n, p in page]
+        entries = [
+            xml.PartEntry(n, p.modified, p.part.etag, p.part.size, p.part.checksums)
+            for n, p in page
+        ]
+        declared = upload.checksum.declared
         return _xml(
             xml.render_list_parts(
                 bucket=bucket.name,
@@ -666,6 +756,8 @@ class Gateway:
                 parts=entries,
                 owner=owner_of(upload.owner),
                 storage_class=upload.attrs.get("storage_class", "STANDARD"),
+                checksum_algorithm=upload.checksum.algorithm if declared else None,
+                checksum_type=upload.checksum.type if declared else None,
             )
         )
 
@@ -692,6 +784,8 @@ class Gateway:
                 u.initiated,
                 owner_of(u.owner),
                 u.attrs.get("storage_class", "STANDARD"),
+                u.checksum.algorithm if u.checksum.declared else None,
+                u.checksum.type if u.checksum.declared else None,
             )
             for _, _, u in page.uploads
         ]
@@ -715,6 +809,13 @@ class Gateway:
 
 class _Changed(Exception):
     """The entry changed between our read and our write: read again."""
+
+
+async def _checksum_of(algorithm: str, chunks: AsyncIterator[bytes]) -> str:
+    hasher = ChecksumVerifier(algorithm)
+    async for chunk in chunks:
+        hasher.update(chunk)
+    return hasher.b64digest()
 
 
 async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -2,8 +2,9 @@
 
 A bucket's `uploads` directory has one child per upload in progress, named
 by its upload id: a directory of the parts uploaded so far (child
-``00001``... -> the part's cap, edge metadata: ETag, size, time), with the
-upload's key, owner and object attributes in the edge metadata. Completing
+``00001``... -> the part's cap, edge metadata: ETag, size, time, checksums),
+with the upload's key, owner, object attributes and checksum (algorithm and
+type, when CreateMultipartUpload named one) in the edge metadata. Completing
 an upload records the chosen parts' caps in the object's index entry (no
 data is re-encoded) and unlinks the upload.
 """
@@ -19,6 +20,7 @@ from typing import Any
 from lafs_core import Client
 from lafs_core.dirnode import DirectoryNode, NoSuchChildError, parse_dir_cap
 from lafs_core.dirnode.children import known_child
+from s3gw.checksums import DEFAULT_UPLOAD_CHECKSUM, UploadChecksum
 from s3gw.errors import NoSuchUpload
 from s3gw.parts import UploadedPart
 
@@ -28,7 +30,6 @@ class StoredPart:
     part: UploadedPart
     cap: str
     modified: datetime
-    checksums: dict[str, str]
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Upload:
     initiated: datetime
     attrs: dict[str, Any]  # the object's headers, metadata, tags, storage class
     parts_dir: DirectoryNode
+    checksum: UploadChecksum = DEFAULT_UPLOAD_CHECKSUM
 
 
 def _part_name(number: int) -> str:
@@ -53,17 +55,24 @@ class Uploads:
         self.directory = directory
         self._open: dict[str, Upload] = {}
 
-    async def create(self, key: str, owner: str, attrs: dict[str, Any]) -> Upload:
+    async def create(
+        self, key: str, owner: str, attrs: dict[str, Any], checksum: UploadChecksum
+    ) -> Upload:
         upload_id = secrets.token_urlsafe(32)
         parts_dir = await self.client.create_directory()
         now = time.time()
         metadata = {"key": key, "owner": owner, "initiated": now, "attrs": attrs}
+        if checksum.declared:
+            metadata["checksum"] = [checksum.algorithm, checksum.type]
         await self.directory.set_child(upload_id, known_child(parts_dir.cap), metadata, False)
-        upload = Upload(upload_id, key, owner, datetime.fromtimestamp(now, UTC), attrs, parts_dir)
+        upload = Upload(
+            upload_id, key, owner, datetime.fromtimestamp(now, UTC), attrs, parts_dir, checksum
+        )
         self._open[upload_id] = upload
         return upload
 
     def _from_entry(self, upload_id: str, rw_uri: str | None, md: dict[str, Any]) -> Upload:
+        declared = md.get("checksum")
         return Upload(
             upload_id,
             str(md["key"]),
@@ -71,6 +80,7 @@ class Uploads:
             datetime.fromtimestamp(float(md["initiated"]), UTC),
             dict(md.get("attrs", {})),
             self.client.directory(parse_dir_cap(rw_uri or "")),
+            UploadChecksum(*declared) if declared else DEFAULT_UPLOAD_CHECKSUM,
         )
 
     async def get(self, upload_id: str, key: str) -> Upload:
@@ -109,10 +119,11 @@ class Uploads:
         for name, (child, md) in children.items():
             number = int(name)
             out[number] = StoredPart(
-                UploadedPart(number, str(md["etag"]), int(md["size"])),
+                UploadedPart(
+                    number, str(md["etag"]), int(md["size"]), dict(md.get("checksums", {}))
+                ),
                 child.ro_uri or "",
                 datetime.fromtimestamp(float(md["modified"]), UTC),
-                dict(md.get("checksums", {})),
             )
         return dict(sorted(out.items()))
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import quote_plus
 from xml.sax.saxutils import escape
 
+from s3gw.checksums import ALGORITHMS
 from s3gw.errors import InvalidArgument, InvalidTag, MalformedXML
+from s3gw.parts import RequestedPart
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -59,6 +61,8 @@ class ObjectEntry:
     size: int
     storage_class: str = "STANDARD"
     owner: Owner | None = None
+    checksum_algorithm: str | None = None
+    checksum_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class PartEntry:
     last_modified: datetime
     etag: str
     size: int
+    checksums: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,8 @@ class ObjectPartsPage:
     next_part_number_marker: int
     max_parts: int
     is_truncated: bool
-    parts: Sequence[tuple[int, int]]  # (part number, size)
+    parts: Sequence[tuple[int, int, str | None]]  # (part number, size, checksum)
+    checksum_algorithm: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,8 @@ class UploadEntry:
     initiated: datetime
     owner: Owner | None = None
     storage_class: str = "STANDARD"
+    checksum_algorithm: str | None = None
+    checksum_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +143,11 @@ class _Doc:
     def close(self, name: str) -> None:
         self.parts.append(f"</{name}>")
 
+    def checksums(self, checksums: Mapping[str, str]) -> None:
+        """<ChecksumCRC32>... for each algorithm."""
+        for algorithm, value in checksums.items():
+            self.el(f"Checksum{algorithm}", value)
+
     def owner(self, owner: Owner | None, name: str = "Owner") -> None:
         if owner is not None:
             self.parts.append(_owner_xml(owner, name))
@@ -160,10 +173,16 @@ def _object_row(
     tag: str, e: ObjectEntry, encoding_type: str | None, with_owner: bool, version: str = ""
 ) -> str:
     owner = _owner_xml(e.owner) if with_owner and e.owner is not None else ""
+    checksum = (
+        f"<ChecksumAlgorithm>{e.checksum_algorithm}</ChecksumAlgorithm>"
+        f"<ChecksumType>{e.checksum_type}</ChecksumType>"
+        if e.checksum_algorithm is not None
+        else ""
+    )
     return (
         f"<{tag}><Key>{_xml_text(_encoded(e.key, encoding_type))}</Key>{version}"
         f"<LastModified>{format_time(e.last_modified)}</LastModified>"
-        f"<ETag>{_xml_text(quote_etag(e.etag))}</ETag><Size>{e.size}</Size>{owner}"
+        f"<ETag>{_xml_text(quote_etag(e.etag))}</ETag>{checksum}<Size>{e.size}</Size>{owner}"
         f"<StorageClass>{_xml_text(e.storage_class)}</StorageClass></{tag}>"
     )
 
@@ -313,11 +332,18 @@ def render_list_objects_v2(
     return d.done()
 
 
-def render_copy_object_result(etag: str, last_modified: datetime, *, part: bool = False) -> bytes:
+def render_copy_object_result(
+    etag: str,
+    last_modified: datetime,
+    *,
+    part: bool = False,
+    checksums: Mapping[str, str] | None = None,
+) -> bytes:
     """CopyObjectResult, or CopyPartResult for UploadPartCopy."""
     d = _Doc("CopyPartResult" if part else "CopyObjectResult")
     d.el("LastModified", last_modified)
     d.el("ETag", quote_etag(etag))
+    d.checksums(checksums or {})
     return d.done()
 
 
@@ -329,12 +355,21 @@ def render_initiate_multipart_upload(bucket: str, key: str, upload_id: str) -> b
     return d.done()
 
 
-def render_complete_multipart_upload(location: str, bucket: str, key: str, etag: str) -> bytes:
+def render_complete_multipart_upload(
+    location: str,
+    bucket: str,
+    key: str,
+    etag: str,
+    checksums: Mapping[str, str] | None = None,
+    checksum_type: str | None = None,
+) -> bytes:
     d = _Doc("CompleteMultipartUploadResult")
     d.el("Location", location)
     d.el("Bucket", bucket)
     d.el("Key", key)
     d.el("ETag", quote_etag(etag))
+    d.checksums(checksums or {})
+    d.el("ChecksumType", checksum_type)
     return d.done()
 
 
@@ -350,6 +385,8 @@ def render_list_parts(
     parts: Sequence[PartEntry],
     owner: Owner | None = None,
     storage_class: str = "STANDARD",
+    checksum_algorithm: str | None = None,
+    checksum_type: str | None = None,
 ) -> bytes:
     d = _Doc("ListPartsResult")
     d.el("Bucket", bucket)
@@ -362,12 +399,15 @@ def render_list_parts(
     d.el("NextPartNumberMarker", next_part_number_marker)
     d.el("MaxParts", max_parts)
     d.el("IsTruncated", is_truncated)
+    d.el("ChecksumAlgorithm", checksum_algorithm)
+    d.el("ChecksumType", checksum_type)
     for p in parts:
         d.open("Part")
         d.el("PartNumber", p.part_number)
         d.el("LastModified", p.last_modified)
         d.el("ETag", quote_etag(p.etag))
         d.el("Size", p.size)
+        d.checksums(p.checksums)
         d.close("Part")
     return d.done()
 
@@ -406,6 +446,8 @@ def render_list_multipart_uploads(
         d.owner(u.owner)
         d.el("StorageClass", u.storage_class)
         d.el("Initiated", u.initiated)
+        d.el("ChecksumAlgorithm", u.checksum_algorithm)
+        d.el("ChecksumType", u.checksum_type)
         d.close("Upload")
     _common_prefixes(d, common_prefixes, encoding_type)
     return d.done()
@@ -451,6 +493,7 @@ def render_object_attributes(
     *,
     etag: str | None,
     checksums: Mapping[str, str] | None,
+    checksum_type: str | None,
     parts: ObjectPartsPage | None,
     storage_class: str | None,
     size: int | None,
@@ -461,8 +504,8 @@ def render_object_attributes(
     d.el("ETag", etag)
     if checksums:
         d.open("Checksum")
-        for algorithm, value in checksums.items():
-            d.el(f"Checksum{algorithm}", value)
+        d.checksums(checksums)
+        d.el("ChecksumType", checksum_type)
         d.close("Checksum")
     if parts is not None:
         d.open("ObjectParts")
@@ -471,10 +514,12 @@ def render_object_attributes(
         d.el("NextPartNumberMarker", parts.next_part_number_marker)
         d.el("MaxParts", parts.max_parts)
         d.el("IsTruncated", parts.is_truncated)
-        for number, part_size in parts.parts:
+        for number, part_size, checksum in parts.parts:
             d.open("Part")
             d.el("PartNumber", number)
             d.el("Size", part_size)
+            if checksum is not None and parts.checksum_algorithm is not None:
+                d.el(f"Checksum{parts.checksum_algorithm}", checksum)
             d.close("Part")
         d.close("ObjectParts")
     d.el("StorageClass", storage_class)
@@ -586,31 +631,16 @@ def parse_create_bucket_configuration(body: bytes) -> str | None:
     return value.strip() or None if value is not None else None
 
 
-def parse_complete_multipart_upload(body: bytes) -> list[tuple[int, str]]:
-    """(part number, ETag without quotes) in the order given; order is checked by the caller.
+def parse_complete_multipart_upload(body: bytes) -> list[RequestedPart]:
+    """The parts in the order given, ETags without quotes; order is checked by the caller.
 
     Raises MalformedXML for a bad document, an empty part list or a bad part number.
     """
     root = _parse(body, "CompleteMultipartUpload")
     parts = []
+    checksum_fields = ["Checksum" + alg for alg in ALGORITHMS]
     for _, part in _children(root, ["Part"]):
-        fields = _children(
-            part,
-            [
-                "PartNumber",
-                "ETag",
-                "ChecksumCRC32",
-                "ChecksumCRC32C",
-                "ChecksumCRC64NVME",
-                "ChecksumSHA1",
-                "ChecksumSHA256",
-                "ChecksumSHA512",
-                "ChecksumMD5",
-                "ChecksumXXHASH64",
-                "ChecksumXXHASH3",
-                "ChecksumXXHASH128",
-            ],
-        )
+        fields = _children(part, ["PartNumber", "ETag", *checksum_fields])
         number_text = (_one(fields, "PartNumber") or "").strip()
         etag = (_one(fields, "ETag") or "").strip()
         if not number_text.isdigit():
@@ -618,7 +648,12 @@ def parse_complete_multipart_upload(body: bytes) -> list[tuple[int, str]]:
         number = int(number_text)
         if not 1 <= number <= 10000:
             raise InvalidArgument("Part number must be an integer between 1 and 10000, inclusive")
-        parts.append((number, etag.strip('"')))
+        checksums = {
+            name[len("Checksum") :]: value.strip()
+            for name in checksum_fields
+            if (value := _one(fields, name, required=False)) is not None
+        }
+        parts.append(RequestedPart(number, etag.strip('"'), checksums))
     if not parts:
         raise MalformedXML("CompleteMultipartUpload needs at least one Part.")
     return parts

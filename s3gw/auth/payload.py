@@ -10,7 +10,8 @@ any pieces and store what `feed` returns; `finish` then proves the body:
   ``x-amz-content-sha256`` is verified (XAmzContentSHA256Mismatch);
 * ``Content-Md5`` (BadDigest / InvalidDigest) and an ``x-amz-checksum-*``
   header (BadDigest) are verified against the decoded bytes;
-* the MD5 for the ETag is computed on the way.
+* the MD5 for the ETag is computed on the way, and S3's default checksum when
+  the request sends none.
 
 Nothing is final until `finish` returns: the caller must not commit before.
 """
@@ -62,10 +63,18 @@ class PayloadReader:
     InvalidRequest (several checksum headers) or InvalidDigest; from `feed`
     and `finish` the errors of `ChunkedDecoder`, IncompleteBody,
     XAmzContentSHA256Mismatch and BadDigest.
+
+    `declared_checksum` is the algorithm the request's checksum header or trailer names;
+    when it names none, `default_checksum` (if given) is computed instead.
     """
 
     def __init__(
-        self, auth: AuthResult, headers: Mapping[str, str], *, max_size: int = MAX_PUT_SIZE
+        self,
+        auth: AuthResult,
+        headers: Mapping[str, str],
+        *,
+        max_size: int = MAX_PUT_SIZE,
+        default_checksum: str | None = None,
     ) -> None:
         lower = {k.lower(): v for k, v in headers.items()}
         self._chunked: ChunkedDecoder | None = None
@@ -87,6 +96,7 @@ class PayloadReader:
             and algorithm_of_header(declared[0]) != (sdk_alg.strip().upper())
         ):
             raise InvalidRequest("Value for x-amz-sdk-checksum-algorithm header is invalid.")
+        self.declared_checksum = algorithm_of_header(declared[0]) if declared else None
         if auth.payload_mode.is_streaming:
             params = params_from_request(auth, lower)
             assert params.decoded_content_length is not None
@@ -106,6 +116,11 @@ class PayloadReader:
                 alg = algorithm_of_header(name)
                 assert alg is not None
                 self._checksums[alg] = ChecksumVerifier(alg, lower[name])
+        self._computed = (
+            ChecksumVerifier(default_checksum)
+            if default_checksum is not None and self.declared_checksum is None
+            else None
+        )
         if self.expected_size > max_size:
             raise EntityTooLarge(
                 "Your proposed upload exceeds the maximum allowed size",
@@ -140,6 +155,8 @@ class PayloadReader:
             self._sha.update(data)
         for v in self._checksums.values():
             v.update(data)
+        if self._computed is not None:
+            self._computed.update(data)
         return data
 
     @property
@@ -161,6 +178,8 @@ class PayloadReader:
             self._sha.verify()
         for alg, v in self._checksums.items():
             checksums[alg] = v.verify()
+        if self._computed is not None:
+            checksums[self._computed.algorithm] = self._computed.b64digest()
         self._verified = checksums
 
     def finish(self) -> PayloadResult:

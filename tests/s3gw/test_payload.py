@@ -151,3 +151,29 @@ def test_streaming_needs_decoded_length() -> None:
     reader = PayloadReader(auth, {"x-amz-decoded-content-length": "2"})
     out, result = read(reader, b"2\r\nab\r\n0\r\n\r\n", 1)
     assert out == b"ab" and result.md5_hex == hashlib.md5(b"ab").hexdigest()
+
+
+def test_default_checksum_only_when_none_is_declared() -> None:
+    body = b"abc" * 1000
+    auth, headers = _signed({}, body)
+    reader = PayloadReader(auth, headers, default_checksum="CRC64NVME")
+    assert reader.declared_checksum is None
+    assert read(reader, body)[1].checksums == {"CRC64NVME": checksum_b64("CRC64NVME", body)}
+    auth, headers = _signed({"x-amz-checksum-sha1": checksum_b64("SHA1", body)}, body)
+    reader = PayloadReader(auth, headers, default_checksum="CRC64NVME")
+    assert reader.declared_checksum == "SHA1"
+    assert read(reader, body)[1].checksums == {"SHA1": checksum_b64("SHA1", body)}
+
+
+def test_streaming_trailer_declares_its_checksum(boto3_captures: Captures) -> None:
+    trailed = [
+        (req, data)
+        for req, data in boto3_captures
+        if "x-amz-checksum" in dict((k.lower(), v) for k, v in req.headers).get("x-amz-trailer", "")
+    ]
+    assert trailed
+    for req, data in trailed:
+        reader = PayloadReader(auth_of(req), dict(req.headers), default_checksum="CRC64NVME")
+        assert reader.declared_checksum is not None
+        out, result = read(reader, req.body)
+        assert out == data and set(result.checksums) == {reader.declared_checksum}

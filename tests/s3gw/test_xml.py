@@ -316,7 +316,10 @@ def test_complete_multipart_from_botocore_serializer() -> None:
         },
         op,
     )
-    assert xml.parse_complete_multipart_upload(req["body"]) == [(1, "e1"), (2, "e2")]
+    assert xml.parse_complete_multipart_upload(req["body"]) == [
+        (1, "e1", {}),
+        (2, "e2", {"CRC32": "AAAAAA=="}),
+    ]
 
 
 def test_delete_from_botocore_serializer() -> None:
