@@ -39,7 +39,14 @@ from s3gw.checksums import (
     header_name,
     upload_checksum,
 )
-from s3gw.conditions import Conditions, evaluate, evaluate_write, format_http_date
+from s3gw.conditions import (
+    Conditions,
+    DeleteConditions,
+    evaluate,
+    evaluate_delete,
+    evaluate_write,
+    format_http_date,
+)
 from s3gw.errors import (
     AccessDenied,
     IllegalLocationConstraintException,
@@ -527,27 +534,43 @@ class Gateway:
 
     async def op_delete_object(self, req: S3Request) -> Response:
         bucket = await self._bucket(req)
-        await bucket.index.delete(req.key)
+        await self._delete(bucket.index, req.key, DeleteConditions.from_headers(req.headers))
         return Response(status_code=204)
+
+    async def _delete(self, index: BucketIndex, key: str, cond: DeleteConditions) -> None:
+        """Delete `key`, if its object still meets `cond` when the index changes."""
+        check = None
+        if cond.any:
+
+            def check(current: IndexEntry | None) -> None:
+                if current is None:
+                    evaluate_delete(cond, None)
+                    return
+                info = current.info
+                evaluate_delete(cond, (info["etag"], _mtime(info), int(info["size"])))
+
+        await index.delete(key, check=check)
 
     async def op_delete_objects(self, req: S3Request) -> Response:
         bucket = await self._bucket(req)
         quiet, objects = xml.parse_delete(await self._body(req))
 
-        async def one(key: str, version_id: str | None) -> xml.DeleteError | None:
-            if version_id not in (None, "null"):  # never the object: its one version is null
+        async def one(target: xml.DeleteTarget) -> xml.DeleteError | None:
+            if target.version_id not in (None, "null"):  # never the object: its one is null
                 missing = NoSuchVersion()
-                return xml.DeleteError(key, missing.code, missing.message)
+                return xml.DeleteError(target.key, missing.code, missing.message)
             try:
-                await bucket.index.delete(key)
+                await self._delete(bucket.index, target.key, target.conditions)
             except Exception as exc:  # each key answers for itself
                 err = from_exception(exc)
-                return xml.DeleteError(key, err.code, err.message)
+                return xml.DeleteError(target.key, err.code, err.message)
             return None
 
-        results = await asyncio.gather(*(one(key, version) for key, version in objects))
+        results = await asyncio.gather(*(one(target) for target in objects))
         errors = [r for r in results if r is not None]
-        deleted = [obj for obj, result in zip(objects, results) if result is None]
+        deleted = [
+            (obj.key, obj.version_id) for obj, result in zip(objects, results) if result is None
+        ]
         return _xml(xml.render_delete_result(deleted, errors, quiet=quiet))
 
     async def _copy_source(self, req: S3Request) -> IndexEntry:

@@ -10,6 +10,11 @@ GET and HEAD, 412 for other methods. The ``x-amz-copy-source-if-*`` headers
 of CopyObject / UploadPartCopy follow the same precedence, and every failure
 is 412. Dates that do not parse are ignored; HTTP dates have one-second
 resolution, so Last-Modified is compared truncated to the second.
+
+Deletes are conditional too (DeleteObject's If-Match, and the
+x-amz-if-match-last-modified-time / -size S3 added for directory buckets;
+DeleteObjects' ETag, LastModifiedTime and Size per object): a mismatch is
+412 and deletes nothing; If-Match on a missing key is 404 NoSuchKey.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from s3gw.errors import NoSuchKey, NotModified, PreconditionFailed
+from s3gw.errors import InvalidArgument, NoSuchKey, NotModified, PreconditionFailed
 
 
 @dataclass(frozen=True)
@@ -158,11 +163,71 @@ def evaluate_write(cond: Conditions, current_etag: str | None) -> None:
             )
 
 
+@dataclass(frozen=True)
+class DeleteConditions:
+    """What a conditional delete requires of the current object (None: no requirement)."""
+
+    if_match: str | None = None
+    last_modified: datetime | None = None
+    size: int | None = None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> DeleteConditions:
+        lower = {k.lower(): v for k, v in headers.items()}
+        time_text = lower.get("x-amz-if-match-last-modified-time")
+        last_modified = parse_http_date(time_text)
+        if time_text is not None and last_modified is None:
+            raise InvalidArgument("x-amz-if-match-last-modified-time is not a valid date.")
+        return cls(
+            lower.get("if-match"),
+            last_modified,
+            parse_size(lower.get("x-amz-if-match-size"), "x-amz-if-match-size"),
+        )
+
+    @property
+    def any(self) -> bool:
+        return any(v is not None for v in (self.if_match, self.last_modified, self.size))
+
+
+def parse_size(text: str | None, name: str) -> int | None:
+    if text is None:
+        return None
+    if not text.strip().isdigit():
+        raise InvalidArgument(f"{name} must be a non-negative integer.")
+    return int(text)
+
+
+def evaluate_delete(cond: DeleteConditions, current: tuple[str, datetime, int] | None) -> None:
+    """Check a conditional delete against the current object's (ETag, Last-Modified, size),
+    or None when the key has none."""
+    if current is None:
+        if cond.if_match is not None:
+            raise NoSuchKey()
+        return
+    etag, last_modified, size = current
+    failed = None
+    if cond.if_match is not None and not etag_matches(cond.if_match, etag):
+        failed = "If-Match"
+    elif cond.last_modified is not None and int(cond.last_modified.timestamp()) != int(
+        last_modified.timestamp()
+    ):
+        failed = "x-amz-if-match-last-modified-time"
+    elif cond.size is not None and cond.size != size:
+        failed = "x-amz-if-match-size"
+    if failed is not None:
+        raise PreconditionFailed(
+            "At least one of the pre-conditions you specified did not hold", Condition=failed
+        )
+
+
 __all__ = [
     "Conditions",
+    "DeleteConditions",
     "etag_matches",
     "evaluate",
+    "evaluate_delete",
     "evaluate_write",
     "format_http_date",
     "parse_http_date",
+    "parse_size",
 ]

@@ -15,10 +15,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 from urllib.parse import quote_plus
 from xml.sax.saxutils import escape
 
 from s3gw.checksums import ALGORITHMS
+from s3gw.conditions import DeleteConditions, parse_http_date, parse_size
 from s3gw.errors import InvalidArgument, InvalidTag, MalformedXML
 from s3gw.parts import RequestedPart
 
@@ -659,21 +661,49 @@ def parse_complete_multipart_upload(body: bytes) -> list[RequestedPart]:
     return parts
 
 
-def parse_delete(body: bytes) -> tuple[bool, list[tuple[str, str | None]]]:
-    """(quiet, [(key, version id)]) of a DeleteObjects body; 1 to 1000 objects."""
+def _parse_time(text: str) -> datetime:
+    """A timestamp as the SDKs send it in a body: an HTTP date (the S3 model's choice for
+    LastModifiedTime) or ISO 8601."""
+    found = parse_http_date(text)
+    if found is not None:
+        return found
+    try:
+        found = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise MalformedXML("LastModifiedTime must be an HTTP date or ISO 8601 time.") from None
+    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
+
+
+class DeleteTarget(NamedTuple):
+    """One object of a DeleteObjects body: key, version id as given, and its conditions."""
+
+    key: str
+    version_id: str | None
+    conditions: DeleteConditions = DeleteConditions()
+
+
+def parse_delete(body: bytes) -> tuple[bool, list[DeleteTarget]]:
+    """(quiet, objects) of a DeleteObjects body; 1 to 1000 objects."""
     root = _parse(body, "Delete")
     children = _children(root, ["Object", "Quiet"])
     quiet_text = (_one(children, "Quiet", required=False) or "false").strip().lower()
     if quiet_text not in ("true", "false"):
         raise MalformedXML("Quiet must be true or false.")
-    objects: list[tuple[str, str | None]] = []
+    objects: list[DeleteTarget] = []
     for name, obj in children:
         if name != "Object":
             continue
         fields = _children(obj, ["Key", "VersionId", "ETag", "LastModifiedTime", "Size"])
         key = _one(fields, "Key")
         assert key is not None
-        objects.append((key, _one(fields, "VersionId", required=False)))
+        time_text = _one(fields, "LastModifiedTime", required=False)
+        last_modified = _parse_time(time_text) if time_text is not None else None
+        conditions = DeleteConditions(
+            _one(fields, "ETag", required=False),
+            last_modified,
+            parse_size(_one(fields, "Size", required=False), "Size"),
+        )
+        objects.append(DeleteTarget(key, _one(fields, "VersionId", required=False), conditions))
     if not objects or len(objects) > MAX_DELETE_KEYS:
         raise MalformedXML("Delete must list between 1 and 1000 objects.")
     return quiet_text == "true", objects
@@ -735,6 +765,7 @@ __all__ = [
     "format_time",
     "parse_complete_multipart_upload",
     "parse_create_bucket_configuration",
+    "DeleteTarget",
     "parse_delete",
     "parse_tagging",
     "quote_etag",

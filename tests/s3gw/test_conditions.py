@@ -8,8 +8,10 @@ import pytest
 
 from s3gw.conditions import (
     Conditions,
+    DeleteConditions,
     etag_matches,
     evaluate,
+    evaluate_delete,
     evaluate_write,
     format_http_date,
     parse_http_date,
@@ -104,3 +106,36 @@ def test_http_dates() -> None:
     assert parse_http_date("Wednesday, 21-Oct-15 07:28:00 GMT") is not None
     assert parse_http_date("nope") is None and parse_http_date(None) is None
     assert etag_matches('W/"abc"', "abc")
+
+
+def test_conditional_delete() -> None:
+    current = (ETAG, LM, 10)
+
+    def code(cond: DeleteConditions, found: tuple[str, datetime, int] | None = current) -> str:
+        try:
+            evaluate_delete(cond, found)
+        except S3Error as err:
+            return err.code
+        return "deleted"
+
+    assert code(DeleteConditions()) == "deleted"
+    assert code(DeleteConditions(if_match=f'"{ETAG}"')) == "deleted"
+    assert code(DeleteConditions(if_match="*")) == "deleted"
+    assert code(DeleteConditions(if_match='"other"')) == "PreconditionFailed"
+    assert code(DeleteConditions(if_match="*"), None) == "NoSuchKey"
+    assert code(DeleteConditions(size=10, last_modified=LM.replace(microsecond=0))) == "deleted"
+    assert code(DeleteConditions(size=11)) == "PreconditionFailed"
+    assert code(DeleteConditions(last_modified=LM - timedelta(seconds=1))) == "PreconditionFailed"
+    assert code(DeleteConditions(size=11), None) == "deleted"  # nothing there to protect
+
+
+def test_delete_conditions_from_headers() -> None:
+    cond = DeleteConditions.from_headers(
+        {"If-Match": '"e"', "x-amz-if-match-last-modified-time": AT, "x-amz-if-match-size": "5"}
+    )
+    assert cond == DeleteConditions('"e"', LM.replace(microsecond=0), 5) and cond.any
+    assert not DeleteConditions.from_headers({"If-None-Match": "*"}).any
+    for bad in ({"x-amz-if-match-size": "-1"}, {"x-amz-if-match-last-modified-time": "soon"}):
+        with pytest.raises(S3Error) as info:
+            DeleteConditions.from_headers(bad)
+        assert info.value.code == "InvalidArgument"

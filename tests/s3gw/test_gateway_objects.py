@@ -438,3 +438,42 @@ def test_identical_objects_share_a_cap_unless_keys_are_random(
         caps.append(got["ResponseMetadata"]["HTTPHeaders"]["x-lafs-cap"])
     assert caps[0] != caps[1] and caps[0] not in caps[1:]
     assert all(parse_cap(c).storage_index != parse_cap(caps[0]).storage_index for c in caps[1:])
+
+
+def test_conditional_delete(s3, bucket) -> None:
+    """A delete whose condition fails deletes nothing (S3's conditional deletes)."""
+    etag = s3.put_object(Bucket=bucket, Key="k", Body=b"one")["ETag"]
+    head = s3.head_object(Bucket=bucket, Key="k")
+    refused = [
+        {"IfMatch": '"0123456789abcdef0123456789abcdef"'},
+        {"IfMatchSize": 4},
+        {"IfMatchLastModifiedTime": head["LastModified"] - timedelta(seconds=5)},
+    ]
+    for condition in refused:
+        with pytest.raises(ClientError) as info:
+            s3.delete_object(Bucket=bucket, Key="k", **condition)
+        assert _code(info) == "PreconditionFailed", condition
+        assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"one"
+    s3.delete_object(
+        Bucket=bucket,
+        Key="k",
+        IfMatch=etag,
+        IfMatchSize=3,
+        IfMatchLastModifiedTime=head["LastModified"],
+    )
+    with pytest.raises(ClientError) as info:
+        s3.head_object(Bucket=bucket, Key="k")
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    with pytest.raises(ClientError) as info:
+        s3.delete_object(Bucket=bucket, Key="k", IfMatch="*")
+    assert _code(info) == "NoSuchKey"
+    # DeleteObjects: each object's ETag is its own condition
+    keep = s3.put_object(Bucket=bucket, Key="a", Body=b"a")["ETag"]
+    gone = s3.put_object(Bucket=bucket, Key="b", Body=b"b")["ETag"]
+    out = s3.delete_objects(
+        Bucket=bucket,
+        Delete={"Objects": [{"Key": "a", "ETag": gone}, {"Key": "b", "ETag": gone}]},
+    )
+    assert [d["Key"] for d in out["Deleted"]] == ["b"]
+    assert [(e["Key"], e["Code"]) for e in out["Errors"]] == [("a", "PreconditionFailed")]
+    assert s3.head_object(Bucket=bucket, Key="a")["ETag"] == keep

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s3gw import xml
+from s3gw.conditions import DeleteConditions
 from s3gw.errors import NoSuchKey, S3Error, SignatureDoesNotMatch, render_error
 from tests.s3gw.botocore_oracle import MODEL as _MODEL
 from tests.s3gw.botocore_oracle import parse_response as parse
@@ -328,11 +329,31 @@ def test_delete_from_botocore_serializer() -> None:
     req = create_serializer("rest-xml").serialize_to_request(
         {
             "Bucket": "b",
-            "Delete": {"Objects": [{"Key": "a&b"}, {"Key": "ü", "VersionId": "v"}], "Quiet": True},
+            "Delete": {
+                "Objects": [
+                    {"Key": "a&b"},
+                    {"Key": "ü", "VersionId": "v"},
+                    {
+                        "Key": "c",
+                        "ETag": '"e1"',
+                        "LastModifiedTime": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+                        "Size": 7,
+                    },
+                ],
+                "Quiet": True,
+            },
         },
         op,
     )
-    assert xml.parse_delete(req["body"]) == (True, [("a&b", None), ("ü", "v")])
+    conditions = DeleteConditions('"e1"', datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), 7)
+    assert xml.parse_delete(req["body"]) == (
+        True,
+        [
+            ("a&b", None, DeleteConditions()),
+            ("ü", "v", DeleteConditions()),
+            ("c", None, conditions),
+        ],
+    )
 
 
 def test_tagging_from_botocore_serializer() -> None:
@@ -411,3 +432,14 @@ def test_parsers_raise_only_s3_errors(body: bytes) -> None:
             fn(body)
         except S3Error:
             pass
+
+
+def test_delete_conditions_take_iso_times_too() -> None:
+    body = (
+        b"<Delete><Object><Key>k</Key><LastModifiedTime>2026-01-02T03:04:05.000Z"
+        b"</LastModifiedTime></Object></Delete>"
+    )
+    [target] = xml.parse_delete(body)[1]
+    assert target.conditions.last_modified == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    bad = body.replace(b"2026-01-02T03:04:05.000Z", b"yesterday")
+    assert code(xml.parse_delete, bad) == "MalformedXML"
