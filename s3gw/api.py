@@ -60,7 +60,9 @@ from s3gw.errors import (
 )
 from s3gw.etag import Md5Etag
 from s3gw.headers import (
+    ENCRYPTION,
     check_copy_to_self,
+    check_encryption,
     directive,
     metadata_headers,
     parse_copy_source,
@@ -219,6 +221,7 @@ class Gateway:
         cap = entry.cap or info.get("parts-cap")
         if cap is not None:
             headers["x-lafs-cap"] = cap
+        headers.update(ENCRYPTION)
         if checksums:
             headers.update(
                 checksum_headers(info.get("checksums", {}), info.get("checksum_type", FULL_OBJECT))
@@ -431,7 +434,8 @@ class Gateway:
     # -- objects --------------------------------------------------------------
 
     def _attrs(self, req: S3Request) -> dict[str, Any]:
-        """The object attributes a PUT (or REPLACE copy, or multipart create) sets."""
+        """The object attributes a PUT (or copy, or multipart create) sets."""
+        check_encryption(req.headers, writing=True)
         attrs: dict[str, Any] = {
             "headers": stored_headers(req.headers),
             "meta": user_metadata(req.headers),
@@ -469,11 +473,12 @@ class Gateway:
             "checksums": payload.checksums,
         }
         await self._commit(req, bucket.index, req.key, IndexEntry(stored.cap, info))
-        headers = {"ETag": xml.quote_etag(payload.md5_hex), "x-lafs-cap": stored.cap}
+        headers = {"ETag": xml.quote_etag(payload.md5_hex), "x-lafs-cap": stored.cap, **ENCRYPTION}
         headers.update(checksum_headers(payload.checksums, FULL_OBJECT))
         return Response(headers=headers)
 
     async def _get_or_head(self, req: S3Request, with_body: bool) -> Response:
+        check_encryption(req.headers, writing=False)
         bucket = await self._bucket(req)
         entry = await self._entry(bucket.index, req.key)
         info = entry.info
@@ -483,6 +488,10 @@ class Gateway:
         size = int(info["size"])
         byte_range: ByteRange | None
         if "partNumber" in req.query:
+            if "range" in req.headers:
+                raise InvalidRequest(
+                    "Cannot specify both Range header and partNumber query parameter"
+                )
             byte_range = self._part_range(entry, parse_part_number(req.query["partNumber"]))
         else:
             byte_range = parse_range(req.headers.get("range"), size)
@@ -601,7 +610,8 @@ class Gateway:
         return _xml(
             xml.render_copy_object_result(
                 info["etag"], _mtime(info), checksums=info.get("checksums")
-            )
+            ),
+            headers=ENCRYPTION,
         )
 
     # -- tagging --------------------------------------------------------------
@@ -631,11 +641,10 @@ class Gateway:
         )
         bucket = await self._bucket(req)
         upload = await bucket.uploads.create(req.key, req.account, self._attrs(req), checksum)
-        headers = (
-            {"x-amz-checksum-algorithm": checksum.algorithm, "x-amz-checksum-type": checksum.type}
-            if checksum.declared
-            else {}
-        )
+        headers = dict(ENCRYPTION)
+        if checksum.declared:
+            headers["x-amz-checksum-algorithm"] = checksum.algorithm
+            headers["x-amz-checksum-type"] = checksum.type
         return _xml(
             xml.render_initiate_multipart_upload(bucket.name, req.key, upload.upload_id),
             headers=headers,
@@ -656,7 +665,7 @@ class Gateway:
         await bucket.uploads.add_part(
             upload, number, stored.cap, payload.md5_hex, payload.size, payload.checksums
         )
-        headers = {"ETag": xml.quote_etag(payload.md5_hex)}
+        headers = {"ETag": xml.quote_etag(payload.md5_hex), **ENCRYPTION}
         headers.update((header_name(alg), value) for alg, value in payload.checksums.items())
         return Response(headers=headers)
 
@@ -745,7 +754,8 @@ class Gateway:
                 completion.etag,
                 checksums,
                 checksum.type if checksums else None,
-            )
+            ),
+            headers=ENCRYPTION,
         )
 
     async def op_abort_multipart_upload(self, req: S3Request) -> Response:

@@ -3,8 +3,8 @@
 User metadata (``x-amz-meta-*``, 2 KB), the content headers S3 stores with
 an object and returns on GET/HEAD, ``response-*`` overrides of GetObject,
 ``x-amz-tagging`` on PutObject, ``x-amz-copy-source`` and the COPY/REPLACE
-directives of CopyObject, and storage classes. Per the S3 API reference for
-PutObject, GetObject and CopyObject.
+directives of CopyObject, storage classes and server-side encryption. Per
+the S3 API reference for PutObject, GetObject and CopyObject.
 """
 
 from __future__ import annotations
@@ -177,6 +177,44 @@ def check_copy_to_self(
     )
 
 
+# Every object is encrypted at rest with its own AES key, kept in its capability: S3 calls
+# that SSE-S3 and names it AES256 in its answers.
+ENCRYPTION = {"x-amz-server-side-encryption": "AES256"}
+_CUSTOMER_KEY_PREFIXES = (
+    "x-amz-server-side-encryption-customer-",
+    "x-amz-copy-source-server-side-encryption-customer-",
+)
+
+
+def check_encryption(headers: Mapping[str, str], *, writing: bool) -> None:
+    """Refuse the server-side encryption a request asks for but would not get, rather than
+    store the object without it: KMS keys (none here) and customer-provided keys (SSE-C:
+    the gateway keeps every object's key, so it could not make one readable only with
+    the customer's). ``AES256`` is what every object has already.
+    """
+    lower = _lower(headers)
+    if any(name.startswith(_CUSTOMER_KEY_PREFIXES) for name in lower):
+        if not writing:
+            raise InvalidRequest("The encryption parameters are not applicable to this object.")
+        raise S3NotImplemented(
+            "Encryption with customer-provided keys (SSE-C) is not available on this gateway; "
+            "every object is encrypted with its own AES key (AES256)."
+        )
+    value = lower.get("x-amz-server-side-encryption")
+    if value is None or value.strip() == "AES256":
+        return
+    if value.strip().startswith("aws:kms"):
+        raise S3NotImplemented(
+            "Encryption with KMS keys is not available on this gateway; every object is "
+            "encrypted with its own AES key (AES256)."
+        )
+    raise InvalidArgument(
+        "The encryption method specified is not supported",
+        ArgumentName="x-amz-server-side-encryption",
+        ArgumentValue=value,
+    )
+
+
 def storage_class(headers: Mapping[str, str]) -> str:
     """``x-amz-storage-class`` (default STANDARD); InvalidStorageClass if unknown.
 
@@ -222,8 +260,10 @@ __all__ = [
     "OBJECT_ATTRIBUTES",
     "RESPONSE_OVERRIDES",
     "STORAGE_CLASSES",
+    "ENCRYPTION",
     "STORED_HEADERS",
     "CopySource",
+    "check_encryption",
     "check_copy_to_self",
     "directive",
     "header_values",

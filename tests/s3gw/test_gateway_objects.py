@@ -477,3 +477,43 @@ def test_conditional_delete(s3, bucket) -> None:
     assert [d["Key"] for d in out["Deleted"]] == ["b"]
     assert [(e["Key"], e["Code"]) for e in out["Errors"]] == [("a", "PreconditionFailed")]
     assert s3.head_object(Bucket=bucket, Key="a")["ETag"] == keep
+
+
+def test_server_side_encryption(s3, bucket) -> None:
+    """Every object is encrypted (AES256, as S3 names SSE-S3); encryption the gateway
+    cannot give is refused, never silently dropped."""
+    put = s3.put_object(Bucket=bucket, Key="k", Body=b"x", ServerSideEncryption="AES256")
+    assert put["ServerSideEncryption"] == "AES256"
+    plain = s3.put_object(Bucket=bucket, Key="p", Body=b"y")
+    assert plain["ServerSideEncryption"] == "AES256"
+    assert s3.head_object(Bucket=bucket, Key="p")["ServerSideEncryption"] == "AES256"
+    assert s3.get_object(Bucket=bucket, Key="k")["ServerSideEncryption"] == "AES256"
+    up = s3.create_multipart_upload(Bucket=bucket, Key="m", ServerSideEncryption="AES256")
+    assert up["ServerSideEncryption"] == "AES256"
+    s3.abort_multipart_upload(Bucket=bucket, Key="m", UploadId=up["UploadId"])
+    refused = [
+        ({"ServerSideEncryption": "aws:kms"}, "NotImplemented"),
+        ({"SSECustomerAlgorithm": "AES256", "SSECustomerKey": "k" * 32}, "NotImplemented"),
+    ]
+    for extra, expected in refused:
+        with pytest.raises(ClientError) as info:
+            s3.put_object(Bucket=bucket, Key="n", Body=b"z", **extra)
+        assert _code(info) == expected
+        with pytest.raises(ClientError) as info:
+            s3.create_multipart_upload(Bucket=bucket, Key="n", **extra)
+        assert _code(info) == expected
+    with pytest.raises(ClientError) as info:
+        s3.head_object(Bucket=bucket, Key="n")
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404  # nothing stored
+    with pytest.raises(ClientError) as info:
+        s3.get_object(
+            Bucket=bucket, Key="k", SSECustomerAlgorithm="AES256", SSECustomerKey="k" * 32
+        )
+    assert _code(info) == "InvalidRequest"
+
+
+def test_part_number_and_range_together_are_refused(s3, bucket) -> None:
+    s3.put_object(Bucket=bucket, Key="k", Body=b"hello")
+    with pytest.raises(ClientError) as info:
+        s3.get_object(Bucket=bucket, Key="k", PartNumber=1, Range="bytes=0-1")
+    assert _code(info) == "InvalidRequest"

@@ -8,6 +8,7 @@ from s3gw.errors import S3Error
 from s3gw.headers import (
     CopySource,
     check_copy_to_self,
+    check_encryption,
     directive,
     header_values,
     metadata_headers,
@@ -126,3 +127,22 @@ def test_object_attributes_header() -> None:
         with pytest.raises(S3Error) as info:
             parse_object_attributes(bad)
         assert info.value.code == "InvalidArgument"
+
+
+def test_encryption() -> None:
+    check_encryption({}, writing=True)
+    check_encryption({"X-Amz-Server-Side-Encryption": "AES256"}, writing=True)
+
+    def refused(headers: dict[str, str], writing: bool = True) -> str:
+        with pytest.raises(S3Error) as info:
+            check_encryption(headers, writing=writing)
+        return info.value.code
+
+    assert refused({"x-amz-server-side-encryption": "aws:kms"}) == "NotImplemented"
+    assert refused({"x-amz-server-side-encryption": "aws:kms:dsse"}) == "NotImplemented"
+    assert refused({"x-amz-server-side-encryption": "ROT13"}) == "InvalidArgument"
+    customer = {"x-amz-server-side-encryption-customer-algorithm": "AES256"}
+    assert refused(customer) == "NotImplemented"
+    assert refused(customer, writing=False) == "InvalidRequest"
+    copy_source = {"x-amz-copy-source-server-side-encryption-customer-key": "k"}
+    assert refused(copy_source) == "NotImplemented"
