@@ -11,7 +11,9 @@
   `incoming/` is wiped at start-up, so a crash leaves no partial share;
 * an allocation reserves the share's whole file on the disk (fallocate), so
   a disk that other nodes or programs share cannot fill up under a share
-  being written: a share that does not fit is declined, not failed halfway.
+  being written: a share that does not fit is declined, not failed halfway;
+* a mutable share changes by copy-on-write (a new file renamed over it), so
+  a crash leaves its old version or its new one, never a mix of both.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ IMMUTABLE_OVERHEAD = c.IMMUTABLE_HEADER_SIZE + c.IMMUTABLE_LEASE_SIZE  # around 
 # file would be larger than this process may write (RLIMIT_FSIZE) or the filesystem holds.
 NO_ROOM_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 WHOLE_NEW_SHARE = 4 << 20  # new mutable shares up to this size are written in one piece
+COPY_ON_WRITE_MAX = 16 << 20  # mutable shares up to this size change by copy-on-write
 UNKNOWN_SPACE = 2**64
 _SHNUM_RE = re.compile(r"[0-9]+")
 Clock = Callable[[], float]
@@ -92,7 +95,7 @@ class PendingSync:
 
     A write is acknowledged only after `sync`: fdatasync of each file (its data
     and the size needed to read it back; not the timestamps) and fsync of each
-    directory that gained a new share. `sync` does only those waits on the
+    directory that gained a share or a share's new version. `sync` does only those waits on the
     disk, in a sync thread; opening the directories and closing everything is
     left to the caller's thread (`close`), each a Python step fewer that the
     sync thread would take the GIL back for.
@@ -566,33 +569,84 @@ class Backend:
         headers: dict[int, c.MutableHeader],
         pending: PendingSync,
     ) -> None:
-        """The write half of a read-test-write whose tests passed (under the lock)."""
+        """The write half of a read-test-write whose tests passed (under the lock).
+
+        An existing share changes by copy-on-write: its new version is written whole to
+        ``<share number>.new`` beside it, then renamed over it, so a crash or power loss
+        leaves either version, never a share half old and half new (and a publish writes
+        every share of a directory at once: in place, the embedded grid's ten nodes on one
+        disk could all tear theirs together). The new files are made, with the disk
+        space they need, before any share changes: a full disk fails the request with
+        nothing changed. Shares over `COPY_ON_WRITE_MAX` change in place.
+        """
         now = self.clock()
         expiration = c.expiration_after(now)
-        # Room for every share's growth first: a full disk then fails the request before any
-        # share has changed, instead of leaving one half old and half new.
-        for n, vectors in request.test_write_vectors.items():
-            if n in shares and vectors.new_length != 0:
-                end = max((w.offset + len(w.data) for w in vectors.write), default=0)
-                growth = c.MUTABLE_DATA_OFFSET + end - headers[n].extra_lease_offset
-                if growth > 0:
-                    _reserve_or_refuse(shares[n], os.fstat(shares[n]).st_size + growth)
-        for n, vectors in request.test_write_vectors.items():
-            path = self._share_file(si, n)
-            if vectors.new_length == 0:
-                if n in shares:
-                    os.unlink(path)
-                    _rmdir_quietly(os.path.dirname(path))
-                continue
-            fd = shares.get(n)
-            if fd is None:
-                self._create_mutable(path, write_enabler, renew, cancel, vectors, now, pending)
-                continue
-            pending.fds.append(fd)
-            header = sf.write_mutable(fd, headers[n], vectors.write, vectors.new_length)
-            sf.mutable_add_or_renew(
-                fd, header, renew, cancel, 1, expiration, self.nodeid, self.available_space
-            )
+        renewed: dict[int, tuple[int, c.MutableHeader | None, str | None]] = {}
+        try:
+            for n, vectors in request.test_write_vectors.items():
+                if n in shares and vectors.new_length != 0:
+                    renewed[n] = self._new_version(
+                        self._share_file(si, n), shares[n], headers[n], vectors
+                    )
+            for n, vectors in request.test_write_vectors.items():
+                path = self._share_file(si, n)
+                if vectors.new_length == 0:
+                    if n in shares:
+                        os.unlink(path)
+                        _rmdir_quietly(os.path.dirname(path))
+                elif n not in renewed:
+                    self._create_mutable(path, write_enabler, renew, cancel, vectors, now, pending)
+                else:
+                    fd, header, temp = renewed.pop(n)
+                    pending.fds.append(fd)
+                    if header is None:
+                        header = sf.write_mutable(fd, headers[n], vectors.write, vectors.new_length)
+                    sf.mutable_add_or_renew(
+                        fd, header, renew, cancel, 1, expiration, self.nodeid, self.available_space
+                    )
+                    if temp is not None:
+                        os.rename(temp, path)
+                        pending.add_dir(os.path.dirname(path))
+        finally:
+            for fd, _, temp in renewed.values():  # the copies of a request that failed
+                if temp is not None:
+                    os.close(fd)
+                    os.unlink(temp)
+
+    def _new_version(
+        self, path: str, fd: int, header: c.MutableHeader, vectors: TestWriteVectors
+    ) -> tuple[int, c.MutableHeader | None, str | None]:
+        """A share's next version, written (but for its lease) to a copy of it: (descriptor,
+        new header, the copy's path); or, for a share to change in place, its own descriptor
+        once its growth has room (new header and path None: nothing written yet)."""
+        size = os.fstat(fd).st_size
+        end = max((w.offset + len(w.data) for w in vectors.write), default=0)
+        new_size = size + max(0, c.MUTABLE_DATA_OFFSET + end - header.extra_lease_offset)
+        if size <= COPY_ON_WRITE_MAX:
+            temp = path + ".new"
+            copy = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o666)
+            try:
+                _reserve_or_refuse(copy, new_size)
+                # what the writes leave as it was: the header and lease slots, the bytes
+                # after the data they write from offset 0, and the extra leases
+                written = c.MUTABLE_DATA_OFFSET + _written_prefix(vectors)
+                kept = [(0, c.MUTABLE_DATA_OFFSET), (written, size)]
+                if header.extra_lease_offset < written:
+                    kept.append((header.extra_lease_offset, size))
+                for first, last in kept:
+                    sf.copy_range(fd, copy, first, last - first)
+                new = sf.write_mutable(copy, header, vectors.write, vectors.new_length)
+                return copy, new, temp
+            except BaseException as exc:
+                os.close(copy)
+                os.unlink(temp)
+                # A disk too full for a copy may still take a change that needs no new
+                # room, in place: deletes must go through when the disk is full.
+                if new_size > size or not _no_room(exc):
+                    raise
+        elif new_size > size:
+            _reserve_or_refuse(fd, new_size)
+        return fd, None, None
 
     def _create_mutable(
         self,
@@ -889,6 +943,22 @@ def _reserve_or_refuse(fd: int, length: int) -> None:
         if exc.errno not in NO_ROOM_ERRNOS:
             raise
         raise OutOfSpaceError(f"no room for this mutable share: {exc.strerror}") from None
+
+
+def _written_prefix(vectors: TestWriteVectors) -> int:
+    """How far the writes cover the data from offset 0 without a gap."""
+    covered = 0
+    for w in sorted(vectors.write, key=lambda w: w.offset):
+        if w.offset > covered:
+            break
+        covered = max(covered, w.offset + len(w.data))
+    return covered
+
+
+def _no_room(exc: BaseException) -> bool:
+    return isinstance(exc, OutOfSpaceError) or (
+        isinstance(exc, OSError) and exc.errno in NO_ROOM_ERRNOS
+    )
 
 
 def largest_file() -> int:

@@ -28,6 +28,16 @@ def pwrite_all(fd: int, data: bytes | bytearray | memoryview, pos: int) -> None:
         view, pos = view[n:], pos + n
 
 
+def copy_range(source: int, target: int, offset: int, length: int) -> None:
+    """Copy `length` bytes at `offset` of one file to the same place in another (in the
+    kernel; nothing past the source's end)."""
+    while length > 0:
+        n = os.copy_file_range(source, target, length, offset, offset)
+        if n == 0:
+            return
+        offset, length = offset + n, length - n
+
+
 def immutable_leases(fd: int, head: bytes) -> list[c.ImmutableLease]:
     header = c.parse_immutable_header(head)
     size = os.fstat(fd).st_size

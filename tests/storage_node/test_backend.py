@@ -6,8 +6,12 @@ import ctypes
 import errno
 import os
 from pathlib import Path
+from typing import Any
+from unittest.mock import patch
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lafs_core import storage_protocol as sp
 from storage_node import backend as backend_module
@@ -320,13 +324,16 @@ def test_apply_read_test_write_leaves_the_sync_to_the_caller(backend: Backend) -
     assert result.success and len(pending.fds) == 1 and list(pending.dirs) == [bucket]
     pending.sync()
     pending.close()
-    # Rewriting an existing share syncs the file only; its directory entry is old.
+    # Rewriting an existing share renames its new version over it: file and bucket synced.
     rewrite = sp.ReadTestWriteRequest({1: writes((0, b"two"))})
+    old_inode = backend.share_path(si, 1).stat().st_ino
     result, pending = backend.apply_read_test_write(si, WE, renew, cancel, rewrite)
-    assert result.success and len(pending.fds) == 1 and not pending.dirs
+    assert result.success and len(pending.fds) == 1 and list(pending.dirs) == [bucket]
     pending.sync()
     pending.close()
     assert backend.share_path(si, 1).read_bytes()[468:471] == b"two"
+    assert backend.share_path(si, 1).stat().st_ino != old_inode
+    assert sorted(os.listdir(bucket)) == ["0", "1", "2"]  # no copy left beside them
 
 
 def test_apply_read_test_write_closes_files_on_error(backend: Backend) -> None:
@@ -337,3 +344,77 @@ def test_apply_read_test_write_closes_files_on_error(backend: Backend) -> None:
     with pytest.raises(WrongSecretError):
         backend.apply_read_test_write(si, b"z" * 32, renew, renew, req)
     assert len(os.listdir("/proc/self/fd")) == fds_before
+
+
+# --- copy-on-write of mutable shares ----------------------------------------------------
+
+write_steps = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("write"),
+            st.lists(
+                st.tuples(st.integers(0, 600), st.binary(min_size=1, max_size=300)), max_size=3
+            ),
+            st.one_of(st.none(), st.integers(1, 900)),
+        ),
+        st.tuples(st.just("lease"), st.integers(0, 6), st.none()),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=write_steps)
+def test_copy_on_write_leaves_what_writing_in_place_leaves(tmp_path: Path, steps) -> None:  # type: ignore[no-untyped-def]
+    """Every change to a mutable share, made on a copy renamed over it, leaves the file
+    byte for byte as Tahoe's in-place edit does: data, gaps, truncation, leases."""
+    root = tmp_path / os.urandom(4).hex()
+    copying = Backend(root / "copying", NODEID, clock=FakeClock())
+    in_place = Backend(root / "in-place", NODEID, clock=FakeClock())
+    si, secret = os.urandom(16), b"r" * 32
+
+    def change(backend: Backend, kind: str, arg: Any, new_length: int | None) -> None:
+        limit = -1 if backend is in_place else backend_module.COPY_ON_WRITE_MAX
+        with patch.object(backend_module, "COPY_ON_WRITE_MAX", limit):
+            if kind == "lease":
+                backend.add_or_renew_lease(si, bytes([arg]) * 32, bytes([arg]) * 32)
+                return
+            path = backend.share_path(si, 0)
+            inode = path.stat().st_ino if path.exists() else None
+            request = sp.ReadTestWriteRequest({0: writes(*arg, new_length=new_length)})
+            assert backend.read_test_write(si, WE, secret, secret, request).success
+            if inode is not None:  # a new file for the copying backend, the same one in place
+                assert (path.stat().st_ino != inode) == (backend is copying)
+
+    for kind, arg, new_length in [("write", [(0, b"first version")], None), *steps]:
+        for backend in (copying, in_place):
+            change(backend, kind, arg, new_length)
+        assert copying.share_path(si, 0).read_bytes() == in_place.share_path(si, 0).read_bytes()
+        assert os.listdir(copying.bucket_dir(si)) == ["0"]
+
+
+def test_a_failed_copy_changes_no_share(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every share's new version is made before any is renamed: when the disk cannot take
+    one, none changes and no copy is left."""
+    si, renew = os.urandom(16), os.urandom(32)
+    assert rtw(backend, si, renew, s0=writes((0, b"a" * 100)), s1=writes((0, b"b" * 100)))
+    before = [backend.share_path(si, n).read_bytes() for n in (0, 1)]
+    real = backend_module._fallocate
+    calls = []
+
+    def second_fails(fd: int, mode: int, offset: int, length: int) -> int:
+        calls.append(fd)
+        if len(calls) == 2:
+            ctypes.set_errno(errno.ENOSPC)
+            return -1
+        assert real is not None
+        return real(fd, mode, offset, length)
+
+    monkeypatch.setattr(backend_module, "_fallocate", second_fails)
+    with pytest.raises(OutOfSpaceError):
+        rtw(backend, si, renew, s0=writes((0, b"A" * 200)), s1=writes((0, b"B" * 200)))
+    assert [backend.share_path(si, n).read_bytes() for n in (0, 1)] == before
+    assert sorted(os.listdir(backend.bucket_dir(si))) == ["0", "1"]
