@@ -77,6 +77,7 @@ from s3gw.headers import (
 from s3gw.listing import (
     ListParams,
     encode_token,
+    paginate_buckets,
     paginate_parts,
     paginate_uploads,
     parse_list_params,
@@ -252,10 +253,19 @@ class Gateway:
     # -- service and buckets --------------------------------------------------
 
     async def op_list_buckets(self, req: S3Request) -> Response:
-        buckets = [
-            (b.name, b.created) for b in await self.catalog.list_buckets() if b.owner == req.account
-        ]
-        return _xml(xml.render_list_buckets(owner_of(req.account), buckets))
+        mine = {
+            b.name: b.created for b in await self.catalog.list_buckets() if b.owner == req.account
+        }
+        page = paginate_buckets(sorted(mine), req.query, self.region)
+        return _xml(
+            xml.render_list_buckets(
+                owner_of(req.account),
+                [(name, mine[name]) for name in page.names],
+                self.region,
+                prefix=req.query.get("prefix"),
+                continuation_token=page.continuation_token,
+            )
+        )
 
     async def op_create_bucket(self, req: S3Request) -> Response:
         validate_bucket_name(req.bucket)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -63,6 +63,35 @@ def parse_max_keys(value: str | None, name: str = "max-keys", cap: int = MAX_KEY
     if not value.strip().isdigit():
         raise InvalidArgument(f"Provided {name} not an integer or within integer range")
     return min(int(value), cap)
+
+
+MAX_BUCKETS = 10000
+
+
+@dataclass(frozen=True)
+class BucketsPage:
+    """One ListBuckets page: the names shown and the token for the next page, if any."""
+
+    names: list[str]
+    continuation_token: str | None
+
+
+def paginate_buckets(names: Sequence[str], query: Mapping[str, str], region: str) -> BucketsPage:
+    """ListBuckets' ``prefix``, ``max-buckets``, ``continuation-token`` and
+    ``bucket-region`` over the account's bucket names in order. Without max-buckets
+    every bucket is listed, as S3 answers older clients; 1 to 10,000 otherwise."""
+    prefix = query.get("prefix", "")
+    after = decode_token(query["continuation-token"]) if "continuation-token" in query else ""
+    limit = query.get("max-buckets")
+    if limit is not None and not (limit.strip().isdigit() and 1 <= int(limit) <= MAX_BUCKETS):
+        raise InvalidArgument(f"max-buckets must be an integer from 1 to {MAX_BUCKETS}")
+    if query.get("bucket-region", region) != region:
+        return BucketsPage([], None)
+    chosen = [n for n in names if n.startswith(prefix) and n > after]
+    if limit is None or len(chosen) <= int(limit):
+        return BucketsPage(chosen, None)
+    shown = chosen[: int(limit)]
+    return BucketsPage(shown, encode_token(shown[-1]))
 
 
 def parse_list_params(query: Mapping[str, str], *, v2: bool) -> ListParams:
@@ -271,13 +300,16 @@ def paginate_parts(
 
 
 __all__ = [
+    "MAX_BUCKETS",
     "MAX_KEYS",
+    "BucketsPage",
     "ListParams",
     "Page",
     "UploadsPage",
     "decode_token",
     "encode_token",
     "paginate",
+    "paginate_buckets",
     "paginate_parts",
     "paginate_uploads",
     "parse_list_params",

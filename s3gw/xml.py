@@ -210,7 +210,14 @@ def _enc(value: str | None, encoding_type: str | None) -> str | None:
     return None if value is None else _encoded(value, encoding_type)
 
 
-def render_list_buckets(owner: Owner, buckets: Iterable[tuple[str, datetime]]) -> bytes:
+def render_list_buckets(
+    owner: Owner,
+    buckets: Iterable[tuple[str, datetime]],
+    region: str,
+    *,
+    prefix: str | None = None,
+    continuation_token: str | None = None,
+) -> bytes:
     """ListAllMyBucketsResult: (name, creation date) pairs, in name order."""
     d = _Doc("ListAllMyBucketsResult")
     d.owner(owner)
@@ -219,8 +226,11 @@ def render_list_buckets(owner: Owner, buckets: Iterable[tuple[str, datetime]]) -
         d.open("Bucket")
         d.el("Name", name)
         d.el("CreationDate", created)
+        d.el("BucketRegion", region)
         d.close("Bucket")
     d.close("Buckets")
+    d.el("ContinuationToken", continuation_token)
+    d.el("Prefix", prefix)
     return d.done()
 
 

@@ -249,3 +249,25 @@ def test_not_implemented_operations_answer_s3_errors(s3, bucket) -> None:
     with pytest.raises(ClientError) as exc:
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     assert _code(exc) == "NotImplemented"
+
+
+def test_list_buckets_by_prefix_and_page(s3) -> None:
+    tag = uuid.uuid4().hex[:8]
+    names = [f"pg-{tag}-{i}" for i in range(5)]
+    for name in names:
+        s3.create_bucket(Bucket=name)
+    mine = s3.list_buckets(Prefix=f"pg-{tag}-")
+    assert [b["Name"] for b in mine["Buckets"]] == names and mine["Prefix"] == f"pg-{tag}-"
+    assert all(b["BucketRegion"] == "us-east-1" for b in mine["Buckets"])
+    first = s3.list_buckets(Prefix=f"pg-{tag}-", MaxBuckets=2)
+    assert [b["Name"] for b in first["Buckets"]] == names[:2] and first["ContinuationToken"]
+    pages = s3.get_paginator("list_buckets").paginate(
+        Prefix=f"pg-{tag}-", PaginationConfig={"PageSize": 2}
+    )
+    assert [[b["Name"] for b in page["Buckets"]] for page in pages] == [
+        names[:2],
+        names[2:4],
+        names[4:],
+    ]
+    for name in names:
+        s3.delete_bucket(Bucket=name)

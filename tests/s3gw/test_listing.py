@@ -16,6 +16,7 @@ from s3gw.listing import (
     decode_token,
     encode_token,
     paginate,
+    paginate_buckets,
     parse_list_params,
     parse_max_keys,
 )
@@ -214,3 +215,27 @@ def test_paginate_uploads() -> None:
     assert [k for k, _, _ in page.uploads] == ["c"] and page.common_prefixes == []
     page = paginate_uploads(ups, prefix="b/")
     assert [u for _, u, _ in page.uploads] == ["u3", "u4"]
+
+
+def test_paginate_buckets() -> None:
+    names = ["alpha-1", "alpha-2", "alpha-3", "beta"]
+
+    def pages(query: dict[str, str]) -> list[list[str]]:
+        out = []
+        while True:
+            page = paginate_buckets(names, query, "us-east-1")
+            out.append(page.names)
+            if page.continuation_token is None:
+                return out
+            query = {**query, "continuation-token": page.continuation_token}
+
+    assert pages({}) == [names]  # no max-buckets: all of them, as older clients expect
+    assert pages({"max-buckets": "2"}) == [["alpha-1", "alpha-2"], ["alpha-3", "beta"]]
+    assert pages({"prefix": "alpha", "max-buckets": "2"}) == [["alpha-1", "alpha-2"], ["alpha-3"]]
+    assert pages({"prefix": "gamma"}) == [[]]
+    assert pages({"bucket-region": "eu-west-1"}) == [[]]
+    assert pages({"bucket-region": "us-east-1", "max-buckets": "10000"}) == [names]
+    for bad in ({"max-buckets": "0"}, {"max-buckets": "10001"}, {"continuation-token": "!"}):
+        with pytest.raises(S3Error) as info:
+            paginate_buckets(names, bad, "us-east-1")
+        assert info.value.code == "InvalidArgument", bad

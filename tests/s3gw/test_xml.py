@@ -59,10 +59,15 @@ def test_contents_row_and_kept_rows_render_alike() -> None:
 
 
 def test_list_buckets() -> None:
-    p = parse("ListBuckets", xml.render_list_buckets(OWNER, [("a", T), ("b-2", T)]))
+    p = parse("ListBuckets", xml.render_list_buckets(OWNER, [("a", T), ("b-2", T)], "r-1"))
     assert [b["Name"] for b in p["Buckets"]] == ["a", "b-2"]
     assert p["Buckets"][0]["CreationDate"] == T.replace(microsecond=123000)
+    assert p["Buckets"][0]["BucketRegion"] == "r-1"
     assert p["Owner"] == {"ID": "abc123", "DisplayName": "gateway"}
+    assert "ContinuationToken" not in p and "Prefix" not in p
+    body = xml.render_list_buckets(OWNER, [], "r-1", prefix="a", continuation_token="t")
+    p = parse("ListBuckets", body)
+    assert (p["Buckets"], p["Prefix"], p["ContinuationToken"]) == ([], "a", "t")
 
 
 KEYS = ["plain", "a b+c", "ü/日本", "x&<>\"'", "100%/%20", "tab\there"]
