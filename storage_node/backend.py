@@ -65,6 +65,7 @@ WHOLE_NEW_SHARE = 4 << 20  # new mutable shares up to this size are written in o
 COPY_ON_WRITE_MAX = 16 << 20  # mutable shares up to this size change by copy-on-write
 UNKNOWN_SPACE = 2**64
 _SHNUM_RE = re.compile(r"[0-9]+")
+_COPY_RE = re.compile(r"[0-9]+\.new")  # a mutable share's next version, being written
 Clock = Callable[[], float]
 
 
@@ -839,6 +840,14 @@ class Backend:
                 for name in sorted(_listdir(pdir / bucket), key=lambda s: (len(s), s)):
                     if _SHNUM_RE.fullmatch(name):
                         yield pdir / bucket / name
+                    elif _COPY_RE.fullmatch(name):
+                        self._remove_stale_copy(pdir / bucket / name)
+
+    def _remove_stale_copy(self, path: Path) -> None:
+        """A share's new version left by a crash before its rename: a copy lives only while
+        the lock is held, so one seen under the lock is stale."""
+        with self._lock:
+            path.unlink(missing_ok=True)
 
     # -- corruption advisories -----------------------------------------------
 

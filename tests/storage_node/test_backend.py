@@ -418,3 +418,13 @@ def test_a_failed_copy_changes_no_share(backend: Backend, monkeypatch: pytest.Mo
         rtw(backend, si, renew, s0=writes((0, b"A" * 200)), s1=writes((0, b"B" * 200)))
     assert [backend.share_path(si, n).read_bytes() for n in (0, 1)] == before
     assert sorted(os.listdir(backend.bucket_dir(si))) == ["0", "1"]
+
+
+def test_the_crawler_walk_removes_copies_a_crash_left(backend: Backend) -> None:
+    si, renew = os.urandom(16), os.urandom(32)
+    assert rtw(backend, si, renew, s0=writes((0, b"kept")))
+    stale = backend.bucket_dir(si) / "0.new"
+    stale.write_bytes(b"half a new version")
+    assert list(backend.iter_share_files()) == [backend.share_path(si, 0)]
+    assert not stale.exists()
+    assert backend.share_path(si, 0).read_bytes()[468:472] == b"kept"
