@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -497,24 +498,24 @@ class Gateway:
         )
         size = int(info["size"])
         byte_range: ByteRange | None
-        if "partNumber" in req.query:
+        part = parse_part_number(req.query["partNumber"]) if "partNumber" in req.query else None
+        if part is not None:
             if "range" in req.headers:
                 raise InvalidRequest(
                     "Cannot specify both Range header and partNumber query parameter"
                 )
-            byte_range = self._part_range(entry, parse_part_number(req.query["partNumber"]))
+            byte_range = self._part_range(entry, part)
         else:
             byte_range = parse_range(req.headers.get("range"), size)
         # a checksum covers the whole object (or part): S3 sends it only with all of it
         wants_checksums = req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
         headers = self._object_headers(entry, wants_checksums and byte_range is None)
         headers.update((k.lower(), v) for k, v in response_overrides(req.query).items())
-        if "partNumber" in req.query and entry.cap is None:
+        if part is not None and entry.cap is None:
             headers["x-amz-mp-parts-count"] = str(len(info["parts"]))
             if wants_checksums and info.get("part_checksums"):
-                number = int(req.query["partNumber"])
                 algorithm = next(iter(info["checksums"]))
-                headers[header_name(algorithm)] = info["part_checksums"][number - 1]
+                headers[header_name(algorithm)] = info["part_checksums"][part - 1]
         status = 200
         start, end = 0, size - 1
         if byte_range is not None:
@@ -690,15 +691,15 @@ class Gateway:
         else:
             start, end = 0, size - 1
         algorithm = upload.checksum.algorithm
-        chunks = self.store.read_object(entry.cap, entry.info, start, end)
+        chunks = partial(self.store.read_object, entry.cap, entry.info, start, end)
         if entry.cap is not None and (start, end) == (0, size - 1):
             # the whole single-file object: share its cap
             cap, etag = entry.cap, entry.info["etag"]
             checksum = entry.info.get("checksums", {}).get(algorithm)
             if checksum is None:
-                checksum = await _checksum_of(algorithm, chunks)
+                checksum = await _checksum_of(algorithm, chunks())
         else:
-            cap, etag, checksum = await self._store_copy(chunks, algorithm)
+            cap, etag, checksum = await self._store_copy(chunks(), algorithm)
         checksums = {algorithm: checksum}
         await bucket.uploads.add_part(upload, number, cap, etag, end - start + 1, checksums)
         return _xml(
