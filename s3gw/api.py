@@ -21,7 +21,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -32,6 +31,7 @@ from s3gw.auth import AuthResult, PayloadReader
 from s3gw.bucket_index import BucketIndex, IndexEntry
 from s3gw.catalog import Bucket, Catalog
 from s3gw.checksums import (
+    ALGORITHMS,
     DEFAULT_ALGORITHM,
     FULL_OBJECT,
     ChecksumVerifier,
@@ -616,6 +616,13 @@ class Gateway:
                 info["storage_class"] = attrs["storage_class"]
         if directive(req.headers, "x-amz-tagging-directive") == "REPLACE":
             info["tags"] = attrs.get("tags", [])
+        if "x-amz-checksum-algorithm" in req.headers:
+            alg = req.headers["x-amz-checksum-algorithm"].strip().upper()
+            if alg not in ALGORITHMS:
+                raise InvalidRequest("Checksum algorithm provided is unsupported.")
+            info["checksums"] = {alg: await self._whole_checksum(entry, alg)}
+            info.pop("checksum_type", None)  # a whole object's: FULL_OBJECT
+            info.pop("part_checksums", None)
         info["mtime"] = time.time()
         await self._commit(req, bucket.index, req.key, IndexEntry(entry.cap, info))
         return _xml(
@@ -624,6 +631,21 @@ class Gateway:
             ),
             headers=ENCRYPTION,
         )
+
+    async def _whole_checksum(self, entry: IndexEntry, algorithm: str) -> str:
+        """The object's `algorithm` checksum, for a copy that asks for it (how S3 changes an
+        object's checksum) or a part copied whole: the one kept, if it covers the whole
+        object, else computed from its bytes."""
+        info = entry.info
+        value = info.get("checksums", {}).get(algorithm)
+        if value is not None and info.get("checksum_type", FULL_OBJECT) == FULL_OBJECT:
+            return str(value)
+        hasher = ChecksumVerifier(algorithm)
+        size = int(info["size"])
+        if size:
+            async for chunk in self.store.read_object(entry.cap, info, 0, size - 1):
+                hasher.update(chunk)
+        return hasher.b64digest()
 
     # -- tagging --------------------------------------------------------------
 
@@ -691,15 +713,13 @@ class Gateway:
         else:
             start, end = 0, size - 1
         algorithm = upload.checksum.algorithm
-        chunks = partial(self.store.read_object, entry.cap, entry.info, start, end)
         if entry.cap is not None and (start, end) == (0, size - 1):
             # the whole single-file object: share its cap
             cap, etag = entry.cap, entry.info["etag"]
-            checksum = entry.info.get("checksums", {}).get(algorithm)
-            if checksum is None:
-                checksum = await _checksum_of(algorithm, chunks())
+            checksum = await self._whole_checksum(entry, algorithm)
         else:
-            cap, etag, checksum = await self._store_copy(chunks(), algorithm)
+            chunks = self.store.read_object(entry.cap, entry.info, start, end)
+            cap, etag, checksum = await self._store_copy(chunks, algorithm)
         checksums = {algorithm: checksum}
         await bucket.uploads.add_part(upload, number, cap, etag, end - start + 1, checksums)
         return _xml(
@@ -853,13 +873,6 @@ class Gateway:
 
 class _Changed(Exception):
     """The entry changed between our read and our write: read again."""
-
-
-async def _checksum_of(algorithm: str, chunks: AsyncIterator[bytes]) -> str:
-    hasher = ChecksumVerifier(algorithm)
-    async for chunk in chunks:
-        hasher.update(chunk)
-    return hasher.b64digest()
 
 
 async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

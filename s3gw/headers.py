@@ -168,7 +168,14 @@ def check_copy_to_self(
     lower = _lower(headers)
     if directive(lower, "x-amz-metadata-directive") == "REPLACE":
         return
-    if "x-amz-storage-class" in lower or "x-amz-website-redirect-location" in lower:
+    if any(
+        name in lower
+        for name in (
+            "x-amz-storage-class",
+            "x-amz-website-redirect-location",
+            "x-amz-checksum-algorithm",
+        )
+    ):
         return
     raise InvalidRequest(
         "This copy request is illegal because it is trying to copy an object to itself "

@@ -252,3 +252,32 @@ def test_upload_part_copy_gets_the_uploads_checksum(s3, plain, bucket) -> None:
     )
     got = s3.get_object(Bucket=bucket, Key="dst")["Body"].read()
     assert got == source + source[10:1010]
+
+
+def test_copy_changes_the_checksum_algorithm(s3, bucket, tmp_path) -> None:
+    """A copy naming x-amz-checksum-algorithm gives the copy that checksum of its bytes (how
+    S3 changes an object's checksum), onto itself too."""
+    data = os.urandom(300_000)
+    s3.put_object(Bucket=bucket, Key="k", Body=data)  # boto3 sends CRC32
+    out = s3.copy_object(
+        Bucket=bucket, Key="c", CopySource=f"{bucket}/k", ChecksumAlgorithm="SHA256"
+    )
+    assert out["CopyObjectResult"]["ChecksumSHA256"] == sha256(data)
+    head = s3.head_object(Bucket=bucket, Key="c", ChecksumMode="ENABLED")
+    assert head["ChecksumSHA256"] == sha256(data) and "ChecksumCRC32" not in head
+    s3.copy_object(Bucket=bucket, Key="k", CopySource=f"{bucket}/k", ChecksumAlgorithm="CRC32C")
+    got = s3.get_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
+    assert got["ChecksumCRC32C"] == crc32c(data) and got["Body"].read() == data
+    # a multipart object's composite checksum becomes a whole-object one
+    parts = [os.urandom(8 * MIB), os.urandom(1000)]
+    path = tmp_path / "f"
+    path.write_bytes(b"".join(parts))
+    config = TransferConfig(multipart_threshold=8 * MIB, multipart_chunksize=8 * MIB)
+    s3.upload_file(str(path), bucket, "mp", Config=config)
+    s3.copy_object(Bucket=bucket, Key="mp", CopySource=f"{bucket}/mp", ChecksumAlgorithm="CRC32")
+    head = s3.head_object(Bucket=bucket, Key="mp", ChecksumMode="ENABLED")
+    whole = b"".join(parts)
+    assert (head["ChecksumCRC32"], head["ChecksumType"]) == (crc32(whole), "FULL_OBJECT")
+    with pytest.raises(ClientError) as info:
+        s3.copy_object(Bucket=bucket, Key="k", CopySource=f"{bucket}/k", ChecksumAlgorithm="MD4")
+    assert _code(info) == "InvalidRequest"
