@@ -576,9 +576,9 @@ class Backend:
         ``<share number>.new`` beside it, then renamed over it, so a crash or power loss
         leaves either version, never a share half old and half new (and a publish writes
         every share of a directory at once: in place, the embedded grid's ten nodes on one
-        disk could all tear theirs together). The new files are made, with the disk
-        space they need, before any share changes: a full disk fails the request with
-        nothing changed. Shares over `COPY_ON_WRITE_MAX` change in place.
+        disk could all tear theirs together). Every copy is written before any share
+        changes: a disk too full for one fails the request with nothing changed. Shares
+        over `COPY_ON_WRITE_MAX` change in place.
         """
         now = self.clock()
         expiration = c.expiration_after(now)
@@ -627,7 +627,11 @@ class Backend:
             temp = path + ".new"
             copy = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o666)
             try:
-                _reserve_or_refuse(copy, new_size)
+                # No fallocate here: on ext4 a rename over a file flushes the new file's
+                # delayed-allocation data before the rename commits; space reserved with
+                # fallocate is not delayed, and a crash could leave the share zeroed.
+                if new_size > largest_file():
+                    raise OutOfSpaceError("the share would be larger than this node may write")
                 # what the writes leave as it was: the header and lease slots, the bytes
                 # after the data they write from offset 0, and the extra leases
                 written = c.MUTABLE_DATA_OFFSET + _written_prefix(vectors)
@@ -641,10 +645,14 @@ class Backend:
             except BaseException as exc:
                 os.close(copy)
                 os.unlink(temp)
+                if not _no_room(exc):
+                    raise
+                if new_size > size:
+                    if isinstance(exc, OutOfSpaceError):
+                        raise
+                    raise OutOfSpaceError(f"no room for this mutable share: {exc}") from None
                 # A disk too full for a copy may still take a change that needs no new
                 # room, in place: deletes must go through when the disk is full.
-                if new_size > size or not _no_room(exc):
-                    raise
         elif new_size > size:
             _reserve_or_refuse(fd, new_size)
         return fd, None, None

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from lafs_core import storage_protocol as sp
 from storage_node import backend as backend_module
 from storage_node import container as c
+from storage_node import share_files
 from storage_node.backend import DROP_BEHIND, Backend
 from storage_node.errors import (
     NoSuchShareError,
@@ -185,6 +186,32 @@ def failing_fallocate(code: int):  # type: ignore[no-untyped-def]
     return fallocate
 
 
+def copies_find_the_disk_full(monkeypatch: pytest.MonkeyPatch, spare: int = 0) -> None:
+    """Writes into a share's copy (``<n>.new``) fail with ENOSPC, as a full disk answers
+    writes that need new blocks, after the first `spare` copies; the shares themselves,
+    whose blocks exist, still take overwrites."""
+    full: set[str] = set()
+    real_pwrite, real_copy = share_files.pwrite_all, share_files.copy_range
+
+    def check(fd: int) -> None:
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        if name.endswith(".new"):
+            full.add(name)
+            if len(full) > spare:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def pwrite_all(fd: int, data: Any, pos: int) -> None:
+        check(fd)
+        real_pwrite(fd, data, pos)
+
+    def copy_range(source: int, target: int, offset: int, length: int) -> None:
+        check(target)
+        real_copy(source, target, offset, length)
+
+    monkeypatch.setattr(share_files, "pwrite_all", pwrite_all)
+    monkeypatch.setattr(share_files, "copy_range", copy_range)
+
+
 def incoming_files(backend: Backend) -> list[Path]:
     return [p for p in backend.incoming_dir.rglob("*") if p.is_file()]
 
@@ -262,6 +289,7 @@ def test_a_mutable_share_the_disk_cannot_grow_is_left_as_it_was(
     path = backend.share_path(si, 0)
     before = path.read_bytes()
     monkeypatch.setattr(backend_module, "_fallocate", failing_fallocate(errno.ENOSPC))
+    copies_find_the_disk_full(monkeypatch)
     with pytest.raises(OutOfSpaceError) as info:
         rtw(backend, si, renew, s0=writes((0, b"version two, longer " * 100)))
     assert info.value.status == 507
@@ -402,18 +430,7 @@ def test_a_failed_copy_changes_no_share(backend: Backend, monkeypatch: pytest.Mo
     si, renew = os.urandom(16), os.urandom(32)
     assert rtw(backend, si, renew, s0=writes((0, b"a" * 100)), s1=writes((0, b"b" * 100)))
     before = [backend.share_path(si, n).read_bytes() for n in (0, 1)]
-    real = backend_module._fallocate
-    calls = []
-
-    def second_fails(fd: int, mode: int, offset: int, length: int) -> int:
-        calls.append(fd)
-        if len(calls) == 2:
-            ctypes.set_errno(errno.ENOSPC)
-            return -1
-        assert real is not None
-        return real(fd, mode, offset, length)
-
-    monkeypatch.setattr(backend_module, "_fallocate", second_fails)
+    copies_find_the_disk_full(monkeypatch, spare=1)
     with pytest.raises(OutOfSpaceError):
         rtw(backend, si, renew, s0=writes((0, b"A" * 200)), s1=writes((0, b"B" * 200)))
     assert [backend.share_path(si, n).read_bytes() for n in (0, 1)] == before
