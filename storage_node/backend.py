@@ -632,12 +632,15 @@ class Backend:
                 # fallocate is not delayed, and a crash could leave the share zeroed.
                 if new_size > largest_file():
                     raise OutOfSpaceError("the share would be larger than this node may write")
-                # what the writes leave as it was: the header and lease slots, the bytes
-                # after the data they write from offset 0, and the extra leases
+                # What the writes leave as it was: the header and lease slots, the data
+                # after what they write from offset 0, and the extra leases. Not the slack
+                # between the data's end and the extra leases (what a shorter version left
+                # behind, which no read returns and a gap written later is zeroed over):
+                # the copy has a hole there.
                 written = c.MUTABLE_DATA_OFFSET + _written_prefix(vectors)
-                kept = [(0, c.MUTABLE_DATA_OFFSET), (written, size)]
-                if header.extra_lease_offset < written:
-                    kept.append((header.extra_lease_offset, size))
+                data_end = c.MUTABLE_DATA_OFFSET + header.data_length
+                kept = [(0, c.MUTABLE_DATA_OFFSET), (written, data_end)]
+                kept.append((header.extra_lease_offset, size))
                 for first, last in kept:
                     sf.copy_range(fd, copy, first, last - first)
                 new = sf.write_mutable(copy, header, vectors.write, vectors.new_length)
