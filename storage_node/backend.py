@@ -96,10 +96,10 @@ class PendingSync:
 
     A write is acknowledged only after `sync`: fdatasync of each file (its data
     and the size needed to read it back; not the timestamps) and fsync of each
-    directory that gained a share or a share's new version. `sync` does only those waits on the
-    disk, in a sync thread; opening the directories and closing everything is
-    left to the caller's thread (`close`), each a Python step fewer that the
-    sync thread would take the GIL back for.
+    directory that gained a share or a share's new version. `sync` does only
+    those waits on the disk, in a sync thread; opening the directories and
+    closing everything is left to the caller's thread (`close`), each a Python
+    step fewer that the sync thread would take the GIL back for.
     """
 
     fds: list[int] = field(default_factory=list)  # the share files' open descriptors
@@ -639,8 +639,11 @@ class Backend:
                 # the copy has a hole there.
                 written = c.MUTABLE_DATA_OFFSET + _written_prefix(vectors)
                 data_end = c.MUTABLE_DATA_OFFSET + header.data_length
-                kept = [(0, c.MUTABLE_DATA_OFFSET), (written, data_end)]
-                kept.append((header.extra_lease_offset, size))
+                kept = [
+                    (0, c.MUTABLE_DATA_OFFSET),
+                    (written, data_end),
+                    (header.extra_lease_offset, size),
+                ]
                 for first, last in kept:
                     sf.copy_range(fd, copy, first, last - first)
                 new = sf.write_mutable(copy, header, vectors.write, vectors.new_length)
