@@ -691,8 +691,16 @@ class Gateway:
     async def op_upload_part(self, req: S3Request) -> Response:
         number = parse_part_number(req.query.get("partNumber"))
         bucket, upload = await self._upload(req)
-        reader = PayloadReader(req.auth, req.headers, default_checksum=upload.checksum.algorithm)
-        check_part_checksum(upload.checksum, reader.declared_checksum)
+        checksum = upload.checksum
+        # an upload naming no checksum gets CRC64NVME, built from every part's, whatever
+        # checksum the part itself carries (boto3 sends CRC32 with every part)
+        reader = PayloadReader(
+            req.auth,
+            req.headers,
+            default_checksum=checksum.algorithm if checksum.declared else None,
+            extra_checksum=None if checksum.declared else checksum.algorithm,
+        )
+        check_part_checksum(checksum, reader.declared_checksum)
         stored = await self.store.receive(req.body, reader)
         payload = stored.payload
         await bucket.uploads.add_part(

@@ -65,7 +65,8 @@ class PayloadReader:
     XAmzContentSHA256Mismatch and BadDigest.
 
     `declared_checksum` is the algorithm the request's checksum header or trailer names;
-    when it names none, `default_checksum` (if given) is computed instead.
+    when it names none, `default_checksum` (if given) is computed instead;
+    `extra_checksum` (if given) is computed whatever it names.
     """
 
     def __init__(
@@ -75,6 +76,7 @@ class PayloadReader:
         *,
         max_size: int = MAX_PUT_SIZE,
         default_checksum: str | None = None,
+        extra_checksum: str | None = None,
     ) -> None:
         lower = {k.lower(): v for k, v in headers.items()}
         self._chunked: ChunkedDecoder | None = None
@@ -116,11 +118,12 @@ class PayloadReader:
                 alg = algorithm_of_header(name)
                 assert alg is not None
                 self._checksums[alg] = ChecksumVerifier(alg, lower[name])
-        self._computed = (
-            ChecksumVerifier(default_checksum)
-            if default_checksum is not None and self.declared_checksum is None
-            else None
-        )
+        computed = None
+        if extra_checksum is not None and extra_checksum != self.declared_checksum:
+            computed = extra_checksum
+        elif self.declared_checksum is None:
+            computed = default_checksum
+        self._computed = ChecksumVerifier(computed) if computed is not None else None
         if self.expected_size > max_size:
             raise EntityTooLarge(
                 "Your proposed upload exceeds the maximum allowed size",

@@ -179,6 +179,25 @@ def test_upload_naming_no_checksum_gets_crc64nvme(plain, bucket) -> None:
     assert (done["ChecksumCRC64NVME"], done["ChecksumType"]) == (crc64nvme(whole), "FULL_OBJECT")
 
 
+def test_parts_with_their_own_checksum_still_give_crc64nvme(s3, bucket) -> None:
+    """The low-level flow most boto3 code uses: an upload naming no checksum, whose parts
+    boto3 sends with CRC32 anyway; the object gets S3's default, CRC64NVME."""
+    parts = [os.urandom(5 * MIB), b"tail"]
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="d")["UploadId"]
+    done_parts = []
+    for n, body in enumerate(parts, 1):
+        r = s3.upload_part(Bucket=bucket, Key="d", UploadId=uid, PartNumber=n, Body=body)
+        assert r["ChecksumCRC32"] == crc32(body)
+        done_parts.append({"PartNumber": n, "ETag": r["ETag"], "ChecksumCRC32": r["ChecksumCRC32"]})
+    done = s3.complete_multipart_upload(
+        Bucket=bucket, Key="d", UploadId=uid, MultipartUpload={"Parts": done_parts}
+    )
+    whole = b"".join(parts)
+    assert (done["ChecksumCRC64NVME"], done["ChecksumType"]) == (crc64nvme(whole), "FULL_OBJECT")
+    got = s3.get_object(Bucket=bucket, Key="d", ChecksumMode="ENABLED")
+    assert got["ChecksumCRC64NVME"] == crc64nvme(whole) and got["Body"].read() == whole
+
+
 def test_composite_upload_rules(s3, plain, bucket) -> None:
     with pytest.raises(ClientError) as info:
         s3.create_multipart_upload(

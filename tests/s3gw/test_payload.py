@@ -177,3 +177,16 @@ def test_streaming_trailer_declares_its_checksum(boto3_captures: Captures) -> No
         assert reader.declared_checksum is not None
         out, result = read(reader, req.body)
         assert out == data and set(result.checksums) == {reader.declared_checksum}
+
+
+def test_extra_checksum_whatever_is_declared() -> None:
+    body = b"xyz" * 500
+    auth, headers = _signed({"x-amz-checksum-crc32": checksum_b64("CRC32", body)}, body)
+    reader = PayloadReader(auth, headers, extra_checksum="CRC64NVME")
+    assert read(reader, body)[1].checksums == {
+        "CRC32": checksum_b64("CRC32", body),
+        "CRC64NVME": checksum_b64("CRC64NVME", body),
+    }
+    auth, headers = _signed({}, body)
+    reader = PayloadReader(auth, headers, extra_checksum="CRC64NVME")
+    assert read(reader, body)[1].checksums == {"CRC64NVME": checksum_b64("CRC64NVME", body)}
