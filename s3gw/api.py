@@ -31,13 +31,13 @@ from s3gw.auth import AuthResult, PayloadReader
 from s3gw.bucket_index import BucketIndex, IndexEntry
 from s3gw.catalog import Bucket, Catalog
 from s3gw.checksums import (
-    ALGORITHMS,
     DEFAULT_ALGORITHM,
     FULL_OBJECT,
     ChecksumVerifier,
     algorithm_of_header,
     checksum_headers,
     header_name,
+    named_algorithm,
     upload_checksum,
 )
 from s3gw.conditions import (
@@ -617,9 +617,7 @@ class Gateway:
         if directive(req.headers, "x-amz-tagging-directive") == "REPLACE":
             info["tags"] = attrs.get("tags", [])
         if "x-amz-checksum-algorithm" in req.headers:
-            alg = req.headers["x-amz-checksum-algorithm"].strip().upper()
-            if alg not in ALGORITHMS:
-                raise InvalidRequest("Checksum algorithm provided is unsupported.")
+            alg = named_algorithm(req.headers["x-amz-checksum-algorithm"])
             info["checksums"] = {alg: await self._whole_checksum(entry, alg)}
             info.pop("checksum_type", None)  # a whole object's: FULL_OBJECT
             info.pop("part_checksums", None)

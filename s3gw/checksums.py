@@ -248,6 +248,14 @@ class UploadChecksum:
 DEFAULT_UPLOAD_CHECKSUM = UploadChecksum(DEFAULT_ALGORITHM, FULL_OBJECT, declared=False)
 
 
+def named_algorithm(value: str) -> str:
+    """The algorithm an ``x-amz-checksum-algorithm`` header names; InvalidRequest if none."""
+    alg = value.strip().upper()
+    if alg not in ALGORITHMS:
+        raise InvalidRequest("Checksum algorithm provided is unsupported.")
+    return alg
+
+
 def upload_checksum(algorithm: str | None, checksum_type: str | None) -> UploadChecksum:
     """The checksum of a CreateMultipartUpload's x-amz-checksum-algorithm and -type headers.
 
@@ -261,9 +269,7 @@ def upload_checksum(algorithm: str | None, checksum_type: str | None) -> UploadC
                 "x-amz-checksum-algorithm header."
             )
         return DEFAULT_UPLOAD_CHECKSUM
-    alg = algorithm.strip().upper()
-    if alg not in ALGORITHMS:
-        raise InvalidRequest("Checksum algorithm provided is unsupported.")
+    alg = named_algorithm(algorithm)
     default = FULL_OBJECT if alg == "CRC64NVME" else COMPOSITE
     kind = (checksum_type or default).strip().upper()
     if kind not in (COMPOSITE, FULL_OBJECT):
@@ -316,5 +322,6 @@ __all__ = [
     "checksum_b64",
     "decode_checksum",
     "header_name",
+    "named_algorithm",
     "new_hasher",
 ]

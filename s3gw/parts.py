@@ -16,7 +16,7 @@ parts'.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from s3gw.checksums import COMPOSITE, UploadChecksum, algorithm_of_header, combined_checksum
@@ -70,11 +70,16 @@ def check_part_checksum(upload: UploadChecksum, declared: str | None) -> None:
     if not upload.declared or declared == upload.algorithm:
         return
     if declared is not None or upload.type == COMPOSITE:
-        raise InvalidRequest(
-            f"Checksum Type mismatch occurred, expected checksum Type: "
-            f"{upload.algorithm.lower()}, actual checksum Type: "
-            f"{declared.lower() if declared else 'null'}"
-        )
+        raise _type_mismatch(upload.algorithm, declared)
+
+
+def _type_mismatch(expected: str | None, actual: str | None) -> InvalidRequest:
+    """S3's answer to a checksum of another algorithm than the upload's (None: no checksum)."""
+    return InvalidRequest(
+        f"Checksum Type mismatch occurred, expected checksum Type: "
+        f"{expected.lower() if expected else 'null'}, "
+        f"actual checksum Type: {actual.lower() if actual else 'null'}"
+    )
 
 
 def check_complete(
@@ -119,13 +124,8 @@ def check_complete(
     if checksum is None or any(checksum.algorithm not in p.checksums for p in chosen):
         return completion
     values = tuple(p.checksums[checksum.algorithm] for p in chosen)
-    return Completion(
-        completion.parts,
-        completion.size,
-        completion.etag,
-        combined_checksum(checksum, [(v, p.size) for v, p in zip(values, chosen, strict=True)]),
-        values,
-    )
+    sized = [(v, p.size) for v, p in zip(values, chosen, strict=True)]
+    return replace(completion, checksum=combined_checksum(checksum, sized), part_checksums=values)
 
 
 def _check_given_checksums(
@@ -140,10 +140,7 @@ def _check_given_checksums(
         )
     for given_alg, value in given.items():
         if checksum.declared and given_alg != alg:
-            raise InvalidRequest(
-                f"Checksum Type mismatch occurred, expected checksum Type: {alg.lower()}, "
-                f"actual checksum Type: {given_alg.lower()}"
-            )
+            raise _type_mismatch(alg, given_alg)
         stored = part.checksums.get(given_alg)
         if stored is not None and stored != value.strip():
             raise InvalidPart(PartNumber=str(part.number), ETag=part.etag)
@@ -167,11 +164,7 @@ def check_completion_headers(
         if alg is None:
             continue
         if alg != checksum.algorithm or completion.checksum is None:
-            raise InvalidRequest(
-                f"Checksum Type mismatch occurred, expected checksum Type: "
-                f"{checksum.algorithm.lower() if checksum.declared else 'null'}, "
-                f"actual checksum Type: {alg.lower()}"
-            )
+            raise _type_mismatch(checksum.algorithm if checksum.declared else None, alg)
         if value.partition("-")[0] != completion.checksum.partition("-")[0]:
             raise BadDigest(f"The {alg} you specified did not match the calculated checksum.")
     size = lower.get("x-amz-mp-object-size")
