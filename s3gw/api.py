@@ -146,10 +146,16 @@ def _listed(key: str, entry: IndexEntry, owner: xml.Owner, p: ListParams) -> str
     return found
 
 
+def _checksum_kind(info: dict[str, Any]) -> tuple[str | None, str]:
+    """The algorithm of an object's checksum (None: it has none) and the checksum's type;
+    an object stored without a type (a single PUT's) has a whole-object one."""
+    return next(iter(info.get("checksums", ())), None), info.get("checksum_type", FULL_OBJECT)
+
+
 def _object_entry(key: str, entry: IndexEntry, owner: xml.Owner) -> xml.ObjectEntry:
     info = entry.info
     storage = info.get("storage_class", "STANDARD")
-    algorithm = next(iter(info.get("checksums", ())), None)
+    algorithm, kind = _checksum_kind(info)
     return xml.ObjectEntry(
         key,
         _mtime(info),
@@ -158,7 +164,7 @@ def _object_entry(key: str, entry: IndexEntry, owner: xml.Owner) -> xml.ObjectEn
         storage,
         owner,
         algorithm,
-        info.get("checksum_type", FULL_OBJECT) if algorithm is not None else None,
+        kind if algorithm is not None else None,
     )
 
 
@@ -225,9 +231,7 @@ class Gateway:
             headers["x-lafs-cap"] = cap
         headers.update(ENCRYPTION)
         if checksums:
-            headers.update(
-                checksum_headers(info.get("checksums", {}), info.get("checksum_type", FULL_OBJECT))
-            )
+            headers.update(checksum_headers(info.get("checksums", {}), _checksum_kind(info)[1]))
         return headers
 
     async def _modify_entry(
@@ -331,7 +335,7 @@ class Gateway:
         entry = await self._entry(bucket.index, req.key)
         info = entry.info
         parts = None
-        checksums = info.get("checksums", {})
+        algorithm, kind = _checksum_kind(info)
         if "ObjectParts" in wanted and info.get("parts"):
             marker, max_parts = parse_part_paging(
                 req.headers.get("x-amz-part-number-marker"), req.headers.get("x-amz-max-parts")
@@ -353,13 +357,13 @@ class Gateway:
                 max_parts,
                 truncated,
                 [(n, size, checksum) for n, (size, checksum) in page],
-                next(iter(checksums), None),
+                algorithm,
             )
         storage = info.get("storage_class", "STANDARD")
         body = xml.render_object_attributes(
             etag=info["etag"] if "ETag" in wanted else None,
-            checksums=checksums if "Checksum" in wanted else None,
-            checksum_type=info.get("checksum_type", FULL_OBJECT),
+            checksums=info.get("checksums") if "Checksum" in wanted else None,
+            checksum_type=kind,
             parts=parts,
             storage_class=storage if "StorageClass" in wanted else None,
             size=int(info["size"]) if "ObjectSize" in wanted else None,
@@ -513,8 +517,8 @@ class Gateway:
         headers.update((k.lower(), v) for k, v in response_overrides(req.query).items())
         if part is not None and entry.cap is None:
             headers["x-amz-mp-parts-count"] = str(len(info["parts"]))
-            if wants_checksums and info.get("part_checksums"):
-                algorithm = next(iter(info["checksums"]))
+            algorithm, _ = _checksum_kind(info)
+            if wants_checksums and algorithm is not None and info.get("part_checksums"):
                 headers[header_name(algorithm)] = info["part_checksums"][part - 1]
         status = 200
         start, end = 0, size - 1
@@ -636,7 +640,7 @@ class Gateway:
         object, else computed from its bytes."""
         info = entry.info
         value = info.get("checksums", {}).get(algorithm)
-        if value is not None and info.get("checksum_type", FULL_OBJECT) == FULL_OBJECT:
+        if value is not None and _checksum_kind(info)[1] == FULL_OBJECT:
             return str(value)
         hasher = ChecksumVerifier(algorithm)
         size = int(info["size"])
