@@ -314,6 +314,12 @@ class Gateway:
         await self._bucket(req)
         return _xml(xml.render_request_payment())
 
+    async def op_get_bucket_encryption(self, req: S3Request) -> Response:
+        """Every object is encrypted with its own AES-256 key: S3's SSE-S3 default, which
+        S3 itself reports for every bucket since 2023."""
+        await self._bucket(req)
+        return _xml(xml.render_bucket_encryption())
+
     async def op_get_bucket_configuration(self, req: S3Request) -> Response:
         """A configuration (policy, CORS, lifecycle...) no bucket here can have: S3's own
         404 for a bucket without one."""

@@ -108,10 +108,6 @@ ERROR_TABLE: dict[str, tuple[int, str]] = {
         "Object Lock configuration does not exist for this bucket",
     ),
     "ReplicationConfigurationNotFoundError": (404, "The replication configuration was not found"),
-    "ServerSideEncryptionConfigurationNotFoundError": (
-        404,
-        "The server side encryption configuration was not found",
-    ),
     "NoSuchKey": (404, "The specified key does not exist."),
     "NoSuchUpload": (
         404,
@@ -362,13 +358,6 @@ class ReplicationConfigurationNotFoundError(_CodedError):
     """404: the bucket has no replication configuration."""
 
     code_name = "ReplicationConfigurationNotFoundError"
-
-
-class ServerSideEncryptionConfigurationNotFoundError(_CodedError):
-    """404: the bucket has no S3 server-side encryption configuration (objects are
-    encrypted on the grid all the same, by the gateway)."""
-
-    code_name = "ServerSideEncryptionConfigurationNotFoundError"
 
 
 class BucketNotEmpty(_CodedError):
@@ -638,7 +627,6 @@ __all__ = [
     "NoSuchWebsiteConfiguration",
     "ObjectLockConfigurationNotFoundError",
     "ReplicationConfigurationNotFoundError",
-    "ServerSideEncryptionConfigurationNotFoundError",
     "NotModified",
     "PreconditionFailed",
     "RequestTimeTooSkewed",

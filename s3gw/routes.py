@@ -29,12 +29,13 @@ MAX_KEY_BYTES = 1024
 # Sub-resources we answer for reading only (GET): an unversioned bucket's versioning and
 # versions (each key's one "null" version), the one ACL there is (the owner's full
 # control), settings that are off (acceleration, access logging) or fixed (the owner
-# pays), an object's attributes; any other method, or the wrong level (bucket or object),
+# pays, every object encrypted with AES-256), an object's attributes; any other method, or the wrong level (bucket or object),
 # is refused, never taken for the plain operation (DELETE /bkt/k?acl is not a
 # DeleteObject, GET /bkt?attributes not a ListObjects).
 _BUCKET_READS = {
     "accelerate": "GetBucketAccelerateConfiguration",
     "acl": "GetBucketAcl",
+    "encryption": "GetBucketEncryption",
     "logging": "GetBucketLogging",
     "requestPayment": "GetBucketRequestPayment",
     "versioning": "GetBucketVersioning",
@@ -47,7 +48,6 @@ READ_ONLY_SUBRESOURCES = sorted(_BUCKET_READS.keys() | _OBJECT_READS.keys())
 # or deleting one is NotImplemented. Subresource -> that error's code.
 UNCONFIGURED = {
     "cors": "NoSuchCORSConfiguration",
-    "encryption": "ServerSideEncryptionConfigurationNotFoundError",
     "lifecycle": "NoSuchLifecycleConfiguration",
     "object-lock": "ObjectLockConfigurationNotFoundError",
     "policy": "NoSuchBucketPolicy",

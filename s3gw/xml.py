@@ -552,6 +552,18 @@ def render_request_payment() -> bytes:
     return d.done()
 
 
+def render_bucket_encryption() -> bytes:
+    """ServerSideEncryptionConfiguration: AES-256 by default (SSE-S3), the only choice here."""
+    d = _Doc("ServerSideEncryptionConfiguration")
+    d.open("Rule")
+    d.open("ApplyServerSideEncryptionByDefault")
+    d.el("SSEAlgorithm", "AES256")
+    d.close("ApplyServerSideEncryptionByDefault")
+    d.el("BucketKeyEnabled", False)
+    d.close("Rule")
+    return d.done()
+
+
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
 
 

@@ -136,13 +136,21 @@ def test_list_encoding_type_url(s3, bucket) -> None:
 
 
 def test_versioning_and_acls_as_they_are(s3, bucket) -> None:
-    """Read as S3 answers an unversioned bucket whose owner has full control (what tools
-    such as s3cmd info and Terraform read); changing either is not implemented."""
+    """Read as S3 answers an unversioned bucket whose owner has full control and whose
+    objects are encrypted with AES-256 (what tools such as s3cmd info and Terraform read);
+    changing any of it is not implemented."""
     versioning = s3.get_bucket_versioning(Bucket=bucket)
     assert "Status" not in versioning and "MFADelete" not in versioning
     assert "Status" not in s3.get_bucket_accelerate_configuration(Bucket=bucket)
     assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket=bucket)
     assert s3.get_bucket_request_payment(Bucket=bucket)["Payer"] == "BucketOwner"
+    encryption = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
+    assert encryption["Rules"] == [
+        {
+            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+            "BucketKeyEnabled": False,
+        }
+    ]
     owner = s3.list_buckets()["Owner"]
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")
     for acl in (s3.get_bucket_acl(Bucket=bucket), s3.get_object_acl(Bucket=bucket, Key="k")):
@@ -155,6 +163,7 @@ def test_versioning_and_acls_as_they_are(s3, bucket) -> None:
     assert _code(exc) == "NoSuchKey"
     for change in (
         lambda: s3.put_bucket_acl(Bucket=bucket, ACL="public-read"),
+        lambda: s3.delete_bucket_encryption(Bucket=bucket),
         lambda: s3.put_object_acl(Bucket=bucket, Key="k", ACL="public-read"),
     ):
         with pytest.raises(ClientError) as exc:
@@ -218,8 +227,8 @@ def test_list_object_versions_of_an_unversioned_bucket(s3, bucket) -> None:
 
 
 def test_configurations_no_bucket_can_have_read_as_none(s3, bucket) -> None:
-    """Policy, CORS, lifecycle, tagging, website, encryption settings, object lock and
-    replication cannot be set here, so a bucket has none: each read answers S3's own 404
+    """Policy, CORS, lifecycle, tagging, website, object lock and replication cannot
+    be set here, so a bucket has none: each read answers S3's own 404
     for a bucket without one, as tools such as Terraform and s3cmd info expect."""
     for read, code in (
         (s3.get_bucket_policy, "NoSuchBucketPolicy"),
@@ -227,7 +236,6 @@ def test_configurations_no_bucket_can_have_read_as_none(s3, bucket) -> None:
         (s3.get_bucket_lifecycle_configuration, "NoSuchLifecycleConfiguration"),
         (s3.get_bucket_tagging, "NoSuchTagSet"),
         (s3.get_bucket_website, "NoSuchWebsiteConfiguration"),
-        (s3.get_bucket_encryption, "ServerSideEncryptionConfigurationNotFoundError"),
         (s3.get_object_lock_configuration, "ObjectLockConfigurationNotFoundError"),
         (s3.get_bucket_replication, "ReplicationConfigurationNotFoundError"),
     ):

@@ -49,7 +49,7 @@ CALLS: list[tuple[str, Callable[[Any], Any]]] = [
     ("GetBucketRequestPayment", lambda c: c.get_bucket_request_payment(Bucket="bkt")),
     ("GetBucketConfiguration", lambda c: c.get_bucket_tagging(Bucket="bkt")),
     ("GetBucketConfiguration", lambda c: c.get_bucket_lifecycle_configuration(Bucket="bkt")),
-    ("GetBucketConfiguration", lambda c: c.get_bucket_encryption(Bucket="bkt")),
+    ("GetBucketEncryption", lambda c: c.get_bucket_encryption(Bucket="bkt")),
     (
         "GetObjectAttributes",
         lambda c: c.get_object_attributes(Bucket="bkt", Key=KEY, ObjectAttributes=["ETag"]),
