@@ -18,16 +18,17 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit
 
 from starlette.responses import Response, StreamingResponse
 
 from s3gw import xml
 from s3gw.auth import AuthResult, PayloadReader
+from s3gw.auth.post import missing_field
 from s3gw.bucket_index import BucketIndex, IndexEntry
 from s3gw.catalog import Bucket, Catalog
 from s3gw.checksums import (
@@ -55,11 +56,13 @@ from s3gw.errors import (
     InvalidRequest,
     NoSuchKey,
     NoSuchVersion,
+    PreconditionFailed,
     S3NotImplemented,
     from_exception,
     make_error,
 )
 from s3gw.etag import Md5Etag
+from s3gw.form import FormReader, form_boundary
 from s3gw.headers import (
     ENCRYPTION,
     check_copy_to_self,
@@ -94,8 +97,9 @@ from s3gw.parts import (
     check_completion_headers,
     check_part_checksum,
 )
+from s3gw.post_policy import check_form, check_size, parse_policy
 from s3gw.ranges import ByteRange, parse_copy_source_range, parse_range
-from s3gw.routes import UNCONFIGURED, Route, unconfigured, validate_bucket_name
+from s3gw.routes import UNCONFIGURED, Route, unconfigured, validate_bucket_name, validate_key
 
 MAX_XML_BODY = 2 * 1024 * 1024
 WHOLE_BODY_MAX = 1024 * 1024  # GET bodies up to this size are read whole, then sent
@@ -166,6 +170,18 @@ def _object_entry(key: str, entry: IndexEntry, owner: xml.Owner) -> xml.ObjectEn
         algorithm,
         kind if algorithm is not None else None,
     )
+
+
+def _object_attrs(headers: Mapping[str, str], tags: list[tuple[str, str]] | None) -> dict[str, Any]:
+    """The attributes an object is stored with, from a PUT's headers (or a form's fields)."""
+    check_encryption(headers, writing=True)
+    attrs: dict[str, Any] = {"headers": stored_headers(headers), "meta": user_metadata(headers)}
+    if tags is not None:
+        attrs["tags"] = [list(t) for t in tags]
+    sc = storage_class(headers)
+    if sc != "STANDARD":
+        attrs["storage_class"] = sc
+    return attrs
 
 
 def _xml(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -456,17 +472,8 @@ class Gateway:
 
     def _attrs(self, req: S3Request) -> dict[str, Any]:
         """The object attributes a PUT (or copy, or multipart create) sets."""
-        check_encryption(req.headers, writing=True)
-        attrs: dict[str, Any] = {
-            "headers": stored_headers(req.headers),
-            "meta": user_metadata(req.headers),
-        }
-        if "x-amz-tagging" in req.headers:
-            attrs["tags"] = [list(t) for t in parse_tagging_header(req.headers["x-amz-tagging"])]
-        sc = storage_class(req.headers)
-        if sc != "STANDARD":
-            attrs["storage_class"] = sc
-        return attrs
+        tags = req.headers.get("x-amz-tagging")
+        return _object_attrs(req.headers, None if tags is None else parse_tagging_header(tags))
 
     async def _commit(
         self, req: S3Request, index: BucketIndex, key: str, entry: IndexEntry
@@ -497,6 +504,89 @@ class Gateway:
         headers = {"ETag": xml.quote_etag(payload.md5_hex), "x-lafs-cap": stored.cap, **ENCRYPTION}
         headers.update(checksum_headers(payload.checksums, FULL_OBJECT))
         return Response(headers=headers)
+
+    async def post_object(
+        self,
+        route: Route,
+        headers: Mapping[str, str],
+        body: AsyncIterator[bytes],
+        authenticate: Callable[[Mapping[str, str]], str],
+        url: str,
+        now: datetime,
+    ) -> Response:
+        """PostObject: a browser's form upload, signed by its policy rather than by the
+        request. `authenticate(fields)` names the account whose key signed the form
+        (`s3gw.auth.post`); `url` is the request's, to name the object in the answer.
+        The fields are checked before any of the file is stored."""
+        boundary = form_boundary(headers.get("content-type", ""))
+        if boundary is None:
+            raise PreconditionFailed(
+                Condition="Bucket POST must be of the enclosure-type multipart/form-data"
+            )
+        form = FormReader(boundary)
+        first = b""
+        async for raw in body:
+            first = form.feed(raw)
+            if form.in_file or form.file_done or form.ended:
+                break
+        fields = form.fields
+        account = authenticate(fields)
+        policy = parse_policy(fields["policy"])
+        if "key" not in fields:
+            raise missing_field("key")
+        if not (form.in_file or form.file_done):
+            raise make_error("IncorrectNumberOfFilesInPostRequest")
+        check_form(policy, fields, route.bucket or "", now)
+        bucket = await self.catalog.get(route.bucket or "")
+        if bucket.owner != account:
+            raise AccessDenied()
+        key = fields["key"].replace("${filename}", form.filename)
+        validate_key(key)
+        tagging = fields.get("tagging")  # a Tagging document, unlike PUT's header
+        attrs = _object_attrs(
+            fields, None if tagging is None else xml.parse_tagging(tagging.encode())
+        )
+
+        async def file_bytes() -> AsyncIterator[bytes]:
+            size = len(first)
+            check_size(policy, size, final=form.file_done)
+            if first:
+                yield first
+            while not form.file_done:
+                raw = await anext(body, None)
+                if raw is None:
+                    raise make_error("MalformedPOSTRequest", "The body ends inside the file.")
+                data = form.feed(raw)
+                size += len(data)
+                check_size(policy, size, final=form.file_done)
+                if data:
+                    yield data
+
+        reader = PayloadReader(None, fields, default_checksum=DEFAULT_ALGORITHM)
+        stored = await self.store.receive(file_bytes(), reader)
+        payload = stored.payload
+        info = {
+            "size": payload.size,
+            "etag": payload.md5_hex,
+            "mtime": time.time(),
+            **attrs,
+            "checksums": payload.checksums,
+        }
+        await bucket.index.put(key, IndexEntry(stored.cap, info))
+        etag = xml.quote_etag(payload.md5_hex)
+        location = f"{url.rstrip('/')}/{quote(key, safe='/')}"
+        answer = {"ETag": etag, "Location": location, "x-lafs-cap": stored.cap, **ENCRYPTION}
+        answer.update(checksum_headers(payload.checksums, FULL_OBJECT))
+        redirect = fields.get("success_action_redirect") or fields.get("redirect")
+        if redirect and urlsplit(redirect).scheme in ("http", "https"):
+            query = urlencode({"bucket": bucket.name, "key": key, "etag": etag})
+            answer["Location"] = f"{redirect}{'&' if '?' in redirect else '?'}{query}"
+            return Response(status_code=303, headers=answer)
+        status = fields.get("success_action_status")
+        if status == "201":
+            document = xml.render_post_response(location, bucket.name, key, etag)
+            return _xml(document, 201, answer)
+        return Response(status_code=200 if status == "200" else 204, headers=answer)
 
     async def _get_or_head(self, req: S3Request, with_body: bool) -> Response:
         check_encryption(req.headers, writing=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from s3gw.api import Gateway, S3Request
 from s3gw.auth import verify_request
+from s3gw.auth.post import verify_post
 from s3gw.credentials import Credentials
 from s3gw.errors import (
     AccessDenied,
@@ -118,6 +119,13 @@ class S3App:
         host = headers.get("host", "")
         raw_path = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string", b"")
+        if method == "POST":
+            r = route(method, host, raw_path, query, headers, base_domains=self.base_domains)
+            if r.operation == "PostObject":  # signed by its form's fields, not by the request
+                url = f"{scope.get('scheme', 'http')}://{host}{raw_path.decode('latin-1')}"
+                return await gateway.post_object(
+                    r, headers, body.chunks(), self._form_account, url, self.clock()
+                )
         vbucket = bucket_from_host(host, self.base_domains)
         auth = verify_request(
             method,
@@ -136,6 +144,17 @@ class S3App:
         handler = gateway.handler(r.operation)
         request = S3Request(r, method, headers, auth, key.account, body.chunks(), request_id)
         return await handler(request)
+
+    def _form_account(self, fields: Mapping[str, str]) -> str:
+        """The account whose key signed a browser upload's form."""
+        gateway = self.gateway
+        assert gateway is not None
+        region = gateway.region if self.strict_region else None
+        access_key = verify_post(fields, self.credentials.secret_for, region=region)
+        key = self.credentials.lookup(access_key)
+        if key is None:
+            raise AccessDenied()
+        return key.account
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -61,14 +61,20 @@ class ObjectStore:
         spool_dir.mkdir(parents=True, exist_ok=True)
 
     async def receive(self, body: AsyncIterator[bytes], reader: PayloadReader) -> StoredBody:
-        """Read, verify and store one object body; returns its cap and what was proven."""
-        if reader.expected_size <= self.inline_max_bytes:
+        """Read, verify and store one object body; returns its cap and what was proven.
+
+        A body whose size is known only at its end (a browser upload's file) is spooled
+        whatever its size, and kept inline if it turns out small."""
+        size = reader.expected_size
+        if size is not None and size <= self.inline_max_bytes:
             pieces = [reader.feed(raw) async for raw in body]
             payload = reader.finish()
             return StoredBody(LiteralCap(b"".join(pieces)).to_string(), payload)
         fd, name = tempfile.mkstemp(dir=self.spool_dir, prefix="put-")
         # the convergent key is hashed on the way in, so the upload reads the spool once
-        hasher = self.client.convergence_hasher(reader.expected_size) if self.convergent else None
+        hasher = None
+        if self.convergent and size is not None:
+            hasher = self.client.convergence_hasher(size)
         etag = reader.take_etag()
         # Without a Content-MD5 to check first, the ETag's MD5 (the slowest hash, and one
         # that cannot be split) reads the spool beside the upload instead of holding up
@@ -84,6 +90,11 @@ class ObjectStore:
 
                 await _spool(body, reader, keep, None if etag_follows else etag)
                 reader.verify()
+            if reader.size <= self.inline_max_bytes:  # only when not known beforehand
+                data = Path(name).read_bytes()
+                if etag_follows:
+                    etag.update(data)
+                return StoredBody(LiteralCap(data).to_string(), reader.finish())
             key = hasher.digest() if hasher is not None else None
             if not etag_follows:
                 return StoredBody(await self.upload_spool(name, key), reader.finish())

@@ -29,9 +29,10 @@ MAX_KEY_BYTES = 1024
 # Sub-resources we answer for reading only (GET): an unversioned bucket's versioning and
 # versions (each key's one "null" version), the one ACL there is (the owner's full
 # control), settings that are off (acceleration, access logging) or fixed (the owner
-# pays, every object encrypted with AES-256), an object's attributes; any other method, or the wrong level (bucket or object),
-# is refused, never taken for the plain operation (DELETE /bkt/k?acl is not a
-# DeleteObject, GET /bkt?attributes not a ListObjects).
+# pays, every object encrypted with AES-256), an object's attributes; any other
+# method, or the wrong level (bucket or object), is refused, never taken for the plain
+# operation (DELETE /bkt/k?acl is not a DeleteObject, GET /bkt?attributes not a
+# ListObjects).
 _BUCKET_READS = {
     "accelerate": "GetBucketAccelerateConfiguration",
     "acl": "GetBucketAcl",
@@ -262,8 +263,8 @@ def route(
             return r("CreateBucket")
         if method == "DELETE":
             return r("DeleteBucket")
-        if method == "POST" and "delete" in q:
-            return r("DeleteObjects")
+        if method == "POST":
+            return r("DeleteObjects" if "delete" in q else "PostObject")
         raise S3NotImplemented(f"{method} on a bucket is not implemented by this gateway.")
 
     _unsupported(q)

@@ -552,6 +552,16 @@ def render_request_payment() -> bytes:
     return d.done()
 
 
+def render_post_response(location: str, bucket: str, key: str, etag: str) -> bytes:
+    """PostResponse: where a browser upload went (success_action_status 201)."""
+    d = _Doc("PostResponse")
+    d.el("Location", location)
+    d.el("Bucket", bucket)
+    d.el("Key", key)
+    d.el("ETag", etag)
+    return d.done()
+
+
 def render_bucket_encryption() -> bytes:
     """ServerSideEncryptionConfiguration: AES-256 by default (SSE-S3), the only choice here."""
     d = _Doc("ServerSideEncryptionConfiguration")

@@ -369,6 +369,17 @@ class GatewayProcess:
                 self.process.kill()
                 self.process.wait()
 
+    def add_account(self, name: str) -> tuple[str, str]:
+        """A new account's (access key, secret), added with `s3gw keys add` while serving."""
+        out = subprocess.run(
+            ["s3gw", "keys", "add", "--data-dir", str(self.data_dir), name],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        access, secret = out.stdout.strip().splitlines()[-1].split()
+        return access, secret
+
     def s3(self, access_key: str | None = None, secret_key: str | None = None, **config: Any):  # type: ignore[no-untyped-def]
         import boto3
         from botocore.config import Config

@@ -67,11 +67,14 @@ class PayloadReader:
     `declared_checksum` is the algorithm the request's checksum header or trailer names;
     when it names none, `default_checksum` (if given) is computed instead;
     `extra_checksum` (if given) is computed whatever it names.
+
+    `auth` None: a body no signature covers, whose size is known only at its end (a
+    browser upload's file; `headers` are then its form's fields): `expected_size` is None.
     """
 
     def __init__(
         self,
-        auth: AuthResult,
+        auth: AuthResult | None,
         headers: Mapping[str, str],
         *,
         max_size: int = MAX_PUT_SIZE,
@@ -99,19 +102,22 @@ class PayloadReader:
         ):
             raise InvalidRequest("Value for x-amz-sdk-checksum-algorithm header is invalid.")
         self.declared_checksum = algorithm_of_header(declared[0]) if declared else None
-        if auth.payload_mode.is_streaming:
+        self.expected_size: int | None = None
+        self._max_size = max_size
+        if auth is not None and auth.payload_mode.is_streaming:
             params = params_from_request(auth, lower)
             assert params.decoded_content_length is not None
             self.expected_size = params.decoded_content_length
             self._chunked = ChunkedDecoder(params)
         else:
-            raw_len = lower.get("content-length")
-            if raw_len is None:
-                raise MissingContentLength()
-            if not raw_len.strip().isdigit():
-                raise InvalidArgument("Content-Length is not a valid number.")
-            self.expected_size = int(raw_len)
-            if auth.payload_mode is PayloadMode.SIGNED:
+            if auth is not None:
+                raw_len = lower.get("content-length")
+                if raw_len is None:
+                    raise MissingContentLength()
+                if not raw_len.strip().isdigit():
+                    raise InvalidArgument("Content-Length is not a valid number.")
+                self.expected_size = int(raw_len)
+            if auth is not None and auth.payload_mode is PayloadMode.SIGNED:
                 assert auth.payload_sha256 is not None
                 self._sha = PayloadSha256Verifier(auth.payload_sha256)
             for name in checksum_headers:
@@ -124,7 +130,7 @@ class PayloadReader:
         elif self.declared_checksum is None:
             computed = default_checksum
         self._computed = ChecksumVerifier(computed) if computed is not None else None
-        if self.expected_size > max_size:
+        if self.expected_size is not None and self.expected_size > max_size:
             raise EntityTooLarge(
                 "Your proposed upload exceeds the maximum allowed size",
                 ProposedSize=str(self.expected_size),
@@ -150,7 +156,13 @@ class PayloadReader:
         if not data:
             return b""
         self._size += len(data)
-        if self._size > self.expected_size:
+        if self.expected_size is None:
+            if self._size > self._max_size:
+                raise EntityTooLarge(
+                    "Your proposed upload exceeds the maximum allowed size",
+                    MaxSizeAllowed=str(self._max_size),
+                )
+        elif self._size > self.expected_size:
             raise InvalidRequest("The body is longer than its declared length.")
         if self._etag_here:
             self._etag.update(data)
@@ -161,6 +173,11 @@ class PayloadReader:
         if self._computed is not None:
             self._computed.update(data)
         return data
+
+    @property
+    def size(self) -> int:
+        """Object bytes fed so far."""
+        return self._size
 
     @property
     def etag_may_follow(self) -> bool:
@@ -175,7 +192,7 @@ class PayloadReader:
         checksums: dict[str, str] = {}
         if self._chunked is not None:
             checksums.update(self._chunked.finish().checksums)
-        if self._size != self.expected_size:
+        if self.expected_size is not None and self._size != self.expected_size:
             raise IncompleteBody()
         if self._sha is not None:
             self._sha.verify()

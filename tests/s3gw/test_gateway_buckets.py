@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 
 import pytest
@@ -54,21 +53,7 @@ def test_location_constraint(s3) -> None:
 
 
 def test_buckets_belong_to_their_account(gateway, s3, bucket) -> None:
-    out = subprocess.run(
-        [
-            "s3gw",
-            "keys",
-            "add",
-            "--data-dir",
-            str(gateway.data_dir),
-            "other-" + uuid.uuid4().hex[:6],
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    access, secret = out.stdout.strip().splitlines()[-1].split()
-    other = gateway.s3(access, secret)
+    other = gateway.s3(*gateway.add_account("other-" + uuid.uuid4().hex[:6]))
     s3.put_object(Bucket=bucket, Key="private", Body=b"mine")
     for call in (
         lambda: other.get_object(Bucket=bucket, Key="private"),

@@ -132,14 +132,7 @@ def test_keys_command(tmp_path) -> None:
 
 def test_key_added_while_serving_works_at_once(gateway) -> None:
     name = "live-" + uuid.uuid4().hex[:6]
-    out = subprocess.run(
-        ["s3gw", "keys", "add", "--data-dir", str(gateway.data_dir), name],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    access, secret = out.stdout.strip().splitlines()[-1].split()
-    client = gateway.s3(access, secret)
+    client = gateway.s3(*gateway.add_account(name))
     assert client.list_buckets()["Buckets"] == []
     subprocess.run(
         ["s3gw", "keys", "remove", "--data-dir", str(gateway.data_dir), name], check=True

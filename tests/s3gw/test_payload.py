@@ -190,3 +190,27 @@ def test_extra_checksum_whatever_is_declared() -> None:
     auth, headers = _signed({}, body)
     reader = PayloadReader(auth, headers, extra_checksum="CRC64NVME")
     assert read(reader, body)[1].checksums == {"CRC64NVME": checksum_b64("CRC64NVME", body)}
+
+
+def test_a_form_uploads_file_has_its_size_at_its_end() -> None:
+    """No auth, no Content-Length: a browser upload's file, its form fields as headers."""
+    data = b"form file " * 1000
+    reader = PayloadReader(
+        None, {"key": "k", "Content-MD5": _md5_b64(data)}, default_checksum="CRC64NVME"
+    )
+    assert reader.expected_size is None
+    out, result = read(reader, data, 333)
+    assert out == data and result.size == len(data) == reader.size
+    assert result.checksums == {"CRC64NVME": checksum_b64("CRC64NVME", data)}
+    bad = PayloadReader(None, {"x-amz-checksum-sha256": checksum_b64("SHA256", b"other")})
+    with pytest.raises(S3Error) as exc:
+        read(bad, data)
+    assert exc.value.code == "BadDigest"
+    small = PayloadReader(None, {}, max_size=100)
+    with pytest.raises(S3Error) as exc:
+        read(small, data, 50)
+    assert exc.value.code == "EntityTooLarge"
+
+
+def _md5_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()

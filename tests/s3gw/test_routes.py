@@ -197,6 +197,9 @@ def test_path_edge_cases() -> None:
     r = route("PUT", "h", "/bkt/a%2Bb+c", "x-id=PutObject")
     assert r.key == "a+b+c" and r.query == {"x-id": "PutObject"}
     assert route("GET", "h", "/bkt/k", "uploadId=U&max-parts=5").operation == "ListParts"
+    # a browser's form upload: POST to the bucket itself, its fields in the body
+    assert route("POST", "h", "/bkt", "").operation == "PostObject"
+    assert route("POST", "bkt.s3.example", "/", "", base_domains=["s3.example"]).bucket == "bkt"
     assert parse_query("a=1&a=2&b&c=%2B+") == [("a", "1"), ("a", "2"), ("b", ""), ("c", "++")]
 
 
@@ -206,7 +209,6 @@ def test_path_edge_cases() -> None:
         ("PUT", "/", "", "MethodNotAllowed"),
         ("GET", "/bkt", "list-type=3", "InvalidArgument"),
         ("PUT", "/bkt/k", "partNumber=1", "InvalidArgument"),
-        ("POST", "/bkt", "", "NotImplemented"),
         ("POST", "/bkt/k", "", "NotImplemented"),
         ("PATCH", "/bkt/k", "", "NotImplemented"),
         ("DELETE", "/bkt/k", "acl", "NotImplemented"),  # never a DeleteObject
