@@ -52,8 +52,10 @@ from s3gw.conditions import (
 from s3gw.errors import (
     AccessDenied,
     IllegalLocationConstraintException,
+    IncorrectNumberOfFilesInPostRequest,
     InvalidArgument,
     InvalidRequest,
+    MalformedPOSTRequest,
     NoSuchKey,
     NoSuchVersion,
     PreconditionFailed,
@@ -535,7 +537,7 @@ class Gateway:
         if "key" not in fields:
             raise missing_field("key")
         if not (form.in_file or form.file_done):
-            raise make_error("IncorrectNumberOfFilesInPostRequest")
+            raise IncorrectNumberOfFilesInPostRequest()
         check_form(policy, fields, route.bucket or "", now)
         bucket = await self.catalog.get(route.bucket or "")
         if bucket.owner != account:
@@ -555,7 +557,7 @@ class Gateway:
             while not form.file_done:
                 raw = await anext(body, None)
                 if raw is None:
-                    raise make_error("MalformedPOSTRequest", "The body ends inside the file.")
+                    raise MalformedPOSTRequest("The body ends inside the file.")
                 data = form.feed(raw)
                 size += len(data)
                 check_size(policy, size, final=form.file_done)

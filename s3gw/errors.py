@@ -514,6 +514,33 @@ class MethodNotAllowed(_CodedError):
     code_name = "MethodNotAllowed"
 
 
+# Browser uploads (PostObject): the form and its policy.
+
+
+class MalformedPOSTRequest(_CodedError):
+    """400: the body is not well-formed multipart/form-data."""
+
+    code_name = "MalformedPOSTRequest"
+
+
+class MaxPostPreDataLengthExceeded(_CodedError):
+    """400: the form's fields before the file are over 20 KB."""
+
+    code_name = "MaxPostPreDataLengthExceeded"
+
+
+class IncorrectNumberOfFilesInPostRequest(_CodedError):
+    """400: the form has no file."""
+
+    code_name = "IncorrectNumberOfFilesInPostRequest"
+
+
+class InvalidPolicyDocument(_CodedError):
+    """400: the form's policy is not a policy document."""
+
+    code_name = "InvalidPolicyDocument"
+
+
 class S3NotImplemented(_CodedError):
     """501: an operation or sub-resource we do not serve."""
 
@@ -613,6 +640,7 @@ __all__ = [
     "ExpiredToken",
     "IllegalLocationConstraintException",
     "IncompleteBody",
+    "IncorrectNumberOfFilesInPostRequest",
     "InsufficientStorage",
     "InternalError",
     "InvalidAccessKeyId",
@@ -621,13 +649,16 @@ __all__ = [
     "InvalidDigest",
     "InvalidPart",
     "InvalidPartOrder",
+    "InvalidPolicyDocument",
     "InvalidRange",
     "InvalidRequest",
     "InvalidStorageClass",
     "InvalidTag",
     "KeyTooLongError",
+    "MalformedPOSTRequest",
     "MalformedXML",
     "MaxMessageLengthExceeded",
+    "MaxPostPreDataLengthExceeded",
     "MetadataTooLarge",
     "MethodNotAllowed",
     "MissingContentLength",

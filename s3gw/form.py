@@ -14,16 +14,15 @@ from python_multipart import MultipartParser
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
 
-from s3gw.errors import make_error
+from s3gw.errors import MalformedPOSTRequest, MaxPostPreDataLengthExceeded
 
 MAX_FIELDS_BYTES = 20 * 1024  # S3's limit on the form before the file
 FILE_FIELD = "file"
 
 
-def _malformed(detail: str) -> Exception:
-    return make_error(
-        "MalformedPOSTRequest",
-        f"The body of your POST request is not well-formed multipart/form-data: {detail}.",
+def _malformed(detail: str) -> MalformedPOSTRequest:
+    return MalformedPOSTRequest(
+        f"The body of your POST request is not well-formed multipart/form-data: {detail}."
     )
 
 
@@ -128,7 +127,7 @@ class FormReader:
             return
         self._fields_bytes += size
         if self._fields_bytes > MAX_FIELDS_BYTES:
-            raise make_error("MaxPostPreDataLengthExceeded")
+            raise MaxPostPreDataLengthExceeded()
 
 
 __all__ = ["FILE_FIELD", "MAX_FIELDS_BYTES", "FormReader", "form_boundary"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from s3gw.errors import AccessDenied, EntityTooLarge, EntityTooSmall, make_error
+from s3gw.errors import AccessDenied, EntityTooLarge, EntityTooSmall, InvalidPolicyDocument
 
 # Fields no condition has to name: what signs the policy, and the file itself.
 UNCHECKED_FIELDS = frozenset({"policy", "x-amz-signature", "signature", "awsaccesskeyid", "file"})
@@ -48,8 +48,8 @@ class PostPolicy:
     length_range: tuple[int, int] | None  # the file's size, inclusive bounds
 
 
-def _invalid(reason: str) -> Exception:
-    return make_error("InvalidPolicyDocument", f"Invalid Policy: {reason}")
+def _invalid(reason: str) -> InvalidPolicyDocument:
+    return InvalidPolicyDocument(f"Invalid Policy: {reason}")
 
 
 def _refused(reason: str) -> AccessDenied:
