@@ -51,7 +51,10 @@ async def add_leases(
 class StorageBroker:
     def __init__(self, config: GridConfig, max_connections: int = 8) -> None:
         self.servers = [
-            Server(s, StorageClient(s.nurl, max_connections=max_connections))
+            Server(
+                s,
+                StorageClient(s.nurl, max_connections=max_connections, unix_socket=s.local_socket),
+            )
             for s in config.servers
         ]
 

@@ -11,6 +11,8 @@
     nurl = "pb://<spki-hash>@127.0.0.1:4001/<swissnum>#v=1"
     # permutation-seed = "<base32>"   as a Tahoe server announces it
     # lease-seed = "<base32 of 20 bytes>"   a Tahoe server's tub ID
+    # local-socket = "node1/private/node.sock"   the node's Unix socket, when on this
+    #     machine (relative to the grid file): used instead of TCP and TLS while it answers
 
 Top-level `convergence-secret` (base32) or `convergence-secret-file` name
 the convergence secret; without either, a random one is created beside the
@@ -41,6 +43,7 @@ class ServerConfig:
     nurl: NURL
     permutation_seed: bytes
     lease_seed: bytes
+    local_socket: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,12 +103,16 @@ def parse_grid(data: dict[str, Any], path: Path) -> GridConfig:
         except ValueError as exc:
             raise GridConfigError(f"{where}: {exc}") from exc
         pin = _pin_bytes(nurl)
+        local_socket = entry.get("local-socket")
         servers.append(
             ServerConfig(
                 nickname=str(entry.get("nickname", f"{nurl.host}:{nurl.port}")),
                 nurl=nurl,
                 permutation_seed=_b32_field(entry, "permutation-seed", where) or pin,
                 lease_seed=_b32_field(entry, "lease-seed", where) or pin[:20],
+                local_socket=(
+                    None if local_socket is None else str((path.parent / local_socket).absolute())
+                ),
             )
         )
     nicknames = [s.nickname for s in servers]
@@ -132,8 +139,9 @@ def load_grid(path: str | os.PathLike[str]) -> GridConfig:
     return parse_grid(data, p)
 
 
-def format_grid(encoding: EncodingParams, servers: list[tuple[str, str]]) -> str:
-    """A grid file's text for (nickname, nurl) pairs."""
+def format_grid(encoding: EncodingParams, servers: list[tuple[str, str, str | None]]) -> str:
+    """A grid file's text for (nickname, nurl, local socket or None) triples; a socket's
+    path is relative to the grid file."""
     lines = [
         "[encoding]",
         f"k = {encoding.k}",
@@ -141,6 +149,8 @@ def format_grid(encoding: EncodingParams, servers: list[tuple[str, str]]) -> str
         f"n = {encoding.n}",
         f"max-segment-size = {encoding.max_segment_size}",
     ]
-    for nickname, nurl in servers:
+    for nickname, nurl, local_socket in servers:
         lines += ["", "[[storage]]", f'nickname = "{nickname}"', f'nurl = "{nurl}"']
+        if local_socket is not None:
+            lines.append(f'local-socket = "{local_socket}"')
     return "\n".join(lines) + "\n"

@@ -7,8 +7,10 @@ http.md 4): sequential requests on pooled connections, Content-Length request
 bodies sent piece by piece under flow control, Content-Length or chunked
 response bodies read up to a limit, and TLS pinned by SPKI hash instead of the
 web PKI. The pin is checked right after the handshake, before any request byte
-(and so the swissnum) is written. Network failures raise `OSError`s
-(`ConnectionError`, `TimeoutError`, `ssl.SSLError`). A large Content-Length
+(and so the swissnum) is written; on a server's Unix socket (the same server,
+on this machine) its user is checked instead, and nothing is encrypted.
+Network failures raise `OSError`s (`ConnectionError`, `TimeoutError`,
+`ssl.SSLError`). A large Content-Length
 body (share data) is received straight into one bytearray of its size: TLS
 decrypts into it, and no list of chunks is joined.
 """
@@ -17,7 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
+import socket
 import ssl
+import struct
 from collections import deque
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
@@ -32,6 +37,8 @@ IDLE_EXPIRY = 60.0  # seconds a pooled connection may sit unused (uvicorn keeps 
 _PIECE = 1 << 20  # large bodies are written in pieces of this size, each after the last drained
 _SMALL_BODY = 1 << 16  # smaller bodies go out with the head in one write (one TLS record)
 _SCRATCH = 1 << 16  # receive buffer for heads and small or chunked bodies
+
+_UCRED = struct.Struct("3i")  # SO_PEERCRED's answer: pid, uid, gid
 
 BodyPart = bytes | bytearray | memoryview
 Body = BodyPart | Sequence[BodyPart]
@@ -73,7 +80,10 @@ class HTTPConnectionPool:
     """Up to `max_connections` connections to one host:port, reused while kept alive.
 
     Requests beyond that wait for a free connection, first come first served. TLS with
-    the SPKI pin `spki_hash`, or plain TCP if it is None. `headers` go on every request.
+    the SPKI pin `spki_hash`, or plain TCP if it is None. `unix_socket`, if given, is the
+    same server's socket on this machine: connections go there first, in plain HTTP,
+    once its peer is known to run as our own user (the socket's file mode admits no
+    other); over TCP when it cannot be reached. `headers` go on every request.
     A response whose status is not among a request's `expected` ones has its body cut
     at `max_error_body`. `aclose()` closes every connection; the pool stays usable.
     """
@@ -84,6 +94,7 @@ class HTTPConnectionPool:
         port: int,
         *,
         spki_hash: str | None,
+        unix_socket: str | None = None,
         headers: Sequence[tuple[str, str]] = (),
         max_connections: int = 10,
         timeouts: Timeouts = Timeouts(),
@@ -91,6 +102,7 @@ class HTTPConnectionPool:
     ) -> None:
         self.host, self.port = host, port
         self._pin = spki_hash
+        self._unix_socket = unix_socket
         self._timeouts = timeouts
         self._max_error_body = max_error_body
         authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -179,6 +191,11 @@ class HTTPConnectionPool:
     async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         self._live = {c for c in self._live if not c.closed}
+        if self._unix_socket is not None:
+            local = await self._connect_unix(loop)
+            if local is not None:
+                self._live.add(local)
+                return local
         context = tls_context() if self._pin is not None else None
         try:
             async with asyncio.timeout(self._timeouts.connect):
@@ -195,6 +212,24 @@ class HTTPConnectionPool:
             conn.abort()  # no goodbye owed to an impostor; nothing was sent to it
             await conn.lost
             raise ServerIdentityError("server certificate does not match the NURL's SPKI hash")
+        return conn
+
+    async def _connect_unix(self, loop: asyncio.AbstractEventLoop) -> _Connection | None:
+        """A connection through the local socket; None if nothing serves there."""
+        assert self._unix_socket is not None
+        try:
+            async with asyncio.timeout(self._timeouts.connect):
+                _, conn = await loop.create_unix_connection(
+                    lambda: _Connection(loop, self._timeouts.read), self._unix_socket
+                )
+        except TimeoutError as exc:
+            raise TimeoutError(f"no connection to {self._unix_socket} in time") from exc
+        except OSError:
+            return None  # nothing there (the server is elsewhere, or stopped): TCP says
+        if conn.peer_uid() != os.getuid():
+            conn.abort()
+            await conn.lost
+            raise ServerIdentityError(f"{self._unix_socket} is served by another user")
         return conn
 
 
@@ -253,6 +288,15 @@ class _Connection(asyncio.BufferedProtocol):
         ssl_object = self._transport.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         return der is not None and pins_equal(spki_hash_of_cert(der), pin)
+
+    def peer_uid(self) -> int | None:
+        """The user the process at the other end of a Unix socket runs as (Linux)."""
+        assert self._transport is not None
+        sock = self._transport.get_extra_info("socket")
+        if sock is None or not hasattr(socket, "SO_PEERCRED"):
+            return None
+        credentials = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+        return int(_UCRED.unpack(credentials)[1])
 
     def abort(self) -> None:
         if self._transport is not None and not self.closed:

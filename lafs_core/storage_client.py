@@ -53,7 +53,8 @@ class WriteResult:
 
 
 class StorageClient:
-    """Talks to one storage server; keeps a pool of pinned TLS connections.
+    """Talks to one storage server; keeps a pool of pinned TLS connections (or, when
+    `unix_socket` names the server's socket on this machine, of connections through it).
 
     Use as `async with StorageClient(nurl) as c:` or call `aclose()`. Errors:
     `StorageHTTPError` (and its 401/404/409 leaves) for refusals,
@@ -69,8 +70,10 @@ class StorageClient:
         *,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         timeout: Timeouts = DEFAULT_TIMEOUT,
+        unix_socket: str | None = None,
     ) -> None:
         self.nurl = parse_nurl(nurl) if isinstance(nurl, str) else nurl
+        self._unix_socket = unix_socket
         self._max_connections = max_connections
         self._timeout = timeout
         self._pool: HTTPConnectionPool | None = None
@@ -81,6 +84,7 @@ class StorageClient:
                 self.nurl.host,
                 self.nurl.port,
                 spki_hash=self.nurl.spki_hash,
+                unix_socket=self._unix_socket,
                 headers=[
                     ("Authorization", sp.authorization_value(self.nurl.swissnum)),
                     ("Accept", sp.CBOR_MIME),

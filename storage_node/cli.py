@@ -16,7 +16,15 @@ from pathlib import Path
 from lafs_core import base32
 from lafs_core.nurl import NURL, format_nurl, spki_hash_of_cert
 
-from .config import NURL_FILE, PEM_FILE, SWISSNUM_FILE, parse_size, read_config, write_config
+from .config import (
+    NURL_FILE,
+    PEM_FILE,
+    SOCKET_FILE,
+    SWISSNUM_FILE,
+    parse_size,
+    read_config,
+    write_config,
+)
 from .errors import ConfigError, StorageNodeError
 from .tls import certificate_der, create_identity, write_private_file
 
@@ -60,8 +68,6 @@ def create_node(
 
 def run_node(node_dir: Path, parent_pid: int | None = None) -> None:
     """Serve the node in the foreground until SIGINT or SIGTERM (or `parent_pid` exits)."""
-    import uvicorn
-
     from lafs_core.malloc import one_arena, reuse_freed_memory
 
     from .parent import stop_with_parent
@@ -71,32 +77,15 @@ def run_node(node_dir: Path, parent_pid: int | None = None) -> None:
     if parent_pid is not None and not stop_with_parent(parent_pid):
         raise StorageNodeError(f"the process that started this node ({parent_pid}) is gone")
 
-    from .joined_writes import JoinedWritesProtocol
     from .server import create_app
-    from .startup import listen_socket, lock_directory
+    from .serving import serve_node
+    from .startup import listen_socket, listen_unix_socket, lock_directory
 
     config = read_config(node_dir)
     # Before the backend, which wipes incoming/: held until the process exits.
     lock = lock_directory(node_dir, LOCK_FILE, "node directory")
     sock = listen_socket(config.host, config.port, "another node? its port is in node.cfg")
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(config),
-            host=config.host,
-            port=config.port,
-            ssl_certfile=str(config.pem_path),
-            ssl_keyfile=str(config.pem_path),
-            log_level="warning",
-            access_log=False,
-            loop="uvloop",
-            http=JoinedWritesProtocol,  # httptools, one send per small response
-            proxy_headers=False,  # no proxy in front: skip the per-request middleware
-            lifespan="on",
-            timeout_graceful_shutdown=5,
-            timeout_keep_alive=75,  # outlives the client's pooled-connection expiry (60 s)
-            server_header=False,
-        )
-    )
+    local_sock = listen_unix_socket(node_dir / SOCKET_FILE)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal
     # under the handlers it found; make those no-ops so a clean stop exits 0.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -105,9 +94,11 @@ def run_node(node_dir: Path, parent_pid: int | None = None) -> None:
     # runs less often, and never again walks the modules and objects made so far.
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD)
-    server.run(sockets=[sock])
+    started = serve_node(create_app(config), config, sock, local_sock)
+    if local_sock is not None:
+        (node_dir / SOCKET_FILE).unlink(missing_ok=True)
     lock.close()
-    if not server.started:
+    if not started:
         raise StorageNodeError(f"could not serve on {config.host}:{config.port}")
 
 

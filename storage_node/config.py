@@ -19,6 +19,9 @@ CONFIG_FILE = "node.cfg"
 PEM_FILE = "private/node.pem"
 SWISSNUM_FILE = "private/swissnum"
 NURL_FILE = "node.nurl"
+# Where the node also listens for clients on this machine: plain HTTP, no TLS; the
+# private directory (0700) and the socket's own mode (0600) admit only the node's user.
+SOCKET_FILE = "private/node.sock"
 DEFAULT_MAX_MUTABLE_WRITE_BODY = 64 * 1024 * 1024
 
 ExpiryMode = Literal["age", "cutoff-date"]

@@ -21,8 +21,8 @@ from lafs_core.immutable.params import EncodingParams
 
 from .cli import LOCK_FILE as NODE_LOCK_FILE
 from .cli import create_node
-from .config import NURL_FILE
-from .startup import lock_directory, wait_until_free
+from .config import NURL_FILE, SOCKET_FILE
+from .startup import UNIX_PATH_MAX, lock_directory, wait_until_free
 
 GRID_FILE = "grid.toml"
 LOCK_FILE = "local-grid.lock"  # held while this grid's nodes run
@@ -57,7 +57,11 @@ class LocalGrid:
         for node_dir in self.node_dirs():
             if not (node_dir / NURL_FILE).exists():
                 create_node(node_dir)
-            servers.append((node_dir.name, (node_dir / NURL_FILE).read_text().strip()))
+            nurl = (node_dir / NURL_FILE).read_text().strip()
+            local_socket: str | None = f"{node_dir.name}/{SOCKET_FILE}"
+            if len(os.fsencode((node_dir / SOCKET_FILE).absolute())) > UNIX_PATH_MAX:
+                local_socket = None  # too long a path for the node to listen on: TCP only
+            servers.append((node_dir.name, nurl, local_socket))
         if not self.grid_file.exists():
             self.grid_file.write_text(format_grid(self.encoding, servers))
         return self.grid_file

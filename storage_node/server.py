@@ -277,13 +277,15 @@ class StorageServer:
 
     async def _serve_lifespan(self, receive: Receive, send: Send) -> None:
         await receive()  # lifespan.startup
-        async with self._lifespan():
+        async with self.running():
             await send({"type": "lifespan.startup.complete"})
             await receive()  # lifespan.shutdown
         await send({"type": "lifespan.shutdown.complete"})
 
     @contextlib.asynccontextmanager
-    async def _lifespan(self) -> AsyncIterator[None]:
+    async def running(self) -> AsyncIterator[None]:
+        """The node's background work (syncs, crawler, idle-upload sweep), for as long as
+        it serves; a clean stop then discards the uploads in progress."""
         self.aio = open_aio_syncer(asyncio.get_running_loop())
         tasks = [
             asyncio.create_task(

@@ -1,4 +1,4 @@
-"""What a server process claims before it touches anything: its directory and its port.
+"""What a server process claims before it touches anything: its directory and its ports.
 
 A storage node wipes its `incoming/` uploads when it starts, and a gateway its
 spool; a second process started on the same directory by mistake would do that
@@ -82,4 +82,24 @@ def listen_socket(host: str, port: int, hint: str) -> socket.socket:
         raise StartupError(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}{advice}"
         ) from exc
+    return sock
+
+
+UNIX_PATH_MAX = 107  # a Unix socket's path: sun_path's 108 bytes, less the final NUL
+
+
+def listen_unix_socket(path: Path) -> socket.socket | None:
+    """A Unix socket bound at `path` (mode 0600), for clients on this machine; None where
+    the platform has no Unix sockets or `path` is too long for one. A socket file left
+    by a node that did not stop cleanly is replaced: call with the directory's lock held."""
+    if not hasattr(socket, "AF_UNIX") or len(os.fsencode(path)) > UNIX_PATH_MAX:
+        return None
+    path.unlink(missing_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(str(path))
+        os.chmod(path, 0o600)
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"cannot listen on {path}: {exc.strerror or exc}") from exc
     return sock

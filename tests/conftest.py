@@ -214,7 +214,8 @@ class Grid:
     ) -> Grid:
         """The grid of `nodes`, its file written (nicknames node0, node1... unless `names`)."""
         names = names or [f"node{i}" for i in range(len(nodes))]
-        grid_file.write_text(format_grid(encoding, list(zip(names, [n.nurl for n in nodes]))))
+        servers = [(name, node.nurl, None) for name, node in zip(names, nodes)]
+        grid_file.write_text(format_grid(encoding, servers))
         return cls(nodes, grid_file)
 
     def config(self) -> GridConfig:

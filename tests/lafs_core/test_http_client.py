@@ -435,3 +435,38 @@ async def test_large_bodies_received_whole_then_reuse(tmp_path: Path, tls: bool)
         finally:
             await p.aclose()
     assert server.connections == 1  # every answer, the cut one too, on one connection
+
+
+async def test_local_socket_first_then_tcp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the server's Unix socket named, connections go there (no TLS, nothing pinned);
+    when nothing listens there, over TCP and TLS with the pin; a socket served by another
+    user is refused before a byte is written."""
+    cert, key = make_self_signed(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    pin = spki_hash_of_cert(cert.read_text())
+    path = str(tmp_path / "node.sock")
+    local = Server(lambda r, w: answer_each(local, r, w))
+    async with serving(answer_each, tls) as remote:
+        listener = await asyncio.start_unix_server(local._serve, path)
+        p = HTTPConnectionPool("127.0.0.1", remote.port, spki_hash=pin, unix_socket=path)
+        try:
+            assert (await get(p, b"near")).body == b"near"
+            assert [body for _, body in local.requests] == [b"near"] and remote.requests == []
+            # the socket's server stops: new connections go over TCP and TLS
+            listener.close()
+            await listener.wait_closed()
+            await p.aclose()
+            assert (await get(p, b"far")).body == b"far"
+            assert [body for _, body in remote.requests] == [b"far"]
+            # a socket whose server runs as another user is not trusted
+            listener = await asyncio.start_unix_server(local._serve, path)
+            await p.aclose()
+            real_uid = http_client.os.getuid()
+            monkeypatch.setattr(http_client.os, "getuid", lambda: real_uid + 1)
+            with pytest.raises(ServerIdentityError):
+                await get(p, b"secret")
+            assert [body for _, body in local.requests] == [b"near"]
+        finally:
+            listener.close()
+            await p.aclose()

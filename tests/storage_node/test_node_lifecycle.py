@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+import re
 import subprocess
 import threading
 import time
@@ -13,8 +15,9 @@ import pytest
 
 from lafs_core import base32
 from lafs_core import storage_protocol as sp
-from lafs_core.errors import ShareNotFoundError
+from lafs_core.errors import ShareNotFoundError, StorageHTTPError
 from lafs_core.nurl import parse_nurl
+from lafs_core.storage_client import StorageClient
 from storage_node.backend import IMMUTABLE_OVERHEAD
 from storage_node.cli import LOCK_FILE as NODE_LOCK_FILE
 from storage_node.local_grid import LocalGrid
@@ -278,3 +281,44 @@ def test_a_local_grid_waits_for_nodes_still_stopping(tmp_path: Path) -> None:
         assert all(p.poll() is None for p in grid.processes)
     finally:
         grid.stop()
+
+
+def test_a_local_grid_is_reached_through_its_nodes_unix_sockets(tmp_path: Path) -> None:
+    """Each node also listens on private/node.sock (0600; gone after a clean stop) and the
+    grid file names it: a client on this machine gets there with no TCP port at all (here
+    every NURL's port is wrong), and the socket still wants the node's swissnum."""
+    from lafs_core.grid import StorageBroker
+    from lafs_core.grid_config import load_grid
+
+    grid = LocalGrid(tmp_path / "grid", 2)
+    grid.start()
+    sockets = [d / "private" / "node.sock" for d in grid.node_dirs()]
+    try:
+        assert [oct(s.stat().st_mode & 0o777) for s in sockets] == ["0o600", "0o600"]
+        text = grid.grid_file.read_text()
+        assert 'local-socket = "node1/private/node.sock"' in text
+        no_tcp = tmp_path / "grid" / "no-tcp.toml"
+        no_tcp.write_text(re.sub(r"@127\.0\.0\.1:\d+/", "@127.0.0.1:1/", text))
+        config = load_grid(no_tcp)
+        assert config.servers[0].local_socket == str(sockets[0])
+
+        async def use() -> None:
+            broker = StorageBroker(config)
+            try:
+                for server in broker.servers:
+                    assert (await server.client.get_version()).available_space > 0
+            finally:
+                await broker.aclose()
+            wrong = dataclasses.replace(config.servers[0].nurl, swissnum="wrong" * 6)
+            impostor = StorageClient(wrong, unix_socket=str(sockets[0]))
+            try:
+                with pytest.raises(StorageHTTPError) as exc:
+                    await impostor.get_version()
+                assert exc.value.status == 401
+            finally:
+                await impostor.aclose()
+
+        asyncio.run(use())
+    finally:
+        grid.stop()
+    assert not any(s.exists() for s in sockets)
