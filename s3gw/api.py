@@ -50,10 +50,13 @@ from s3gw.conditions import (
     format_http_date,
 )
 from s3gw.errors import (
+    AccessControlListNotSupported,
     AccessDenied,
     IllegalLocationConstraintException,
     IncorrectNumberOfFilesInPostRequest,
     InvalidArgument,
+    InvalidBucketAclWithObjectOwnership,
+    InvalidPartNumber,
     InvalidRequest,
     MalformedPOSTRequest,
     NoSuchKey,
@@ -69,7 +72,9 @@ from s3gw.headers import (
     ENCRYPTION,
     check_copy_to_self,
     check_encryption,
+    check_object_acl,
     directive,
+    grants_only_owner,
     metadata_headers,
     parse_copy_source,
     parse_object_attributes,
@@ -177,6 +182,7 @@ def _object_entry(key: str, entry: IndexEntry, owner: xml.Owner) -> xml.ObjectEn
 def _object_attrs(headers: Mapping[str, str], tags: list[tuple[str, str]] | None) -> dict[str, Any]:
     """The attributes an object is stored with, from a PUT's headers (or a form's fields)."""
     check_encryption(headers, writing=True)
+    check_object_acl(headers)
     attrs: dict[str, Any] = {"headers": stored_headers(headers), "meta": user_metadata(headers)}
     if tags is not None:
         attrs["tags"] = [list(t) for t in tags]
@@ -292,6 +298,8 @@ class Gateway:
 
     async def op_create_bucket(self, req: S3Request) -> Response:
         validate_bucket_name(req.bucket)
+        if not grants_only_owner(req.headers):
+            raise InvalidBucketAclWithObjectOwnership()
         location = xml.parse_create_bucket_configuration(await self._body(req))
         if location is not None and location != self.region:
             raise IllegalLocationConstraintException(
@@ -398,6 +406,30 @@ class Gateway:
         bucket = await self._bucket(req)
         await self._entry(bucket.index, req.key)  # NoSuchKey if there is none
         return _xml(xml.render_access_control_policy(owner_of(bucket.owner)))
+
+    async def _check_acl_change(self, req: S3Request, bucket: Bucket) -> None:
+        """A PUT of an ACL may only restate the one there is: the owner's full control
+        (canned, or as a policy, such as s3cmd setacl --acl-private sends)."""
+        body = await self._body(req)
+        owner = owner_of(bucket.owner).id
+        if not grants_only_owner(req.headers) or (
+            body.strip()
+            and any(
+                (grantee, permission) != (owner, "FULL_CONTROL")
+                for grantee, permission in xml.parse_access_control_policy(body)
+            )
+        ):
+            raise AccessControlListNotSupported()
+
+    async def op_put_bucket_acl(self, req: S3Request) -> Response:
+        await self._check_acl_change(req, await self._bucket(req))
+        return Response()
+
+    async def op_put_object_acl(self, req: S3Request) -> Response:
+        bucket = await self._bucket(req)
+        await self._entry(bucket.index, req.key)
+        await self._check_acl_change(req, bucket)
+        return Response()
 
     # -- listing --------------------------------------------------------------
 
@@ -546,7 +578,8 @@ class Gateway:
         validate_key(key)
         tagging = fields.get("tagging")  # a Tagging document, unlike PUT's header
         attrs = _object_attrs(
-            fields, None if tagging is None else xml.parse_tagging(tagging.encode())
+            {**fields, "x-amz-acl": fields.get("acl", "private")},
+            None if tagging is None else xml.parse_tagging(tagging.encode()),
         )
 
         async def file_bytes() -> AsyncIterator[bytes]:
@@ -640,11 +673,11 @@ class Gateway:
         size = int(entry.info["size"])
         if entry.cap is not None:
             if number != 1:
-                raise InvalidArgument("The requested partnumber is not satisfiable")
+                raise InvalidPartNumber()
             return None
         parts = object_parts(entry.info)
         if number > len(parts):
-            raise InvalidArgument("The requested partnumber is not satisfiable")
+            raise InvalidPartNumber()
         start = sum(p.size for p in parts[: number - 1])
         return ByteRange(start, start + parts[number - 1].size - 1, size)
 

@@ -25,6 +25,7 @@ from lafs_core.mutable.errors import NotEnoughServersError, UncoordinatedWriteEr
 
 # code -> (HTTP status, default message), per the S3 error-code list.
 ERROR_TABLE: dict[str, tuple[int, str]] = {
+    "AccessControlListNotSupported": (400, "The bucket does not allow ACLs"),
     "AccessDenied": (403, "Access Denied"),
     "AuthorizationHeaderMalformed": (400, "The authorization header is malformed."),
     "AuthorizationQueryParametersError": (
@@ -51,6 +52,10 @@ ERROR_TABLE: dict[str, tuple[int, str]] = {
     "IllegalLocationConstraintException": (
         400,
         "The specified location-constraint is not valid.",
+    ),
+    "InvalidBucketAclWithObjectOwnership": (
+        400,
+        "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting",
     ),
     "IncorrectNumberOfFilesInPostRequest": (
         400,
@@ -82,6 +87,7 @@ ERROR_TABLE: dict[str, tuple[int, str]] = {
         "The list of parts was not in ascending order. The parts list must be specified in "
         "order by part number.",
     ),
+    "InvalidPartNumber": (416, "The requested partnumber is not satisfiable"),
     "InvalidRange": (416, "The requested range is not satisfiable"),
     "InvalidRequest": (400, "Invalid Request"),
     "InvalidStorageClass": (400, "The storage class you specified is not valid"),
@@ -421,6 +427,12 @@ class InvalidRange(_CodedError):
     code_name = "InvalidRange"
 
 
+class InvalidPartNumber(_CodedError):
+    """416: the object has no part of that number (GET or HEAD with partNumber)."""
+
+    code_name = "InvalidPartNumber"
+
+
 class PreconditionFailed(_CodedError):
     """412: If-Match / If-Unmodified-Since failed."""
 
@@ -541,6 +553,21 @@ class InvalidPolicyDocument(_CodedError):
     code_name = "InvalidPolicyDocument"
 
 
+# ACLs: off here, as S3's BucketOwnerEnforced (its default for new buckets since 2023).
+
+
+class AccessControlListNotSupported(_CodedError):
+    """400: an object ACL or grant other than the owner's own full control."""
+
+    code_name = "AccessControlListNotSupported"
+
+
+class InvalidBucketAclWithObjectOwnership(_CodedError):
+    """400: CreateBucket with an ACL other than the owner's own full control."""
+
+    code_name = "InvalidBucketAclWithObjectOwnership"
+
+
 class S3NotImplemented(_CodedError):
     """501: an operation or sub-resource we do not serve."""
 
@@ -628,6 +655,7 @@ __all__ = [
     "from_exception",
     "make_error",
     "render_error",
+    "AccessControlListNotSupported",
     "AccessDenied",
     "AuthorizationHeaderMalformed",
     "AuthorizationQueryParametersError",
@@ -645,9 +673,11 @@ __all__ = [
     "InternalError",
     "InvalidAccessKeyId",
     "InvalidArgument",
+    "InvalidBucketAclWithObjectOwnership",
     "InvalidBucketName",
     "InvalidDigest",
     "InvalidPart",
+    "InvalidPartNumber",
     "InvalidPartOrder",
     "InvalidPolicyDocument",
     "InvalidRange",

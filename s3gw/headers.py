@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from s3gw.errors import (
+    AccessControlListNotSupported,
     InvalidArgument,
     InvalidRequest,
     InvalidStorageClass,
@@ -220,6 +221,28 @@ def check_encryption(headers: Mapping[str, str], *, writing: bool) -> None:
         ArgumentName="x-amz-server-side-encryption",
         ArgumentValue=value,
     )
+
+
+# ACLs are off, as with S3's BucketOwnerEnforced (its default since 2023): the bucket's
+# owner alone has access. A canned ACL that says just that is accepted (rclone sends
+# "private" with every upload); any other, or any grant, is refused rather than ignored.
+OWNER_ONLY_ACLS = frozenset({"private", "bucket-owner-full-control"})
+
+
+def grants_only_owner(headers: Mapping[str, str]) -> bool:
+    """Whether a request's ``x-amz-acl`` / ``x-amz-grant-*`` headers ask for nothing but
+    the owner's own access (also when it sends none)."""
+    lower = _lower(headers)
+    if any(name.startswith("x-amz-grant-") for name in lower):
+        return False
+    return lower.get("x-amz-acl", "private").strip().lower() in OWNER_ONLY_ACLS
+
+
+def check_object_acl(headers: Mapping[str, str]) -> None:
+    """AccessControlListNotSupported unless the object's ACL headers ask for the owner's
+    own access (see `grants_only_owner`)."""
+    if not grants_only_owner(headers):
+        raise AccessControlListNotSupported()
 
 
 def storage_class(headers: Mapping[str, str]) -> str:

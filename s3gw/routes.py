@@ -181,9 +181,10 @@ def unconfigured(query: Mapping[str, str]) -> str | None:
 
 
 def _read_only(query: Mapping[str, str], method: str) -> str | None:
-    """The read-only sub-resource a request names, if any; S3NotImplemented unless a GET."""
+    """The read-only sub-resource a request names, if any; S3NotImplemented unless a GET
+    (or a PUT of an ACL, which may set the one ACL there is)."""
     name = next((n for n in READ_ONLY_SUBRESOURCES if n in query), None)
-    if name is not None and method != "GET":
+    if name is not None and method != "GET" and not (name == "acl" and method == "PUT"):
         raise S3NotImplemented(f"Changing {name} is not implemented by this gateway.")
     return name
 
@@ -241,6 +242,8 @@ def route(
         _unsupported(q)
         read_only = _read_only(q, method)
         if read_only is not None:
+            if method == "PUT":
+                return r("PutBucketAcl")
             return r(_level_read(_BUCKET_READS, read_only, "a bucket"))
         configuration = unconfigured(q)
         if configuration is not None:
@@ -270,6 +273,8 @@ def route(
     _unsupported(q)
     read_only = _read_only(q, method)
     if read_only is not None:
+        if method == "PUT":
+            return r("PutObjectAcl")
         return r(_level_read(_OBJECT_READS, read_only, "an object"))
     bucket_only = next((n for n in UNCONFIGURED if n in q and n != "tagging"), None)
     if bucket_only is not None:

@@ -655,6 +655,27 @@ def _one(children: list[tuple[str, ET.Element]], name: str, required: bool = Tru
     return values[0]
 
 
+def parse_access_control_policy(body: bytes) -> list[tuple[str | None, str]]:
+    """The grants of an AccessControlPolicy body (PutBucketAcl, PutObjectAcl): (the
+    grantee's canonical user ID, or None for a group or an e-mail address; permission)."""
+    root = _parse(body, "AccessControlPolicy")
+    children = _children(root, ["Owner", "AccessControlList"])
+    grants: list[tuple[str | None, str]] = []
+    for name, acl in children:
+        if name != "AccessControlList":
+            continue
+        for _, grant in _children(acl, ["Grant"]):
+            fields = _children(grant, ["Grantee", "Permission"])
+            grantees = [e for n, e in fields if n == "Grantee"]
+            if len(grantees) != 1:
+                raise MalformedXML("A Grant needs one Grantee.")
+            who = _children(grantees[0], ["ID", "DisplayName", "URI", "EmailAddress"])
+            permission = _one(fields, "Permission")
+            assert permission is not None
+            grants.append((_one(who, "ID", required=False), permission.strip()))
+    return grants
+
+
 def parse_create_bucket_configuration(body: bytes) -> str | None:
     """The LocationConstraint of a CreateBucket body (None for an empty body or element)."""
     if not body.strip():

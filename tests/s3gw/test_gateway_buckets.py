@@ -7,6 +7,8 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
+
 
 def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
     return str(exc.value.response["Error"]["Code"])
@@ -146,15 +148,58 @@ def test_versioning_and_acls_as_they_are(s3, bucket) -> None:
     with pytest.raises(ClientError) as exc:
         s3.get_object_acl(Bucket=bucket, Key="missing")
     assert _code(exc) == "NoSuchKey"
-    for change in (
-        lambda: s3.put_bucket_acl(Bucket=bucket, ACL="public-read"),
-        lambda: s3.delete_bucket_encryption(Bucket=bucket),
-        lambda: s3.put_object_acl(Bucket=bucket, Key="k", ACL="public-read"),
-    ):
-        with pytest.raises(ClientError) as exc:
-            change()
-        assert _code(exc) == "NotImplemented"
+    with pytest.raises(ClientError) as exc:
+        s3.delete_bucket_encryption(Bucket=bucket)
+    assert _code(exc) == "NotImplemented"
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"  # still there
+
+
+def test_acls_are_off_as_with_bucket_owner_enforced(s3, bucket) -> None:
+    """The owner alone has access, as S3's default for new buckets since 2023: an ACL
+    that says so is accepted (canned, or as a policy), any other is refused, never
+    ignored, and an upload asking for one stores nothing."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x", ACL="private")
+    s3.put_object(Bucket=bucket, Key="k2", Body=b"x", ACL="bucket-owner-full-control")
+    s3.put_object_acl(Bucket=bucket, Key="k", ACL="private")
+    s3.put_bucket_acl(Bucket=bucket, ACL="private")
+    owner = s3.list_buckets()["Owner"]
+    full = {"Grantee": {**owner, "Type": "CanonicalUser"}, "Permission": "FULL_CONTROL"}
+    s3.put_object_acl(
+        Bucket=bucket, Key="k", AccessControlPolicy={"Owner": owner, "Grants": [full]}
+    )
+    public = {"Grantee": {"Type": "Group", "URI": ALL_USERS}, "Permission": "READ"}
+    refusals = (
+        lambda: s3.put_object(Bucket=bucket, Key="public", Body=b"x", ACL="public-read"),
+        lambda: s3.put_object(Bucket=bucket, Key="public", Body=b"x", GrantRead=f"uri={ALL_USERS}"),
+        lambda: s3.create_multipart_upload(Bucket=bucket, Key="public", ACL="public-read"),
+        lambda: s3.copy_object(
+            Bucket=bucket,
+            Key="public",
+            CopySource={"Bucket": bucket, "Key": "k"},
+            ACL="public-read",
+        ),
+        lambda: s3.put_object_acl(Bucket=bucket, Key="k", ACL="public-read"),
+        lambda: s3.put_bucket_acl(Bucket=bucket, ACL="authenticated-read"),
+        lambda: s3.put_object_acl(
+            Bucket=bucket, Key="k", AccessControlPolicy={"Owner": owner, "Grants": [full, public]}
+        ),
+    )
+    for refused in refusals:
+        with pytest.raises(ClientError) as exc:
+            refused()
+        assert _code(exc) == "AccessControlListNotSupported"
+        assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["k", "k2"]
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    with pytest.raises(ClientError) as exc:
+        s3.put_object_acl(Bucket=bucket, Key="missing", ACL="private")
+    assert _code(exc) == "NoSuchKey"
+    name = "b-" + uuid.uuid4().hex[:20]
+    with pytest.raises(ClientError) as exc:
+        s3.create_bucket(Bucket=name, ACL="public-read")
+    assert _code(exc) == "InvalidBucketAclWithObjectOwnership"
+    s3.create_bucket(Bucket=name, ACL="private")
+    s3.delete_bucket(Bucket=name)
 
 
 def test_object_attributes_of_a_single_part_object(s3, bucket) -> None:

@@ -62,6 +62,14 @@ def test_multipart_upload_complete_and_read(s3, bucket) -> None:
     assert across["Body"].read() == whole[5 * MIB - 10 : 10 * MIB + 6]
     part2 = s3.get_object(Bucket=bucket, Key="mp", PartNumber=2)
     assert part2["Body"].read() == parts[1] and part2["PartsCount"] == 3
+    for missing in (
+        lambda: s3.get_object(Bucket=bucket, Key="mp", PartNumber=4),
+        lambda: s3.head_object(Bucket=bucket, Key="mp", PartNumber=4),
+    ):
+        with pytest.raises(ClientError) as exc:
+            missing()
+        assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 416
+    assert exc.value.response["Error"]["Code"] in ("InvalidPartNumber", "416")
     attributes = s3.get_object_attributes(
         Bucket=bucket, Key="mp", ObjectAttributes=["ETag", "ObjectParts", "ObjectSize"], MaxParts=2
     )

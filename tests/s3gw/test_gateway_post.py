@@ -122,6 +122,11 @@ def test_policy_violations_are_access_denied(s3, s3v4, bucket) -> None:
     status, code, message = _error(_post(post, b"x", **{"x-amz-meta-sneaky": "1"}))
     assert (status, code) == (403, "AccessDenied")
     assert message == "Invalid according to Policy: Extra input fields: x-amz-meta-sneaky"
+    # an ACL other than the owner's own, even one the policy allows
+    acl = s3v4.generate_presigned_post(
+        bucket, "k", Fields={"acl": "public-read"}, Conditions=[{"acl": "public-read"}]
+    )
+    assert _error(_post(acl, b"x"))[:2] == (400, "AccessControlListNotSupported")
     # a key outside the allowed prefix
     status, code, message = _error(_post(post, b"x", key="admin/x"))
     assert (status, code) == (403, "AccessDenied")

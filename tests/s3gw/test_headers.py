@@ -10,6 +10,7 @@ from s3gw.headers import (
     check_copy_to_self,
     check_encryption,
     directive,
+    grants_only_owner,
     header_values,
     metadata_headers,
     parse_copy_source,
@@ -146,3 +147,16 @@ def test_encryption() -> None:
     assert refused(customer, writing=False) == "InvalidRequest"
     copy_source = {"x-amz-copy-source-server-side-encryption-customer-key": "k"}
     assert refused(copy_source) == "NotImplemented"
+
+
+def test_only_the_owners_own_acl() -> None:
+    assert grants_only_owner({})
+    assert grants_only_owner({"X-Amz-Acl": "private"})
+    assert grants_only_owner({"x-amz-acl": " Bucket-Owner-Full-Control "})
+    for refused in (
+        {"x-amz-acl": "public-read"},
+        {"x-amz-acl": "authenticated-read"},
+        {"x-amz-grant-read": 'uri="http://acs.amazonaws.com/groups/global/AllUsers"'},
+        {"x-amz-acl": "private", "x-amz-grant-full-control": "id=someone"},
+    ):
+        assert not grants_only_owner(refused)

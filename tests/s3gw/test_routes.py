@@ -38,6 +38,8 @@ CALLS: list[tuple[str, Callable[[Any], Any]]] = [
     ("GetBucketLocation", lambda c: c.get_bucket_location(Bucket="bkt")),
     ("GetBucketVersioning", lambda c: c.get_bucket_versioning(Bucket="bkt")),
     ("GetBucketAcl", lambda c: c.get_bucket_acl(Bucket="bkt")),
+    ("PutBucketAcl", lambda c: c.put_bucket_acl(Bucket="bkt", ACL="private")),
+    ("PutObjectAcl", lambda c: c.put_object_acl(Bucket="bkt", Key=KEY, ACL="private")),
     ("GetObjectAcl", lambda c: c.get_object_acl(Bucket="bkt", Key=KEY)),
     ("ListObjectVersions", lambda c: c.list_object_versions(Bucket="bkt", KeyMarker="a b")),
     ("GetBucketConfiguration", lambda c: c.get_bucket_policy(Bucket="bkt")),
@@ -110,8 +112,6 @@ CALLS: list[tuple[str, Callable[[Any], Any]]] = [
 
 UNSUPPORTED: list[Callable[[Any], Any]] = [
     lambda c: c.put_bucket_versioning(Bucket="bkt", VersioningConfiguration={"Status": "Enabled"}),
-    lambda c: c.put_bucket_acl(Bucket="bkt", ACL="public-read"),
-    lambda c: c.put_object_acl(Bucket="bkt", Key="k", ACL="public-read"),
     lambda c: c.put_bucket_policy(Bucket="bkt", Policy="{}"),
     lambda c: c.delete_bucket_tagging(Bucket="bkt"),
     lambda c: c.put_bucket_request_payment(
@@ -197,6 +197,7 @@ def test_path_edge_cases() -> None:
     r = route("PUT", "h", "/bkt/a%2Bb+c", "x-id=PutObject")
     assert r.key == "a+b+c" and r.query == {"x-id": "PutObject"}
     assert route("GET", "h", "/bkt/k", "uploadId=U&max-parts=5").operation == "ListParts"
+    assert route("PUT", "h", "/bkt", "acl").operation == "PutBucketAcl"  # not a CreateBucket
     # a browser's form upload: POST to the bucket itself, its fields in the body
     assert route("POST", "h", "/bkt", "").operation == "PostObject"
     assert route("POST", "bkt.s3.example", "/", "", base_domains=["s3.example"]).bucket == "bkt"
@@ -213,7 +214,7 @@ def test_path_edge_cases() -> None:
         ("PATCH", "/bkt/k", "", "NotImplemented"),
         ("DELETE", "/bkt/k", "acl", "NotImplemented"),  # never a DeleteObject
         ("DELETE", "/bkt", "versioning", "NotImplemented"),  # never a DeleteBucket
-        ("PUT", "/bkt", "acl", "NotImplemented"),  # never a CreateBucket
+        ("POST", "/bkt", "acl", "NotImplemented"),  # an ACL is read or put, no more
         ("GET", "/bkt/k", "versioning", "NotImplemented"),
         ("GET", "/bkt", "attributes", "NotImplemented"),  # never a ListObjects
         ("DELETE", "/bkt", "cors", "NotImplemented"),  # never a DeleteBucket

@@ -448,3 +448,21 @@ def test_delete_conditions_take_iso_times_too() -> None:
     assert target.conditions.last_modified == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     bad = body.replace(b"2026-01-02T03:04:05.000Z", b"yesterday")
     assert code(xml.parse_delete, bad) == "MalformedXML"
+
+
+def test_parse_access_control_policy() -> None:
+    body = (
+        b'<AccessControlPolicy xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+        b"<Owner><ID>abc</ID></Owner><AccessControlList>"
+        b'<Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        b'xsi:type="CanonicalUser"><ID>abc</ID><DisplayName>me</DisplayName></Grantee>'
+        b"<Permission>FULL_CONTROL</Permission></Grant>"
+        b'<Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        b'xsi:type="Group"><URI>http://acs.amazonaws.com/groups/global/AllUsers</URI>'
+        b"</Grantee><Permission>READ</Permission></Grant>"
+        b"</AccessControlList></AccessControlPolicy>"
+    )
+    assert xml.parse_access_control_policy(body) == [("abc", "FULL_CONTROL"), (None, "READ")]
+    with pytest.raises(S3Error) as exc:
+        xml.parse_access_control_policy(b"<AccessControlPolicy><Grant/></AccessControlPolicy>")
+    assert exc.value.code == "MalformedXML"
