@@ -62,8 +62,13 @@ class LocalGrid:
             if len(os.fsencode((node_dir / SOCKET_FILE).absolute())) > UNIX_PATH_MAX:
                 local_socket = None  # too long a path for the node to listen on: TCP only
             servers.append((node_dir.name, nurl, local_socket))
-        if not self.grid_file.exists():
-            self.grid_file.write_text(format_grid(self.encoding, servers))
+        text = format_grid(self.encoding, servers)
+        older = format_grid(self.encoding, [(name, nurl, None) for name, nurl, _ in servers])
+        # A grid file as an earlier version wrote it, untouched since, gains the sockets.
+        if not self.grid_file.exists() or self.grid_file.read_text() == older != text:
+            replacement = self.grid_file.with_name(GRID_FILE + ".new")
+            replacement.write_text(text)
+            os.replace(replacement, self.grid_file)
         return self.grid_file
 
     def start(self, timeout: float = 30.0) -> None:

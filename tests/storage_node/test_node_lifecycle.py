@@ -288,9 +288,16 @@ def test_a_local_grid_is_reached_through_its_nodes_unix_sockets(tmp_path: Path) 
     grid file names it: a client on this machine gets there with no TCP port at all (here
     every NURL's port is wrong), and the socket still wants the node's swissnum."""
     from lafs_core.grid import StorageBroker
-    from lafs_core.grid_config import load_grid
+    from lafs_core.grid_config import format_grid, load_grid
 
     grid = LocalGrid(tmp_path / "grid", 2)
+    # a grid file written before nodes had sockets gains them; one edited since is kept
+    grid.create()
+    servers = [(d.name, (d / "node.nurl").read_text().strip(), None) for d in grid.node_dirs()]
+    grid.grid_file.write_text(format_grid(grid.encoding, servers) + "# mine\n")
+    grid.create()
+    assert "local-socket" not in grid.grid_file.read_text()
+    grid.grid_file.write_text(format_grid(grid.encoding, servers))
     grid.start()
     sockets = [d / "private" / "node.sock" for d in grid.node_dirs()]
     try:
