@@ -90,16 +90,17 @@ UNIX_PATH_MAX = 107  # a Unix socket's path: sun_path's 108 bytes, less the fina
 
 def listen_unix_socket(path: Path) -> socket.socket | None:
     """A Unix socket bound at `path` (mode 0600), for clients on this machine; None where
-    the platform has no Unix sockets or `path` is too long for one. A socket file left
-    by a node that did not stop cleanly is replaced: call with the directory's lock held."""
+    there can be none (no Unix sockets on this platform or filesystem, a path too long
+    for one): clients then use TCP. A socket file left by a node that did not stop
+    cleanly is replaced: call with the directory's lock held."""
     if not hasattr(socket, "AF_UNIX") or len(os.fsencode(path)) > UNIX_PATH_MAX:
         return None
-    path.unlink(missing_ok=True)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
+        path.unlink(missing_ok=True)
         sock.bind(str(path))
         os.chmod(path, 0o600)
-    except OSError as exc:
+    except OSError:
         sock.close()
-        raise StartupError(f"cannot listen on {path}: {exc.strerror or exc}") from exc
+        return None
     return sock
