@@ -97,7 +97,7 @@ from s3gw.listing import (
     parse_part_paging,
 )
 from s3gw.multipart import Upload
-from s3gw.objects import ObjectStore, object_parts
+from s3gw.objects import ObjectStore, StoredBody, object_parts
 from s3gw.parts import (
     MAX_PARTS,
     check_complete,
@@ -190,6 +190,22 @@ def _object_attrs(headers: Mapping[str, str], tags: list[tuple[str, str]] | None
     if sc != "STANDARD":
         attrs["storage_class"] = sc
     return attrs
+
+
+def _new_object(stored: StoredBody, attrs: dict[str, Any]) -> tuple[IndexEntry, dict[str, str]]:
+    """The index entry of a body just stored as a whole object, and the headers that
+    answer its upload (PutObject, PostObject)."""
+    payload = stored.payload
+    info = {
+        "size": payload.size,
+        "etag": payload.md5_hex,
+        "mtime": time.time(),
+        **attrs,
+        "checksums": payload.checksums,
+    }
+    headers = {"ETag": xml.quote_etag(payload.md5_hex), "x-lafs-cap": stored.cap, **ENCRYPTION}
+    headers.update(checksum_headers(payload.checksums, FULL_OBJECT))
+    return IndexEntry(stored.cap, info), headers
 
 
 def _xml(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -525,18 +541,8 @@ class Gateway:
         bucket = await self._bucket(req)
         attrs = self._attrs(req)
         reader = PayloadReader(req.auth, req.headers, default_checksum=DEFAULT_ALGORITHM)
-        stored = await self.store.receive(req.body, reader)
-        payload = stored.payload
-        info = {
-            "size": payload.size,
-            "etag": payload.md5_hex,
-            "mtime": time.time(),
-            **attrs,
-            "checksums": payload.checksums,
-        }
-        await self._commit(req, bucket.index, req.key, IndexEntry(stored.cap, info))
-        headers = {"ETag": xml.quote_etag(payload.md5_hex), "x-lafs-cap": stored.cap, **ENCRYPTION}
-        headers.update(checksum_headers(payload.checksums, FULL_OBJECT))
+        entry, headers = _new_object(await self.store.receive(req.body, reader), attrs)
+        await self._commit(req, bucket.index, req.key, entry)
         return Response(headers=headers)
 
     async def post_object(
@@ -598,20 +604,11 @@ class Gateway:
                     yield data
 
         reader = PayloadReader(None, fields, default_checksum=DEFAULT_ALGORITHM)
-        stored = await self.store.receive(file_bytes(), reader)
-        payload = stored.payload
-        info = {
-            "size": payload.size,
-            "etag": payload.md5_hex,
-            "mtime": time.time(),
-            **attrs,
-            "checksums": payload.checksums,
-        }
-        await bucket.index.put(key, IndexEntry(stored.cap, info))
-        etag = xml.quote_etag(payload.md5_hex)
+        entry, answer = _new_object(await self.store.receive(file_bytes(), reader), attrs)
+        await bucket.index.put(key, entry)
+        etag = answer["ETag"]
         location = f"{url.rstrip('/')}/{quote(key, safe='/')}"
-        answer = {"ETag": etag, "Location": location, "x-lafs-cap": stored.cap, **ENCRYPTION}
-        answer.update(checksum_headers(payload.checksums, FULL_OBJECT))
+        answer["Location"] = location
         redirect = fields.get("success_action_redirect") or fields.get("redirect")
         if redirect and urlsplit(redirect).scheme in ("http", "https"):
             query = urlencode({"bucket": bucket.name, "key": key, "etag": etag})
