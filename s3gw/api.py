@@ -26,7 +26,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from starlette.responses import Response, StreamingResponse
 
-from s3gw import xml
+from s3gw import cors, xml
 from s3gw.auth import AuthResult, PayloadReader
 from s3gw.auth.post import missing_field
 from s3gw.bucket_index import BucketIndex, IndexEntry
@@ -59,9 +59,12 @@ from s3gw.errors import (
     InvalidPartNumber,
     InvalidRequest,
     MalformedPOSTRequest,
+    NoSuchBucket,
+    NoSuchCORSConfiguration,
     NoSuchKey,
     NoSuchVersion,
     PreconditionFailed,
+    S3Error,
     S3NotImplemented,
     from_exception,
     make_error,
@@ -361,6 +364,42 @@ class Gateway:
         S3 itself reports for every bucket since 2023."""
         await self._bucket(req)
         return _xml(xml.render_bucket_encryption())
+
+    async def op_get_bucket_cors(self, req: S3Request) -> Response:
+        bucket = await self._bucket(req)
+        if bucket.info.cors is None:
+            raise NoSuchCORSConfiguration(BucketName=req.bucket)
+        return _xml(xml.render_cors_configuration(bucket.info.cors))
+
+    async def op_put_bucket_cors(self, req: S3Request) -> Response:
+        bucket = await self._bucket(req)
+        await self.catalog.set_cors(
+            bucket.name, xml.parse_cors_configuration(await self._body(req))
+        )
+        return Response()
+
+    async def op_delete_bucket_cors(self, req: S3Request) -> Response:
+        bucket = await self._bucket(req)
+        await self.catalog.set_cors(bucket.name, None)
+        return Response(status_code=204)
+
+    async def preflight(self, bucket_name: str, headers: Mapping[str, str]) -> Response:
+        """A browser's OPTIONS preflight: unsigned (browsers sign nothing); the bucket's CORS
+        rules decide. A bucket that is missing answers as one without rules."""
+        try:
+            rules = (await self.catalog.get(bucket_name)).info.cors or ()
+        except NoSuchBucket:
+            rules = ()
+        return Response(headers=cors.preflight(rules, headers))
+
+    async def cors_headers(self, bucket_name: str, origin: str, method: str) -> dict[str, str]:
+        """The Access-Control-* headers for a request from `origin`, if a rule allows it."""
+        try:
+            rules = (await self.catalog.get(bucket_name)).info.cors or ()
+        except S3Error:
+            return {}
+        rule = cors.match(rules, origin, method)
+        return {} if rule is None else cors.answer_headers(rule, origin)
 
     async def op_get_bucket_configuration(self, req: S3Request) -> Response:
         """A configuration (policy, CORS, lifecycle...) no bucket here can have: S3's own

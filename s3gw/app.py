@@ -88,6 +88,9 @@ class S3App:
             response = self._error_response(err, scope, request_id)
         response.headers["x-amz-request-id"] = request_id
         response.headers["server"] = SERVER
+        origin = _header(scope, b"origin")
+        if origin is not None and scope["method"] != "OPTIONS":
+            response.headers.update(await self._cors_headers(scope, origin))
         if not body.finished and _has_body(scope["headers"]):
             # the client may still send the body we did not read (after Expect: 100-continue);
             # a closed connection keeps it from being read as the next request
@@ -119,13 +122,16 @@ class S3App:
         host = headers.get("host", "")
         raw_path = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string", b"")
-        if method == "POST":
+        if method in ("POST", "OPTIONS"):
             r = route(method, host, raw_path, query, headers, base_domains=self.base_domains)
             if r.operation == "PostObject":  # signed by its form's fields, not by the request
                 url = f"{scope.get('scheme', 'http')}://{host}{raw_path.decode('latin-1')}"
                 return await gateway.post_object(
                     r, headers, body.chunks(), self._form_account, url, self.clock()
                 )
+            if r.operation == "PreflightRequest":  # browsers send it unsigned
+                assert r.bucket is not None
+                return await gateway.preflight(r.bucket, headers)
         vbucket = bucket_from_host(host, self.base_domains)
         auth = verify_request(
             method,
@@ -144,6 +150,24 @@ class S3App:
         handler = gateway.handler(r.operation)
         request = S3Request(r, method, headers, auth, key.account, body.chunks(), request_id)
         return await handler(request)
+
+    async def _cors_headers(self, scope: Scope, origin: str) -> dict[str, str]:
+        """What the bucket's CORS rules let a browser page at `origin` see of this answer."""
+        if self.gateway is None:
+            return {}
+        try:
+            r = route(
+                scope["method"],
+                _header(scope, b"host") or "",
+                scope.get("raw_path") or scope["path"].encode(),
+                scope.get("query_string", b""),
+                base_domains=self.base_domains,
+            )
+        except S3Error:
+            return {}
+        if r.bucket is None:
+            return {}
+        return await self.gateway.cors_headers(r.bucket, origin, scope["method"])
 
     def _form_account(self, fields: Mapping[str, str]) -> str:
         """The account whose key signed a browser upload's form."""
@@ -172,6 +196,10 @@ class S3App:
                     await self.on_shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    return next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == name), None)
 
 
 def _has_body(raw_headers: list[tuple[bytes, bytes]]) -> bool:

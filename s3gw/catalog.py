@@ -25,7 +25,9 @@ from lafs_core.dirnode import (
     parse_dir_cap,
 )
 from lafs_core.dirnode.children import known_child
+from s3gw import xml
 from s3gw.bucket_index import BucketIndex
+from s3gw.cors import CorsRule
 from s3gw.errors import BucketAlreadyExists, BucketAlreadyOwnedByYou, BucketNotEmpty, NoSuchBucket
 from s3gw.index_cache import NodeCache
 from s3gw.multipart import Uploads
@@ -40,6 +42,7 @@ class BucketInfo:
     name: str
     owner: str
     created: datetime
+    cors: tuple[CorsRule, ...] | None = None  # None: no CORS configuration
 
 
 @dataclass
@@ -60,7 +63,13 @@ class Bucket:
 
 def _info(name: str, metadata: dict[str, Any]) -> BucketInfo:
     created = float(metadata.get("created", metadata.get("tahoe", {}).get("linkcrtime", 0)))
-    return BucketInfo(name, str(metadata.get("owner", "")), datetime.fromtimestamp(created, UTC))
+    cors = metadata.get("cors")
+    return BucketInfo(
+        name,
+        str(metadata.get("owner", "")),
+        datetime.fromtimestamp(created, UTC),
+        None if cors is None else tuple(xml.parse_cors_configuration(cors.encode())),
+    )
 
 
 class Catalog:
@@ -109,6 +118,7 @@ class Catalog:
         if bucket is None or bucket.cap.to_string() != cap_text:
             bucket = await self._open_bucket(info, parse_dir_cap(cap_text))
             self._open[name] = bucket
+        bucket.info = info  # its settings as last listed
         return bucket
 
     async def _open_bucket(self, info: BucketInfo, cap: DirectoryCap) -> Bucket:
@@ -145,6 +155,21 @@ class Catalog:
         self._open[name] = bucket
         self._listing[name] = (bucket_dir.cap.to_string(), info)
         return bucket
+
+    async def set_cors(self, name: str, rules: list[CorsRule] | None) -> None:
+        """Keep (or, with None, drop) a bucket's CORS rules, with its other metadata."""
+
+        def change(metadata: dict[str, Any]) -> dict[str, Any]:
+            metadata.pop("cors", None)
+            if rules is not None:
+                metadata["cors"] = xml.render_cors_configuration(rules).decode()
+            return metadata
+
+        try:
+            await self.root.change_metadata_for(name, change)
+        except NoSuchChildError:
+            raise NoSuchBucket(BucketName=name) from None
+        await self._buckets(fresh=True)
 
     @staticmethod
     def _exists(name: str, existing_owner: str, owner: str) -> Exception:

@@ -48,7 +48,6 @@ READ_ONLY_SUBRESOURCES = sorted(_BUCKET_READS.keys() | _OBJECT_READS.keys())
 # answers S3's own "none configured" error (what tools expect of a plain bucket), setting
 # or deleting one is NotImplemented. Subresource -> that error's code.
 UNCONFIGURED = {
-    "cors": "NoSuchCORSConfiguration",
     "lifecycle": "NoSuchLifecycleConfiguration",
     "object-lock": "ObjectLockConfigurationNotFoundError",
     "policy": "NoSuchBucketPolicy",
@@ -237,6 +236,8 @@ def route(
         if method in ("GET", "HEAD"):
             return r("ListBuckets")
         raise MethodNotAllowed(headers={"Allow": "GET, HEAD"})
+    if method == "OPTIONS":  # a browser's CORS preflight, for a bucket or a key in it
+        return r("PreflightRequest")
 
     if key is None:
         _unsupported(q)
@@ -245,6 +246,10 @@ def route(
             if method == "PUT":
                 return r("PutBucketAcl")
             return r(_level_read(_BUCKET_READS, read_only, "a bucket"))
+        if "cors" in q:
+            if method not in ("GET", "PUT", "DELETE"):
+                raise S3NotImplemented(f"{method} of a CORS configuration is not one S3 has.")
+            return r(f"{method.capitalize()}BucketCors")
         configuration = unconfigured(q)
         if configuration is not None:
             if method != "GET":
@@ -276,7 +281,7 @@ def route(
         if method == "PUT":
             return r("PutObjectAcl")
         return r(_level_read(_OBJECT_READS, read_only, "an object"))
-    bucket_only = next((n for n in UNCONFIGURED if n in q and n != "tagging"), None)
+    bucket_only = next((n for n in [*UNCONFIGURED, "cors"] if n in q and n != "tagging"), None)
     if bucket_only is not None:
         raise S3NotImplemented(f"The {bucket_only} sub-resource is not one of an object.")
     if method in ("PUT", "POST"):

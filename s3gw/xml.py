@@ -21,6 +21,7 @@ from xml.sax.saxutils import escape
 
 from s3gw.checksums import ALGORITHMS
 from s3gw.conditions import DeleteConditions, parse_http_date, parse_size
+from s3gw.cors import CorsRule, check_rules
 from s3gw.errors import InvalidArgument, InvalidTag, MalformedXML
 from s3gw.parts import RequestedPart
 
@@ -674,6 +675,62 @@ def parse_access_control_policy(body: bytes) -> list[tuple[str | None, str]]:
             assert permission is not None
             grants.append((_one(who, "ID", required=False), permission.strip()))
     return grants
+
+
+def parse_cors_configuration(body: bytes) -> list[CorsRule]:
+    """The rules of a CORSConfiguration body (PutBucketCors), checked as S3 does."""
+    root = _parse(body, "CORSConfiguration")
+    rules = []
+    for _, rule in _children(root, ["CORSRule"]):
+        fields = _children(
+            rule,
+            [
+                "ID",
+                "AllowedOrigin",
+                "AllowedMethod",
+                "AllowedHeader",
+                "ExposeHeader",
+                "MaxAgeSeconds",
+            ],
+        )
+
+        def values(name: str, fields: list[tuple[str, ET.Element]] = fields) -> tuple[str, ...]:
+            return tuple(_text(e).strip() for n, e in fields if n == name)
+
+        max_age = _one(fields, "MaxAgeSeconds", required=False)
+        if max_age is not None and not max_age.strip().isdigit():
+            raise MalformedXML("MaxAgeSeconds must be a whole number of seconds.")
+        rules.append(
+            CorsRule(
+                origins=values("AllowedOrigin"),
+                methods=values("AllowedMethod"),
+                headers=tuple(h.lower() for h in values("AllowedHeader")),
+                expose=values("ExposeHeader"),
+                max_age=None if max_age is None else int(max_age),
+                id=_one(fields, "ID", required=False),
+            )
+        )
+    check_rules(rules)
+    return rules
+
+
+def render_cors_configuration(rules: Sequence[CorsRule]) -> bytes:
+    """CORSConfiguration (GetBucketCors)."""
+    d = _Doc("CORSConfiguration")
+    for rule in rules:
+        d.open("CORSRule")
+        d.el("ID", rule.id)
+        for name, items in (
+            ("AllowedHeader", rule.headers),
+            ("AllowedMethod", rule.methods),
+            ("AllowedOrigin", rule.origins),
+            ("ExposeHeader", rule.expose),
+        ):
+            for item in items:
+                d.el(name, item)
+        d.el("MaxAgeSeconds", rule.max_age)
+        d.close("CORSRule")
+    return d.done()
 
 
 def parse_create_bucket_configuration(body: bytes) -> str | None:

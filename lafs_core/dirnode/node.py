@@ -335,18 +335,26 @@ class DirectoryNode:
         return child
 
     async def set_metadata_for(self, name: str, metadata: dict[str, Any]) -> None:
+        await self.change_metadata_for(name, lambda old: metadata)
+
+    async def change_metadata_for(
+        self, name: str, change: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> None:
+        """Replace a child's metadata with `change(its metadata now)`, in one publish that
+        a concurrent change cannot undo (`change` may run again after a collision)."""
         name = normalize(name)
         now = self.clock()
 
-        def change(entries: dict[str, Entry], first_time: bool) -> bool:
+        def modify(entries: dict[str, Entry], first_time: bool) -> bool:
             if name not in entries:
                 raise NoSuchChildError(name)
             e = entries[name]
             child = make_child(e.rw_uri, e.ro_uri)
+            metadata = change(dict(e.metadata))
             entries[name] = _entry(name, child, update_metadata(e.metadata, metadata, now))
             return True
 
-        await self._modify(change)
+        await self._modify(modify)
 
     async def delete(
         self,

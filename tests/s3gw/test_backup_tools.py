@@ -192,14 +192,17 @@ def test_duplicity_full_incremental_restore(gateway, s3, bucket, files, tmp_path
 
 
 def test_not_implemented_probes_are_not_logged_as_faults(gateway, s3, bucket) -> None:  # type: ignore[no-untyped-def]
-    """Tools probe for features (s3cmd setpolicy, setcors, setacl); the 4xx and 501
+    """Tools probe for features (s3cmd setpolicy, setlifecycle, setacl); the 4xx and 501
     answers are expected, and a traceback for each in the gateway's log would bury real
     faults."""
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")
     ids = []
     for probe in (
         lambda: s3.put_bucket_policy(Bucket=bucket, Policy="{}"),
-        lambda: s3.delete_bucket_cors(Bucket=bucket),
+        lambda: s3.put_bucket_lifecycle_configuration(
+            Bucket=bucket,
+            LifecycleConfiguration={"Rules": [{"Status": "Enabled", "Prefix": ""}]},
+        ),
         lambda: s3.put_object_acl(Bucket=bucket, Key="k", ACL="public-read"),
     ):
         with pytest.raises(ClientError) as exc:

@@ -38,6 +38,15 @@ CALLS: list[tuple[str, Callable[[Any], Any]]] = [
     ("GetBucketLocation", lambda c: c.get_bucket_location(Bucket="bkt")),
     ("GetBucketVersioning", lambda c: c.get_bucket_versioning(Bucket="bkt")),
     ("GetBucketAcl", lambda c: c.get_bucket_acl(Bucket="bkt")),
+    ("GetBucketCors", lambda c: c.get_bucket_cors(Bucket="bkt")),
+    ("DeleteBucketCors", lambda c: c.delete_bucket_cors(Bucket="bkt")),
+    (
+        "PutBucketCors",
+        lambda c: c.put_bucket_cors(
+            Bucket="bkt",
+            CORSConfiguration={"CORSRules": [{"AllowedOrigins": ["*"], "AllowedMethods": ["GET"]}]},
+        ),
+    ),
     ("PutBucketAcl", lambda c: c.put_bucket_acl(Bucket="bkt", ACL="private")),
     ("PutObjectAcl", lambda c: c.put_object_acl(Bucket="bkt", Key=KEY, ACL="private")),
     ("GetObjectAcl", lambda c: c.get_object_acl(Bucket="bkt", Key=KEY)),
@@ -118,7 +127,9 @@ UNSUPPORTED: list[Callable[[Any], Any]] = [
         Bucket="bkt", RequestPaymentConfiguration={"Payer": "Requester"}
     ),
     lambda c: c.delete_object(Bucket="bkt", Key="k", VersionId="3HL4kqtJlcpXroDTDmJ"),
-    lambda c: c.delete_bucket_cors(Bucket="bkt"),
+    lambda c: c.put_bucket_lifecycle_configuration(
+        Bucket="bkt", LifecycleConfiguration={"Rules": [{"Status": "Enabled", "Prefix": ""}]}
+    ),
 ]
 
 
@@ -217,7 +228,7 @@ def test_path_edge_cases() -> None:
         ("POST", "/bkt", "acl", "NotImplemented"),  # an ACL is read or put, no more
         ("GET", "/bkt/k", "versioning", "NotImplemented"),
         ("GET", "/bkt", "attributes", "NotImplemented"),  # never a ListObjects
-        ("DELETE", "/bkt", "cors", "NotImplemented"),  # never a DeleteBucket
+        ("POST", "/bkt", "cors", "NotImplemented"),  # never a PostObject
         ("PUT", "/bkt", "policy", "NotImplemented"),  # never a CreateBucket
         ("GET", "/bkt/k", "policy", "NotImplemented"),  # not one of an object
         ("GET", "/bkt/%FF", "", "InvalidArgument"),
