@@ -62,6 +62,7 @@ from s3gw.errors import (
     NoSuchBucket,
     NoSuchCORSConfiguration,
     NoSuchKey,
+    NoSuchTagSet,
     NoSuchVersion,
     PreconditionFailed,
     S3Error,
@@ -344,8 +345,19 @@ class Gateway:
     async def op_get_bucket_versioning(self, req: S3Request) -> Response:
         """Never enabled: objects have one version each (what tools check before relying
         on versions)."""
-        await self._bucket(req)
-        return _xml(xml.render_empty("VersioningConfiguration"))
+        bucket = await self._bucket(req)
+        return _xml(xml.render_versioning(bucket.info.versioning))
+
+    async def op_put_bucket_versioning(self, req: S3Request) -> Response:
+        """Suspended is what a bucket here always is in effect (every object has the one
+        version "null"), so it can be set; Enabled cannot."""
+        bucket = await self._bucket(req)
+        status, mfa_delete = xml.parse_versioning_configuration(await self._body(req))
+        if status == "Enabled" or mfa_delete == "Enabled":
+            raise S3NotImplemented("Object versioning is not available on this gateway.")
+        if status == "Suspended":
+            await self.catalog.configure(bucket.name, "versioning", status)
+        return Response()
 
     async def op_get_bucket_accelerate_configuration(self, req: S3Request) -> Response:
         await self._bucket(req)
@@ -373,14 +385,32 @@ class Gateway:
 
     async def op_put_bucket_cors(self, req: S3Request) -> Response:
         bucket = await self._bucket(req)
-        await self.catalog.set_cors(
-            bucket.name, xml.parse_cors_configuration(await self._body(req))
+        rules = xml.parse_cors_configuration(await self._body(req))
+        await self.catalog.configure(
+            bucket.name, "cors", xml.render_cors_configuration(rules).decode()
         )
         return Response()
 
     async def op_delete_bucket_cors(self, req: S3Request) -> Response:
         bucket = await self._bucket(req)
-        await self.catalog.set_cors(bucket.name, None)
+        await self.catalog.configure(bucket.name, "cors", None)
+        return Response(status_code=204)
+
+    async def op_get_bucket_tagging(self, req: S3Request) -> Response:
+        bucket = await self._bucket(req)
+        if bucket.info.tags is None:
+            raise NoSuchTagSet(BucketName=req.bucket)
+        return _xml(xml.render_tagging(bucket.info.tags))
+
+    async def op_put_bucket_tagging(self, req: S3Request) -> Response:
+        bucket = await self._bucket(req)
+        tags = xml.parse_tagging(await self._body(req), max_tags=xml.MAX_BUCKET_TAGS)
+        await self.catalog.configure(bucket.name, "tags", [list(t) for t in tags])
+        return Response(status_code=204)
+
+    async def op_delete_bucket_tagging(self, req: S3Request) -> Response:
+        bucket = await self._bucket(req)
+        await self.catalog.configure(bucket.name, "tags", None)
         return Response(status_code=204)
 
     async def preflight(self, bucket_name: str, headers: Mapping[str, str]) -> Response:

@@ -42,7 +42,10 @@ class BucketInfo:
     name: str
     owner: str
     created: datetime
-    cors: tuple[CorsRule, ...] | None = None  # None: no CORS configuration
+    # Settings kept in the bucket's entry (None: never set)
+    cors: tuple[CorsRule, ...] | None = None
+    tags: tuple[tuple[str, str], ...] | None = None
+    versioning: str | None = None  # "Suspended" once set so; never "Enabled" here
 
 
 @dataclass
@@ -63,12 +66,14 @@ class Bucket:
 
 def _info(name: str, metadata: dict[str, Any]) -> BucketInfo:
     created = float(metadata.get("created", metadata.get("tahoe", {}).get("linkcrtime", 0)))
-    cors = metadata.get("cors")
+    cors, tags = metadata.get("cors"), metadata.get("tags")
     return BucketInfo(
         name,
         str(metadata.get("owner", "")),
         datetime.fromtimestamp(created, UTC),
-        None if cors is None else tuple(xml.parse_cors_configuration(cors.encode())),
+        cors=None if cors is None else tuple(xml.parse_cors_configuration(cors.encode())),
+        tags=None if tags is None else tuple((str(k), str(v)) for k, v in tags),
+        versioning=metadata.get("versioning"),
     )
 
 
@@ -156,13 +161,15 @@ class Catalog:
         self._listing[name] = (bucket_dir.cap.to_string(), info)
         return bucket
 
-    async def set_cors(self, name: str, rules: list[CorsRule] | None) -> None:
-        """Keep (or, with None, drop) a bucket's CORS rules, with its other metadata."""
+    async def configure(self, name: str, setting: str, value: Any) -> None:
+        """Keep (or, with None, drop) one of a bucket's settings in its entry's metadata
+        ("cors": a CORSConfiguration document, "tags": [key, value] pairs, "versioning"),
+        with the rest of it."""
 
         def change(metadata: dict[str, Any]) -> dict[str, Any]:
-            metadata.pop("cors", None)
-            if rules is not None:
-                metadata["cors"] = xml.render_cors_configuration(rules).decode()
+            metadata.pop(setting, None)
+            if value is not None:
+                metadata[setting] = value
             return metadata
 
         try:

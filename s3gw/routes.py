@@ -44,6 +44,8 @@ _BUCKET_READS = {
 }
 _OBJECT_READS = {"acl": "GetObjectAcl", "attributes": "GetObjectAttributes"}
 READ_ONLY_SUBRESOURCES = sorted(_BUCKET_READS.keys() | _OBJECT_READS.keys())
+# ...but for a PUT that may restate what there is: the owner's ACL, versioning suspended.
+PUTTABLE = {"acl": "Acl", "versioning": "Versioning"}
 # Bucket configurations this gateway has no way to set, so no bucket has one: reading one
 # answers S3's own "none configured" error (what tools expect of a plain bucket), setting
 # or deleting one is NotImplemented. Subresource -> that error's code.
@@ -52,7 +54,6 @@ UNCONFIGURED = {
     "object-lock": "ObjectLockConfigurationNotFoundError",
     "policy": "NoSuchBucketPolicy",
     "replication": "ReplicationConfigurationNotFoundError",
-    "tagging": "NoSuchTagSet",
     "website": "NoSuchWebsiteConfiguration",
 }
 # Sub-resources of S3 we recognise but do not implement (bucket- or object-level).
@@ -183,7 +184,7 @@ def _read_only(query: Mapping[str, str], method: str) -> str | None:
     """The read-only sub-resource a request names, if any; S3NotImplemented unless a GET
     (or a PUT of an ACL, which may set the one ACL there is)."""
     name = next((n for n in READ_ONLY_SUBRESOURCES if n in query), None)
-    if name is not None and method != "GET" and not (name == "acl" and method == "PUT"):
+    if name is not None and method != "GET" and not (name in PUTTABLE and method == "PUT"):
         raise S3NotImplemented(f"Changing {name} is not implemented by this gateway.")
     return name
 
@@ -244,12 +245,13 @@ def route(
         read_only = _read_only(q, method)
         if read_only is not None:
             if method == "PUT":
-                return r("PutBucketAcl")
+                return r(f"PutBucket{PUTTABLE[read_only]}")
             return r(_level_read(_BUCKET_READS, read_only, "a bucket"))
-        if "cors" in q:
+        setting = next((n for n in ("cors", "tagging") if n in q), None)
+        if setting is not None:  # settings kept in the bucket's entry
             if method not in ("GET", "PUT", "DELETE"):
-                raise S3NotImplemented(f"{method} of a CORS configuration is not one S3 has.")
-            return r(f"{method.capitalize()}BucketCors")
+                raise S3NotImplemented(f"{method} of a bucket's {setting} is not one S3 has.")
+            return r(f"{method.capitalize()}Bucket{setting.capitalize()}")
         configuration = unconfigured(q)
         if configuration is not None:
             if method != "GET":
@@ -279,6 +281,8 @@ def route(
     read_only = _read_only(q, method)
     if read_only is not None:
         if method == "PUT":
+            if read_only != "acl":
+                raise S3NotImplemented(f"The {read_only} sub-resource is not one of an object.")
             return r("PutObjectAcl")
         return r(_level_read(_OBJECT_READS, read_only, "an object"))
     bucket_only = next((n for n in [*UNCONFIGURED, "cors"] if n in q and n != "tagging"), None)

@@ -541,9 +541,16 @@ def render_object_attributes(
 
 
 def render_empty(root: str) -> bytes:
-    """A configuration never set: VersioningConfiguration (versioning never enabled),
-    AccelerateConfiguration, BucketLoggingStatus (logging off)."""
+    """A configuration never set: AccelerateConfiguration, BucketLoggingStatus (logging
+    off)."""
     return _Doc(root).done()
+
+
+def render_versioning(status: str | None) -> bytes:
+    """VersioningConfiguration: empty for a bucket never set (as S3 answers), else Status."""
+    d = _Doc("VersioningConfiguration")
+    d.el("Status", status)
+    return d.done()
 
 
 def render_request_payment() -> bytes:
@@ -733,6 +740,21 @@ def render_cors_configuration(rules: Sequence[CorsRule]) -> bytes:
     return d.done()
 
 
+def parse_versioning_configuration(body: bytes) -> tuple[str | None, str | None]:
+    """(Status, MfaDelete) of a VersioningConfiguration body (PutBucketVersioning)."""
+    root = _parse(body, "VersioningConfiguration")
+    children = _children(root, ["Status", "MfaDelete"])
+    status = _one(children, "Status", required=False)
+    mfa_delete = _one(children, "MfaDelete", required=False)
+    if status not in (None, "Enabled", "Suspended") or mfa_delete not in (
+        None,
+        "Enabled",
+        "Disabled",
+    ):
+        raise MalformedXML("Status must be Enabled or Suspended, MfaDelete Enabled or Disabled.")
+    return status, mfa_delete
+
+
 def parse_create_bucket_configuration(body: bytes) -> str | None:
     """The LocationConstraint of a CreateBucket body (None for an empty body or element)."""
     if not body.strip():
@@ -820,6 +842,7 @@ def parse_delete(body: bytes) -> tuple[bool, list[DeleteTarget]]:
 
 
 MAX_OBJECT_TAGS = 10
+MAX_BUCKET_TAGS = 50
 
 
 def parse_tagging(body: bytes, max_tags: int = MAX_OBJECT_TAGS) -> list[tuple[str, str]]:

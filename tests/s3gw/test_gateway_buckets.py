@@ -257,14 +257,14 @@ def test_list_object_versions_of_an_unversioned_bucket(s3, bucket) -> None:
 
 
 def test_configurations_no_bucket_can_have_read_as_none(s3, bucket) -> None:
-    """Policy, CORS, lifecycle, tagging, website, object lock and replication cannot
-    be set here, so a bucket has none: each read answers S3's own 404
+    """Policy, lifecycle, website, object lock and replication cannot be set here, and
+    a new bucket has no CORS rules or tags: each read answers S3's own 404
     for a bucket without one, as tools such as Terraform and s3cmd info expect."""
     for read, code in (
         (s3.get_bucket_policy, "NoSuchBucketPolicy"),
         (s3.get_bucket_cors, "NoSuchCORSConfiguration"),
-        (s3.get_bucket_lifecycle_configuration, "NoSuchLifecycleConfiguration"),
         (s3.get_bucket_tagging, "NoSuchTagSet"),
+        (s3.get_bucket_lifecycle_configuration, "NoSuchLifecycleConfiguration"),
         (s3.get_bucket_website, "NoSuchWebsiteConfiguration"),
         (s3.get_object_lock_configuration, "ObjectLockConfigurationNotFoundError"),
         (s3.get_bucket_replication, "ReplicationConfigurationNotFoundError"),
@@ -287,6 +287,34 @@ def test_not_implemented_operations_answer_s3_errors(s3, bucket) -> None:
     with pytest.raises(ClientError) as exc:
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     assert _code(exc) == "NotImplemented"
+
+
+def test_bucket_tags_and_suspended_versioning(s3, bucket) -> None:
+    """Tags are kept with the bucket; versioning may be suspended (what every bucket
+    here is in effect: one "null" version per key), not enabled."""
+    tags = [{"Key": "team", "Value": "backup"}, {"Key": "cost centre", "Value": ""}]
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tags})
+    assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == tags
+    too_many = [{"Key": f"k{i}", "Value": "v"} for i in range(51)]
+    for bad in (too_many, [{"Key": "aws:reserved", "Value": "v"}]):
+        with pytest.raises(ClientError) as exc:
+            s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": bad})
+        assert _code(exc) == "InvalidTag"
+    assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == tags
+    s3.delete_bucket_tagging(Bucket=bucket)
+    with pytest.raises(ClientError) as exc:
+        s3.get_bucket_tagging(Bucket=bucket)
+    assert _code(exc) == "NoSuchTagSet"
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Suspended"
+    with pytest.raises(ClientError) as exc:
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    assert _code(exc) == "NotImplemented"
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Suspended"
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    assert s3.head_object(Bucket=bucket, Key="k").get("VersionId") in (None, "null")
+    # the settings live with the bucket: a listing of buckets still shows it as before
+    assert bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
 
 def test_list_buckets_by_prefix_and_page(s3) -> None:

@@ -39,6 +39,20 @@ CALLS: list[tuple[str, Callable[[Any], Any]]] = [
     ("GetBucketVersioning", lambda c: c.get_bucket_versioning(Bucket="bkt")),
     ("GetBucketAcl", lambda c: c.get_bucket_acl(Bucket="bkt")),
     ("GetBucketCors", lambda c: c.get_bucket_cors(Bucket="bkt")),
+    ("GetBucketTagging", lambda c: c.get_bucket_tagging(Bucket="bkt")),
+    ("DeleteBucketTagging", lambda c: c.delete_bucket_tagging(Bucket="bkt")),
+    (
+        "PutBucketTagging",
+        lambda c: c.put_bucket_tagging(
+            Bucket="bkt", Tagging={"TagSet": [{"Key": "team", "Value": "backup"}]}
+        ),
+    ),
+    (
+        "PutBucketVersioning",
+        lambda c: c.put_bucket_versioning(
+            Bucket="bkt", VersioningConfiguration={"Status": "Suspended"}
+        ),
+    ),
     ("DeleteBucketCors", lambda c: c.delete_bucket_cors(Bucket="bkt")),
     (
         "PutBucketCors",
@@ -58,7 +72,6 @@ CALLS: list[tuple[str, Callable[[Any], Any]]] = [
         lambda c: c.get_bucket_accelerate_configuration(Bucket="bkt"),
     ),
     ("GetBucketRequestPayment", lambda c: c.get_bucket_request_payment(Bucket="bkt")),
-    ("GetBucketConfiguration", lambda c: c.get_bucket_tagging(Bucket="bkt")),
     ("GetBucketConfiguration", lambda c: c.get_bucket_lifecycle_configuration(Bucket="bkt")),
     ("GetBucketEncryption", lambda c: c.get_bucket_encryption(Bucket="bkt")),
     (
@@ -120,9 +133,8 @@ CALLS: list[tuple[str, Callable[[Any], Any]]] = [
 ]
 
 UNSUPPORTED: list[Callable[[Any], Any]] = [
-    lambda c: c.put_bucket_versioning(Bucket="bkt", VersioningConfiguration={"Status": "Enabled"}),
     lambda c: c.put_bucket_policy(Bucket="bkt", Policy="{}"),
-    lambda c: c.delete_bucket_tagging(Bucket="bkt"),
+    lambda c: c.delete_bucket_website(Bucket="bkt"),
     lambda c: c.put_bucket_request_payment(
         Bucket="bkt", RequestPaymentConfiguration={"Payer": "Requester"}
     ),
