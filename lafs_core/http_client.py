@@ -226,9 +226,12 @@ class HTTPConnectionPool:
             raise TimeoutError(f"no connection to {self._unix_socket} in time") from exc
         except OSError:
             return None  # nothing there (the server is elsewhere, or stopped): TCP says
-        if conn.peer_uid() != os.getuid():
+        uid = conn.peer_uid()
+        if uid != os.getuid():
             conn.abort()
             await conn.lost
+            if uid is None:
+                return None  # no way to tell who serves it here: TCP and TLS instead
             raise ServerIdentityError(f"{self._unix_socket} is served by another user")
         return conn
 

@@ -28,7 +28,13 @@ from lafs_core.dirnode.children import known_child
 from s3gw import xml
 from s3gw.bucket_index import BucketIndex
 from s3gw.cors import CorsRule
-from s3gw.errors import BucketAlreadyExists, BucketAlreadyOwnedByYou, BucketNotEmpty, NoSuchBucket
+from s3gw.errors import (
+    BucketAlreadyExists,
+    BucketAlreadyOwnedByYou,
+    BucketNotEmpty,
+    NoSuchBucket,
+    S3Error,
+)
 from s3gw.index_cache import NodeCache
 from s3gw.multipart import Uploads
 
@@ -71,10 +77,19 @@ def _info(name: str, metadata: dict[str, Any]) -> BucketInfo:
         name,
         str(metadata.get("owner", "")),
         datetime.fromtimestamp(created, UTC),
-        cors=None if cors is None else tuple(xml.parse_cors_configuration(cors.encode())),
+        cors=None if cors is None else _cors_rules(str(cors)),
         tags=None if tags is None else tuple((str(k), str(v)) for k, v in tags),
         versioning=metadata.get("versioning"),
     )
+
+
+def _cors_rules(document: str) -> tuple[CorsRule, ...]:
+    """The rules kept for a bucket; none if the document was damaged since (by hand: it
+    was checked when put), rather than every bucket's listing failing."""
+    try:
+        return tuple(xml.parse_cors_configuration(document.encode()))
+    except S3Error:
+        return ()
 
 
 class Catalog:
