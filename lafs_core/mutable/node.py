@@ -4,8 +4,7 @@ The async face of the pure pieces: update the servermap, retrieve, publish.
 `modify` follows spec/tahoe-mutable.md 14, except that each retry takes the
 best recoverable version of the refreshed map (1.20 sticks to the first
 version and fails with a KeyError when a collision replaced it; on the wire
-the two behave the same). Operations on one node object are serialised, and
-concurrent modifications share one publish.
+the two behave the same). Operations on one node object are serialised.
 """
 
 from __future__ import annotations
@@ -50,36 +49,6 @@ def _keys_from(cap: MutableWriteCap, shares: Mapping[int, Share]) -> KeyPair:
     raise CorruptShareError("no share holds a private key matching the writekey")
 
 
-class _Batch:
-    """Modifiers applied in turn to one version, for one publish. `strict` raises the
-    first modifier's error; `lenient` records it in `errors` (by position) and goes on."""
-
-    def __init__(self, modifiers: list[Modifier]) -> None:
-        self.modifiers = modifiers
-        self.errors: dict[int, Exception] = {}
-
-    def _apply(self, old: bytes, first_time: bool, strict: bool) -> bytes | None:
-        self.errors = {}
-        current, changed = old, False
-        for i, modifier in enumerate(self.modifiers):
-            try:
-                new = modifier(current, first_time)
-            except Exception as exc:
-                if strict:
-                    raise
-                self.errors[i] = exc
-                continue
-            if new is not None and new != current:
-                current, changed = new, True
-        return current if changed else None
-
-    def strict(self, old: bytes, first_time: bool) -> bytes | None:
-        return self._apply(old, first_time, strict=True)
-
-    def lenient(self, old: bytes, first_time: bool) -> bytes | None:
-        return self._apply(old, first_time, strict=False)
-
-
 class MutableFileNode:
     def __init__(
         self,
@@ -100,9 +69,6 @@ class MutableFileNode:
         self._keys = keys
         self.backoff = backoff
         self._lock = asyncio.Lock()
-        # modify calls waiting for the next publish, and the task that makes it
-        self._waiting: list[tuple[Modifier, asyncio.Future[None]]] = []
-        self._publishing: asyncio.Future[None] | None = None
         # What this node last published: its contents and where its shares went. The next
         # modify tries it first (test-and-set makes a stale guess fail, never win).
         self._last: tuple[bytes, ServerMap[Server]] | None = None
@@ -242,55 +208,15 @@ class MutableFileNode:
         None (or the old contents) means "no change". After a collision the
         map is rebuilt asking every server (CHECK mode) and the best version
         re-read; `backoff(attempt, error)` waits or re-raises to give up.
-
-        Calls made while a publish is under way are published together next, in
-        the order they came: each modifier is applied to what the ones before it
-        made, and one publish carries every change (a modifier that raises fails
-        its own call only). Each call returns once its change is published.
         """
-        self._writecap()
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((modifier, done))
-        if self._publishing is None or self._publishing.done():
-            self._publishing = asyncio.ensure_future(self._publish_waiting())
-        await done
-
-    async def _publish_waiting(self) -> None:
-        """Publish the waiting calls' changes, a batch at a time, until none wait."""
-        while self._waiting:
-            calls = [(m, f) for m, f in self._waiting if not f.done()]  # not cancelled
-            self._waiting = []
-            if not calls:
-                continue
-            batch = _Batch([m for m, _ in calls])
-            try:
-                await self._modify(batch)
-            except BaseException as exc:
-                for _, future in calls:
-                    if not future.done():
-                        future.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
-                continue
-            for i, (_, future) in enumerate(calls):
-                if not future.done():
-                    error = batch.errors.get(i)
-                    if error is None:
-                        future.set_result(None)
-                    else:
-                        future.set_exception(error)
-
-    async def _modify(self, batch: _Batch) -> None:
         cap = self._writecap()
         async with self._lock:
             first_time = True
             if self._last is not None and self._keys is not None:
-                # a modifier failing on our copy may succeed on a fresh one: strict
-                outcome = await self._modify_last(cap, batch.strict)
+                outcome = await self._modify_last(cap, modifier)
                 if outcome == "done":
                     return
                 first_time = outcome == "fresh"
-            modifier = batch.lenient
             attempt = 0
             while True:
                 mode = Mode.WRITE if first_time else Mode.CHECK

@@ -8,7 +8,7 @@ import pytest
 
 from lafs_core.client import Client
 from lafs_core.dirnode.caps import DirectoryCap
-from lafs_core.dirnode.errors import ExistingChildError, NotWriteableError
+from lafs_core.dirnode.errors import NotWriteableError
 from lafs_core.dirnode.node import DirectoryNode
 from lafs_core.mutable.errors import UncoordinatedWriteError
 from lafs_core.mutable.servermap import Mode
@@ -59,38 +59,6 @@ def test_two_clients_add_100_children_each(grid: Any) -> None:
     names, collisions = asyncio.run(go())
     assert names == {f"a{i:03}" for i in range(100)} | {f"b{i:03}" for i in range(100)}
     assert collisions > 0  # the writers really interleaved
-
-
-def test_concurrent_changes_share_a_publish(grid: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Changes made on one node while a publish is under way go out together in the next,
-    each applied to what the ones before it made; one that fails fails alone."""
-    from lafs_core.mutable import node as mutable_node
-
-    publishes = 0
-    real_publish = mutable_node.publish
-
-    async def counted(*args: Any, **kwargs: Any) -> Any:
-        nonlocal publishes
-        publishes += 1
-        return await real_publish(*args, **kwargs)
-
-    async def go() -> tuple[set[str], list[Any]]:
-        async with Client(grid.config()) as client:
-            d = await client.create_directory()
-            await d.set_uri("taken", LIT)
-            monkeypatch.setattr(mutable_node, "publish", counted)
-            outcomes = await asyncio.gather(
-                *(d.set_uri(f"c{i:02}", LIT) for i in range(30)),
-                d.set_uri("taken", LIT, overwrite=False),
-                return_exceptions=True,
-            )
-            return set(await client.directory(d.cap).list()), outcomes
-
-    names, outcomes = asyncio.run(go())
-    assert names == {"taken"} | {f"c{i:02}" for i in range(30)}
-    assert not any(isinstance(o, BaseException) for o in outcomes[:30])
-    assert isinstance(outcomes[30], ExistingChildError)
-    assert publishes <= 2  # the first call's, then one for all that waited behind it
 
 
 def test_read_only_caps_cannot_write(grid: Any) -> None:
