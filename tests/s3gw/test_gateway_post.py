@@ -3,6 +3,7 @@ httpx to a real gateway, read back with boto3."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import xml.etree.ElementTree as ET
@@ -101,6 +102,22 @@ def test_success_status_and_redirect(s3, bucket) -> None:
     assert (query["bucket"], query["key"]) == ([bucket], ["k2"])
     assert query["etag"] == [f'"{hashlib.md5(b"two").hexdigest()}"']
     assert s3.get_object(Bucket=bucket, Key="k2")["Body"].read() == b"two"
+
+
+def test_checksum_fields_are_verified(s3v4, bucket) -> None:
+    """A form may carry the file's checksum, as a PUT its header: a wrong one is BadDigest
+    and stores nothing; a right one is kept and answered back."""
+    body = b"checked upload"
+    right = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    wrong = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
+    conditions = [["starts-with", "$x-amz-checksum-sha256", ""]]
+    post = s3v4.generate_presigned_post(bucket, "summed", Conditions=conditions)
+    refused = _post(post, body, **{"x-amz-checksum-sha256": wrong})
+    assert _error(refused)[:2] == (400, "BadDigest")
+    assert _keys(s3v4, bucket) == []
+    assert _post(post, body, **{"x-amz-checksum-sha256": right}).status_code == 204
+    head = s3v4.head_object(Bucket=bucket, Key="summed", ChecksumMode="ENABLED")
+    assert head["ChecksumSHA256"] == right
 
 
 def test_size_range_refuses_and_stores_nothing(s3v4, bucket) -> None:
