@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import re
-import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -65,12 +63,10 @@ from s3gw.errors import (
     NoSuchTagSet,
     NoSuchVersion,
     PreconditionFailed,
-    S3Error,
     S3NotImplemented,
     from_exception,
     make_error,
 )
-from s3gw.etag import Md5Etag
 from s3gw.form import FormReader, form_boundary
 from s3gw.headers import (
     ENCRYPTION,
@@ -413,22 +409,22 @@ class Gateway:
         await self.catalog.configure(bucket.name, "tags", None)
         return Response(status_code=204)
 
+    async def _cors_rules(self, bucket_name: str) -> tuple[cors.CorsRule, ...]:
+        """A bucket's CORS rules; a bucket that is missing has none (for unsigned
+        preflights, and for answers that a browser reads)."""
+        try:
+            return (await self.catalog.get(bucket_name)).info.cors or ()
+        except NoSuchBucket:
+            return ()
+
     async def preflight(self, bucket_name: str, headers: Mapping[str, str]) -> Response:
         """A browser's OPTIONS preflight: unsigned (browsers sign nothing); the bucket's CORS
-        rules decide. A bucket that is missing answers as one without rules."""
-        try:
-            rules = (await self.catalog.get(bucket_name)).info.cors or ()
-        except NoSuchBucket:
-            rules = ()
-        return Response(headers=cors.preflight(rules, headers))
+        rules decide."""
+        return Response(headers=cors.preflight(await self._cors_rules(bucket_name), headers))
 
     async def cors_headers(self, bucket_name: str, origin: str, method: str) -> dict[str, str]:
         """The Access-Control-* headers for a request from `origin`, if a rule allows it."""
-        try:
-            rules = (await self.catalog.get(bucket_name)).info.cors or ()
-        except S3Error:
-            return {}
-        rule = cors.match(rules, origin, method)
+        rule = cors.match(await self._cors_rules(bucket_name), origin, method)
         return {} if rule is None else cors.answer_headers(rule, origin)
 
     async def op_get_bucket_configuration(self, req: S3Request) -> Response:
@@ -925,35 +921,17 @@ class Gateway:
             cap, etag = entry.cap, entry.info["etag"]
             checksum = await self._whole_checksum(entry, algorithm)
         else:
+            # stored as a body is: a reader of no request, computing the upload's checksum
             chunks = self.store.read_object(entry.cap, entry.info, start, end)
-            cap, etag, checksum = await self._store_copy(chunks, algorithm)
+            reader = PayloadReader(None, {}, max_size=end - start + 1, default_checksum=algorithm)
+            stored = await self.store.receive(chunks, reader)
+            cap, etag = stored.cap, stored.payload.md5_hex
+            checksum = stored.payload.checksums[algorithm]
         checksums = {algorithm: checksum}
         await bucket.uploads.add_part(upload, number, cap, etag, end - start + 1, checksums)
         return _xml(
             xml.render_copy_object_result(etag, datetime.now(UTC), part=True, checksums=checksums)
         )
-
-    async def _store_copy(
-        self, chunks: AsyncIterator[bytes], algorithm: str
-    ) -> tuple[str, str, str]:
-        """Spool a byte stream, store it as a new file; (cap, hex MD5, checksum)."""
-        md5 = Md5Etag()
-        hasher = ChecksumVerifier(algorithm)
-        fd, name = tempfile.mkstemp(dir=self.store.spool_dir, prefix="copy-")
-        try:
-            with os.fdopen(fd, "wb") as spool:
-                async for chunk in chunks:
-                    md5.update(chunk)
-                    hasher.update(chunk)
-                    spool.write(chunk)
-            if os.path.getsize(name) <= self.store.inline_max_bytes:
-                with open(name, "rb") as f:
-                    cap = await self.store.store_bytes(f.read())
-            else:
-                cap = await self.store.upload_spool(name)
-        finally:
-            os.unlink(name)
-        return cap, md5.etag(), hasher.b64digest()
 
     async def op_complete_multipart_upload(self, req: S3Request) -> Response:
         bucket, upload = await self._upload(req)

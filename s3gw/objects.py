@@ -130,11 +130,6 @@ class ObjectStore:
             result = await self.client.upload_path(path, convergent=self.convergent, key=key)
             return result.cap.to_string()
 
-    async def store_bytes(self, data: bytes) -> str:
-        if len(data) <= self.inline_max_bytes:
-            return LiteralCap(data).to_string()
-        return (await self.client.upload_bytes(data, convergent=self.convergent)).cap.to_string()
-
     async def read(
         self, cap: str, offset: int = 0, size: int | None = None
     ) -> AsyncIterator[bytes]:

@@ -285,7 +285,7 @@ def route(
                 raise S3NotImplemented(f"The {read_only} sub-resource is not one of an object.")
             return r("PutObjectAcl")
         return r(_level_read(_OBJECT_READS, read_only, "an object"))
-    bucket_only = next((n for n in [*UNCONFIGURED, "cors"] if n in q and n != "tagging"), None)
+    bucket_only = next((n for n in [*UNCONFIGURED, "cors"] if n in q), None)
     if bucket_only is not None:
         raise S3NotImplemented(f"The {bucket_only} sub-resource is not one of an object.")
     if method in ("PUT", "POST"):

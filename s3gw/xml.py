@@ -652,8 +652,13 @@ def _text(elem: ET.Element) -> str:
     return elem.text or ""
 
 
+def _all(children: list[tuple[str, ET.Element]], name: str) -> list[str]:
+    """The texts of every child called `name`, in order."""
+    return [_text(e) for n, e in children if n == name]
+
+
 def _one(children: list[tuple[str, ET.Element]], name: str, required: bool = True) -> str | None:
-    values = [_text(e) for n, e in children if n == name]
+    values = _all(children, name)
     if len(values) > 1:
         raise MalformedXML(f"Element {name} appears more than once.")
     if not values:
@@ -700,19 +705,17 @@ def parse_cors_configuration(body: bytes) -> list[CorsRule]:
                 "MaxAgeSeconds",
             ],
         )
-
-        def values(name: str, fields: list[tuple[str, ET.Element]] = fields) -> tuple[str, ...]:
-            return tuple(_text(e).strip() for n, e in fields if n == name)
-
+        lists = ("AllowedOrigin", "AllowedMethod", "AllowedHeader", "ExposeHeader")
+        values = {name: tuple(v.strip() for v in _all(fields, name)) for name in lists}
         max_age = _one(fields, "MaxAgeSeconds", required=False)
         if max_age is not None and not max_age.strip().isdigit():
             raise MalformedXML("MaxAgeSeconds must be a whole number of seconds.")
         rules.append(
             CorsRule(
-                origins=values("AllowedOrigin"),
-                methods=values("AllowedMethod"),
-                headers=tuple(h.lower() for h in values("AllowedHeader")),
-                expose=values("ExposeHeader"),
+                origins=values["AllowedOrigin"],
+                methods=values["AllowedMethod"],
+                headers=tuple(h.lower() for h in values["AllowedHeader"]),
+                expose=values["ExposeHeader"],
                 max_age=None if max_age is None else int(max_age),
                 id=_one(fields, "ID", required=False),
             )
